@@ -1,0 +1,170 @@
+"""The decoder contract, shaped like LoRa Alliance TS013 (The Things Stack, ChirpStack v4).
+
+A decoder turns one uplink's bytes into vendor ``data`` (JSON-like, the vendor's own names and
+units) plus ``warnings`` and ``errors``, then :meth:`Decoder.normalise` maps that data onto the
+canonical readings of :mod:`lorawatch.readings`, using the device's parameters from the
+inventory (pulses per kWh, bin geometry, meter index offset...).
+
+Two promises hold for every decoder, whatever the bytes: :meth:`Decoder.decode_uplink` and
+:func:`readings_of` never raise (payloads are hostile; an exception becomes an error result),
+and an ``errors`` list that is not empty means the uplink yielded nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar, Literal
+
+from lorawatch.errors import DecodeError
+from lorawatch.readings import CANONICAL, Reading
+
+Family = Literal["energy", "water", "waste", "lighting", "environment", "generic"]
+ParamValue = float | str | bool
+Params = Mapping[str, ParamValue]
+
+
+@dataclass(frozen=True, slots=True)
+class Uplink:
+    """The TS013 ``decodeUplink`` input: bytes, fPort, receive time and device variables."""
+
+    payload: bytes
+    f_port: int
+    recv_time: datetime
+    variables: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class DecodeResult:
+    """The TS013 ``decodeUplink`` output."""
+
+    data: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    """A per-device parameter a decoder accepts from the inventory (or ChirpStack tags)."""
+
+    description: str
+    type: type[float] | type[str] | type[bool] = float
+    default: ParamValue | None = None
+    choices: tuple[str, ...] = ()
+
+    def coerce(self, raw: object) -> ParamValue:
+        """Turn an inventory value (ChirpStack tags are all strings) into the declared type."""
+        if self.type is bool:
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in {"true", "1", "yes", "on"}:
+                return True
+            if text in {"false", "0", "no", "off"}:
+                return False
+            raise ValueError(f"expected true or false, got {raw!r}")
+        if self.type is float:
+            if isinstance(raw, bool):
+                raise ValueError(f"expected a number, got {raw!r}")
+            try:
+                value = float(raw)  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                raise ValueError(f"expected a number, got {raw!r}") from None
+            if not math.isfinite(value):
+                raise ValueError(f"expected a finite number, got {raw!r}")
+            return value
+        text = str(raw)
+        if self.choices and text not in self.choices:
+            raise ValueError(f"expected one of {', '.join(self.choices)}, got {raw!r}")
+        return text
+
+
+class Decoder(ABC):
+    """Base class of every decoder. Subclasses set the class attributes and two methods.
+
+    ``name`` is the registry key used in the inventory (``milesight-em300-di``); ``readings``
+    lists the canonical names :meth:`normalise` can produce; ``parameters`` declares the
+    per-device parameters it understands, so the inventory is checked at start.
+    """
+
+    name: ClassVar[str]
+    vendor: ClassVar[str]
+    device: ClassVar[str]
+    family: ClassVar[Family]
+    readings: ClassVar[tuple[str, ...]]
+    parameters: ClassVar[Mapping[str, Param]] = {}
+    documentation: ClassVar[str] = ""
+
+    def decode_uplink(self, uplink: Uplink) -> DecodeResult:
+        """Decode one uplink; never raises."""
+        warnings: list[str] = []
+        try:
+            data = self.decode(uplink, warnings)
+        except DecodeError as exc:
+            return DecodeResult({}, warnings, [str(exc)])
+        except Exception as exc:  # noqa: BLE001 - hostile payloads must never crash the caller
+            return DecodeResult({}, warnings, [f"decoder failed: {type(exc).__name__}: {exc}"])
+        return DecodeResult(data, warnings, [])
+
+    @abstractmethod
+    def decode(self, uplink: Uplink, warnings: list[str]) -> dict[str, Any]:
+        """Return the vendor data of one uplink; raise DecodeError when it cannot be decoded."""
+
+    @abstractmethod
+    def normalise(self, data: Mapping[str, Any], params: Params, time: datetime) -> list[Reading]:
+        """Map vendor data onto canonical readings at ``time`` (history records at their own)."""
+
+    def resolve_params(self, raw: Mapping[str, object]) -> tuple[dict[str, ParamValue], list[str]]:
+        """Coerce raw inventory parameters; return (params with defaults, problems)."""
+        problems: list[str] = []
+        params: dict[str, ParamValue] = {}
+        for key, value in raw.items():
+            spec = self.parameters.get(key)
+            if spec is None:
+                known = ", ".join(sorted(self.parameters)) or "none"
+                problems.append(f"unknown parameter {key!r} for {self.name} (known: {known})")
+                continue
+            try:
+                params[key] = spec.coerce(value)
+            except ValueError as exc:
+                problems.append(f"parameter {key!r}: {exc}")
+        for key, spec in self.parameters.items():
+            if key not in params and spec.default is not None:
+                params[key] = spec.default
+        return params, problems
+
+
+def readings_of(
+    decoder: Decoder, result: DecodeResult, params: Params, time: datetime
+) -> list[Reading]:
+    """Normalise a decode result; never raises, drops (with a warning) what breaks the vocabulary.
+
+    Invalid readings are dropped rather than stored because a canonical field must be
+    trustworthy; the raw payload is kept by the pipeline, so nothing is lost for good.
+    """
+    if not result.ok:
+        return []
+    try:
+        produced = decoder.normalise(result.data, params, time)
+    except Exception as exc:  # noqa: BLE001 - same promise as decode_uplink
+        result.errors.append(f"normalise failed: {type(exc).__name__}: {exc}")
+        return []
+    kept: list[Reading] = []
+    for reading in produced:
+        problem = reading.problem()
+        if problem is None:
+            kept.append(reading)
+        else:
+            result.warnings.append(f"dropped reading: {problem}")
+    return kept
+
+
+def known_reading(name: str) -> bool:
+    return name in CANONICAL

@@ -1,0 +1,83 @@
+"""Decoders registered by name, like Telegraf's plugins.
+
+Built-in decoders live in :mod:`lorawatch.decoders.devices` and register themselves on import.
+Third-party packages add theirs through the entry-point group ``lorawatch.decoders``: each entry
+point names a :class:`~lorawatch.decoders.base.Decoder` subclass (or a module that registers
+some), so an integrator ships a decoder without touching lorawatch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from importlib.metadata import entry_points
+from typing import TypeVar
+
+import structlog
+
+from lorawatch.decoders.base import Decoder
+from lorawatch.errors import InventoryError
+
+ENTRY_POINT_GROUP = "lorawatch.decoders"
+log = structlog.get_logger(__name__)
+
+_classes: dict[str, type[Decoder]] = {}
+_instances: dict[str, Decoder] = {}
+_loaded = False
+
+D = TypeVar("D", bound=type[Decoder])
+
+
+def register(cls: D) -> D:
+    """Class decorator adding a decoder to the registry under ``cls.name``."""
+    name = getattr(cls, "name", "")
+    if not name or name != name.strip().lower() or " " in name:
+        raise ValueError(f"{cls.__qualname__}: decoder name {name!r} must be lowercase, no spaces")
+    existing = _classes.get(name)
+    if existing is not None and existing is not cls:
+        raise ValueError(
+            f"decoder name {name!r} is taken by {existing.__module__}.{existing.__qualname__}"
+        )
+    _classes[name] = cls
+    return cls
+
+
+def _load() -> None:
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    from lorawatch.decoders import devices
+
+    for module in pkgutil.iter_modules(devices.__path__, devices.__name__ + "."):
+        importlib.import_module(module.name)
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            target = ep.load()
+        except Exception as exc:  # noqa: BLE001 - a broken plugin must not stop the service
+            log.error("decoder plugin failed to load", entry_point=ep.name, error=str(exc))
+            continue
+        if isinstance(target, type) and issubclass(target, Decoder):
+            register(target)
+
+
+def names() -> list[str]:
+    _load()
+    return sorted(_classes)
+
+
+def classes() -> list[type[Decoder]]:
+    _load()
+    return [_classes[n] for n in sorted(_classes)]
+
+
+def get(name: str) -> Decoder:
+    """The shared instance of a decoder; raises InventoryError naming the known ones."""
+    _load()
+    instance = _instances.get(name)
+    if instance is None:
+        cls = _classes.get(name)
+        if cls is None:
+            raise InventoryError([(name, f"unknown decoder (known: {', '.join(names())})")])
+        instance = _instances[name] = cls()
+    return instance

@@ -1,0 +1,84 @@
+"""The exception hierarchy of lorawatch.
+
+Every error that crosses a module boundary is a :class:`LorawatchError`, so a caller can catch
+the family it cares about and let the rest through. Errors carry enough context (the key, the
+device, the store) for an operator to fix the cause without reading a traceback.
+
+``LorawatchError``
+    ``ConfigError``: the configuration file or environment is invalid (raised at start).
+    ``InventoryError``: the device inventory is invalid (unknown decoder, bad parameter...).
+    ``DecodeError``: a payload cannot be decoded; decoders raise it, the contract turns it
+    into an ``errors`` entry, so it never reaches the pipeline.
+    ``RejectedMessage``: an incoming message cannot be ingested; it is dead-lettered with
+    ``reason`` (a stable key) and ``detail``.
+    ``StoreError``: a store failed.
+        ``StoreUnavailable``: transient (connection refused, timeout, 5xx); retry or spool.
+        ``StoreRejected``: permanent (bad credentials, unknown database, 4xx); needs a human.
+    ``SourceError``: the message source (MQTT broker) failed in a way reconnecting won't fix.
+"""
+
+from __future__ import annotations
+
+
+class LorawatchError(Exception):
+    """Base class of every error lorawatch raises on purpose."""
+
+
+class ConfigError(LorawatchError):
+    """The configuration is invalid; ``problems`` lists every (key, message) found in one pass."""
+
+    def __init__(self, problems: list[tuple[str, str]], source: str = "") -> None:
+        self.problems = problems
+        self.source = source
+        where = f" in {source}" if source else ""
+        lines = "\n".join(f"  {key}: {msg}" for key, msg in problems)
+        super().__init__(f"{len(problems)} configuration error(s){where}:\n{lines}")
+
+
+class InventoryError(LorawatchError):
+    """The device inventory is invalid; ``problems`` lists every (entry, message) found."""
+
+    def __init__(self, problems: list[tuple[str, str]], source: str = "") -> None:
+        self.problems = problems
+        self.source = source
+        where = f" in {source}" if source else ""
+        lines = "\n".join(f"  {entry}: {msg}" for entry, msg in problems)
+        super().__init__(f"{len(problems)} inventory error(s){where}:\n{lines}")
+
+
+class DecodeError(LorawatchError):
+    """A payload cannot be decoded (wrong length, unknown frame, out-of-range value)."""
+
+
+class RejectedMessage(LorawatchError):
+    """A message that cannot be ingested: it goes to the dead letters with a stable reason."""
+
+    def __init__(self, reason: str, detail: str, dev_eui: str = "") -> None:
+        self.reason = reason
+        self.detail = detail
+        self.dev_eui = dev_eui
+        super().__init__(f"{reason}: {detail}")
+
+
+class StoreError(LorawatchError):
+    """A store failed."""
+
+
+class StoreUnavailable(StoreError):
+    """Transient store failure (unreachable, timeout, 5xx): retry later or spool."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class StoreRejected(StoreError):
+    """Permanent store failure (4xx): retrying won't help; ``fix`` says what to change."""
+
+    def __init__(self, message: str, fix: str = "") -> None:
+        self.fix = fix
+        super().__init__(f"{message}. {fix}" if fix else message)
+
+
+class SourceError(LorawatchError):
+    """The message source failed permanently (bad credentials, TLS refused by config)."""

@@ -1,0 +1,110 @@
+"""The canonical readings: the normalised vocabulary every decoder maps vendor data onto.
+
+Units are in the names so a stored field explains itself (see docs/data-model.md). A name is
+never reused with another unit; extend :data:`CANONICAL` when a device needs more.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Final
+
+
+class Kind(StrEnum):
+    """How a reading behaves over time, which decides how the pipeline treats it."""
+
+    GAUGE = "gauge"  # an instantaneous value (power, temperature)
+    COUNTER = "counter"  # a cumulative index that only grows, but wraps and resets
+    FLAG = "flag"  # a boolean state
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    unit: str
+    kind: Kind
+    low: float
+    high: float
+    meaning: str
+
+
+CANONICAL: Final[dict[str, Spec]] = {
+    "energy_kwh": Spec("kWh", Kind.COUNTER, 0, 1e10, "cumulative active energy index"),
+    "power_w": Spec("W", Kind.GAUGE, -1e7, 1e7, "active power"),
+    "current_a": Spec("A", Kind.GAUGE, -1e4, 1e4, "current"),
+    "voltage_v": Spec("V", Kind.GAUGE, 0, 1000, "mains voltage"),
+    "power_factor": Spec("", Kind.GAUGE, -1, 1, "power factor"),
+    "pulse_count": Spec("count", Kind.COUNTER, 0, 2**64, "raw cumulative pulse counter"),
+    "volume_m3": Spec("m3", Kind.COUNTER, 0, 1e10, "cumulative water volume index"),
+    "flow_l_h": Spec("L/h", Kind.GAUGE, 0, 1e7, "water flow"),
+    "leak": Spec("bool", Kind.FLAG, 0, 1, "leak detected"),
+    "distance_mm": Spec("mm", Kind.GAUGE, 0, 100_000, "measured distance (bin sensors)"),
+    "fill_pct": Spec("%", Kind.GAUGE, 0, 100, "bin fill level from distance and geometry"),
+    "tilted": Spec("bool", Kind.FLAG, 0, 1, "sensor tilted / lid open"),
+    "lamp_on": Spec("bool", Kind.FLAG, 0, 1, "lamp lit"),
+    "dim_pct": Spec("%", Kind.GAUGE, 0, 100, "dimming level"),
+    "lamp_failure": Spec("bool", Kind.FLAG, 0, 1, "lamp or driver failure"),
+    "lamp_hours": Spec("h", Kind.COUNTER, 0, 1e7, "cumulative lamp-on time"),
+    "battery_pct": Spec("%", Kind.GAUGE, 0, 100, "battery level"),
+    "battery_v": Spec("V", Kind.GAUGE, 0, 60, "battery voltage"),
+    "temperature_c": Spec("°C", Kind.GAUGE, -60, 150, "temperature"),
+    "humidity_pct": Spec("%RH", Kind.GAUGE, 0, 100, "relative humidity"),
+}
+
+# Derived by the pipeline from counters, never by decoders.
+DERIVED: Final[dict[str, Spec]] = {
+    "energy_delta_kwh": Spec("kWh", Kind.GAUGE, 0, 1e7, "energy consumed in the interval"),
+    "volume_delta_m3": Spec("m3", Kind.GAUGE, 0, 1e7, "water consumed in the interval"),
+}
+
+DELTA_OF: Final[dict[str, str]] = {"energy_kwh": "energy_delta_kwh", "volume_m3": "volume_delta_m3"}
+
+
+def unit_of(name: str) -> str:
+    spec = CANONICAL.get(name) or DERIVED.get(name)
+    return spec.unit if spec else ""
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One canonical value of one device at one instant.
+
+    ``channel`` tells apart several values of the same name on one device (a two-input pulse
+    counter, a four-lamp DALI controller); it is "" for single-channel devices.
+    ``modulus`` is set on counters that wrap: the index value at which the device's register
+    rolls over to zero, in the reading's unit, so the pipeline can tell a wrap from a reset.
+    """
+
+    name: str
+    value: float | bool
+    time: datetime
+    channel: str = ""
+    modulus: float | None = None
+
+    @property
+    def unit(self) -> str:
+        return unit_of(self.name)
+
+    @property
+    def number(self) -> float:
+        return float(self.value)
+
+    def problem(self) -> str | None:
+        """Why this reading breaks the vocabulary, or None when it is valid."""
+        spec = CANONICAL.get(self.name)
+        if spec is None:
+            return f"{self.name!r} is not a canonical reading name"
+        if self.time.tzinfo is None:
+            return f"{self.name}: time {self.time.isoformat()} has no time zone"
+        if spec.kind is Kind.FLAG:
+            return None if isinstance(self.value, bool) else f"{self.name} must be a bool"
+        if isinstance(self.value, bool):
+            return f"{self.name} must be a number, not a bool"
+        v = float(self.value)
+        if math.isnan(v) or math.isinf(v):
+            return f"{self.name} is not a finite number"
+        if not spec.low <= v <= spec.high:
+            return f"{self.name}={v} is outside its plausible range [{spec.low}, {spec.high}]"
+        return None
