@@ -3,7 +3,7 @@
 See docs/decoders.md for the contract and how to add a decoder with its vectors.
 """
 
-from lorawatch.decoders.base import DecodeResult, Decoder, Param, Params, Uplink, readings_of
+from lorawatch.decoders.base import Decoder, DecodeResult, Param, Params, Uplink, readings_of
 from lorawatch.decoders.registry import get, names, register
 
 __all__ = [

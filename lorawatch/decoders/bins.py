@@ -15,7 +15,9 @@ from lorawatch.readings import Reading
 
 BIN_PARAMETERS: dict[str, Param] = {
     "empty_distance_mm": Param("distance from the sensor to the bottom of the empty bin (mm)"),
-    "full_distance_mm": Param("distance from the sensor when the bin counts as full (mm)", float, 0.0),
+    "full_distance_mm": Param(
+        "distance from the sensor when the bin counts as full (mm)", float, 0.0
+    ),
 }
 
 

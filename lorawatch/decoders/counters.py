@@ -16,7 +16,10 @@ from lorawatch.readings import Reading
 
 PULSE_PARAMETERS: dict[str, Param] = {
     "meter_kind": Param(
-        "what the pulse input is wired to", str, "electricity", ("electricity", "water", "gas", "other")
+        "what the pulse input is wired to",
+        str,
+        "electricity",
+        ("electricity", "water", "gas", "other"),
     ),
     "pulses_per_kwh": Param("electricity meter constant (imp/kWh), gives energy_kwh"),
     "litres_per_pulse": Param("water meter pulse weight (L/imp), gives volume_m3"),
@@ -33,7 +36,9 @@ def pulse_readings(
     offset = float(params.get("index_offset", 0.0))
     per_kwh = params.get("pulses_per_kwh")
     if isinstance(per_kwh, float) and per_kwh > 0:
-        out.append(Reading("energy_kwh", pulses / per_kwh + offset, time, channel, modulus / per_kwh))
+        out.append(
+            Reading("energy_kwh", pulses / per_kwh + offset, time, channel, modulus / per_kwh)
+        )
     per_litre = params.get("litres_per_pulse")
     if isinstance(per_litre, float) and per_litre > 0:
         scale = per_litre / 1000.0

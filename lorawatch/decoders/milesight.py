@@ -87,7 +87,9 @@ def humidity(r: ByteReader, data: dict[str, Any]) -> None:
     data["humidity"] = r.u8("humidity") / 2
 
 
-def walk(payload: bytes, handlers: Mapping[tuple[int, int], Handler], warnings: list[str]) -> dict[str, Any]:
+def walk(
+    payload: bytes, handlers: Mapping[tuple[int, int], Handler], warnings: list[str]
+) -> dict[str, Any]:
     """Decode every channel record of a Milesight frame.
 
     An unknown (id, type) pair ends the walk, since its length is unknown: with records

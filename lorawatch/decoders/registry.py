@@ -47,6 +47,7 @@ def _load() -> None:
     if _loaded:
         return
     _loaded = True
+    import lorawatch.decoders.js  # noqa: F401
     from lorawatch.decoders import devices
 
     for module in pkgutil.iter_modules(devices.__path__, devices.__name__ + "."):

@@ -75,7 +75,9 @@ def load(path: Path) -> list[Example]:
     for i, raw in enumerate(doc["examples"]):
         if not isinstance(raw, dict) or "input" not in raw:
             raise InventoryError([(f"{path}:examples[{i}]", "an example needs an 'input' mapping")])
-        out.append(Example(path, i, str(raw.get("decoder", decoder)), str(raw.get("description", "")), raw))
+        out.append(
+            Example(path, i, str(raw.get("decoder", decoder)), str(raw.get("description", "")), raw)
+        )
     return out
 
 
@@ -104,14 +106,18 @@ def _same(expected: Any, actual: Any) -> bool:
     if isinstance(expected, int | float) and isinstance(actual, int | float):
         return math.isclose(float(expected), float(actual), rel_tol=1e-6, abs_tol=1e-9)
     if isinstance(expected, dict) and isinstance(actual, dict):
-        return expected.keys() == actual.keys() and all(_same(expected[k], actual[k]) for k in expected)
+        return expected.keys() == actual.keys() and all(
+            _same(expected[k], actual[k]) for k in expected
+        )
     if isinstance(expected, list) and isinstance(actual, list):
         return len(expected) == len(actual) and all(map(_same, expected, actual))
     return bool(expected == actual)
 
 
 def _messages(kind: str, expected: list[str], actual: list[str]) -> list[str]:
-    if len(expected) != len(actual) or not all(e in a for e, a in zip(expected, actual, strict=False)):
+    if len(expected) != len(actual) or not all(
+        e in a for e, a in zip(expected, actual, strict=False)
+    ):
         return [f"{kind}: expected {expected}, got {actual}"]
     return []
 
@@ -155,7 +161,9 @@ def run(example: Example, decoder: Decoder | None = None) -> Outcome:
         elif not _same(item["value"], got[key]):
             outcome.problems.append(f"readings: {key[0]} expected {item['value']}, got {got[key]}")
     for key in got.keys() - seen:
-        outcome.problems.append(f"readings: unexpected {key[0]}={got[key]} channel={key[1]!r} at {key[2]}")
+        outcome.problems.append(
+            f"readings: unexpected {key[0]}={got[key]} channel={key[1]!r} at {key[2]}"
+        )
     return outcome
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from lorawatch.decoders.base import Decoder, Param, Params, Uplink
 from lorawatch.decoders.binary import ByteReader
@@ -124,7 +124,7 @@ class MilesightEM300DI(Decoder):
         "volume_m3",
         "leak",
     )
-    parameters = {
+    parameters: ClassVar[Mapping[str, Param]] = {
         **PULSE_PARAMETERS,
         "water_unit": Param("unit of the device-converted water index", str, "m3", ("m3", "L")),
     }

@@ -32,7 +32,9 @@ _frame_kinds: dict[str, tuple[str, ...]] = {}
 _loaded = False
 
 
-def encoder(decoder_name: str, kinds: tuple[str, ...] = ("report",)) -> Callable[[Encoder], Encoder]:
+def encoder(
+    decoder_name: str, kinds: tuple[str, ...] = ("report",)
+) -> Callable[[Encoder], Encoder]:
     """Register the encoder of ``decoder_name``; ``kinds`` lists the frame types it produces."""
 
     def wrap(fn: Encoder) -> Encoder:

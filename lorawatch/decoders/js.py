@@ -1,0 +1,319 @@
+"""Vendor JavaScript codecs, run unmodified in a QuickJS sandbox (the ``js`` decoder).
+
+Most vendors publish a JavaScript codec before anything else, so a commune can put a device
+in service before lorawatch has a native decoder for it: the inventory names the codec file,
+and this decoder runs it the way ChirpStack v4 does (QuickJS, a time and a memory limit per
+call). It accepts a LoRa Alliance TS013 codec (``decodeUplink(input)`` with ``{bytes, fPort,
+recvTime, variables}``, returning ``{data, warnings?, errors?}``) and, when that function is
+absent, a ChirpStack v3 codec (``Decode(fPort, bytes, variables)`` returning the data).
+
+The sandbox: each context gets a Node-compatible subset of ``Buffer`` and a ``console`` that
+discards everything (js_prelude.js), and nothing else beyond ECMAScript: no ``require``, no
+modules (``import`` is a syntax error, dynamic ``import()`` finds no loader), no ``fetch``,
+no ``std``/``os``, no file or network access. A codec that runs past its time limit or
+allocates past its memory limit is stopped; the uplink gets an error and the context is rebuilt
+for the next one, so a bad codec or frame costs one uplink, never the service.
+
+Contexts: one per (codec file, limits, thread), created on first use and kept. QuickJS
+runtimes must not be used from two threads (the binding releases the GIL while JS runs), so
+each thread has its own, in a ``threading.local``; no lock is needed and threads decode in
+parallel. Codecs never share a context, so one cannot see another's globals. A context lives
+as long as its thread and its :class:`JSCodec`; a changed codec file is read again only when a
+context is rebuilt (after a limit was hit) or by a new process.
+
+The time limit counts CPU time through C ``clock()``, which is process-wide: under heavy
+parallel load a codec is stopped a little earlier than its nominal limit, never later.
+
+Source: LoRa Alliance TS013-1.0.0 "Payload Codec API"; ChirpStack v4 documentation, "Device
+profiles > Codec" (QuickJS, 100 ms default limit, Buffer); ChirpStack v3 "Custom JavaScript
+codec functions".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar, Final
+
+import orjson
+import quickjs  # type: ignore[import-untyped]
+
+from lorawatch.decoders.base import Decoder, DecodeResult, Param, Params, Uplink
+from lorawatch.decoders.registry import register
+from lorawatch.errors import DecodeError
+from lorawatch.readings import CANONICAL, Kind, Reading
+
+DEFAULT_TIME_LIMIT_MS: Final = 100.0
+DEFAULT_MEMORY_LIMIT_MB: Final = 16.0
+_PRELUDE: Final = (Path(__file__).parent / "js_prelude.js").read_text(encoding="utf-8")
+
+# Created before the codec is evaluated, so the codec cannot replace it; it looks the entry
+# points up at call time, which also finds codecs that declare them with const or let.
+# BigInt values (readBigUInt64LE) become numbers when exact, else decimal strings.
+_RUNNER: Final = """(function () {
+  var parse = JSON.parse, stringify = JSON.stringify, isSafe = Number.isSafeInteger;
+  function bigints(key, value) {
+    if (typeof value !== "bigint") return value;
+    return isSafe(Number(value)) ? Number(value) : String(value);
+  }
+  return function (text) {
+    var input = parse(text);
+    var out;
+    if (typeof decodeUplink === "function") {
+      out = decodeUplink({bytes: input.bytes, fPort: input.fPort,
+                          recvTime: new Date(input.recvTime), variables: input.variables});
+      return stringify([4, out === undefined ? null : out], bigints);
+    }
+    out = Decode(input.fPort, input.bytes, input.variables);
+    return stringify([3, out === undefined ? null : out], bigints);
+  };
+})()"""
+_ENTRY_POINT: Final = (
+    "typeof decodeUplink === 'function' ? 4 : typeof Decode === 'function' ? 3 : 0"
+)
+
+# QuickJS messages of the failures after which a context is not trusted again.
+_INTERRUPTED = "InternalError: interrupted"
+_OUT_OF_MEMORY = "InternalError: out of memory"
+# When memory is so short that QuickJS cannot build the error object, it throws null instead;
+# a codec throwing null itself is reported the same way, which is harmless.
+_OUT_OF_MEMORY_BARE = "null"
+_STACK_OVERFLOW = "InternalError: stack overflow"
+
+
+@dataclass(slots=True)
+class _Sandbox:
+    context: Any
+    runner: Any
+    version: int
+
+
+def _js_message(exc: BaseException) -> str:
+    """First line of a QuickJS exception plus the innermost codec frame, with its line."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    where = next((line for line in lines[1:] if line.startswith("at ")), "")
+    where = where.replace("(<input>:", "(line ").replace("<input>:", "line ")
+    return f"{lines[0]} ({where})" if where and where != "undefined" else lines[0]
+
+
+def _strings(value: object) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return [v if isinstance(v, str) else orjson.dumps(v).decode() for v in value]
+    return [value if isinstance(value, str) else orjson.dumps(value).decode()]
+
+
+@register
+class JSCodec(Decoder):
+    """Runs one vendor JavaScript codec file; see the module docstring for the sandbox.
+
+    The registry's shared ``js`` instance has no codec: the pipeline calls :meth:`bind` with
+    the device's inventory parameters and decodes with the instance it returns (shared by every
+    device naming the same codec file and limits).
+    """
+
+    name = "js"
+    vendor = "any"
+    device = "vendor JS codec"
+    family = "generic"
+    readings = tuple(CANONICAL)
+    parameters: ClassVar[Mapping[str, Param]] = {
+        "codec": Param(
+            "path of the vendor's JavaScript codec file (TS013 decodeUplink or ChirpStack v3 "
+            "Decode); required",
+            str,
+        ),
+        "time_limit_ms": Param(
+            "CPU time one decode may take before it is stopped, in ms", float, DEFAULT_TIME_LIMIT_MS
+        ),
+        "memory_limit_mb": Param(
+            "memory the codec's JS context may use, in MiB", float, DEFAULT_MEMORY_LIMIT_MB
+        ),
+    }
+    documentation = (
+        "https://resources.lora-alliance.org/technical-specifications/ts013-1-0-0-payload-codec-api"
+    )
+
+    _bound: ClassVar[dict[tuple[Path, float, float], JSCodec]] = {}
+    _bound_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(
+        self,
+        codec: str | os.PathLike[str] | None = None,
+        *,
+        time_limit_ms: float = DEFAULT_TIME_LIMIT_MS,
+        memory_limit_mb: float = DEFAULT_MEMORY_LIMIT_MB,
+    ) -> None:
+        if not time_limit_ms > 0 or not memory_limit_mb > 0:
+            raise ValueError("time_limit_ms and memory_limit_mb must be positive")
+        self.codec = Path(codec).expanduser().resolve() if codec is not None else None
+        self.time_limit_ms = float(time_limit_ms)
+        self.memory_limit_mb = float(memory_limit_mb)
+        self._local = threading.local()
+
+    def __repr__(self) -> str:
+        limits = f"time_limit_ms={self.time_limit_ms:g}, memory_limit_mb={self.memory_limit_mb:g}"
+        return f"JSCodec({str(self.codec)!r}, {limits})"
+
+    def bind(self, params: Params) -> JSCodec:
+        """The decoder for a device's parameters: one shared instance per codec and limits."""
+        codec = params.get("codec")
+        if not isinstance(codec, str) or not codec.strip():
+            raise ValueError("the js decoder needs its 'codec' parameter (path of a .js file)")
+        time_limit = float(params.get("time_limit_ms", DEFAULT_TIME_LIMIT_MS))
+        memory_limit = float(params.get("memory_limit_mb", DEFAULT_MEMORY_LIMIT_MB))
+        key = (Path(codec).expanduser().resolve(), time_limit, memory_limit)
+        with self._bound_lock:
+            bound = self._bound.get(key)
+            if bound is None:
+                bound = JSCodec(key[0], time_limit_ms=time_limit, memory_limit_mb=memory_limit)
+                self._bound[key] = bound
+        return bound
+
+    def check(self) -> str | None:
+        """Why the codec cannot be used (unreadable, does not compile, no entry point), or None."""
+        try:
+            self._sandbox()
+        except DecodeError as exc:
+            return str(exc)
+        return None
+
+    @property
+    def _label(self) -> str:
+        return f"js codec {self.codec}"
+
+    def _build(self) -> _Sandbox:
+        if self.codec is None:
+            raise DecodeError(
+                "the js decoder has no codec: set its 'codec' parameter and decode through "
+                "JSCodec.bind(params)"
+            )
+        try:
+            source = self.codec.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise DecodeError(f"{self._label}: cannot read: {exc.strerror or exc}") from None
+        except UnicodeDecodeError:
+            raise DecodeError(f"{self._label}: is not UTF-8 text") from None
+        context = quickjs.Context()
+        context.set_memory_limit(int(self.memory_limit_mb * 1024 * 1024))
+        context.set_time_limit(self.time_limit_ms / 1000)
+        try:
+            context.eval(_PRELUDE)
+            runner = context.eval(_RUNNER)
+        except quickjs.JSException as exc:
+            raise DecodeError(
+                f"{self._label}: sandbox does not start: {self._explain(exc)}"
+            ) from None
+        try:
+            context.eval(source)
+            version = int(context.eval(_ENTRY_POINT))
+        except quickjs.JSException as exc:
+            raise DecodeError(f"{self._label}: does not load: {self._explain(exc)}") from None
+        if not version:
+            raise DecodeError(
+                f"{self._label}: defines neither decodeUplink(input) (TS013, ChirpStack v4) "
+                "nor Decode(fPort, bytes, variables) (ChirpStack v3)"
+            )
+        return _Sandbox(context, runner, version)
+
+    def _sandbox(self) -> _Sandbox:
+        sandbox: _Sandbox | None = getattr(self._local, "sandbox", None)
+        if sandbox is None:
+            sandbox = self._local.sandbox = self._build()
+        return sandbox
+
+    def _explain(self, exc: BaseException) -> str:
+        message = _js_message(exc)
+        if message.startswith(_INTERRUPTED):
+            return f"stopped after its time limit of {self.time_limit_ms:g} ms"
+        if message.startswith(_OUT_OF_MEMORY) or message == _OUT_OF_MEMORY_BARE:
+            return f"stopped at its memory limit of {self.memory_limit_mb:g} MiB"
+        return message
+
+    def _run(self, uplink: Uplink) -> DecodeResult:
+        """Run the codec on one uplink; DecodeError for failures of the codec itself."""
+        sandbox = self._sandbox()
+        text = orjson.dumps(
+            {
+                "bytes": list(uplink.payload),
+                "fPort": uplink.f_port,
+                "recvTime": uplink.recv_time.isoformat(),
+                "variables": dict(uplink.variables),
+            }
+        ).decode()
+        try:
+            answer = sandbox.runner(text)
+        except quickjs.JSException as exc:
+            message = _js_message(exc)
+            if message == _OUT_OF_MEMORY_BARE or message.startswith(
+                (_INTERRUPTED, _OUT_OF_MEMORY, _STACK_OVERFLOW)
+            ):
+                self._local.sandbox = None  # half-run state: start the next uplink afresh
+            raise DecodeError(f"{self._label}: {self._explain(exc)}") from None
+        if not isinstance(answer, str):
+            raise DecodeError(f"{self._label}: the sandbox runner was replaced")
+        try:
+            version, out = orjson.loads(answer)
+        except orjson.JSONDecodeError:  # integers beyond 64 bits
+            version, out = json.loads(answer)
+        entry = "decodeUplink" if version == 4 else "Decode"
+        if not isinstance(out, dict):
+            raise DecodeError(
+                f"{self._label}: {entry} returned {type(out).__name__}, not an object"
+            )
+        if version == 3:
+            return DecodeResult(out)
+        warnings = _strings(out.get("warnings"))
+        errors = _strings(out.get("errors"))
+        if errors:
+            return DecodeResult({}, warnings, errors)
+        data = out.get("data")
+        if not isinstance(data, dict):
+            got = "no data" if data is None else f"data of type {type(data).__name__}"
+            raise DecodeError(f"{self._label}: decodeUplink returned {got}, not an object")
+        return DecodeResult(data, warnings)
+
+    def decode_uplink(self, uplink: Uplink) -> DecodeResult:
+        """Decode one uplink, keeping every error and warning the codec returned; never raises."""
+        try:
+            return self._run(uplink)
+        except DecodeError as exc:
+            return DecodeResult({}, [], [str(exc)])
+        except Exception as exc:  # noqa: BLE001 - hostile codecs must never crash the caller
+            return DecodeResult({}, [], [f"{self._label} failed: {type(exc).__name__}: {exc}"])
+
+    def decode(self, uplink: Uplink, warnings: list[str]) -> dict[str, Any]:
+        result = self._run(uplink)
+        warnings.extend(result.warnings)
+        if result.errors:
+            raise DecodeError("; ".join(result.errors))
+        return result.data
+
+    def normalise(self, data: Mapping[str, Any], params: Params, time: datetime) -> list[Reading]:
+        """Top-level keys that are canonical reading names; the rest is for the mapping layer.
+
+        Like TTN's normalised payload: a codec (or a wrapper around a vendor's) may already
+        return ``temperature_c`` or ``energy_kwh``; a value of the wrong type is skipped here,
+        one out of range is dropped with a warning by ``readings_of``.
+        """
+        out: list[Reading] = []
+        for key, value in data.items():
+            spec = CANONICAL.get(key)
+            if spec is None:
+                continue
+            if spec.kind is Kind.FLAG:
+                if isinstance(value, bool):
+                    out.append(Reading(key, value, time))
+                elif isinstance(value, int | float) and value in (0, 1):
+                    out.append(Reading(key, bool(value), time))
+            elif isinstance(value, int | float) and not isinstance(value, bool):
+                out.append(Reading(key, float(value), time))
+        return out

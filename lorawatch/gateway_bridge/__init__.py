@@ -1,0 +1,1 @@
+"""gateway_bridge: ChirpStack events from MQTT, parsed, de-duplicated, acknowledged after storage."""

@@ -1,0 +1,166 @@
+"""The bridge loop: take a batch of messages, turn it into records, make it durable, ack it.
+
+Acknowledgement is the last step and happens in arrival order, only after every output
+store returned (durable, or spooled). If a store fails, the same batch is retried with backoff
+and nothing is acked meanwhile: the broker keeps the messages, so a crash at any point means
+redelivery, which idempotent writes and de-duplication absorb (Telegraf's "ack only after the
+output wrote"). Bad messages never stop the loop: they become dead letters, acked like the rest.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from datetime import datetime
+
+import structlog
+
+from lorawatch.errors import RejectedMessage, StoreError
+from lorawatch.gateway_bridge.dedup import Deduplicator
+from lorawatch.gateway_bridge.events import Format, TopicMatcher, UplinkEvent, parse
+from lorawatch.gateway_bridge.source import Message, MessageSource
+from lorawatch.logs import OncePer
+from lorawatch.metrics import Metrics
+from lorawatch.pipeline.ingest import Ingestor
+from lorawatch.pipeline.records import Batch, DeadLetter
+from lorawatch.pipeline.store import Store
+
+log = structlog.get_logger(__name__)
+
+RECORDED_EVENTS = frozenset({"status", "join", "log", "ack", "txack", "location", "integration"})
+
+
+class Bridge:
+    def __init__(
+        self,
+        source: MessageSource,
+        ingestor: Ingestor,
+        stores: list[Store],
+        metrics: Metrics,
+        *,
+        topic_template: str = "application/{application_id}/device/{dev_eui}/event/{event}",
+        fmt: Format = "auto",
+        max_message_bytes: int = 65536,
+        dedup_window_s: float = 86400.0,
+        batch_size: int = 1000,
+        batch_interval_s: float = 0.25,
+    ) -> None:
+        self.source = source
+        self.ingestor = ingestor
+        self.stores = stores
+        self.metrics = metrics
+        self.topics = TopicMatcher(topic_template)
+        self.fmt = fmt
+        self.max_message_bytes = max_message_bytes
+        self.dedup = Deduplicator(dedup_window_s)
+        self.batch_size = batch_size
+        self.batch_interval_s = batch_interval_s
+        self._once = OncePer(300.0)
+        self.batches = 0
+        self.unknown_events = 0
+
+    def run(self, stop: threading.Event) -> None:
+        """Process batches until ``stop`` is set; the current batch is finished first."""
+        while not stop.is_set():
+            messages = self.source.get_batch(self.batch_size, self.batch_interval_s)
+            if messages:
+                self.process(messages, stop)
+
+    def process(self, messages: list[Message], stop: threading.Event | None = None) -> Batch:
+        self.metrics.received.inc(len(messages))
+        self.metrics.acks_pending.inc(len(messages))
+        batch = Batch()
+        committed: list[tuple[list[str], datetime]] = []
+        for message in messages:
+            self._handle(message, batch, committed)
+        if not self._commit(batch, stop):
+            self.dedup.abandon()
+            return batch
+        self.dedup.commit(committed)
+        self.source.ack(messages)
+        self.metrics.acks_pending.dec(len(messages))
+        self.metrics.readings.inc(len(batch.readings))
+        if batch.uplinks:
+            self.metrics.uplink_stored()
+        self.batches += 1
+        return batch
+
+    def _handle(
+        self, message: Message, batch: Batch, committed: list[tuple[list[str], datetime]]
+    ) -> None:
+        try:
+            if len(message.payload) > self.max_message_bytes:
+                raise RejectedMessage(
+                    "oversized",
+                    f"{len(message.payload)} bytes > bridge.max_message_bytes={self.max_message_bytes}",
+                )
+            topic = self.topics.match(message.topic)
+            if topic.event not in RECORDED_EVENTS and topic.event != "up":
+                self.unknown_events += 1
+                self.metrics.events.labels("unknown").inc()
+                return
+            event = parse(topic, message.payload, self.fmt, message.received)
+        except RejectedMessage as exc:
+            self._dead_letter(message, exc, batch)
+            return
+        self.metrics.events.labels(event.kind).inc()
+        if not isinstance(event, UplinkEvent):
+            self.ingestor.event(event, batch)
+            return
+        if self.dedup.is_duplicate(event):
+            self.metrics.duplicates.inc()
+            return
+        committed.append((self.dedup.keys(event), event.time))
+        before = len(batch.dead_letters)
+        structlog.contextvars.bind_contextvars(dev_eui=event.dev_eui)
+        try:
+            if self.ingestor.uplink(message, event, batch):
+                self.metrics.uplinks.inc()
+        finally:
+            structlog.contextvars.unbind_contextvars("dev_eui")
+        for letter in batch.dead_letters[before:]:
+            self._count(letter, message)
+
+    def _dead_letter(self, message: Message, exc: RejectedMessage, batch: Batch) -> None:
+        letter = DeadLetter(
+            message.received, message.topic, message.payload, exc.reason, exc.detail, exc.dev_eui
+        )
+        batch.dead_letters.append(letter)
+        self._count(letter, message)
+
+    def _count(self, letter: DeadLetter, message: Message) -> None:
+        self.metrics.dead_letters.labels(letter.reason).inc()
+        who = letter.dev_eui or message.topic.rsplit("/", 1)[0]
+        if self._once(f"{who}/{letter.reason}", time.monotonic()):
+            log.warning(
+                "message dead-lettered",
+                reason=letter.reason,
+                detail=letter.detail,
+                dev_eui=letter.dev_eui,
+                topic=message.topic[:200],
+            )
+
+    def _commit(self, batch: Batch, stop: threading.Event | None) -> bool:
+        """Write the batch to every store, retrying with backoff; False if stopped first."""
+        delay = 0.1
+        pending = list(self.stores)
+        while pending:
+            store = pending[0]
+            started = time.perf_counter()
+            try:
+                store.write(batch)
+            except StoreError as exc:
+                self.metrics.store_errors.labels(store.name).inc()
+                log.error(
+                    "store write failed, retrying the batch", store=store.name, error=str(exc)
+                )
+                if stop is not None and stop.wait(delay * random.uniform(0.8, 1.2)):  # noqa: S311
+                    return False
+                if stop is None:
+                    time.sleep(delay)
+                delay = min(delay * 2, 10.0)
+                continue
+            self.metrics.store_latency.labels(store.name).observe(time.perf_counter() - started)
+            pending.pop(0)
+        return True

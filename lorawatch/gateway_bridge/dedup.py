@@ -1,0 +1,61 @@
+"""De-duplication of uplinks by deduplicationId and by (devEui, fCnt, fPort, payload).
+
+ChirpStack forwards a retransmission (same fCnt) with a *new* deduplicationId when
+``skip_fcnt_check`` is on, and MQTT redelivers a message whose ack was lost: both must count
+once (shared/reference/chirpstack/README.md). Keys are remembered for ``window_s`` of event
+time, bounded in number. A key is only remembered once its batch is durable (``commit``): a
+message whose batch failed to store must not be dropped as a duplicate on redelivery.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from datetime import datetime
+
+from lorawatch.gateway_bridge.events import UplinkEvent
+
+
+class Deduplicator:
+    def __init__(self, window_s: float = 86400.0, capacity: int = 500_000) -> None:
+        self.window_s = window_s
+        self.capacity = capacity
+        self._seen: OrderedDict[str, float] = OrderedDict()
+        self._pending: set[str] = set()
+
+    @staticmethod
+    def keys(event: UplinkEvent) -> list[str]:
+        keys = [f"k:{event.dedup_key}"]
+        if event.dedup_id:
+            keys.append(f"i:{event.dedup_id}")
+        return keys
+
+    def is_duplicate(self, event: UplinkEvent) -> bool:
+        """True when seen (committed or earlier in this batch); else marks it pending."""
+        keys = self.keys(event)
+        if any(k in self._seen or k in self._pending for k in keys):
+            return True
+        self._pending.update(keys)
+        return False
+
+    def commit(self, events: list[tuple[list[str], datetime]]) -> None:
+        """Remember the keys of a durable batch; forget keys older than the window."""
+        newest = 0.0
+        for keys, time in events:
+            t = time.timestamp()
+            newest = max(newest, t)
+            for k in keys:
+                self._seen[k] = t
+                self._seen.move_to_end(k)
+        self._pending.clear()
+        horizon = newest - self.window_s
+        while self._seen and (
+            len(self._seen) > self.capacity or next(iter(self._seen.values())) < horizon
+        ):
+            self._seen.popitem(last=False)
+
+    def abandon(self) -> None:
+        """The batch was not stored: its keys were never seen."""
+        self._pending.clear()
+
+    def __len__(self) -> int:
+        return len(self._seen)

@@ -1,0 +1,185 @@
+"""The MQTT source: paho-mqtt with QoS 1, a persistent session and manual acknowledgement.
+
+Why each setting (field notes, "MQTT and Mosquitto"):
+- a fixed client id and a persistent session (MQTT 5 session expiry, or clean session off
+  on 3.1.1), so the broker queues what arrives while lorawatch is down;
+- ``manual_ack``: a PUBACK leaves only after the message's batch is durable, so a crash
+  between receipt and storage means redelivery, never loss;
+- MQTT 5 Receive Maximum at least the batch size: Mosquitto's default in-flight window of 20
+  would otherwise stall a consumer that acks per batch;
+- reconnect with jittered exponential backoff; subscriptions are renewed on every connect.
+"""
+
+from __future__ import annotations
+
+import queue
+import random
+import ssl
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+import structlog
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from lorawatch.config import MqttConfig
+from lorawatch.errors import SourceError
+from lorawatch.gateway_bridge.source import Message
+
+log = structlog.get_logger(__name__)
+
+
+class MqttSource:
+    def __init__(self, cfg: MqttConfig) -> None:
+        self.cfg = cfg
+        self.v5 = cfg.protocol == "5"
+        self._queue: queue.Queue[Message] = queue.Queue()
+        self._generation = 0
+        self._connected = threading.Event()
+        self.connects = 0
+        self.last_error = ""
+        self._client = self._make_client()
+
+    def _make_client(self) -> mqtt.Client:
+        cfg = self.cfg
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=cfg.client_id,
+            protocol=mqtt.MQTTv5 if self.v5 else mqtt.MQTTv311,
+            clean_session=None if self.v5 else False,
+            manual_ack=True,
+        )
+        if cfg.username:
+            client.username_pw_set(cfg.username, cfg.secret() or None)
+        if cfg.tls:
+            client.tls_set(
+                ca_certs=str(cfg.ca_file) if cfg.ca_file else None,
+                certfile=str(cfg.cert_file) if cfg.cert_file else None,
+                keyfile=str(cfg.key_file) if cfg.key_file else None,
+                cert_reqs=ssl.CERT_REQUIRED,
+                tls_version=ssl.PROTOCOL_TLS_CLIENT,
+            )
+        client.max_inflight_messages_set(cfg.receive_maximum)
+        client.reconnect_delay_set(self._jittered(cfg.reconnect_min_s), int(cfg.reconnect_max_s))
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        return client
+
+    @staticmethod
+    def _jittered(base: float) -> int:
+        return max(1, round(base * random.uniform(0.5, 1.5)))  # noqa: S311 - jitter
+
+    def _topics(self) -> list[tuple[str, int]]:
+        prefix = f"$share/{self.cfg.shared_group}/" if self.cfg.shared_group else ""
+        return [(prefix + t, self.cfg.qos) for t in self.cfg.topics]
+
+    def _on_connect(
+        self, client: mqtt.Client, _: Any, flags: mqtt.ConnectFlags, reason: ReasonCode, __: Any
+    ) -> None:
+        if reason.is_failure:
+            self.last_error = f"broker refused the connection: {reason}"
+            log.error("mqtt connect refused", reason=str(reason))
+            return
+        self._generation += 1
+        self.connects += 1
+        client.subscribe(self._topics())
+        self._connected.set()
+        log.info(
+            "mqtt connected",
+            broker=self.cfg.host,
+            port=self.cfg.port,
+            session_present=flags.session_present,
+            protocol=self.cfg.protocol,
+        )
+
+    def _on_disconnect(
+        self, client: mqtt.Client, _: Any, __: mqtt.DisconnectFlags, reason: ReasonCode, ___: Any
+    ) -> None:
+        self._connected.clear()
+        self.last_error = f"disconnected: {reason}"
+        client.reconnect_delay_set(
+            self._jittered(self.cfg.reconnect_min_s), int(self.cfg.reconnect_max_s)
+        )
+        log.warning("mqtt disconnected", reason=str(reason))
+
+    def _on_message(self, _: mqtt.Client, __: Any, msg: mqtt.MQTTMessage) -> None:
+        self._queue.put(
+            Message(
+                msg.topic,
+                bytes(msg.payload),
+                datetime.now(UTC),
+                msg.mid,
+                msg.qos,
+                self._generation,
+                bool(msg.retain),
+            )
+        )
+
+    def start(self) -> None:
+        properties = None
+        if self.v5:
+            properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            properties.SessionExpiryInterval = self.cfg.session_expiry_s
+            properties.ReceiveMaximum = self.cfg.receive_maximum
+        try:
+            self._client.connect_async(
+                self.cfg.host,
+                self.cfg.port,
+                keepalive=self.cfg.keepalive_s,
+                clean_start=False if self.v5 else mqtt.MQTT_CLEAN_START_FIRST_ONLY,
+                properties=properties,
+            )
+        except (ValueError, OSError) as exc:
+            raise SourceError(f"cannot connect to {self.cfg.url}: {exc}") from exc
+        self._client.loop_start()
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self._connected.wait(timeout)
+
+    def get_batch(self, max_messages: int, max_wait_s: float) -> list[Message]:
+        try:
+            first = self._queue.get(timeout=max_wait_s)
+        except queue.Empty:
+            return []
+        batch = [first]
+        deadline = time.monotonic() + max_wait_s
+        while len(batch) < max_messages:
+            remaining = deadline - time.monotonic()
+            try:
+                batch.append(
+                    self._queue.get(timeout=max(0.0, remaining))
+                    if remaining > 0
+                    else self._queue.get_nowait()
+                )
+            except queue.Empty:
+                break
+        return batch
+
+    def ack(self, messages: list[Message]) -> None:
+        current = self._generation
+        for m in messages:
+            if m.qos and m.generation == current:
+                self._client.ack(m.mid, m.qos)
+
+    def pending(self) -> int:
+        return self._queue.qsize()
+
+    def stop(self) -> None:
+        try:
+            self._client.disconnect()
+        finally:
+            self._client.loop_stop()
+
+    def health(self) -> dict[str, object]:
+        return {
+            "connected": self._connected.is_set(),
+            "connects": self.connects,
+            "queued": self._queue.qsize(),
+            "last_error": self.last_error,
+        }

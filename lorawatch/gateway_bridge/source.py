@@ -1,0 +1,39 @@
+"""The message source protocol: where ChirpStack events come from, and how they are acked.
+
+The bridge takes a batch, makes it durable, then acknowledges it, in arrival order. A source
+that reconnected in between must not ack the old messages on the new connection (their
+packet ids mean other messages there): it drops them, and the broker redelivers them, which
+the idempotent stores absorb.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    topic: str
+    payload: bytes
+    received: datetime
+    mid: int = 0
+    qos: int = 0
+    generation: int = 0
+    retained: bool = False
+
+
+class MessageSource(Protocol):
+    def start(self) -> None:
+        """Connect and subscribe; returns once the first connection attempt is under way."""
+
+    def get_batch(self, max_messages: int, max_wait_s: float) -> list[Message]:
+        """Up to ``max_messages``, waiting at most ``max_wait_s`` after the first arrives."""
+
+    def ack(self, messages: list[Message]) -> None:
+        """Acknowledge, in the order given (arrival order)."""
+
+    def stop(self) -> None: ...
+
+    def health(self) -> dict[str, object]: ...

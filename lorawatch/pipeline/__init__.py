@@ -1,0 +1,1 @@
+"""pipeline: meter semantics, enrichment from the inventory, batching, durable store, ack."""

@@ -1,0 +1,103 @@
+"""What the pipeline writes: the records of one batch, shared by every store.
+
+Times are the event's own (device time, history-record time, else ChirpStack's ``time``), never
+the ingestion time, and every record has a natural key, so writing a batch twice overwrites
+instead of adding: replays and redeliveries are idempotent by construction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """Low-cardinality tags of a device: where it is and what it measures."""
+
+    commune: str = ""
+    building: str = ""
+    device: str = ""
+    kind: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RawUplink:
+    """The frame as received, unaltered, for audit and re-decoding."""
+
+    dev_eui: str
+    time: datetime
+    f_cnt: int | None
+    f_port: int
+    payload: bytes
+    dedup_id: str
+    received: datetime
+    format: str
+    rssi: float | None
+    snr: float | None
+    gateways: int
+    place: Place = Place()
+
+
+@dataclass(frozen=True, slots=True)
+class StoredReading:
+    dev_eui: str
+    name: str
+    channel: str
+    time: datetime
+    value: float | bool
+    place: Place = Place()
+
+
+@dataclass(frozen=True, slots=True)
+class Consumption:
+    """A consumption delta over (start, end], stored at ``end``; ``gap`` marks a long interval."""
+
+    dev_eui: str
+    name: str
+    channel: str
+    start: datetime
+    end: datetime
+    value: float
+    gap: bool
+    place: Place = Place()
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    received: datetime
+    topic: str
+    payload: bytes
+    reason: str
+    detail: str
+    dev_eui: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceEvent:
+    """A non-uplink ChirpStack event (status, join, log...) or a data-quality event."""
+
+    dev_eui: str
+    time: datetime
+    kind: str
+    code: str
+    detail: str
+    place: Place = Place()
+
+
+@dataclass(slots=True)
+class Batch:
+    uplinks: list[RawUplink] = field(default_factory=list)
+    readings: list[StoredReading] = field(default_factory=list)
+    consumption: list[Consumption] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    events: list[DeviceEvent] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return (
+            len(self.uplinks)
+            + len(self.readings)
+            + len(self.consumption)
+            + len(self.dead_letters)
+            + len(self.events)
+        )

@@ -1,0 +1,49 @@
+"""The store protocol: every store takes the same batches and answers the same aggregates.
+
+``write`` returns only once the batch is durable (SQLite committed, InfluxDB answered 2xx, or
+the batch is in the disk spool): the bridge acknowledges MQTT messages after it returns, and
+never before. It raises :class:`~lorawatch.errors.StoreUnavailable` for a transient failure
+and :class:`~lorawatch.errors.StoreRejected` when a human must fix something.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal, Protocol
+
+from lorawatch.pipeline.records import Batch
+
+Interval = Literal["hour", "day", "week", "month"]
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """One aggregate value: consumption of a group (building or commune) in a local period."""
+
+    group: str
+    start: datetime
+    value: float
+
+
+class Store(Protocol):
+    name: str
+
+    def write(self, batch: Batch) -> None:
+        """Make the batch durable or raise StoreError."""
+
+    def consumption(
+        self,
+        name: str,
+        start: datetime,
+        end: datetime,
+        interval: Interval,
+        tz: str,
+        group_by: Literal["building", "commune"] = "building",
+    ) -> list[Bucket]:
+        """Sum of a consumption delta (energy_delta_kwh, volume_delta_m3) per group and period."""
+
+    def health(self) -> dict[str, object]:
+        """State for /healthz: spool depth, last error, and the fix when a human is needed."""
+
+    def close(self) -> None: ...

@@ -1,0 +1,44 @@
+"""Shared fixtures: private real servers for the session, started only when a test needs them."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lorawatch import logs
+from tests.servers import InfluxDB, Mosquitto
+
+# Copies of the example events of shared/reference/chirpstack (they parse into ChirpStack's
+# protobuf messages), kept in the repo so the tests stand on their own.
+REFERENCE = Path(__file__).resolve().parent / "data" / "chirpstack"
+DATA = Path(__file__).resolve().parent / "data"
+
+logs.setup("warning", "console")
+_db_counter = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
+    server = Mosquitto(tmp_path_factory.mktemp("mosquitto"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def influxdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxDB]:
+    server = InfluxDB(tmp_path_factory.mktemp("influxdb"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def influx_db(influxdb: InfluxDB) -> str:
+    """A fresh database in the session's InfluxDB, so tests don't see each other's points."""
+    name = f"test{next(_db_counter)}"
+    influxdb.create_database(name)
+    return name

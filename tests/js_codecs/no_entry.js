@@ -1,0 +1,4 @@
+// Defines no codec entry point.
+function decode(bytes) {
+  return {};
+}
