@@ -42,7 +42,7 @@ def setup(level: str = "info", fmt: Literal["auto", "json", "console"] = "auto")
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS.get(level, logging.INFO)),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_StderrLogger,
         cache_logger_on_first_use=False,
     )
     logging.basicConfig(
@@ -52,6 +52,20 @@ def setup(level: str = "info", fmt: Literal["auto", "json", "console"] = "auto")
     )
     for noisy in ("amqtt", "transitions", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+class _StderrLogger:
+    """Writes each line to the *current* sys.stderr (test runners and daemons swap it)."""
+
+    def __init__(self, *_: object) -> None:
+        pass
+
+    def msg(self, message: str) -> None:
+        stream = sys.stderr
+        stream.write(message + "\n")
+        stream.flush()
+
+    log = debug = info = warning = warn = error = critical = exception = fatal = msg
 
 
 class OncePer:

@@ -168,7 +168,7 @@ def _date(raw: bytes) -> str | None:
 
 def _scaled(raw: int, exponent: int) -> int | float:
     if exponent >= 0:
-        return raw * 10**exponent
+        return raw * int(10**exponent)
     return round(raw * 10.0**exponent, -exponent)
 
 

@@ -86,6 +86,13 @@ class Bridge:
         self.batches += 1
         return batch
 
+    def records(self, message: Message) -> Batch:
+        """The records one message would produce, without storing or acking (for replays)."""
+        batch = Batch()
+        self._handle(message, batch, [])
+        self.dedup.abandon()
+        return batch
+
     def _handle(
         self, message: Message, batch: Batch, committed: list[tuple[list[str], datetime]]
     ) -> None:

@@ -307,11 +307,11 @@ def parse(
 ) -> Event:
     """Parse one event; raise RejectedMessage (with a stable reason) when it cannot be read.
 
-    In ``auto`` mode a payload starting with ``{`` is JSON, anything else protobuf (whose
+    In ``auto`` mode a payload starting with ``{`` or ``[`` is JSON, anything else protobuf (whose
     first byte, a field tag, is never ``{``).
     """
     received = received or datetime.now(UTC)
-    if fmt == "v4-protobuf" or (fmt == "auto" and payload.lstrip()[:1] != b"{"):
+    if fmt == "v4-protobuf" or (fmt == "auto" and payload.lstrip()[:1] not in (b"{", b"[")):
         return _parse_protobuf(topic, payload, received)
     try:
         body = orjson.loads(payload)

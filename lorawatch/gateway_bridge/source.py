@@ -37,3 +37,22 @@ class MessageSource(Protocol):
     def stop(self) -> None: ...
 
     def health(self) -> dict[str, object]: ...
+
+
+class NullSource:
+    """A source with nothing to receive, for replays and backfills that feed the bridge directly."""
+
+    def start(self) -> None:
+        return None
+
+    def get_batch(self, max_messages: int, max_wait_s: float) -> list[Message]:
+        return []
+
+    def ack(self, messages: list[Message]) -> None:
+        return None
+
+    def stop(self) -> None:
+        return None
+
+    def health(self) -> dict[str, object]:
+        return {"connected": True, "kind": "in-process"}

@@ -42,6 +42,18 @@ from typing import Any, Final, Literal, NamedTuple
 
 from lorawatch.readings import DELTA_OF, Reading
 
+__all__ = [
+    "CommandKind",
+    "Delta",
+    "Emitted",
+    "EventKind",
+    "LimitsSource",
+    "MeterEngine",
+    "MeterKey",
+    "MeterLimits",
+    "QualityEvent",
+]
+
 EventKind = Literal["reset", "dip", "jump", "wrap", "too_late", "duplicate", "invalid"]
 CommandKind = Literal["replace", "calibrate"]
 
@@ -234,6 +246,9 @@ class MeterEngine:
     ``limits`` is one :class:`MeterLimits` for all meters or a function giving each meter's
     (looked up once, when a meter is first seen, to keep configuration off the hot path).
     ``window`` and ``max_age`` bound how late a reading may arrive and still be merged.
+
+    Not thread-safe: one engine belongs to one ingest worker (shard meters by key to scale).
+    Restore a snapshot with the same limits it was taken with, or the replayed window differs.
     """
 
     def __init__(

@@ -117,9 +117,10 @@ class SqliteStore:
 
     def write(self, batch: Batch) -> None:
         with self.transaction() as db:
-            self._write(db, batch)
+            self.write_in(db, batch)
 
-    def _write(self, db: sqlite3.Connection, batch: Batch) -> None:
+    def write_in(self, db: sqlite3.Connection, batch: Batch) -> None:
+        """Write a batch inside the caller's transaction (to commit other changes with it)."""
         db.executemany(
             "INSERT OR REPLACE INTO uplinks VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             [

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 from lorawatch.decoders.base import Decoder, Param, Params, Uplink
 from lorawatch.decoders.binary import ByteReader
@@ -111,9 +111,11 @@ class CayenneLPP(Decoder):
         "battery_v",
         "battery_pct",
     )
-    parameters = {
+    parameters: ClassVar[Mapping[str, Param]] = {
         "battery_voltage_channel": Param("LPP channel whose voltage is the battery voltage", str),
-        "battery_percentage_channel": Param("LPP channel whose percentage is the battery level", str),
+        "battery_percentage_channel": Param(
+            "LPP channel whose percentage is the battery level", str
+        ),
     }
     documentation = "https://docs.mydevices.com/docs/lorawan/cayenne-lpp"
 
@@ -151,7 +153,7 @@ class CayenneLPP(Decoder):
         out: list[Reading] = []
         for key, value in data.items():
             name, channel = _key(key)
-            if isinstance(value, Mapping) or isinstance(value, bool):
+            if isinstance(value, Mapping | bool):
                 continue
             number = float(value)
             if name == "temperature":

@@ -21,9 +21,9 @@ from typing import Any
 
 from lorawatch.decoders.base import Decoder, Params, Uplink
 from lorawatch.decoders.binary import ByteReader
-from lorawatch.decoders.milesight import check_port, walk
+from lorawatch.decoders.milesight import Handler, check_port, walk
 from lorawatch.decoders.registry import register
-from lorawatch.readings import Reading
+from lorawatch.readings import CANONICAL, Reading
 
 LINES = 8
 ENERGY_MODULUS_KWH = 2**32 / 1000  # uint32 Wh register
@@ -61,7 +61,7 @@ def _switches(r: ByteReader, data: dict[str, Any]) -> None:
             data[f"switch_{line + 1}_change"] = "yes"
 
 
-def _yes(key: str) -> Any:
+def _yes(key: str) -> Handler:
     def handler(r: ByteReader, data: dict[str, Any]) -> None:
         r.u8(key)
         data[key] = "yes"
@@ -114,6 +114,12 @@ _HANDLERS = {
 }
 
 
+def _gauge(name: str, value: float, time: datetime) -> list[Reading]:
+    """A reading, unless the value is outside what the quantity can be (a garbled record)."""
+    spec = CANONICAL[name]
+    return [Reading(name, value, time)] if spec.low <= value <= spec.high else []
+
+
 @register
 class MilesightWS558(Decoder):
     name = "milesight-ws558"
@@ -130,9 +136,9 @@ class MilesightWS558(Decoder):
     def normalise(self, data: Mapping[str, Any], params: Params, time: datetime) -> list[Reading]:
         out: list[Reading] = []
         if "voltage" in data:
-            out.append(Reading("voltage_v", float(data["voltage"]), time))
+            out += _gauge("voltage_v", float(data["voltage"]), time)
         if "active_power" in data:
-            out.append(Reading("power_w", float(data["active_power"]), time))
+            out += _gauge("power_w", float(data["active_power"]), time)
         if "power_factor" in data and 0 <= data["power_factor"] <= 100:
             out.append(Reading("power_factor", data["power_factor"] / 100, time))
         if "power_consumption" in data:

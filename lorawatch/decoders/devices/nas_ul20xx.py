@@ -31,7 +31,7 @@ from lorawatch.decoders.base import Decoder, Params, Uplink
 from lorawatch.decoders.binary import ByteReader
 from lorawatch.decoders.registry import register
 from lorawatch.errors import DecodeError
-from lorawatch.readings import Reading
+from lorawatch.readings import CANONICAL, Reading
 
 Data = dict[str, Any]
 Parser = Callable[[ByteReader, Data, list[str]], None]
@@ -1157,6 +1157,15 @@ def _number(value: object) -> float | None:
     return float(value)
 
 
+def _gauge(name: str, value: object, time: datetime, channel: str = "") -> list[Reading]:
+    """A reading of a numeric value, unless it is outside what the quantity can be."""
+    number = _number(value)
+    spec = CANONICAL[name]
+    if number is None or not spec.low <= number <= spec.high:
+        return []
+    return [Reading(name, number, time, channel)]
+
+
 def _percent(value: object) -> float | None:
     number = _number(value)
     return number if number is not None and 0 <= number <= 100 else None
@@ -1189,15 +1198,9 @@ def _usage_readings(entry: Mapping[str, Any], time: datetime) -> list[Reading]:
     energy = _number(entry.get("active_energy__Wh"))
     if energy is not None:
         out.append(Reading("energy_kwh", energy / 1000, time, channel, ENERGY_MODULUS_KWH))
-    power = _number(entry.get("active_power__W"))
-    if power is not None:
-        out.append(Reading("power_w", power, time, channel))
-    pf = _number(entry.get("power_factor"))
-    if pf is not None and pf <= 1:
-        out.append(Reading("power_factor", pf, time, channel))
-    volts = _number(entry.get("mains_voltage__V"))
-    if volts is not None:
-        out.append(Reading("voltage_v", volts, time, channel))
+    out += _gauge("power_w", entry.get("active_power__W"), time, channel)
+    out += _gauge("power_factor", entry.get("power_factor"), time, channel)
+    out += _gauge("voltage_v", entry.get("mains_voltage__V"), time, channel)
     hours = _number(entry.get("lamp_on_time__h"))
     if hours is not None:
         out.append(Reading("lamp_hours", hours, time, channel, LAMP_HOURS_MODULUS))
@@ -1205,17 +1208,12 @@ def _usage_readings(entry: Mapping[str, Any], time: datetime) -> list[Reading]:
 
 
 def _metering_readings(data: Mapping[str, Any], time: datetime) -> list[Reading]:
-    out = [Reading("lamp_failure", bool(data.get("lamp_error_alert")), time)]
-    power = _number(data.get("power__W"))
-    if power is not None:
-        out.append(Reading("power_w", power, time))
-    volts = _number(data.get("voltage__V"))
-    if volts is not None:
-        out.append(Reading("voltage_v", volts, time))
-    pf = _number(data.get("power_factor"))
-    if pf is not None and pf <= 1:
-        out.append(Reading("power_factor", pf, time))
-    return out
+    return [
+        Reading("lamp_failure", bool(data.get("lamp_error_alert")), time),
+        *_gauge("power_w", data.get("power__W"), time),
+        *_gauge("voltage_v", data.get("voltage__V"), time),
+        *_gauge("power_factor", data.get("power_factor"), time),
+    ]
 
 
 @register

@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from lorawatch.decoders import mbus
 from lorawatch.decoders.base import Decoder, Param, Params, Uplink
@@ -451,11 +451,11 @@ def _system(r: ByteReader, data: dict[str, Any], warnings: list[str]) -> None:
         data["device_firmware_version"] = ".".join(str(b) for b in version)
         wakeup = r.u8("wakeup reason")
         data["wakeup_reason_mcu"] = [n for bit, n in enumerate(_WAKEUP_BITS) if wakeup >> bit & 1]
-        reason = r.u8("boot reason")
+        boot = r.u8("boot reason")
         data["packet_reason"] = _enum(
-            _BOOT_REASON, (reason >> 4) & 0x07, "invalid_boot_packet_reason", warnings
+            _BOOT_REASON, (boot >> 4) & 0x07, "invalid_boot_packet_reason", warnings
         )
-        data["configuration_restored"] = bool(reason & 0x80)
+        data["configuration_restored"] = bool(boot & 0x80)
         data["hardware_configuration"] = _enum(
             _HARDWARE, r.u8("hardware"), "invalid_hardware_config", warnings
         )
@@ -501,8 +501,7 @@ def _input_parameters(n: int) -> dict[str, Param]:
 
 def _scaled_modulus(readings: list[Reading], factor: int) -> list[Reading]:
     return [
-        replace(r, modulus=r.modulus * factor if r.modulus is not None else None)
-        for r in readings
+        replace(r, modulus=r.modulus * factor if r.modulus is not None else None) for r in readings
     ]
 
 
@@ -523,7 +522,7 @@ class NasUM30xx(Decoder):
         "current_a",
         "flow_l_h",
     )
-    parameters = {
+    parameters: ClassVar[Mapping[str, Param]] = {
         **_input_parameters(1),
         **_input_parameters(2),
         "mbus_meter_kind": Param(
@@ -540,7 +539,9 @@ class NasUM30xx(Decoder):
             raise DecodeError("empty payload")
         parser = _PARSERS.get(uplink.f_port)
         if parser is None:
-            raise DecodeError(f"unknown fPort {uplink.f_port} (UM30xx uses 24, 25, 49, 50, 60, 61, 99)")
+            raise DecodeError(
+                f"unknown fPort {uplink.f_port} (UM30xx uses 24, 25, 49, 50, 60, 61, 99)"
+            )
         r = ByteReader(uplink.payload)
         data: dict[str, Any] = {}
         parser(r, data, warnings)
@@ -603,7 +604,10 @@ class NasUM30xx(Decoder):
                 "current__A": ("current_a", 1.0),
             }
         elif kind == "water":
-            scales = {"volume__m3": ("volume_m3", 1.0), "volume_flow__m3_per_h": ("flow_l_h", 1000.0)}
+            scales = {
+                "volume__m3": ("volume_m3", 1.0),
+                "volume_flow__m3_per_h": ("flow_l_h", 1000.0),
+            }
         out: list[Reading] = []
         for key, (name, factor) in scales.items():
             value = records.get(key)

@@ -27,7 +27,7 @@ _FIELDS: dict[str, tuple[int, int, float, bool]] = {
 def _record(channel: int, code: int, size: int, value: float, signed: bool) -> bytes:
     bits = 8 * size
     low, high = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
-    raw = min(max(round(value), low), high)
+    raw = int(min(max(round(value), low), high))
     return bytes([channel, code]) + raw.to_bytes(size, "big", signed=signed)
 
 

@@ -1,0 +1,3 @@
+from lorawatch.cli import main
+
+main()

@@ -1,0 +1,240 @@
+"""The bridge in process: bad input is dead-lettered and loses nothing, duplicates count once,
+acks follow durable writes. Real SQLite store; messages are fed as the MQTT source would."""
+
+from __future__ import annotations
+
+import base64
+import json
+import struct
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from lorawatch import config
+from lorawatch.cli import app
+from lorawatch.errors import StoreUnavailable
+from lorawatch.gateway_bridge.source import Message, NullSource
+from lorawatch.pipeline.records import Batch
+from lorawatch.service import Service
+from tests.conftest import DATA, REFERENCE
+
+EUI = "24e124136d123456"
+TOPIC = f"application/17c82e96-be03-4f38-aef3-f83d48582d97/device/{EUI}/event/up"
+T0 = datetime(2026, 1, 14, 9, 0, tzinfo=UTC)
+
+
+def up(
+    pulses: int, minute: int, f_cnt: int | None = None, dedup: str | None = None, eui: str = EUI
+) -> Message:
+    event = json.loads((REFERENCE / "v4-event-up.json").read_text())
+    frame = bytes.fromhex("01755c05c8") + struct.pack("<I", pulses)
+    event.update(
+        data=base64.b64encode(frame).decode(),
+        time=(T0 + timedelta(minutes=minute)).isoformat(),
+        fCnt=minute if f_cnt is None else f_cnt,
+        deduplicationId=dedup or f"00000000-0000-4000-8000-{minute:012d}",
+    )
+    event["deviceInfo"]["devEui"] = eui
+    if eui != EUI:  # a device whose ChirpStack profile the inventory does not know either
+        event["deviceInfo"]["deviceProfileName"] = "Acme Thing (EU868)"
+    topic = TOPIC.replace(EUI, eui)
+    return Message(
+        topic,
+        json.dumps(event).encode(),
+        T0 + timedelta(minutes=minute, seconds=1),
+        mid=minute + 1,
+        qos=1,
+    )
+
+
+class RecordingSource(NullSource):
+    def __init__(self) -> None:
+        self.acked: list[int] = []
+
+    def ack(self, messages: list[Message]) -> None:
+        self.acked.extend(m.mid for m in messages)
+
+
+def make_service(
+    tmp_path: Path, source: NullSource | None = None, inventory: Path = DATA / "inventory.toml"
+) -> Service:
+    settings = config.load(
+        None,
+        {
+            "inventory": {"path": str(inventory)},
+            "store": {"sqlite": {"path": str(tmp_path / "lw.sqlite")}},
+        },
+    )
+    return Service(settings, source=source or NullSource())
+
+
+def count(service: Service, sql: str) -> int:
+    with service.sqlite.transaction() as db:
+        return int(db.execute(sql).fetchone()[0])
+
+
+def test_bad_messages_become_dead_letters_and_the_good_ones_land(tmp_path: Path) -> None:
+    service = make_service(tmp_path)
+    bad = [
+        Message(TOPIC, b"{truncated", T0, 100, 1),
+        Message(TOPIC, b"\x00\xff" * 50, T0, 101, 1),
+        Message(TOPIC, b"x" * 70_000, T0, 102, 1),
+        Message("zigbee/kitchen/temp", b"{}", T0, 103, 1),
+        Message(
+            TOPIC,
+            json.dumps({"deviceInfo": {"devEui": EUI}, "fPort": 85, "data": "AXU="}).encode(),
+            T0,
+            104,
+            1,
+        ),
+        up(1000, 5, eui="0011223344556677"),
+    ]
+    good = [up(1000 + 250 * i, 15 * i) for i in range(4)]
+    messages = [m for pair in zip(good, bad, strict=False) for m in pair] + bad[len(good) :]
+    service.bridge.process(messages)
+    assert count(service, "SELECT COUNT(*) FROM readings WHERE name='energy_kwh'") == 4
+    assert count(service, "SELECT COUNT(*) FROM consumption") == 3
+    with service.sqlite.transaction() as db:
+        reasons = sorted(r for (r,) in db.execute("SELECT reason FROM dead_letters"))
+        payloads = {p for (p,) in db.execute("SELECT payload FROM dead_letters")}
+    assert reasons == sorted(
+        [
+            "malformed_json",
+            "malformed_protobuf",
+            "oversized",
+            "foreign_topic",
+            "decode_error",
+            "unknown_device",
+        ]
+    )
+    assert {m.payload for m in bad} == payloads, "every bad message is kept byte for byte"
+    # The unknown device's raw frame is kept too, for re-decoding once it is in the inventory.
+    assert count(service, "SELECT COUNT(*) FROM uplinks WHERE dev_eui='0011223344556677'") == 1
+    metric = service.metrics.registry.get_sample_value(
+        "lorawatch_dead_letters_total", {"reason": "oversized"}
+    )
+    assert metric == 1.0
+
+
+def test_duplicates_and_retransmissions_count_once(tmp_path: Path) -> None:
+    service = make_service(tmp_path)
+    first = [up(1000 + 100 * i, 15 * i) for i in range(5)]
+    service.bridge.process(first)
+    service.bridge.process(first)  # MQTT redelivery: same deduplicationIds
+    # A retransmission forwarded with a new deduplicationId (skip_fcnt_check): same fCnt and payload.
+    service.bridge.process([up(1400, 60, f_cnt=60, dedup="ffffffff-0000-4000-8000-000000000060")])
+    assert count(service, "SELECT COUNT(*) FROM uplinks") == 5
+    assert count(service, "SELECT ROUND(SUM(value), 6) * 1000 FROM consumption") == 400
+    assert service.metrics.registry.get_sample_value("lorawatch_duplicates_total") == 6
+
+
+def test_acks_only_after_the_store_wrote_and_in_arrival_order(tmp_path: Path) -> None:
+    source = RecordingSource()
+    service = make_service(tmp_path, source)
+    failures = {"left": 2}
+    sqlite_write = service.sqlite.write
+
+    def flaky(batch: Batch) -> None:
+        if failures["left"]:
+            failures["left"] -= 1
+            assert source.acked == [], "nothing acked while the store fails"
+            raise StoreUnavailable("disk unplugged")
+        sqlite_write(batch)
+
+    service.sqlite.write = flaky  # type: ignore[method-assign]
+    messages = [up(1000 + i, 15 * i) for i in range(6)]
+    service.bridge.process(messages, threading.Event())
+    assert source.acked == [m.mid for m in messages]
+    assert count(service, "SELECT COUNT(*) FROM uplinks") == 6
+
+
+def test_a_stopped_bridge_does_not_ack_an_unstored_batch(tmp_path: Path) -> None:
+    source = RecordingSource()
+    service = make_service(tmp_path, source)
+
+    def down(batch: Batch) -> None:
+        raise StoreUnavailable("down")
+
+    service.sqlite.write = down  # type: ignore[method-assign]
+    stop = threading.Event()
+    stop.set()
+    service.bridge.process([up(1000, 0)], stop)
+    assert source.acked == []
+
+
+def test_status_event_gives_a_battery_reading(tmp_path: Path) -> None:
+    service = make_service(tmp_path)
+    payload = (REFERENCE / "v4-event-status.json").read_bytes()
+    service.bridge.process([Message(TOPIC.replace("/up", "/status"), payload, T0, 1, 1)])
+    assert (
+        count(service, "SELECT COUNT(*) FROM readings WHERE name='battery_pct' AND value=91.34")
+        == 1
+    )
+    assert count(service, "SELECT COUNT(*) FROM device_events WHERE kind='status'") == 1
+
+
+def test_unknown_events_are_counted_and_ignored(tmp_path: Path) -> None:
+    service = make_service(tmp_path)
+    service.bridge.process([Message(TOPIC.replace("/up", "/brandnew"), b"{}", T0, 1, 1)])
+    assert service.bridge.unknown_events == 1
+    assert count(service, "SELECT COUNT(*) FROM dead_letters") == 0
+
+
+def test_deadletters_replay_after_fixing_the_inventory(tmp_path: Path) -> None:
+    stranger = "0011223344556677"
+    service = make_service(tmp_path)
+    service.bridge.process([up(1000, 0, eui=stranger), up(1100, 15, eui=stranger)])
+    service.sqlite.close()
+    inventory = tmp_path / "inventory.toml"
+    inventory.write_text(
+        (DATA / "inventory.toml").read_text()
+        + f'\n[[devices]]\ndev_eui = "{stranger}"\nname = "atelier-elec"\ndecoder = "milesight-em300-di"\n'
+        'building = "mairie"\nkind = "electricity"\nparams = { pulses_per_kwh = 1000 }\n'
+    )
+    cfg = tmp_path / "lorawatch.toml"
+    cfg.write_text(
+        f'[inventory]\npath = "{inventory}"\n[store.sqlite]\npath = "{tmp_path / "lw.sqlite"}"\n'
+    )
+    runner = CliRunner()
+    listed = runner.invoke(app, ["deadletters", "list", "--config", str(cfg)])
+    assert listed.exit_code == 0 and "unknown_device=2" in listed.output
+    replayed = runner.invoke(app, ["deadletters", "replay", "--config", str(cfg)])
+    assert replayed.exit_code == 0, replayed.output
+    assert "2 replayed, 0 still failing" in replayed.output
+    fresh = make_service(tmp_path, inventory=inventory)
+    assert count(fresh, "SELECT COUNT(*) FROM readings WHERE name='energy_kwh'") == 2
+    assert count(fresh, "SELECT COUNT(*) FROM dead_letters WHERE replayed_us IS NULL") == 0
+
+
+@pytest.mark.parametrize("fmt", ["v4-json", "v4-protobuf", "v3"])
+def test_simulated_events_in_every_format_are_ingested(tmp_path: Path, fmt: str) -> None:
+    import random
+
+    from lorawatch.simulators import chirpstack
+
+    service = make_service(tmp_path)
+    device = chirpstack.SimDevice(
+        EUI,
+        "mairie-compteur-elec",
+        "Milesight EM300-DI (EU868)",
+        {"building": "mairie", "pulses_per_kwh": "1000"},
+    )
+    rng = random.Random(3)
+    messages = []
+    for i in range(3):
+        event = chirpstack.uplink_event(
+            device,
+            85,
+            bytes.fromhex("05c8") + struct.pack("<I", 1000 * (i + 1)),
+            i,
+            T0 + timedelta(minutes=15 * i),
+            rng,
+        )
+        messages.append(
+            Message(chirpstack.topic(device, "up", fmt), chirpstack.encode(event, fmt), T0)
+        )  # type: ignore[arg-type]
+    service.bridge.process(messages)
+    assert count(service, "SELECT ROUND(SUM(value), 6) FROM consumption") == 2
