@@ -8,6 +8,9 @@ no decoder may still be read through a declarative mapping of ChirpStack's decod
 The whole file is checked at start: an unknown decoder, a parameter the decoder does not
 know, a device in an unknown building: each is reported with the entry it is in, all at once.
 Scenario files (``scenarios/*.toml``) are inventories with extra ``simulation`` tables.
+A metropolis has tens of thousands of alike devices, so ``[[fleets]]`` describes them
+compactly (so many bin sensors of this decoder per commune) and :func:`load` expands each
+fleet into ordinary devices, with stable dev_euis, before the same checks run on them.
 """
 
 from __future__ import annotations
@@ -85,11 +88,33 @@ class Profile(_Entry):
     mapping: dict[str, FieldMapping] = Field(default_factory=dict)
 
 
+class Fleet(_Entry):
+    """Many alike devices per commune, expanded by :func:`expand_fleets`.
+
+    Device ``n`` (0-based) of the commune at position ``c`` in ``communes`` gets the dev_eui
+    ``dev_eui_prefix`` + ``c`` (4 hex digits) + ``n`` (the remaining digits), so adding a
+    fleet or a device never renumbers the others, and ``simulation.fleet_index = n``.
+    """
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    kind: DeviceKind = "other"
+    decoder: str
+    communes: list[str] = Field(default_factory=lambda: ["*"], description="ids, or '*': all")
+    count: int = Field(ge=0, le=65536, description="devices per commune")
+    counts: dict[str, int] = Field(default_factory=dict, description="per-commune overrides")
+    dev_eui_prefix: str = Field(pattern=r"^[0-9a-f]{2,8}$")
+    name_pattern: str = "{fleet}-{commune}-{n:05d}"
+    per_site: int = Field(1, ge=1, description="devices sharing one site (a drop-off point)")
+    params: dict[str, Any] = Field(default_factory=dict)
+    simulation: dict[str, Any] = Field(default_factory=dict)
+
+
 class InventoryFile(_Entry):
     communes: list[Commune] = Field(default_factory=list)
     buildings: list[Building] = Field(default_factory=list)
     devices: list[Device] = Field(default_factory=list)
     profiles: list[Profile] = Field(default_factory=list)
+    fleets: list[Fleet] = Field(default_factory=list)
     scenario: dict[str, Any] = Field(default_factory=dict)
     anomalies: list[dict[str, Any]] = Field(default_factory=list)
 
@@ -159,6 +184,15 @@ class Inventory:
             )
         for p in self.doc.profiles:
             self._decoder(f"profiles[{p.device_profile}]", p.decoder, p.params, problems)
+        for f in self.doc.fleets:
+            for commune in [*f.communes, *f.counts]:
+                if commune != "*" and commune not in self.communes:
+                    problems.append((f"fleets[{f.name}]", f"unknown commune {commune!r}"))
+            serial_digits = 12 - len(f.dev_eui_prefix)
+            if max([f.count, *f.counts.values()]) > 16**serial_digits:
+                problems.append(
+                    (f"fleets[{f.name}]", f"count exceeds {16**serial_digits} for that prefix")
+                )
         return problems
 
     @staticmethod
@@ -216,6 +250,33 @@ class Inventory:
         return resolved
 
 
+def expand_fleets(doc: InventoryFile) -> list[Device]:
+    """The devices of every fleet, in a stable order (fleet, commune, number)."""
+    out: list[Device] = []
+    index = {c.id: i for i, c in enumerate(doc.communes)}
+    for f in doc.fleets:
+        ids = [c.id for c in doc.communes] if "*" in f.communes else f.communes
+        digits = 12 - len(f.dev_eui_prefix)
+        for commune in ids:
+            if commune not in index:
+                continue  # reported by Inventory._check
+            count = f.counts.get(commune, f.count)
+            for n in range(min(count, 16**digits)):
+                out.append(
+                    Device(
+                        dev_eui=f"{f.dev_eui_prefix}{index[commune]:04x}{n:0{digits}x}",
+                        name=f.name_pattern.format(fleet=f.name, commune=commune, n=n),
+                        decoder=f.decoder,
+                        kind=f.kind,
+                        commune=commune,
+                        site=f"{commune}-{f.name}-{n // f.per_site:04d}",
+                        params=f.params,
+                        simulation={**f.simulation, "fleet_index": n},
+                    )
+                )
+    return out
+
+
 def load(path: Path) -> Inventory:
     """Read and check an inventory file; raise InventoryError naming every bad entry."""
     try:
@@ -226,6 +287,10 @@ def load(path: Path) -> Inventory:
         raise InventoryError([(str(path), f"not valid TOML: {exc}")]) from None
     try:
         doc = InventoryFile(**raw)
+        if doc.fleets:
+            doc.devices.extend(expand_fleets(doc))
     except ValidationError as exc:
         raise InventoryError(problems_of(exc), str(path)) from None
+    except (KeyError, IndexError, ValueError) as exc:  # a bad name_pattern
+        raise InventoryError([(str(path), f"fleets: bad name_pattern: {exc}")], str(path)) from None
     return Inventory(doc, str(path))

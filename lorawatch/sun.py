@@ -66,7 +66,9 @@ def _event_minutes(
     day: date, latitude: float, longitude: float, zenith: float, rising: bool
 ) -> float | bool:
     """Minutes after 00:00 UTC of ``day``; True: sun always above; False: always below."""
-    days_in_year = 366 if day.year % 4 == 0 and (day.year % 100 != 0 or day.year % 400 == 0) else 365
+    days_in_year = (
+        366 if day.year % 4 == 0 and (day.year % 100 != 0 or day.year % 400 == 0) else 365
+    )
     doy = day.timetuple().tm_yday
     lat = math.radians(latitude)
     guess_hour = 12.0 - longitude / 15.0 + (-6.0 if rising else 6.0)
@@ -86,7 +88,9 @@ def _event_minutes(
     return minutes
 
 
-def sun_times(day: date, latitude: float, longitude: float, zenith: float = OFFICIAL_ZENITH) -> SunTimes:
+def sun_times(
+    day: date, latitude: float, longitude: float, zenith: float = OFFICIAL_ZENITH
+) -> SunTimes:
     """Sunrise and sunset on ``day`` (a UTC calendar date) at a place; east longitude positive.
 
     For Europe the UTC date is the local date, so the result is that local day's events.
@@ -100,7 +104,9 @@ def sun_times(day: date, latitude: float, longitude: float, zenith: float = OFFI
     return SunTimes(midnight + timedelta(minutes=rise), midnight + timedelta(minutes=set_))
 
 
-def is_dark(t: datetime, latitude: float, longitude: float, zenith: float = OFFICIAL_ZENITH) -> bool:
+def is_dark(
+    t: datetime, latitude: float, longitude: float, zenith: float = OFFICIAL_ZENITH
+) -> bool:
     """True between sunset and the next sunrise at that place (``t`` must be aware)."""
     if t.tzinfo is None:
         raise ValueError("is_dark needs an aware datetime")

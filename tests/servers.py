@@ -7,6 +7,7 @@ and restarted by fault tests. Readiness is polled (TCP connect, /ping) with a de
 
 from __future__ import annotations
 
+import getpass
 import os
 import shutil
 import signal
@@ -105,6 +106,9 @@ class Mosquitto(Server):
             "\n".join(
                 [
                     f"listener {self.port} 127.0.0.1",
+                    # Started as root, Mosquitto drops to user "mosquitto", which may not write
+                    # this test's folder: stay the current user.
+                    f"user {getpass.getuser()}",
                     "allow_anonymous true",
                     "persistence true",
                     f"persistence_location {data}/",

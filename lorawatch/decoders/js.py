@@ -7,12 +7,18 @@ call). It accepts a LoRa Alliance TS013 codec (``decodeUplink(input)`` with ``{b
 recvTime, variables}``, returning ``{data, warnings?, errors?}``) and, when that function is
 absent, a ChirpStack v3 codec (``Decode(fPort, bytes, variables)`` returning the data).
 
+The engine is QuickJS-ng (PyPI ``quickjs-ng``, imported as ``quickjs``), the maintained fork
+of the QuickJS that ChirpStack uses: the original binding (PyPI ``quickjs``) crashes the whole
+process when a codec runs out of memory while growing an array, which a sandbox cannot allow.
+
 The sandbox: each context gets a Node-compatible subset of ``Buffer`` and a ``console`` that
-discards everything (js_prelude.js), and nothing else beyond ECMAScript: no ``require``, no
-modules (``import`` is a syntax error, dynamic ``import()`` finds no loader), no ``fetch``,
-no ``std``/``os``, no file or network access. A codec that runs past its time limit or
-allocates past its memory limit is stopped; the uplink gets an error and the context is rebuilt
-for the next one, so a bad codec or frame costs one uplink, never the service.
+discards everything (js_prelude.js), and nothing else beyond ECMAScript and a few inert web
+globals (``atob``, ``performance.now``): no ``require``, no modules (``import`` is a syntax
+error, dynamic ``import()`` finds no loader), no ``fetch``, no ``std``/``os``, no file or
+network access. Decoding is synchronous: promise jobs and microtasks are never run. A codec
+that runs past its time limit or allocates past its memory limit is stopped; the uplink gets
+an error and the context is rebuilt for the next one, so a bad codec or frame costs one
+uplink, never the service.
 
 Contexts: one per (codec file, limits, thread), created on first use and kept. QuickJS
 runtimes must not be used from two threads (the binding releases the GIL while JS runs), so
@@ -33,6 +39,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -41,7 +48,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Final
 
 import orjson
-import quickjs  # type: ignore[import-untyped]
+import quickjs  # type: ignore[import-untyped]  # the quickjs-ng distribution
 
 from lorawatch.decoders.base import Decoder, DecodeResult, Param, Params, Uplink
 from lorawatch.decoders.registry import register
@@ -80,26 +87,26 @@ _ENTRY_POINT: Final = (
 # QuickJS messages of the failures after which a context is not trusted again.
 _INTERRUPTED = "InternalError: interrupted"
 _OUT_OF_MEMORY = "InternalError: out of memory"
-# When memory is so short that QuickJS cannot build the error object, it throws null instead;
-# a codec throwing null itself is reported the same way, which is harmless.
-_OUT_OF_MEMORY_BARE = "null"
-_STACK_OVERFLOW = "InternalError: stack overflow"
+# When memory is so short that QuickJS cannot build the error object, the exception is null or
+# uninitialized instead; a codec throwing null itself is reported the same way, harmlessly.
+_OUT_OF_MEMORY_BARE = frozenset({"null", "[uninitialized]", ""})
+# The binding evaluates everything as "<input>"; a location is shown as "line N:COLUMN".
+_LOCATION = re.compile(r"<input>:(\d+(?::\d+)?)")
 
 
 @dataclass(slots=True)
 class _Sandbox:
     context: Any
     runner: Any
-    version: int
 
 
 def _js_message(exc: BaseException) -> str:
     """First line of a QuickJS exception plus the innermost codec frame, with its line."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     if not lines:
-        return type(exc).__name__
+        return ""
     where = next((line for line in lines[1:] if line.startswith("at ")), "")
-    where = where.replace("(<input>:", "(line ").replace("<input>:", "line ")
+    where = _LOCATION.sub(r"line \1", where)
     return f"{lines[0]} ({where})" if where and where != "undefined" else lines[0]
 
 
@@ -214,15 +221,15 @@ class JSCodec(Decoder):
             ) from None
         try:
             context.eval(source)
-            version = int(context.eval(_ENTRY_POINT))
+            entry_point = context.eval(_ENTRY_POINT)
         except quickjs.JSException as exc:
             raise DecodeError(f"{self._label}: does not load: {self._explain(exc)}") from None
-        if not version:
+        if not entry_point:
             raise DecodeError(
                 f"{self._label}: defines neither decodeUplink(input) (TS013, ChirpStack v4) "
                 "nor Decode(fPort, bytes, variables) (ChirpStack v3)"
             )
-        return _Sandbox(context, runner, version)
+        return _Sandbox(context, runner)
 
     def _sandbox(self) -> _Sandbox:
         sandbox: _Sandbox | None = getattr(self._local, "sandbox", None)
@@ -234,7 +241,7 @@ class JSCodec(Decoder):
         message = _js_message(exc)
         if message.startswith(_INTERRUPTED):
             return f"stopped after its time limit of {self.time_limit_ms:g} ms"
-        if message.startswith(_OUT_OF_MEMORY) or message == _OUT_OF_MEMORY_BARE:
+        if message.startswith(_OUT_OF_MEMORY) or message in _OUT_OF_MEMORY_BARE:
             return f"stopped at its memory limit of {self.memory_limit_mb:g} MiB"
         return message
 
@@ -253,8 +260,10 @@ class JSCodec(Decoder):
             answer = sandbox.runner(text)
         except quickjs.JSException as exc:
             message = _js_message(exc)
-            if message == _OUT_OF_MEMORY_BARE or message.startswith(
-                (_INTERRUPTED, _OUT_OF_MEMORY, _STACK_OVERFLOW)
+            if (
+                isinstance(exc, quickjs.StackOverflow)
+                or message in _OUT_OF_MEMORY_BARE
+                or message.startswith((_INTERRUPTED, _OUT_OF_MEMORY))
             ):
                 self._local.sandbox = None  # half-run state: start the next uplink afresh
             raise DecodeError(f"{self._label}: {self._explain(exc)}") from None

@@ -25,14 +25,15 @@ def _version_nibbles(r: ByteReader, data: dict[str, Any]) -> None:
     data["ipso_version"] = f"v{b >> 4}.{b & 0x0F}"
 
 
+# Versions are hex digits: the user guides read 0110 as v1.10.
 def _hardware(r: ByteReader, data: dict[str, Any]) -> None:
     raw = r.take(2, "hardware_version")
-    data["hardware_version"] = f"v{raw[0]}.{raw[1] >> 4}"
+    data["hardware_version"] = f"v{raw[0]:x}.{raw[1] >> 4:x}"
 
 
 def _firmware(r: ByteReader, data: dict[str, Any]) -> None:
     raw = r.take(2, "firmware_version")
-    data["firmware_version"] = f"v{raw[0]}.{raw[1]}"
+    data["firmware_version"] = f"v{raw[0]:x}.{raw[1]:x}"
 
 
 def _tsl(r: ByteReader, data: dict[str, Any]) -> None:

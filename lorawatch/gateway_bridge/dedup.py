@@ -24,7 +24,10 @@ class Deduplicator:
 
     @staticmethod
     def keys(event: UplinkEvent) -> list[str]:
-        keys = [f"k:{event.dedup_key}"]
+        """The identities of an uplink; an event with neither fCnt nor id has none (never a dup)."""
+        keys = []
+        if event.f_cnt is not None and event.payload:
+            keys.append(f"k:{event.dedup_key}")
         if event.dedup_id:
             keys.append(f"i:{event.dedup_id}")
         return keys

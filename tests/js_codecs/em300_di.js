@@ -66,11 +66,12 @@ var RECORDS = {
   "255,1": [1, "ipso_version", function (b, at, d) {
     d.ipso_version = "v" + (b[at] >> 4) + "." + (b[at] & 15);
   }],
+  // Versions are hex digits: the user guide reads 0110 as v1.10.
   "255,9": [2, "hardware_version", function (b, at, d) {
-    d.hardware_version = "v" + b[at] + "." + (b[at + 1] >> 4);
+    d.hardware_version = "v" + b[at].toString(16) + "." + (b[at + 1] >> 4).toString(16);
   }],
   "255,10": [2, "firmware_version", function (b, at, d) {
-    d.firmware_version = "v" + b[at] + "." + b[at + 1];
+    d.firmware_version = "v" + b[at].toString(16) + "." + b[at + 1].toString(16);
   }],
   "255,255": [2, "tsl_version", function (b, at, d) {
     d.tsl_version = "v" + b[at] + "." + b[at + 1];

@@ -142,9 +142,9 @@ def _i8(r: ByteReader, what: str) -> int:
     return value - 0x100 if value > 0x7F else value
 
 
-def _js_round(value: float) -> float:
+def _js_round(value: float) -> int:
     """Math.round of the vendor codec (halves go up), so data matches nas-codec's output."""
-    return float(math.floor(value + 0.5))
+    return math.floor(value + 0.5)
 
 
 def _epoch(seconds: int, warnings: list[str]) -> str:

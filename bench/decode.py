@@ -1,0 +1,107 @@
+"""Decode cost per frame: the native Milesight EM300-DI decoder against the JS sandbox.
+
+Both decode the EM300-DI example frames of lorawatch/decoders/devices/milesight_em300_di.yaml;
+the JS side runs tests/js_codecs/em300_di.js (our TS013 codec of the same device) through the
+``js`` decoder, so the numbers say what a vendor codec costs per uplink against a native
+decoder. Each cost is the median over ``--repeat`` runs of ``--number`` decodes, timed with
+time.perf_counter_ns; the context is built before timing, as it is once per thread in service.
+
+Run from the repository root: ``python -m bench.decode`` or ``python bench/decode.py``.
+Exits 1 when the two decoders disagree on any frame's data (or on whether it decodes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from lorawatch.decoders import devices, registry, vectors
+from lorawatch.decoders.base import DecodeResult, Uplink
+from lorawatch.decoders.js import JSCodec
+
+ROOT = Path(__file__).resolve().parents[1]
+CODEC = ROOT / "tests" / "js_codecs" / "em300_di.js"
+VECTORS = Path(devices.__file__).parent / "milesight_em300_di.yaml"
+TARGET_RATIO = 10.0
+
+
+def frames() -> list[tuple[str, Uplink]]:
+    out = []
+    for example in vectors.load(VECTORS):
+        inp = example.raw["input"]
+        payload = bytes.fromhex(str(inp.get("bytes", "")).replace(" ", ""))
+        uplink = Uplink(payload, int(inp.get("fPort", 85)), vectors.DEFAULT_RECV_TIME)
+        out.append((example.description, uplink))
+    return out
+
+
+def cost_us(
+    decode: Callable[[Uplink], DecodeResult], uplink: Uplink, number: int, repeat: int
+) -> float:
+    """Median cost of one decode in µs."""
+    runs = []
+    for _ in range(repeat):
+        start = time.perf_counter_ns()
+        for _ in range(number):
+            decode(uplink)
+        runs.append((time.perf_counter_ns() - start) / number)
+    return statistics.median(runs) / 1000
+
+
+def disagreement(native: DecodeResult, js: DecodeResult) -> str | None:
+    if native.ok != js.ok:
+        return f"native ok={native.ok} {native.errors}, js ok={js.ok} {js.errors}"
+    if native.data != js.data:
+        return f"native data {native.data} != js data {js.data}"
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=15, help="timed runs per frame (median)")
+    parser.add_argument("--number", type=int, default=200, help="decodes per timed run")
+    args = parser.parse_args(argv)
+
+    native = registry.get("milesight-em300-di")
+    js = JSCodec(CODEC)
+    problem = js.check()
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
+
+    rows = []
+    disagreements = []
+    for description, uplink in frames():
+        wrong = disagreement(native.decode_uplink(uplink), js.decode_uplink(uplink))
+        if wrong:
+            disagreements.append(f"{description}: {wrong}")
+        n_us = cost_us(native.decode_uplink, uplink, args.number, args.repeat)
+        j_us = cost_us(js.decode_uplink, uplink, args.number, args.repeat)
+        rows.append((description, len(uplink.payload), n_us, j_us))
+
+    width = max(len(r[0]) for r in rows)
+    print(f"{'frame':<{width}}  bytes  native µs      js µs   js/native")
+    for description, size, n_us, j_us in rows:
+        print(f"{description:<{width}}  {size:5d}  {n_us:9.1f}  {j_us:9.1f}  {j_us / n_us:9.1f}x")
+    n_med = statistics.median(r[2] for r in rows)
+    j_med = statistics.median(r[3] for r in rows)
+    ratio = j_med / n_med
+    print(f"{'median over frames':<{width}}  {'':5}  {n_med:9.1f}  {j_med:9.1f}  {ratio:9.1f}x")
+    verdict = "met" if ratio >= TARGET_RATIO else "NOT met"
+    print(f"target: native at least {TARGET_RATIO:g}x cheaper than the JS sandbox: {verdict}")
+
+    if disagreements:
+        print(f"\n{len(disagreements)} frame(s) decoded differently:", file=sys.stderr)
+        for line in disagreements:
+            print(f"  {line}", file=sys.stderr)
+        return 1
+    print(f"native and JS decoders agree on all {len(rows)} frames")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

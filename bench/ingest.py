@@ -1,0 +1,247 @@
+"""Drain of a pre-queued MQTT backlog: the full pipeline into InfluxDB vs a bare JSON-parsing client.
+
+100,000 realistic ChirpStack v4 ``up`` events (EM300-DI frames of 200 meters, rxInfo, txInfo)
+are queued by a private Mosquitto for two persistent sessions; then, each in its own process,
+a bare paho client that only parses the JSON, and ``lorawatch`` (bridge, decoders, meters,
+SQLite + real InfluxDB 1.x, manual acks), drain their queue. Printed: both rates, their ratio
+(target >= 0.5) and each process's peak memory.
+
+    python -m bench.ingest [--messages 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from lorawatch.simulators import chirpstack
+from tests.servers import InfluxDB, Mosquitto, wait_until
+
+DEVICES = 200
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+PROFILE = "Milesight EM300-DI (EU868)"
+
+
+def device(d: int) -> chirpstack.SimDevice:
+    return chirpstack.SimDevice(
+        f"24e1241300{d:06x}",
+        f"meter-{d}",
+        PROFILE,
+        {"building": f"b{d % 20}", "commune": "c", "pulses_per_kwh": "1000"},
+        distance_m=200 + 20 * d,
+    )
+
+
+def inventory(path: Path) -> Path:
+    lines = ['[[communes]]\nid = "c"\nname = "C"\nlatitude = 48.2\nlongitude = -1.6\n']
+    lines += [f'[[buildings]]\nid = "b{b}"\ncommune = "c"\nname = "B{b}"\n' for b in range(20)]
+    lines.append(
+        f'[[profiles]]\ndevice_profile = "{PROFILE}"\ndecoder = "milesight-em300-di"\nkind = "electricity"\n'
+    )
+    path.write_text("\n".join(lines))
+    return path
+
+
+def backlog(n: int) -> list[tuple[str, bytes]]:
+    rng = random.Random(7)
+    devices = [device(d) for d in range(DEVICES)]
+    out = []
+    for i in range(n):
+        d = devices[i % DEVICES]
+        k = i // DEVICES
+        frame = bytes.fromhex("01755c0367340104686505c8") + struct.pack("<I", 1000 + 37 * k)
+        event = chirpstack.uplink_event(d, 85, frame, k, T0 + timedelta(minutes=15 * k), rng)
+        out.append((chirpstack.topic(d), orjson.dumps(event)))
+    return out
+
+
+def queue_for(broker: Mosquitto, client_ids: list[str], items: list[tuple[str, bytes]]) -> None:
+    """Create each persistent session, then publish the backlog while they are away."""
+    for cid in client_ids:
+        subscribed = threading.Event()
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=cid, protocol=mqtt.MQTTv5)
+        c.on_subscribe = lambda *_: subscribed.set()
+        c.connect("127.0.0.1", broker.port, clean_start=False, properties=_session_props())
+        c.loop_start()
+        c.subscribe("application/+/device/+/event/+", qos=1)
+        if not subscribed.wait(10):
+            raise RuntimeError(f"{cid}: no SUBACK")
+        c.disconnect()
+        c.loop_stop()
+    pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-publisher")
+    pub.max_inflight_messages_set(1000)
+    pub.connect("127.0.0.1", broker.port)
+    pub.loop_start()
+    infos = [pub.publish(t, p, qos=1) for t, p in items]
+    for info in infos:
+        info.wait_for_publish(120)
+    pub.disconnect()
+    pub.loop_stop()
+
+
+def _session_props():  # type: ignore[no-untyped-def]
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = 3600
+    props.ReceiveMaximum = 2000
+    return props
+
+
+def bare(port: int, n: int) -> dict[str, float]:
+    """Only receive and parse the JSON; ack each message (the baseline)."""
+    done = {"n": 0, "first": 0.0, "last": 0.0}
+    c = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id="bench-bare", protocol=mqtt.MQTTv5, manual_ack=True
+    )
+
+    def on_message(client: mqtt.Client, _: object, msg: mqtt.MQTTMessage) -> None:
+        orjson.loads(msg.payload)
+        client.ack(msg.mid, msg.qos)
+        if not done["n"]:
+            done["first"] = time.perf_counter()
+        done["n"] += 1
+        done["last"] = time.perf_counter()
+
+    c.on_message = on_message
+    started = time.perf_counter()
+    c.connect("127.0.0.1", port, clean_start=False, properties=_session_props())
+    c.loop_start()
+    wait_until(lambda: done["n"] >= n, 600, "bare drain")
+    c.disconnect()
+    c.loop_stop()
+    return {"seconds": done["last"] - started, "messages": done["n"]}
+
+
+def pipeline(port: int, influx_url: str, n: int, workdir: Path) -> dict[str, float]:
+    from lorawatch import config, logs
+    from lorawatch.service import Service
+
+    logs.setup("warning")
+    settings = config.load(
+        None,
+        {
+            "inventory": {"path": str(inventory(workdir / "inventory.toml"))},
+            "mqtt": {
+                "url": f"mqtt://127.0.0.1:{port}",
+                "client_id": "bench-pipeline",
+                "receive_maximum": 2000,
+            },
+            "store": {
+                "outputs": ["influxdb"],
+                "batch_size": 2000,
+                "batch_interval_ms": 200,
+                "sqlite": {"path": str(workdir / "lw.sqlite")},
+                "influxdb": {
+                    "url": influx_url,
+                    "database": "bench",
+                    "spool_dir": str(workdir / "spool"),
+                },
+            },
+        },
+    )
+    service = Service(settings)
+    started = time.perf_counter()
+    service.start(http=False)
+    registry = service.metrics.registry
+    wait_until(
+        lambda: (
+            (registry.get_sample_value("lorawatch_messages_received_total") or 0) >= n
+            and not (registry.get_sample_value("lorawatch_acks_pending") or 0)
+        ),
+        900,
+        "pipeline drain",
+    )
+    seconds = time.perf_counter() - started
+    readings = registry.get_sample_value("lorawatch_readings_stored_total") or 0
+    service.stop()
+    return {"seconds": seconds, "messages": n, "readings": readings}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--messages", type=int, default=100_000)
+    parser.add_argument("--role", choices=["bare", "pipeline"], help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--influx", help=argparse.SUPPRESS)
+    parser.add_argument("--workdir", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.role:
+        if args.role == "bare":
+            result = bare(args.port, args.messages)
+        else:
+            result = pipeline(args.port, args.influx, args.messages, Path(args.workdir))
+        result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps(result))
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        broker, influx = Mosquitto(root / "mosquitto"), InfluxDB(root / "influxdb")
+        broker.start()
+        influx.start()
+        try:
+            influx.create_database("bench")
+            print(
+                f"queuing {args.messages:,} v4 uplinks for two persistent sessions...", flush=True
+            )
+            queue_for(broker, ["bench-bare", "bench-pipeline"], backlog(args.messages))
+            results = {}
+            for role in ("bare", "pipeline"):
+                cmd = [
+                    sys.executable,
+                    "-m",
+                    "bench.ingest",
+                    "--role",
+                    role,
+                    "--messages",
+                    str(args.messages),
+                    "--port",
+                    str(broker.port),
+                    "--influx",
+                    influx.url,
+                    "--workdir",
+                    str(root),
+                ]
+                results[role] = json.loads(
+                    subprocess.run(
+                        cmd, check=True, capture_output=True, text=True
+                    ).stdout.splitlines()[-1]
+                )
+            points = influx.query('SELECT COUNT("pulse_count") FROM "reading"', "bench")["results"][
+                0
+            ]["series"][0]["values"][0][1]
+        finally:
+            broker.stop()
+            influx.stop()
+    b, p = results["bare"], results["pipeline"]
+    bare_rate = b["messages"] / b["seconds"]
+    pipe_rate = p["messages"] / p["seconds"]
+    print(
+        f"bare client (parse JSON, ack): {bare_rate:9,.0f} msg/s   peak RSS {b['peak_rss_mb']:.0f} MB"
+    )
+    print(
+        f"lorawatch -> InfluxDB:          {pipe_rate:9,.0f} msg/s   peak RSS {p['peak_rss_mb']:.0f} MB"
+        f"   ({p['readings']:,.0f} readings, {points:,} points in InfluxDB)"
+    )
+    print(f"ratio pipeline / bare: {pipe_rate / bare_rate:.2f} (target >= 0.5)")
+
+
+if __name__ == "__main__":
+    main()
