@@ -2,12 +2,12 @@
 
 Street lighting is switched at dusk and dawn: the simulator lights its lamps by these times
 and the alert rules use them to tell a lamp that should be lit from one that may be off.
-The computation follows NOAA's "General Solar Position Calculations" (the fractional-year
-series for the equation of time and the solar declination, and the hour angle of the sun
-at a zenith of 90.833°, i.e. upper limb on the horizon with standard refraction). It is
-accurate to about a minute at mid latitudes, far below what a lighting controller resolves;
-each event is computed twice, the second time with the fractional year taken at the event
-itself, which removes most of the error of evaluating the series at noon.
+The computation follows NOAA's solar calculator (Meeus' low-precision solar coordinates:
+the sun's apparent longitude, the obliquity of the ecliptic, the equation of time and the
+declination, then the hour angle at a zenith of 90.833°, i.e. the upper limb on the horizon
+with standard refraction). The sun's position is re-evaluated at the estimated event time,
+three passes, so the result is good to well under a minute at mid latitudes; published
+ephemerides differ among themselves by a minute or two (town coordinates, rounding).
 """
 
 from __future__ import annotations
@@ -40,24 +40,30 @@ class SunTimes:
         return timedelta(hours=24) if self.polar_day else timedelta(0)
 
 
-def _series(day_of_year: int, hour_utc: float, days_in_year: int) -> tuple[float, float]:
-    """(equation of time in minutes, declination in radians) at that instant."""
-    gamma = 2 * math.pi / days_in_year * (day_of_year - 1 + (hour_utc - 12) / 24)
-    eqtime = 229.18 * (
-        0.000075
-        + 0.001868 * math.cos(gamma)
-        - 0.032077 * math.sin(gamma)
-        - 0.014615 * math.cos(2 * gamma)
-        - 0.040849 * math.sin(2 * gamma)
+def _sun(jd: float) -> tuple[float, float]:
+    """(equation of time in minutes, declination in degrees) at Julian day ``jd``."""
+    t = (jd - 2451545.0) / 36525.0  # Julian centuries since J2000.0
+    mean_long = (280.46646 + t * (36000.76983 + t * 0.0003032)) % 360
+    anomaly = math.radians(357.52911 + t * (35999.05029 - 0.0001537 * t))
+    ecc = 0.016708634 - t * (0.000042037 + 0.0000001267 * t)
+    centre = (
+        math.sin(anomaly) * (1.914602 - t * (0.004817 + 0.000014 * t))
+        + math.sin(2 * anomaly) * (0.019993 - 0.000101 * t)
+        + math.sin(3 * anomaly) * 0.000289
     )
-    decl = (
-        0.006918
-        - 0.399912 * math.cos(gamma)
-        + 0.070257 * math.sin(gamma)
-        - 0.006758 * math.cos(2 * gamma)
-        + 0.000907 * math.sin(2 * gamma)
-        - 0.002697 * math.cos(3 * gamma)
-        + 0.00148 * math.sin(3 * gamma)
+    omega = math.radians(125.04 - 1934.136 * t)
+    apparent = math.radians(mean_long + centre - 0.00569 - 0.00478 * math.sin(omega))
+    seconds = 21.448 - t * (46.815 + t * (0.00059 - t * 0.001813))
+    obliquity = math.radians(23 + (26 + seconds / 60) / 60 + 0.00256 * math.cos(omega))
+    decl = math.degrees(math.asin(math.sin(obliquity) * math.sin(apparent)))
+    y = math.tan(obliquity / 2) ** 2
+    l0 = math.radians(mean_long)
+    eqtime = 4 * math.degrees(
+        y * math.sin(2 * l0)
+        - 2 * ecc * math.sin(anomaly)
+        + 4 * ecc * y * math.sin(anomaly) * math.cos(2 * l0)
+        - 0.5 * y * y * math.sin(4 * l0)
+        - 1.25 * ecc * ecc * math.sin(2 * anomaly)
     )
     return eqtime, decl
 
@@ -66,15 +72,12 @@ def _event_minutes(
     day: date, latitude: float, longitude: float, zenith: float, rising: bool
 ) -> float | bool:
     """Minutes after 00:00 UTC of ``day``; True: sun always above; False: always below."""
-    days_in_year = (
-        366 if day.year % 4 == 0 and (day.year % 100 != 0 or day.year % 400 == 0) else 365
-    )
-    doy = day.timetuple().tm_yday
+    midnight_jd = day.toordinal() + 1721424.5
     lat = math.radians(latitude)
-    guess_hour = 12.0 - longitude / 15.0 + (-6.0 if rising else 6.0)
-    minutes = 0.0
-    for _ in range(2):
-        eqtime, decl = _series(doy, guess_hour, days_in_year)
+    minutes = 720.0 - 4 * longitude + (-360.0 if rising else 360.0)
+    for _ in range(3):  # each pass evaluates the sun's position at the previous estimate
+        eqtime, decl_deg = _sun(midnight_jd + minutes / 1440)
+        decl = math.radians(decl_deg)
         cos_ha = math.cos(math.radians(zenith)) / (math.cos(lat) * math.cos(decl)) - math.tan(
             lat
         ) * math.tan(decl)
@@ -84,7 +87,6 @@ def _event_minutes(
             return False
         ha = math.degrees(math.acos(cos_ha))
         minutes = 720 - 4 * (longitude + (ha if rising else -ha)) - eqtime
-        guess_hour = minutes / 60
     return minutes
 
 

@@ -21,7 +21,6 @@ import structlog
 from paho.mqtt.enums import CallbackAPIVersion
 from rich.progress import (
     BarColumn,
-    MofNCompleteColumn,
     Progress,
     TextColumn,
     TimeElapsedColumn,
@@ -98,7 +97,9 @@ def live(
     def wait_until(simulated: datetime) -> bool:
         """Sleep until ``simulated`` time is due; True when asked to stop meanwhile."""
         due = began + (simulated - origin).total_seconds() / speed
-        return stop.wait(max(0.0, due - time.monotonic())) if due > time.monotonic() else stop.is_set()
+        return (
+            stop.wait(max(0.0, due - time.monotonic())) if due > time.monotonic() else stop.is_set()
+        )
 
     log.info("simulator publishing", broker=broker_url, speed=speed, devices=len(sim.devices))
     try:
@@ -141,7 +142,6 @@ def backfill(
         BarColumn(),
         TextColumn("{task.percentage:>5.1f} %"),
         TextColumn("{task.fields[at]}"),
-        MofNCompleteColumn(),
         TextColumn("messages {task.fields[messages]}"),
         TimeElapsedColumn(),
         TextColumn("ETA"),
@@ -156,7 +156,9 @@ def backfill(
                 count += len(pending)
                 pending = []
                 done = (uplink.time - start).total_seconds()
-                bar.update(task, completed=round(done), at=f"{uplink.time:%Y-%m-%d %H:%M}", messages=count)
+                bar.update(
+                    task, completed=round(done), at=f"{uplink.time:%Y-%m-%d %H:%M}", messages=count
+                )
         if pending:
             sink(pending)
             count += len(pending)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
@@ -293,10 +293,16 @@ class Simulation:
             kind=kind,
         )
 
-    def uplinks(self, start: datetime, end: datetime) -> Iterator[SimUplink]:
-        """Every delivery with ``start <= time < end``, in time order (ties: dev_eui)."""
+    def uplinks(
+        self, start: datetime, end: datetime, dev_euis: Collection[str] | None = None
+    ) -> Iterator[SimUplink]:
+        """Every delivery with ``start <= time < end``, in time order (ties: dev_eui).
+
+        ``dev_euis`` restricts the output to those devices (the others are not computed).
+        """
         start_ms, end_ms = _ms_ceil(start), _ms_ceil(end)
-        streams = [self._device_uplinks(d, start_ms, end_ms) for d in self.devices.values()]
+        chosen = self.devices.values() if dev_euis is None else [self.devices[e] for e in dev_euis]
+        streams = [self._device_uplinks(d, start_ms, end_ms) for d in chosen]
         yield from heapq.merge(*streams, key=lambda u: (u.time, u.dev_eui, u.duplicate))
 
 

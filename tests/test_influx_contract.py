@@ -1,0 +1,236 @@
+"""InfluxDB 2 and 3 write APIs, contract-tested against a real local HTTP server.
+
+No InfluxDB 2/3 can run here, so a real HTTP server plays its documented contract: paths,
+query parameters, auth headers, gzip bodies and status codes (2xx, 4xx with a message, 429/503
+with Retry-After). The spool and its ordering are checked the same way.
+"""
+
+from __future__ import annotations
+
+import gzip
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+from pydantic import SecretStr
+
+from lorawatch.config import InfluxConfig
+from lorawatch.errors import StoreRejected
+from lorawatch.pipeline.influx_store import InfluxStore
+from lorawatch.pipeline.records import Batch, Place, StoredReading
+from tests.servers import InfluxDB, wait_until
+
+T0 = datetime(2026, 5, 1, tzinfo=UTC)
+
+
+class Contract(ThreadingHTTPServer):
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.requests: list[dict[str, object]] = []
+        self.statuses: list[tuple[int, dict[str, str], str]] = []  # consumed one per request
+        self.lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def lines(self) -> list[str]:
+        return [
+            line
+            for r in self.requests
+            if r["status"] == 204
+            for line in str(r["body"]).splitlines()
+        ]
+
+
+class Handler(BaseHTTPRequestHandler):
+    server: Contract
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        if self.headers.get("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
+        with self.server.lock:
+            status, headers, text = (
+                self.server.statuses.pop(0) if self.server.statuses else (204, {}, "")
+            )
+            url = urlparse(self.path)
+            self.server.requests.append(
+                {
+                    "path": url.path,
+                    "query": parse_qs(url.query),
+                    "auth": self.headers.get("Authorization"),
+                    "body": body.decode(),
+                    "status": status,
+                }
+            )
+        self.send_response(status)
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(text)))
+        self.end_headers()
+        self.wfile.write(text.encode())
+
+    def log_message(self, *_: object) -> None:
+        return
+
+
+@pytest.fixture
+def server() -> Iterator[Contract]:
+    srv = Contract()
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+def batch(i: int) -> Batch:
+    place = Place("c", "mairie", "m1", "electricity")
+    return Batch(
+        readings=[
+            StoredReading(
+                "24e1241300000001",
+                "energy_kwh",
+                "",
+                T0 + timedelta(minutes=15 * i),
+                float(i),
+                place,
+            )
+        ]
+    )
+
+
+def store(tmp_path: Path, url: str, api: str, **extra: object) -> InfluxStore:
+    settings: dict[str, object] = {
+        "database": "lorawatch",
+        "org": "commune",
+        "timeout_s": 2.0,
+        **extra,
+    }
+    return InfluxStore(InfluxConfig(url=url, api=api, spool_dir=tmp_path / "spool", **settings))  # type: ignore[arg-type]
+
+
+def test_v2_write_contract(tmp_path: Path, server: Contract) -> None:
+    s = store(tmp_path, server.url, "v2", token=SecretStr("tok-v2"))
+    s.write(batch(1))
+    req = server.requests[0]
+    assert req["path"] == "/api/v2/write"
+    assert req["query"] == {"org": ["commune"], "bucket": ["lorawatch"], "precision": ["ns"]}
+    assert req["auth"] == "Token tok-v2"
+    assert req["body"] == (
+        "reading,building=mairie,commune=c,dev_eui=24e1241300000001,device=m1,kind=electricity "
+        f"energy_kwh=1.0 {int((T0 + timedelta(minutes=15)).timestamp())}000000000\n"
+    )
+    s.close()
+
+
+def test_v3_write_contract(tmp_path: Path, server: Contract) -> None:
+    s = store(tmp_path, server.url, "v3", token=SecretStr("tok-v3"))
+    s.write(batch(1))
+    req = server.requests[0]
+    assert req["path"] == "/api/v3/write_lp"
+    assert req["query"] == {"db": ["lorawatch"], "precision": ["nanosecond"]}
+    assert req["auth"] == "Bearer tok-v3"
+    s.close()
+
+
+def test_v1_basic_auth(tmp_path: Path, server: Contract) -> None:
+    s = store(tmp_path, server.url, "v1", username="lw", password=SecretStr("pw"))
+    s.write(batch(1))
+    assert server.requests[0]["path"] == "/write"
+    assert str(server.requests[0]["auth"]).startswith("Basic ")
+    s.close()
+
+
+def test_unavailable_spools_and_drains_in_order_honouring_retry_after(
+    tmp_path: Path, server: Contract
+) -> None:
+    server.statuses = [
+        (503, {"Retry-After": "1"}, "overloaded"),
+        (429, {"Retry-After": "0"}, "slow down"),
+    ]
+    s = store(tmp_path, server.url, "v2", token=SecretStr("t"))
+    for i in range(5):
+        s.write(batch(i))  # returns at once: the batch is durable in the spool
+    assert s.wait_drained(20)
+    assert [line.split()[1] for line in server.lines()] == [
+        f"energy_kwh={float(i)}" for i in range(5)
+    ]
+    assert s.health()["spooled_batches"] == 0
+    s.close()
+
+
+def test_a_4xx_is_reported_with_its_fix_and_not_retried(tmp_path: Path, server: Contract) -> None:
+    server.statuses = [(401, {}, '{"code":"unauthorized","message":"unauthorized access"}')]
+    s = store(tmp_path, server.url, "v2", token=SecretStr("wrong"))
+    s.write(batch(1))
+    s.write(batch(2))
+    health = s.health()
+    assert health["blocked"] is True
+    assert "token" in str(health["fix"]) and "401" in str(health["last_error"])
+    assert "wrong" not in str(health)
+    assert len(server.requests) == 1, "a rejected token is not retried"
+    assert health["spooled_batches"] == 2, "nothing is lost: both batches wait in the spool"
+    s.close()
+    # Fixed and restarted: the spool drains at start, in order.
+    fixed = store(tmp_path, server.url, "v2", token=SecretStr("right"))
+    assert fixed.wait_drained(10)
+    assert [line.split()[1] for line in server.lines()] == ["energy_kwh=1.0", "energy_kwh=2.0"]
+    fixed.close()
+
+
+def test_the_spool_survives_a_restart_while_influx_is_down(tmp_path: Path) -> None:
+    down = store(tmp_path, "http://127.0.0.1:9", "v1")  # discard port: connection refused
+    down.write(batch(1))
+    down.write(batch(2))
+    assert down.health()["spooled_batches"] == 2
+    down.close()
+    srv = Contract()
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        back = store(tmp_path, srv.url, "v1")
+        assert back.wait_drained(10)
+        assert len(srv.lines()) == 2
+        back.close()
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def test_a_bad_spooled_batch_is_moved_aside_with_its_reason(
+    tmp_path: Path, server: Contract
+) -> None:
+    server.statuses = [
+        (503, {}, "down"),
+        (400, {}, '{"error":"partial write: field type conflict"}'),
+    ]
+    s = store(tmp_path, server.url, "v1")
+    s.write(batch(1))
+    s.write(batch(2))
+    wait_until(lambda: len(server.requests) >= 3, 20, "the drain")
+    assert s.wait_drained(10)
+    rejected = list((tmp_path / "spool" / "rejected").glob("*.reason"))
+    assert len(rejected) == 1 and "field type conflict" in rejected[0].read_text()
+    assert server.lines() == [server.requests[2]["body"].strip()]  # type: ignore[union-attr]
+    s.close()
+
+
+def test_query_errors_are_raised(tmp_path: Path, server: Contract) -> None:
+    s = store(tmp_path, "http://127.0.0.1:9", "v1")
+    with pytest.raises(Exception, match="unreachable"):
+        s.query("SELECT 1")
+    s.close()
+
+
+def test_an_influxql_error_is_a_rejection(
+    tmp_path: Path, influxdb: InfluxDB, influx_db: str
+) -> None:
+    s = store(tmp_path, influxdb.url, "v1", database=influx_db)
+    with pytest.raises(StoreRejected, match="influxql error"):
+        s.query("SELECT nonsense FROM")
+    s.close()
