@@ -249,6 +249,9 @@ class InfluxStore:
             response = self._client.get("/query", params=params, headers=self._headers)
         except httpx.HTTPError as exc:
             raise StoreUnavailable(f"influxdb unreachable: {exc}") from exc
+        if response.status_code == 400:
+            error = response.json().get("error", "") if response.content else ""
+            raise StoreRejected(f"influxql error: {error or response.text[:300]} in {q}")
         if response.status_code >= 300:
             raise StoreRejected(
                 f"influxdb query answered {response.status_code}: {response.text[:300]}"
