@@ -67,7 +67,7 @@ def unit_of(name: str) -> str:
     return spec.unit if spec else ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Reading:
     """One canonical value of one device at one instant.
 

@@ -77,4 +77,4 @@ def test_is_dark() -> None:
     assert is_dark(times.sunset + timedelta(minutes=1), 48.217, -1.580)
     assert is_dark(datetime(2026, 2, 3, 23, 30, tzinfo=UTC), 48.217, -1.580)
     with pytest.raises(ValueError, match="aware"):
-        is_dark(datetime(2026, 2, 3, 12, 0), 48.217, -1.580)  # noqa: DTZ001
+        is_dark(datetime(2026, 2, 3, 12, 0), 48.217, -1.580)

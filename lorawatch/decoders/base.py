@@ -27,7 +27,7 @@ ParamValue = float | str | bool
 Params = Mapping[str, ParamValue]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Uplink:
     """The TS013 ``decodeUplink`` input: bytes, fPort, receive time and device variables."""
 

@@ -10,25 +10,32 @@ import struct
 
 from lorawatch.errors import DecodeError
 
-_FORMATS = {
-    "u8": "B",
-    "i8": "b",
-    "u16le": "<H",
-    "i16le": "<h",
-    "u16be": ">H",
-    "i16be": ">h",
-    "u32le": "<I",
-    "i32le": "<i",
-    "u32be": ">I",
-    "i32be": ">i",
-    "f32le": "<f",
-    "f32be": ">f",
-    "u64le": "<Q",
+_STRUCTS = {
+    name: struct.Struct(code)
+    for name, code in {
+        "u8": "B",
+        "i8": "b",
+        "u16le": "<H",
+        "i16le": "<h",
+        "u16be": ">H",
+        "i16be": ">h",
+        "u32le": "<I",
+        "i32le": "<i",
+        "u32be": ">I",
+        "i32be": ">i",
+        "f32le": "<f",
+        "f32be": ">f",
+        "u64le": "<Q",
+    }.items()
 }
 
 
 class ByteReader:
-    """Sequential reader over a payload with named, bounds-checked reads."""
+    """Sequential reader over a payload with named, bounds-checked reads.
+
+    Reads use precompiled ``struct.Struct.unpack_from`` without slicing: decoding runs on the
+    ingest hot path, once per uplink.
+    """
 
     __slots__ = ("data", "pos")
 
@@ -40,23 +47,31 @@ class ByteReader:
     def remaining(self) -> int:
         return len(self.data) - self.pos
 
+    def _short(self, n: int, what: str) -> DecodeError:
+        return DecodeError(f"{what}: needs {n} byte(s) at offset {self.pos}, {self.remaining} left")
+
     def take(self, n: int, what: str) -> bytes:
-        if n < 0 or self.remaining < n:
-            raise DecodeError(
-                f"{what}: needs {n} byte(s) at offset {self.pos}, {self.remaining} left"
-            )
+        if n < 0 or len(self.data) - self.pos < n:
+            raise self._short(n, what)
         chunk = self.data[self.pos : self.pos + n]
         self.pos += n
         return chunk
 
     def read(self, fmt: str, what: str) -> int | float:
-        code = _FORMATS[fmt]
-        size = struct.calcsize(code)
-        value: int | float = struct.unpack(code, self.take(size, what))[0]
+        st = _STRUCTS[fmt]
+        pos = self.pos
+        if len(self.data) - pos < st.size:
+            raise self._short(st.size, what)
+        self.pos = pos + st.size
+        value: int | float = st.unpack_from(self.data, pos)[0]
         return value
 
     def u8(self, what: str) -> int:
-        return int(self.read("u8", what))
+        pos = self.pos
+        if pos >= len(self.data):
+            raise self._short(1, what)
+        self.pos = pos + 1
+        return self.data[pos]
 
     def u16le(self, what: str) -> int:
         return int(self.read("u16le", what))

@@ -15,6 +15,7 @@ import time
 from datetime import datetime
 
 import structlog
+from prometheus_client import Counter
 
 from lorawatch.errors import RejectedMessage, StoreError
 from lorawatch.gateway_bridge.dedup import Deduplicator
@@ -59,6 +60,13 @@ class Bridge:
         self._once = OncePer(300.0)
         self.batches = 0
         self.unknown_events = 0
+        self._event_counters: dict[str, Counter] = {}
+
+    def _event_counter(self, kind: str) -> Counter:
+        counter = self._event_counters.get(kind)
+        if counter is None:
+            counter = self._event_counters[kind] = self.metrics.events.labels(kind)
+        return counter
 
     def run(self, stop: threading.Event) -> None:
         """Process batches until ``stop`` is set; the current batch is finished first."""
@@ -105,13 +113,13 @@ class Bridge:
             topic = self.topics.match(message.topic)
             if topic.event not in RECORDED_EVENTS and topic.event != "up":
                 self.unknown_events += 1
-                self.metrics.events.labels("unknown").inc()
+                self._event_counter("unknown").inc()
                 return
             event = parse(topic, message.payload, self.fmt, message.received)
         except RejectedMessage as exc:
             self._dead_letter(message, exc, batch)
             return
-        self.metrics.events.labels(event.kind).inc()
+        self._event_counter(event.kind).inc()
         if not isinstance(event, UplinkEvent):
             self.ingestor.event(event, batch)
             return
@@ -120,12 +128,8 @@ class Bridge:
             return
         committed.append((self.dedup.keys(event), event.time))
         before = len(batch.dead_letters)
-        structlog.contextvars.bind_contextvars(dev_eui=event.dev_eui)
-        try:
-            if self.ingestor.uplink(message, event, batch):
-                self.metrics.uplinks.inc()
-        finally:
-            structlog.contextvars.unbind_contextvars("dev_eui")
+        if self.ingestor.uplink(message, event, batch):
+            self.metrics.uplinks.inc()
         for letter in batch.dead_letters[before:]:
             self._count(letter, message)
 

@@ -28,14 +28,14 @@ Format = Literal["auto", "v4-json", "v4-protobuf", "v3"]
 EUI = re.compile(r"^[0-9a-f]{16}$")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Rx:
     gateway_id: str
     rssi: float | None
     snr: float | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Event:
     """Any ChirpStack event: ``kind`` is the topic's event name (up, status, join, log...)."""
 
@@ -51,7 +51,7 @@ class Event:
     time_from_receipt: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class UplinkEvent(Event):
     """An ``up`` event: the frame and its radio metadata."""
 

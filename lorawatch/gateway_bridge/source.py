@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Protocol
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Message:
     topic: str
     payload: bytes

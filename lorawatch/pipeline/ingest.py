@@ -50,6 +50,13 @@ class Ingestor:
         self.use_object = use_object
         self.meters = meters or MeterEngine(self._limits)
         self.quality: Counter[str] = Counter()
+        self._places: dict[str, Place] = {}
+
+    def _place(self, device: ResolvedDevice) -> Place:
+        place = self._places.get(device.dev_eui)
+        if place is None:
+            place = self._places[device.dev_eui] = place_of(device)
+        return place
 
     def _limits(self, key: MeterKey) -> MeterLimits:
         device = self.inventory.devices.get(key.dev_eui)

@@ -10,6 +10,7 @@ series is stable and a replay overwrites the same points (field notes, "InfluxDB
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from lorawatch.pipeline.records import Batch, Place
 
@@ -22,7 +23,9 @@ def ns(t: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
 
 
+@lru_cache(maxsize=65_536)
 def _tags(place: Place, dev_eui: str, channel: str = "") -> str:
+    """The escaped tag set of a series; cached, since a fleet has few series and many points."""
     pairs = (
         ("building", place.building),
         ("channel", channel),
@@ -35,6 +38,8 @@ def _tags(place: Place, dev_eui: str, channel: str = "") -> str:
 
 
 def _field(value: float | bool | int | str) -> str:
+    if value.__class__ is float:
+        return repr(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
@@ -50,9 +55,9 @@ def encode(batch: Batch, readings: bool = True) -> list[str]:
         points: dict[tuple[str, str, int], tuple[Place, dict[str, float | bool]]] = {}
         for r in batch.readings:
             _, fields = points.setdefault((r.dev_eui, r.channel, ns(r.time)), (r.place, {}))
-            fields[r.name] = r.value if isinstance(r.value, bool) else float(r.value)
+            fields[r.name] = r.value if r.value.__class__ is bool else float(r.value)
         for (dev_eui, channel, t), (place, fields) in points.items():
-            body = ",".join(f"{k}={_field(v)}" for k, v in sorted(fields.items()))
+            body = ",".join([f"{k}={_field(v)}" for k, v in fields.items()])
             lines.append(f"reading{_tags(place, dev_eui, channel)} {body} {t}")
         for c in batch.consumption:
             interval = int((c.end - c.start).total_seconds())

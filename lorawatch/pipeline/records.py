@@ -21,7 +21,7 @@ class Place:
     kind: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RawUplink:
     """The frame as received, unaltered, for audit and re-decoding."""
 
@@ -39,7 +39,7 @@ class RawUplink:
     place: Place = Place()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StoredReading:
     dev_eui: str
     name: str
@@ -49,7 +49,7 @@ class StoredReading:
     place: Place = Place()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Consumption:
     """A consumption delta over (start, end], stored at ``end``; ``gap`` marks a long interval."""
 
@@ -63,7 +63,7 @@ class Consumption:
     place: Place = Place()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class DeadLetter:
     received: datetime
     topic: str
@@ -73,7 +73,7 @@ class DeadLetter:
     dev_eui: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class DeviceEvent:
     """A non-uplink ChirpStack event (status, join, log...) or a data-quality event."""
 

@@ -318,7 +318,7 @@ def on_air(decoder: str, params: Params, state: State, readings: frozenset[str])
             out[name] = value
         elif name in ("energy_kwh", "volume_m3"):
             per_unit, offset = _meter_constant(name, params)
-            out[name] = math.floor(value * per_unit + 1e-9) / per_unit + offset
+            out[name] = math.floor((value - offset) * per_unit + 1e-9) / per_unit + offset
         elif name in resolution:
             inverse = round(1 / resolution[name]) if resolution[name] < 1 else 0
             out[name] = (
