@@ -74,7 +74,7 @@ def queue_for(broker: Mosquitto, client_ids: list[str], items: list[tuple[str, b
     for cid in client_ids:
         subscribed = threading.Event()
         c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=cid, protocol=mqtt.MQTTv5)
-        c.on_subscribe = lambda *_: subscribed.set()
+        c.on_subscribe = lambda *_, done=subscribed: done.set()
         c.connect("127.0.0.1", broker.port, clean_start=False, properties=_session_props())
         c.loop_start()
         c.subscribe("application/+/device/+/event/+", qos=1)

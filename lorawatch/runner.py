@@ -11,13 +11,21 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 from rich.console import Console
+from rich.table import Table
 
 from lorawatch.config import Settings
+from lorawatch.pipeline.sqlite_store import from_us, us
+
+if TYPE_CHECKING:
+    from lorawatch.service import Service
+    from lorawatch.simulators.scenario import Scenario
 
 log = structlog.get_logger(__name__)
 
@@ -50,19 +58,55 @@ def run_until_signal(settings: Settings) -> None:
             service.stop()
 
 
+# The demo's story: the anomalies of the scenario, moved to the first simulated minutes.
+DEMO_SCHEDULE = {"stuck_flush": 1, "leak": 3, "bin_full": 5, "lamp_out": 7, "heating_left_on": 9}
+
+
+def demo_scenario(scene: Scenario, start: datetime) -> Scenario:
+    """The scenario with its anomalies re-timed to unfold within the demo's first minutes."""
+    moved = []
+    for anomaly in scene.anomalies:
+        minutes = DEMO_SCHEDULE.get(anomaly.type)
+        if minutes is None:
+            continue
+        onset = start + timedelta(minutes=minutes)
+        end = (
+            None
+            if anomaly.end is None
+            else onset + min(anomaly.end - anomaly.onset, timedelta(hours=3))
+        )
+        moved.append(replace(anomaly, onset=onset, end=end))
+    return replace(scene, anomalies=tuple(moved))
+
+
 def run_demo(
-    workdir: Path, *, seconds: float, speed: float, http_port: int, console: Console
+    workdir: Path,
+    *,
+    seconds: float,
+    speed: float,
+    http_port: int,
+    console: Console,
+    history_days: float = 2.0,
 ) -> None:
-    """Embedded broker + simulated Saint-Sulpice + the real service on a SQLite store."""
+    """Embedded broker + simulated Saint-Sulpice + the real service on a SQLite store.
+
+    First ``history_days`` of history go through the pipeline in process (a backfill), then
+    the village runs live on the embedded MQTT broker, ``speed`` times faster than real time,
+    with its anomalies (a stuck flush, a leak, a full bin, a lamp out) in the first minutes.
+    """
     from lorawatch.config import load
     from lorawatch.gateway_bridge.embedded_broker import EmbeddedBroker, free_port
     from lorawatch.service import Service
     from lorawatch.simulators import scenario as scenarios
-    from lorawatch.simulators.scenario import Simulation, live
+    from lorawatch.simulators.scenario import Simulation, backfill, live
 
     workdir.mkdir(parents=True, exist_ok=True)
+    store_path = workdir / "lorawatch.sqlite"
+    for stale in workdir.glob("lorawatch.sqlite*"):
+        stale.unlink()  # each demo tells its story from the start
     path = scenarios.builtin("saint-sulpice")
-    scene = scenarios.load(path)
+    start = datetime.now(UTC).replace(second=0, microsecond=0)
+    scene = demo_scenario(scenarios.load(path), start)
     broker = EmbeddedBroker()
     broker.start()
     port = http_port or free_port()
@@ -71,61 +115,126 @@ def run_demo(
         {
             "inventory": {"path": str(path)},
             "mqtt": {"url": broker.url, "protocol": "3.1.1", "client_id": "lorawatch-demo"},
-            "store": {
-                "sqlite": {"path": str(workdir / "lorawatch.sqlite")},
-                "batch_interval_ms": 200,
-            },
+            "store": {"sqlite": {"path": str(store_path)}, "batch_interval_ms": 200},
             "http": {"listen": f"127.0.0.1:{port}"},
         },
     )
     service = Service(settings, inventory=scene.inventory)
     sim = Simulation(scene, seed=1)
-    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
     with stop_on_signals() as stop:
         service.start()
         console.print(
-            f"lorawatch demo: {len(scene.inventory.devices)} devices of {path.stem}, "
-            f"simulated x{speed:g}; metrics on http://127.0.0.1:{service.http_port}/metrics. "
-            "Ctrl-C stops."
+            f"[bold]lorawatch demo[/bold]: {scene.name}, {len(scene.inventory.devices)} devices; "
+            f"metrics on http://127.0.0.1:{service.http_port}/metrics. Ctrl-C stops."
         )
-        publisher = threading.Thread(
-            target=live,
-            args=(sim, broker.url, speed, stop),
-            kwargs={"start": start},
-            name="simulator",
-        )
-        publisher.start()
-        deadline = time.monotonic() + seconds if seconds else None
-        seen = 0
+        status = DemoStatus(service, scene, console)
         try:
-            while not stop.wait(1.0):
-                seen = _report(service, console, seen)
+            if history_days > 0:
+                backfill(
+                    sim,
+                    start - timedelta(days=history_days),
+                    start,
+                    service.bridge.process,
+                    progress=False,
+                )
+                status.show(start, f"{history_days:g} days of history ingested")
+            publisher = threading.Thread(
+                target=live,
+                args=(sim, broker.url, speed, stop),
+                kwargs={"start": start},
+                name="simulator",
+            )
+            publisher.start()
+            began = time.monotonic()
+            deadline = began + seconds if seconds else None
+            while not stop.wait(2.0):
+                status.show(
+                    start + timedelta(seconds=(time.monotonic() - began) * speed),
+                    f"live x{speed:g}",
+                )
                 if deadline is not None and time.monotonic() >= deadline:
                     stop.set()
+            publisher.join(timeout=3)
         finally:
             stop.set()
-            publisher.join(timeout=3)
             service.stop()
             broker.stop()
-    console.print(f"demo stopped: {seen} readings stored in {settings.store.sqlite.path}")
+    console.print(f"demo stopped: {status.readings} readings stored in {store_path}")
 
 
-def _report(service: object, console: Console, seen: int) -> int:
-    from lorawatch.service import Service
+class DemoStatus:
+    """A compact view of the village for the demo: buildings, bins, lights, and what happened."""
 
-    assert isinstance(service, Service)
-    with service.sqlite.transaction() as db:
-        count = db.execute("SELECT COUNT(*) FROM readings").fetchone()[0]
-        if count == seen:
-            return seen
-        rows = db.execute(
-            "SELECT building, device, name, value FROM readings"
-            " WHERE name IN ('energy_kwh','volume_m3','fill_pct','leak','lamp_on','dim_pct')"
-            " ORDER BY time_us DESC LIMIT 4"
-        ).fetchall()
-    latest = ", ".join(f"{b or d} {n}={v:g}" for b, d, n, v in rows)
-    console.print(
-        f"[green]{count - seen:>5} new readings[/green] (total {count}) latest: {latest}",
-        highlight=False,
-    )
-    return int(count)
+    def __init__(self, service: Service, scene: Scenario, console: Console) -> None:
+        self.service = service
+        self.scene = scene
+        self.console = console
+        self.readings = 0
+        self._flag_state: dict[tuple[str, str], float] = {}
+        self._flags_until = 0
+
+    def show(self, sim_now: datetime, phase: str) -> None:
+        db = self.service.sqlite
+        zone = self.scene.zone
+        local = sim_now.astimezone(zone)
+        midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        total = db.fetch("SELECT COUNT(*) FROM readings")[0][0]
+        new = total - self.readings
+        self.readings = total
+        since = us(midnight)
+        rows = db.fetch(
+            "SELECT building, name, SUM(value) FROM consumption WHERE end_us >= ? AND building != ''"
+            " GROUP BY building, name ORDER BY building",
+            (since,),
+        )
+        today: dict[str, dict[str, float]] = {}
+        for building, name, value in rows:
+            today.setdefault(building, {})[name] = value
+        table = Table(
+            title=f"{self.scene.name} — {local:%a %d %b %H:%M} ({phase}, +{new} readings)"
+        )
+        table.add_column("building")
+        table.add_column("kWh today", justify="right")
+        table.add_column("m³ today", justify="right")
+        for building, values in today.items():
+            table.add_row(
+                building,
+                f"{values.get('energy_delta_kwh', 0):.1f}",
+                f"{values.get('volume_delta_m3', 0):.2f}",
+            )
+        self.console.print(table)
+        bins = db.fetch(
+            "SELECT device, value FROM readings r WHERE name = 'fill_pct' AND time_us ="
+            " (SELECT MAX(time_us) FROM readings WHERE dev_eui = r.dev_eui AND name = 'fill_pct')"
+            " ORDER BY value DESC LIMIT 4"
+        )
+        lamps = db.fetch(
+            "SELECT SUM(value), COUNT(*) FROM readings r WHERE name = 'lamp_on' AND time_us ="
+            " (SELECT MAX(time_us) FROM readings WHERE dev_eui = r.dev_eui AND name = 'lamp_on' AND channel = r.channel)"
+        )
+        if bins:
+            self.console.print("fullest bins: " + ", ".join(f"{d} {v:.0f} %" for d, v in bins))
+        if lamps and lamps[0][1]:
+            self.console.print(f"streetlights lit: {int(lamps[0][0] or 0)}/{lamps[0][1]}")
+        self._events(since)
+
+    def _events(self, since: int) -> None:
+        """Print each flag when it changes (a leak detected, then cleared), not every report."""
+        flags = self.service.sqlite.fetch(
+            "SELECT device, name, time_us, value FROM readings WHERE time_us > ?"
+            " AND name IN ('leak', 'lamp_failure', 'tilted') ORDER BY time_us",
+            (self._flags_until or since,),
+        )
+        for device, name, time_us, value in flags:
+            self._flags_until = max(self._flags_until, time_us)
+            key = (device, name)
+            if self._flag_state.get(key, 0.0) == value:
+                continue
+            self._flag_state[key] = value
+            when = from_us(time_us).astimezone(self.scene.zone)
+            text = (
+                f"[bold red]{name.upper()}[/bold red]"
+                if value
+                else f"[green]{name} cleared[/green]"
+            )
+            self.console.print(f"{when:%H:%M} {text} {device}", highlight=False)

@@ -12,11 +12,11 @@ import base64
 import json
 import random
 import signal
-import uuid
 import sqlite3
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest

@@ -43,6 +43,7 @@ class MqttSource:
         self._connected = threading.Event()
         self.connects = 0
         self.last_error = ""
+        self._stopping = False
         self._client = self._make_client()
 
     def _make_client(self) -> mqtt.Client:
@@ -102,6 +103,9 @@ class MqttSource:
         self, client: mqtt.Client, _: Any, __: mqtt.DisconnectFlags, reason: ReasonCode, ___: Any
     ) -> None:
         self._connected.clear()
+        if self._stopping:
+            log.info("mqtt disconnected")
+            return
         self.last_error = f"disconnected: {reason}"
         client.reconnect_delay_set(
             self._jittered(self.cfg.reconnect_min_s), int(self.cfg.reconnect_max_s)
@@ -171,6 +175,7 @@ class MqttSource:
         return self._queue.qsize()
 
     def stop(self) -> None:
+        self._stopping = True
         try:
             self._client.disconnect()
         finally:

@@ -11,11 +11,11 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from lorawatch.errors import StoreUnavailable
 from lorawatch.pipeline import calendar
@@ -213,6 +213,11 @@ class SqliteStore:
                 value
             )
         return [Bucket(g, s, v) for (g, s), v in sorted(sums.items())]
+
+    def fetch(self, sql: str, args: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        """Read rows on this thread's connection, without taking the writers' lock (WAL)."""
+        with self._connection() as db:
+            return db.execute(sql, args).fetchall()
 
     def health(self) -> dict[str, object]:
         return {"path": str(self.path)}
