@@ -1,0 +1,32 @@
+"""Run every benchmark, one after the other: `python -m bench` (or `python -m bench decode ingest`).
+
+Each prints its own figures and a ratio against a baseline measured in the same run; machines
+here are noisy, so compare ratios, not absolute times.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+
+ALL = ("decode", "ingest", "store", "simulate", "alert_latency")
+
+
+def main() -> int:
+    chosen = sys.argv[1:] or list(ALL)
+    failed = []
+    for name in chosen:
+        if importlib.util.find_spec(f"bench.{name}") is None:
+            print(f"== {name}: not available")
+            continue
+        print(f"== {name}", flush=True)
+        if subprocess.run([sys.executable, "-m", f"bench.{name}"], check=False).returncode:
+            failed.append(name)
+    if failed:
+        print(f"failed: {', '.join(failed)}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
