@@ -18,7 +18,7 @@ def test_worked_example_decoder_passes_its_vectors(tmp_path: Path) -> None:
     assert code and vectors_yaml, "the worked example is missing from docs/decoders.md"
     module = types.ModuleType("acme_pulse2_doc_example")
     try:
-        exec(compile(code.group(1), str(DOC), "exec"), module.__dict__)  # noqa: S102 - our own doc
+        exec(compile(code.group(1), str(DOC), "exec"), module.__dict__)
         path = tmp_path / "acme_pulse2.yaml"
         path.write_text(vectors_yaml.group(1))
         outcomes = vectors.verify(path)
