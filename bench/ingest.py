@@ -173,6 +173,14 @@ def pipeline(port: int, influx_url: str, n: int, workdir: Path) -> dict[str, flo
     return {"seconds": seconds, "messages": n, "readings": readings}
 
 
+def peak_rss_mb() -> float:
+    """This process's own peak resident memory (VmHWM: unlike ru_maxrss, not inherited by fork)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -188,7 +196,7 @@ def main() -> None:
             result = bare(args.port, args.messages)
         else:
             result = pipeline(args.port, args.influx, args.messages, Path(args.workdir))
-        result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        result["peak_rss_mb"] = peak_rss_mb()
         print(json.dumps(result))
         return
     with tempfile.TemporaryDirectory() as tmp:

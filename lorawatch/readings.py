@@ -93,18 +93,25 @@ class Reading:
 
     def problem(self) -> str | None:
         """Why this reading breaks the vocabulary, or None when it is valid."""
-        spec = CANONICAL.get(self.name)
-        if spec is None:
+        bounds = _BOUNDS.get(self.name)
+        if bounds is None:
             return f"{self.name!r} is not a canonical reading name"
         if self.time.tzinfo is None:
             return f"{self.name}: time {self.time.isoformat()} has no time zone"
-        if spec.kind is Kind.FLAG:
-            return None if isinstance(self.value, bool) else f"{self.name} must be a bool"
-        if isinstance(self.value, bool):
-            return f"{self.name} must be a number, not a bool"
-        v = float(self.value)
-        if math.isnan(v) or math.isinf(v):
+        value = self.value
+        low, high, flag = bounds
+        if flag:
+            return None if value.__class__ is bool else f"{self.name} must be a bool"
+        if value.__class__ is not float and value.__class__ is not int:
+            return f"{self.name} must be a number, not {type(value).__name__}"
+        if low <= value <= high:  # NaN fails every comparison, so it lands below
+            return None
+        if not math.isfinite(float(value)):
             return f"{self.name} is not a finite number"
-        if not spec.low <= v <= spec.high:
-            return f"{self.name}={v} is outside its plausible range [{spec.low}, {spec.high}]"
-        return None
+        return f"{self.name}={value} is outside its plausible range [{low}, {high}]"
+
+
+# (low, high, is_flag) per name: the range check runs for every reading stored.
+_BOUNDS: Final[dict[str, tuple[float, float, bool]]] = {
+    name: (spec.low, spec.high, spec.kind is Kind.FLAG) for name, spec in CANONICAL.items()
+}

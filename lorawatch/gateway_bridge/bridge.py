@@ -12,6 +12,8 @@ from __future__ import annotations
 import random
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
@@ -28,6 +30,16 @@ from lorawatch.pipeline.records import Batch, DeadLetter
 from lorawatch.pipeline.store import Store
 
 log = structlog.get_logger(__name__)
+
+
+@dataclass(slots=True)
+class Prepared:
+    """A batch of messages turned into records, waiting to be written and acked."""
+
+    messages: list[Message]
+    batch: Batch
+    keys: list[tuple[list[str], datetime]]
+
 
 RECORDED_EVENTS = frozenset({"status", "join", "log", "ack", "txack", "location", "integration"})
 
@@ -69,36 +81,60 @@ class Bridge:
         return counter
 
     def run(self, stop: threading.Event) -> None:
-        """Process batches until ``stop`` is set; the current batch is finished first."""
-        while not stop.is_set():
-            messages = self.source.get_batch(self.batch_size, self.batch_interval_s)
-            if messages:
-                self.process(messages, stop)
+        """Process batches until ``stop`` is set; the batch in hand is finished first.
+
+        Writing is pipelined: while batch N is written by a store thread (SQLite and sockets
+        release the GIL), batch N+1 is parsed and decoded. N is acknowledged before N+1 is
+        submitted, so acks stay in arrival order and at most two batches are in memory.
+        """
+        inflight: tuple[Future[bool], Prepared] | None = None
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer") as writer:
+            while True:
+                stopping = stop.is_set()
+                wait = 0.005 if inflight else self.batch_interval_s
+                messages = [] if stopping else self.source.get_batch(self.batch_size, wait)
+                prepared = self.prepare(messages) if messages else None
+                if inflight is not None:
+                    self._finish(inflight[1], inflight[0].result())
+                    inflight = None
+                if prepared is not None:
+                    inflight = (writer.submit(self._commit, prepared.batch, stop), prepared)
+                elif stopping:
+                    return
 
     def process(self, messages: list[Message], stop: threading.Event | None = None) -> Batch:
+        """Turn messages into records, make them durable, then ack them (synchronously)."""
+        prepared = self.prepare(messages)
+        self._finish(prepared, self._commit(prepared.batch, stop))
+        return prepared.batch
+
+    def prepare(self, messages: list[Message]) -> Prepared:
         self.metrics.received.inc(len(messages))
         self.metrics.acks_pending.inc(len(messages))
-        batch = Batch()
-        committed: list[tuple[list[str], datetime]] = []
+        prepared = Prepared(messages, Batch(), [])
         for message in messages:
-            self._handle(message, batch, committed)
-        if not self._commit(batch, stop):
-            self.dedup.abandon()
-            return batch
-        self.dedup.commit(committed)
-        self.source.ack(messages)
-        self.metrics.acks_pending.dec(len(messages))
-        self.metrics.readings.inc(len(batch.readings))
-        if batch.uplinks:
+            self._handle(message, prepared.batch, prepared.keys)
+        return prepared
+
+    def _finish(self, prepared: Prepared, stored: bool) -> None:
+        """After the write: remember the keys and ack, or forget them (redelivery will come)."""
+        if not stored:
+            self.dedup.abandon(prepared.keys)
+            return
+        self.dedup.commit(prepared.keys)
+        self.source.ack(prepared.messages)
+        self.metrics.acks_pending.dec(len(prepared.messages))
+        self.metrics.readings.inc(len(prepared.batch.readings))
+        if prepared.batch.uplinks:
             self.metrics.uplink_stored()
         self.batches += 1
-        return batch
 
     def records(self, message: Message) -> Batch:
         """The records one message would produce, without storing or acking (for replays)."""
         batch = Batch()
-        self._handle(message, batch, [])
-        self.dedup.abandon()
+        keys: list[tuple[list[str], datetime]] = []
+        self._handle(message, batch, keys)
+        self.dedup.abandon(keys)
         return batch
 
     def _handle(

@@ -47,18 +47,18 @@ class Deduplicator:
             t = time.timestamp()
             newest = max(newest, t)
             for k in keys:
+                self._pending.discard(k)
                 self._seen[k] = t
                 self._seen.move_to_end(k)
-        self._pending.clear()
         horizon = newest - self.window_s
-        while self._seen and (
-            len(self._seen) > self.capacity or next(iter(self._seen.values())) < horizon
-        ):
-            self._seen.popitem(last=False)
+        seen = self._seen
+        while seen and (len(seen) > self.capacity or next(iter(seen.values())) < horizon):
+            seen.popitem(last=False)
 
-    def abandon(self) -> None:
+    def abandon(self, events: list[tuple[list[str], datetime]]) -> None:
         """The batch was not stored: its keys were never seen."""
-        self._pending.clear()
+        for keys, _ in events:
+            self._pending.difference_update(keys)
 
     def __len__(self) -> int:
         return len(self._seen)

@@ -7,11 +7,16 @@ rule InfluxQL's ``GROUP BY time(...) tz(...)`` applies, so both stores agree.
 
 from __future__ import annotations
 
+from bisect import bisect_right
+from collections import defaultdict
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from lorawatch.pipeline.store import Interval
+from lorawatch.pipeline.store import Bucket, Interval
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @lru_cache(maxsize=16)
@@ -54,3 +59,33 @@ def periods(start: datetime, end: datetime, interval: Interval, tz: str) -> list
         out.append(current)
         current = next_period(current, interval, tz)
     return out
+
+
+def _us(t: datetime) -> int:
+    d = t - _EPOCH
+    return (d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds
+
+
+def sum_by_period(
+    rows: Iterable[tuple[str, int, float]],
+    start: datetime,
+    end: datetime,
+    interval: Interval,
+    tz: str,
+) -> list[Bucket]:
+    """Sum ``(group, time_us, value)`` rows per group and local period containing time_us.
+
+    Both stores pre-aggregate (SQLite per quarter hour, InfluxDB per hour or day) and finish
+    here, so their periods are the same by construction. The period bounds are computed once
+    and each row placed by bisection: a year of quarter hours for a few hundred buildings is
+    millions of rows, too many for a time-zone conversion each. A row before the first period
+    (an InfluxDB bucket is labelled with its own start) goes to the first. Buckets are keyed
+    by their instant, not their local datetime: the two 02:00 hours of the autumn DST day are
+    equal as local datetimes (the wall clock is the same, only ``fold`` differs).
+    """
+    starts = periods(start, end, interval, tz)
+    bounds = [_us(p) for p in starts]
+    sums: dict[tuple[str, int], float] = defaultdict(float)
+    for group, at, value in rows:
+        sums[(group, max(bisect_right(bounds, at) - 1, 0))] += value
+    return [Bucket(g, starts[i], v) for (g, i), v in sorted(sums.items())]

@@ -20,7 +20,6 @@ import os
 import random
 import threading
 import time
-from collections import defaultdict
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -277,15 +276,13 @@ class InfluxStore:
             f'AND time < {line_protocol.ns(end)} GROUP BY time({native}), "{group_by}" '
             f"fill(none) tz('{tz}')"
         )
-        sums: dict[tuple[str, datetime], float] = defaultdict(float)
+        rows: list[tuple[str, int, float]] = []
         for serie in self.query(q):
             group = serie.get("tags", {}).get(group_by, "")
-            for t, value in serie["values"]:
-                if value is None:
-                    continue
-                at = datetime.fromtimestamp(t / 1e9, calendar.zone(tz))
-                sums[(group, calendar.period_start(at, interval, tz))] += value
-        return [Bucket(g, s, v) for (g, s), v in sorted(sums.items())]
+            rows.extend(
+                (group, t // 1000, value) for t, value in serie["values"] if value is not None
+            )
+        return calendar.sum_by_period(rows, start, end, interval, tz)
 
     def health(self) -> dict[str, object]:
         return {

@@ -28,7 +28,7 @@ from lorawatch.pipeline.records import (
     RawUplink,
     StoredReading,
 )
-from lorawatch.readings import Reading
+from lorawatch.readings import DELTA_OF, Reading
 
 # Physical maxima per meter kind: beyond them a delta is a glitch, not consumption.
 DEFAULT_LIMITS = {
@@ -115,6 +115,8 @@ class Ingestor:
             batch.readings.append(
                 StoredReading(event.dev_eui, r.name, r.channel, r.time, r.value, place)
             )
+            if r.name not in DELTA_OF:
+                continue
             deltas, events = self.meters.update(event.dev_eui, r)
             for d in deltas:
                 batch.consumption.append(

@@ -36,6 +36,11 @@ CREATE TABLE IF NOT EXISTS consumption (
     PRIMARY KEY (dev_eui, name, channel, end_us)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS consumption_by_time ON consumption (name, end_us);
+CREATE TABLE IF NOT EXISTS consumption_quarters (
+    name TEXT NOT NULL, quarter INTEGER NOT NULL, building TEXT NOT NULL, commune TEXT NOT NULL,
+    value REAL NOT NULL,
+    PRIMARY KEY (name, quarter, building, commune)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS uplinks (
     dev_eui TEXT NOT NULL, time_us INTEGER NOT NULL, f_cnt INTEGER NOT NULL, f_port INTEGER NOT NULL,
     payload BLOB NOT NULL, dedup_id TEXT NOT NULL, received_us INTEGER NOT NULL,
@@ -59,18 +64,25 @@ CREATE TABLE IF NOT EXISTS meter_state (
 """
 
 QUARTER_US = 900 * 1_000_000
+SCHEMA_VERSION = 1
+"""``PRAGMA user_version``: 1 added ``consumption_quarters`` (rebuilt from ``consumption``)."""
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = datetime(1970, 1, 1, 0, 0, 0, 1, tzinfo=UTC) - _EPOCH
 
 
 def us(t: datetime) -> int:
-    """Microseconds since the epoch: exact, and what both stores key on."""
-    return (t - datetime(1970, 1, 1, tzinfo=UTC)) // _US
+    """Microseconds since the epoch: exact, and what both stores key on.
 
-
-_US = datetime(1970, 1, 1, 0, 0, 0, 1, tzinfo=UTC) - datetime(1970, 1, 1, tzinfo=UTC)
+    Integer arithmetic on the timedelta's parts: exact like ``//`` on timedeltas, and about
+    four times faster, which counts at three conversions per stored row.
+    """
+    d = t - _EPOCH
+    return (d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds
 
 
 def from_us(value: int) -> datetime:
-    return datetime(1970, 1, 1, tzinfo=UTC) + value * _US
+    return _EPOCH + value * _US
 
 
 class SqliteStore:
@@ -84,6 +96,22 @@ class SqliteStore:
         self._write_lock = threading.Lock()
         with self._connection() as db:
             db.executescript(SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Bring an older file up to :data:`SCHEMA_VERSION` (the tables exist by now)."""
+        with self.transaction() as db:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version < 1:
+                # Files written before the rollup existed: sum what they hold, once.
+                db.execute("DELETE FROM consumption_quarters")
+                db.execute(
+                    "INSERT INTO consumption_quarters"
+                    f" SELECT name, end_us / {QUARTER_US}, building, commune, SUM(value)"
+                    " FROM consumption GROUP BY 1, 2, 3, 4"
+                )
+            if version < SCHEMA_VERSION:
+                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -158,25 +186,26 @@ class SqliteStore:
                     for r in batch.readings
                 ],
             )
+            rows = [
+                (
+                    c.dev_eui,
+                    c.name,
+                    c.channel,
+                    us(c.end),
+                    us(c.start),
+                    c.value,
+                    int(c.gap),
+                    c.place.commune,
+                    c.place.building,
+                    c.place.device,
+                    c.place.kind,
+                )
+                for c in batch.consumption
+            ]
             db.executemany(
-                "INSERT OR REPLACE INTO consumption VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                [
-                    (
-                        c.dev_eui,
-                        c.name,
-                        c.channel,
-                        us(c.end),
-                        us(c.start),
-                        c.value,
-                        int(c.gap),
-                        c.place.commune,
-                        c.place.building,
-                        c.place.device,
-                        c.place.kind,
-                    )
-                    for c in batch.consumption
-                ],
+                "INSERT OR REPLACE INTO consumption VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows
             )
+            self._roll_up(db, {(row[1], row[3] // QUARTER_US) for row in rows})
         self._dead_letters(db, batch.dead_letters)
         db.executemany(
             "INSERT OR REPLACE INTO device_events VALUES (?,?,?,?,?)",
@@ -191,6 +220,39 @@ class SqliteStore:
             [(us(d.received), d.topic, d.payload, d.reason, d.detail, d.dev_eui) for d in letters],
         )
 
+    @staticmethod
+    def _roll_up(db: sqlite3.Connection, touched: set[tuple[str, int]]) -> None:
+        """Recompute the quarter-hour sums a batch touched, from the deltas themselves.
+
+        Recomputing (not adding the batch's values) keeps the rollup exact whatever the batch
+        holds: a replay rewrites the same deltas and the same sums, a late reading that changed
+        a delta replaces its old value, a device moved to another building leaves its old
+        group. Consecutive quarters are done in one statement: a batch is mostly one run.
+        """
+        by_name: dict[str, list[int]] = defaultdict(list)
+        for name, quarter in touched:
+            by_name[name].append(quarter)
+        runs: list[tuple[str, int, int]] = []
+        for name, quarters in by_name.items():
+            quarters.sort()
+            first = last = quarters[0]
+            for q in quarters[1:]:
+                if q != last + 1:
+                    runs.append((name, first, last + 1))
+                    first = q
+                last = q
+            runs.append((name, first, last + 1))
+        db.executemany(
+            "DELETE FROM consumption_quarters WHERE name = ? AND quarter >= ? AND quarter < ?",
+            runs,
+        )
+        db.executemany(
+            "INSERT INTO consumption_quarters"
+            f" SELECT name, end_us / {QUARTER_US}, building, commune, SUM(value) FROM consumption"
+            " WHERE name = ?1 AND end_us >= ?2 * ?4 AND end_us < ?3 * ?4 GROUP BY 1, 2, 3, 4",
+            [(name, first, end, QUARTER_US) for name, first, end in runs],
+        )
+
     def consumption(
         self,
         name: str,
@@ -200,19 +262,39 @@ class SqliteStore:
         tz: str,
         group_by: Literal["building", "commune"] = "building",
     ) -> list[Bucket]:
+        """Sums per quarter hour in SQL (the rollup), then per local period in Python.
+
+        Whole quarters inside [start, end) come from ``consumption_quarters``; the partial
+        quarters at either edge from the deltas, so the answer is exactly InfluxDB's: every
+        delta whose end time is in [start, end), in the period that contains that end time.
+        """
         column = "building" if group_by == "building" else "commune"
+        lo, hi = us(start), us(end)
+        if hi <= lo:
+            return []
+        q_lo, q_hi = -(-lo // QUARTER_US), hi // QUARTER_US  # whole quarters: [q_lo, q_hi)
+        raw = (
+            f"SELECT {column}, end_us / {QUARTER_US}, SUM(value) FROM consumption"
+            " WHERE name = ? AND end_us >= ? AND end_us < ? GROUP BY 1, 2"
+        )
         with self._connection() as db:
-            rows = db.execute(
-                f"SELECT {column}, end_us / {QUARTER_US}, SUM(value) FROM consumption"
-                " WHERE name = ? AND end_us >= ? AND end_us < ? GROUP BY 1, 2",
-                (name, us(start), us(end)),
-            ).fetchall()
-        sums: dict[tuple[str, datetime], float] = defaultdict(float)
-        for group, quarter, value in rows:
-            sums[(group, calendar.period_start(from_us(quarter * QUARTER_US), interval, tz))] += (
-                value
-            )
-        return [Bucket(g, s, v) for (g, s), v in sorted(sums.items())]
+            if q_lo >= q_hi:
+                rows = db.execute(raw, (name, lo, hi)).fetchall()
+            else:
+                rows = db.execute(raw, (name, lo, q_lo * QUARTER_US)).fetchall()
+                rows += db.execute(
+                    f"SELECT {column}, quarter, SUM(value) FROM consumption_quarters"
+                    " WHERE name = ? AND quarter >= ? AND quarter < ? GROUP BY 1, 2",
+                    (name, q_lo, q_hi),
+                ).fetchall()
+                rows += db.execute(raw, (name, q_hi * QUARTER_US, hi)).fetchall()
+        return calendar.sum_by_period(
+            ((group, quarter * QUARTER_US, value) for group, quarter, value in rows),
+            start,
+            end,
+            interval,
+            tz,
+        )
 
     def fetch(self, sql: str, args: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         """Read rows on this thread's connection, without taking the writers' lock (WAL)."""

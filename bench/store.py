@@ -1,0 +1,251 @@
+"""A year of 15-minute meter readings into each store, then "daily kWh per building for a year".
+
+200 electricity meters in 20 buildings of 2 communes, 35,040 readings each (≈ 7 million),
+are written as the pipeline writes them: per reading, the cumulative index (``energy_kwh``)
+and its consumption delta (``energy_delta_kwh``), in batches of whole quarter hours of the
+fleet (time-major, as live traffic arrives). Each store takes the same batches through
+``Store.write``, the call the bridge makes, so the figures include the line-protocol encoding
+and gzip for InfluxDB, and the upserts and quarter-hour rollup for SQLite. Rows are generated
+directly as records (no MQTT, no decoding: ``bench.ingest`` measures that part), generated
+again for each store rather than held, and the generation time is not counted.
+
+Baselines measured in the same run, on the same machine state:
+- a plain ``executemany`` of the same rows into an empty SQLite table without keys, one commit
+  per batch: what any SQLite write costs here, so "store / plain" says what the natural keys,
+  the index and the rollup cost;
+- SQLite against InfluxDB (a private ``influxd`` in a temporary folder), ingest and query.
+
+    python -m bench.store [--meters 200] [--days 365] [--steps-per-batch 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sqlite3
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from lorawatch.config import InfluxConfig
+from lorawatch.pipeline.influx_store import InfluxStore
+from lorawatch.pipeline.records import Batch, Consumption, Place, StoredReading
+from lorawatch.pipeline.sqlite_store import SqliteStore, us
+from lorawatch.pipeline.store import Bucket, Store
+from tests.servers import InfluxDB
+
+TZ = "Europe/Paris"
+YEAR_START = datetime(2025, 1, 1, tzinfo=UTC) - timedelta(hours=1)  # local midnight, 1 January
+QUARTER = timedelta(minutes=15)
+BUILDINGS = 20
+PLACES_PER_COMMUNE = BUILDINGS // 2
+
+
+class Fleet:
+    """Deterministic readings: a daily load curve scaled per meter, indexes accumulating.
+
+    Deltas are multiples of 1/1024 kWh, so sums are exact in floating point whatever order a
+    store adds them in, and the two stores' answers can be compared for equality.
+    """
+
+    def __init__(self, meters: int, days: int) -> None:
+        self.meters = meters
+        self.steps = days * 96
+        self.euis = [f"70b3d5e75e{m:06x}" for m in range(meters)]
+        self.places = [
+            Place(
+                f"commune-{(m % BUILDINGS) // PLACES_PER_COMMUNE}",
+                f"building-{m % BUILDINGS:02d}",
+                f"meter-{m:03d}",
+                "electricity",
+            )
+            for m in range(meters)
+        ]
+        self.times = [YEAR_START + k * QUARTER for k in range(self.steps + 1)]
+        # Wh per quarter hour: night baseload, a day plateau, an evening bump.
+        curve = [
+            40 + 200 * (7 <= h < 18) + 80 * (18 <= h < 21) + 30 * math.sin(h / 3) for h in range(24)
+        ]
+        self.quarter_curve = [curve[(k // 4 + 1) % 24] for k in range(96)]
+        self.scale = [0.5 + (m * 37 % 100) / 100 for m in range(meters)]
+
+    def delta(self, m: int, k: int) -> float:
+        wh = self.quarter_curve[k % 96] * self.scale[m] * (1.15 if (k // 96) % 7 < 5 else 0.8)
+        return round(wh * 1.024) / 1024  # kWh, a multiple of 1/1024
+
+    def total(self) -> float:
+        return sum(self.delta(m, k) for m in range(self.meters) for k in range(self.steps))
+
+    def batches(self, steps_per_batch: int) -> Iterator[Batch]:
+        index = [1000.0] * self.meters
+        for k0 in range(0, self.steps, steps_per_batch):
+            batch = Batch()
+            readings, deltas = batch.readings, batch.consumption
+            for k in range(k0, min(k0 + steps_per_batch, self.steps)):
+                begin, end = self.times[k], self.times[k + 1]
+                for m in range(self.meters):
+                    d = self.delta(m, k)
+                    index[m] += d
+                    eui, place = self.euis[m], self.places[m]
+                    readings.append(StoredReading(eui, "energy_kwh", "", end, index[m], place))
+                    deltas.append(
+                        Consumption(eui, "energy_delta_kwh", "", begin, end, d, False, place)
+                    )
+            yield batch
+
+
+def ingest(fleet: Fleet, steps: int, write: Callable[[Batch], None]) -> tuple[int, float]:
+    """Write every batch; return readings written and seconds spent inside ``write``."""
+    n, spent = 0, 0.0
+    for batch in fleet.batches(steps):
+        t = time.perf_counter()
+        write(batch)
+        spent += time.perf_counter() - t
+        n += len(batch.readings)
+    return n, spent
+
+
+def plain_writer(path: Path) -> Callable[[Batch], None]:
+    """The baseline: the same rows, same connection settings, no keys, no index, no rollup."""
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.execute(
+        "CREATE TABLE readings (dev_eui TEXT, name TEXT, channel TEXT, time_us INTEGER,"
+        " value REAL, commune TEXT, building TEXT, device TEXT, kind TEXT)"
+    )
+    db.execute(
+        "CREATE TABLE consumption (dev_eui TEXT, name TEXT, channel TEXT, end_us INTEGER,"
+        " start_us INTEGER, value REAL, gap INTEGER, commune TEXT, building TEXT, device TEXT,"
+        " kind TEXT)"
+    )
+
+    def write(batch: Batch) -> None:
+        db.execute("BEGIN")
+        db.executemany(
+            "INSERT INTO readings VALUES (?,?,?,?,?,?,?,?,?)",
+            [
+                (
+                    r.dev_eui,
+                    r.name,
+                    r.channel,
+                    us(r.time),
+                    float(r.value),
+                    r.place.commune,
+                    r.place.building,
+                    r.place.device,
+                    r.place.kind,
+                )
+                for r in batch.readings
+            ],
+        )
+        db.executemany(
+            "INSERT INTO consumption VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            [
+                (
+                    c.dev_eui,
+                    c.name,
+                    c.channel,
+                    us(c.end),
+                    us(c.start),
+                    c.value,
+                    int(c.gap),
+                    c.place.commune,
+                    c.place.building,
+                    c.place.device,
+                    c.place.kind,
+                )
+                for c in batch.consumption
+            ],
+        )
+        db.execute("COMMIT")
+
+    return write
+
+
+def daily_per_building(store: Store, fleet: Fleet) -> tuple[list[Bucket], float]:
+    end = fleet.times[-1]
+    t = time.perf_counter()
+    buckets = store.consumption("energy_delta_kwh", YEAR_START, end, "day", TZ)
+    return buckets, time.perf_counter() - t
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--meters", type=int, default=200)
+    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument(
+        "--steps-per-batch",
+        type=int,
+        default=50,
+        help="quarter hours of the whole fleet per batch (50 x 200 meters = 10,000 readings)",
+    )
+    parser.add_argument("--workdir", type=Path, help="keep the files here (default: a temp dir)")
+    args = parser.parse_args()
+    fleet = Fleet(args.meters, args.days)
+    expected = fleet.total()
+    print(
+        f"{args.meters} meters x {fleet.steps:,} quarter hours = {args.meters * fleet.steps:,}"
+        f" readings (+ as many deltas), {args.steps_per_batch * args.meters:,} readings a batch",
+        flush=True,
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        root = args.workdir or Path(tmp)
+        root.mkdir(parents=True, exist_ok=True)
+
+        n, plain_s = ingest(fleet, args.steps_per_batch, plain_writer(root / "plain.sqlite"))
+        print(f"plain executemany (baseline): {n / plain_s:10,.0f} readings/s ({plain_s:.1f} s)")
+
+        sqlite = SqliteStore(root / "store.sqlite")
+        n, sqlite_s = ingest(fleet, args.steps_per_batch, sqlite.write)
+        print(f"SqliteStore.write:            {n / sqlite_s:10,.0f} readings/s ({sqlite_s:.1f} s)")
+        sqlite_days, sqlite_q = daily_per_building(sqlite, fleet)
+        sqlite.close()
+
+        influx = InfluxDB(root / "influxdb")
+        influx.start()
+        try:
+            influx.create_database("bench")
+            store = InfluxStore(
+                InfluxConfig(url=influx.url, database="bench", spool_dir=root / "spool")
+            )
+            n, influx_s = ingest(fleet, args.steps_per_batch, store.write)
+            print(
+                f"InfluxStore.write:            {n / influx_s:10,.0f} readings/s ({influx_s:.1f} s)"
+            )
+            influx_days, influx_q = daily_per_building(store, fleet)
+            store.close()
+        finally:
+            influx.stop()
+
+    def summary(buckets: list[Bucket]) -> tuple[int, float]:
+        return len(buckets), sum(b.value for b in buckets)
+
+    days = len({b.start for b in sqlite_days})
+    print(
+        f"daily kWh per building for a year ({len(sqlite_days):,} buckets, {days} days):"
+        f" SQLite {sqlite_q:.2f} s, InfluxDB {influx_q:.2f} s"
+    )
+    print(
+        f"ratios: ingest SQLite/InfluxDB {sqlite_s and influx_s / sqlite_s:.2f}"
+        f" (readings/s), SqliteStore/plain {plain_s / sqlite_s:.2f};"
+        f" query SQLite/InfluxDB {sqlite_q / influx_q:.2f} (time)"
+    )
+    same = [(b.group, b.start, b.value) for b in sqlite_days] == [
+        (b.group, b.start, b.value) for b in influx_days
+    ]
+    total = summary(sqlite_days)[1]
+    print(
+        f"check: stores agree: {same}; total {total:,.3f} kWh, expected {expected:,.3f}:"
+        f" {total == expected}"
+    )
+    if not same or total != expected:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
