@@ -50,7 +50,9 @@ class Service:
         self.stores: list[Store] = [s for s in (self.influx, self.sqlite) if s is not None]
         self.metrics = Metrics()
         self.source = source or MqttSource(settings.mqtt)
-        self.ingestor = Ingestor(self.inventory, settings.bridge.use_chirpstack_object)
+        self.ingestor = Ingestor(
+            self.inventory, settings.bridge.use_chirpstack_object, commands=self.sqlite
+        )
         self._recover_meters()
         b = settings.bridge
         self.bridge = Bridge(

@@ -238,3 +238,44 @@ def test_simulated_events_in_every_format_are_ingested(tmp_path: Path, fmt: str)
         )  # type: ignore[arg-type]
     service.bridge.process(messages)
     assert count(service, "SELECT ROUND(SUM(value), 6) FROM consumption") == 2
+
+
+def test_meter_replacement_recorded_by_the_cli_is_applied_by_the_service(tmp_path: Path) -> None:
+    service = make_service(tmp_path)
+    service.bridge.process([up(1000, 0), up(2000, 15)])  # 1.0 kWh consumed
+    cfg = tmp_path / "lorawatch.toml"
+    cfg.write_text(
+        f'[inventory]\npath = "{DATA / "inventory.toml"}"\n[store.sqlite]\npath = "{tmp_path / "lw.sqlite"}"\n'
+    )
+    at = (T0 + timedelta(minutes=20)).isoformat()
+    result = CliRunner().invoke(
+        app, ["meters", "reset", "-c", str(cfg), EUI, "--at", at, "--note", "new meter"]
+    )
+    assert result.exit_code == 0, result.output
+    # The new meter starts at 0 pulses: without the command this would be a reset, or a jump.
+    service.ingestor._commands_checked = float("-inf")
+    service.bridge.process([up(0, 30), up(500, 45)])
+    assert count(service, "SELECT ROUND(SUM(value) * 1000) FROM consumption") == 1500
+    listed = CliRunner().invoke(app, ["meters", "list", "-c", str(cfg)])
+    assert listed.exit_code == 0 and "replace" in listed.output
+    assert count(service, "SELECT COUNT(*) FROM meter_commands WHERE applied_us IS NOT NULL") == 1
+    assert (
+        count(
+            service, "SELECT COUNT(*) FROM device_events WHERE kind = 'quality' AND code = 'reset'"
+        )
+        == 0
+    )
+
+
+def test_meters_cli_rejects_bad_input(tmp_path: Path) -> None:
+    cfg = tmp_path / "lorawatch.toml"
+    cfg.write_text(
+        f'[inventory]\npath = "{DATA / "inventory.toml"}"\n[store.sqlite]\npath = "{tmp_path / "lw.sqlite"}"\n'
+    )
+    bad_eui = CliRunner().invoke(app, ["meters", "reset", "-c", str(cfg), "zz"])
+    assert bad_eui.exit_code == 2 and "16 hex digits" in bad_eui.output
+    naive = CliRunner().invoke(
+        app,
+        ["meters", "calibrate", "-c", str(cfg), EUI, "--offset", "3", "--at", "2026-01-01T00:00"],
+    )
+    assert naive.exit_code == 2 and "no zone" in naive.output

@@ -39,6 +39,7 @@ class Prepared:
     messages: list[Message]
     batch: Batch
     keys: list[tuple[list[str], datetime]]
+    commands: list[int]
 
 
 RECORDED_EVENTS = frozenset({"status", "join", "log", "ack", "txack", "location", "integration"})
@@ -111,7 +112,8 @@ class Bridge:
     def prepare(self, messages: list[Message]) -> Prepared:
         self.metrics.received.inc(len(messages))
         self.metrics.acks_pending.inc(len(messages))
-        prepared = Prepared(messages, Batch(), [])
+        prepared = Prepared(messages, Batch(), [], [])
+        prepared.commands = self.ingestor.poll_commands(prepared.batch)
         for message in messages:
             self._handle(message, prepared.batch, prepared.keys)
         return prepared
@@ -122,6 +124,7 @@ class Bridge:
             self.dedup.abandon(prepared.keys)
             return
         self.dedup.commit(prepared.keys)
+        self.ingestor.commands_applied(prepared.commands)
         self.source.ack(prepared.messages)
         self.metrics.acks_pending.dec(len(prepared.messages))
         self.metrics.readings.inc(len(prepared.batch.readings))

@@ -9,6 +9,7 @@ its reason, and its raw frame is still kept.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from datetime import timedelta
 
@@ -18,7 +19,8 @@ from lorawatch.errors import RejectedMessage
 from lorawatch.gateway_bridge.events import Event, UplinkEvent
 from lorawatch.gateway_bridge.source import Message
 from lorawatch.inventory import Inventory, ResolvedDevice
-from lorawatch.pipeline.meters import MeterEngine, MeterKey, MeterLimits
+from lorawatch.pipeline import commands as _commands
+from lorawatch.pipeline.meters import Delta, MeterEngine, MeterKey, MeterLimits, QualityEvent
 from lorawatch.pipeline.records import (
     Batch,
     Consumption,
@@ -28,6 +30,7 @@ from lorawatch.pipeline.records import (
     RawUplink,
     StoredReading,
 )
+from lorawatch.pipeline.sqlite_store import SqliteStore
 from lorawatch.readings import DELTA_OF, Reading
 
 # Physical maxima per meter kind: beyond them a delta is a glitch, not consumption.
@@ -44,13 +47,45 @@ def place_of(device: ResolvedDevice) -> Place:
 
 class Ingestor:
     def __init__(
-        self, inventory: Inventory, use_object: bool = True, meters: MeterEngine | None = None
+        self,
+        inventory: Inventory,
+        use_object: bool = True,
+        meters: MeterEngine | None = None,
+        commands: SqliteStore | None = None,
     ) -> None:
         self.inventory = inventory
         self.use_object = use_object
         self.meters = meters or MeterEngine(self._limits)
         self.quality: Counter[str] = Counter()
         self._places: dict[str, Place] = {}
+        self._commands = commands
+        self._commands_checked = 0.0
+        if commands is not None:
+            _commands.ensure_schema(commands)
+
+    def poll_commands(self, batch: Batch, every_s: float = 2.0) -> list[int]:
+        """Apply meter commands recorded since the last look; add the deltas they change.
+
+        Runs on the bridge thread (the meter engine is not thread-safe), at most every
+        ``every_s``; returns the ids to mark applied once the batch is durable.
+        """
+        now = time.monotonic()
+        if self._commands is None or now - self._commands_checked < every_s:
+            return []
+        self._commands_checked = now
+        ids = []
+        for command in _commands.pending(self._commands):
+            deltas, events = _commands.apply(self.meters, command)
+            device = self.inventory.devices.get(command.key.dev_eui)
+            place = self._place(device) if device else Place()
+            self._add(command.key.dev_eui, deltas, events, place, batch)
+            ids.append(command.id)
+        return ids
+
+    def commands_applied(self, ids: list[int]) -> None:
+        if ids and self._commands is not None:
+            with self._commands.transaction() as db:
+                _commands.mark_applied(db, ids)
 
     def _place(self, device: ResolvedDevice) -> Place:
         place = self._places.get(device.dev_eui)
@@ -118,18 +153,25 @@ class Ingestor:
             if r.name not in DELTA_OF:
                 continue
             deltas, events = self.meters.update(event.dev_eui, r)
-            for d in deltas:
-                batch.consumption.append(
-                    Consumption(
-                        event.dev_eui, d.name, d.key.channel, d.start, d.end, d.value, d.gap, place
-                    )
-                )
-            for q in events:
-                self.quality[q.kind] += 1
-                batch.events.append(
-                    DeviceEvent(event.dev_eui, q.time, "quality", q.kind, q.detail, place)
-                )
+            if deltas or events:
+                self._add(event.dev_eui, deltas, events, place, batch)
         return len(readings)
+
+    def _add(
+        self,
+        dev_eui: str,
+        deltas: list[Delta],
+        events: list[QualityEvent],
+        place: Place,
+        batch: Batch,
+    ) -> None:
+        for d in deltas:
+            batch.consumption.append(
+                Consumption(dev_eui, d.name, d.key.channel, d.start, d.end, d.value, d.gap, place)
+            )
+        for q in events:
+            self.quality[q.kind] += 1
+            batch.events.append(DeviceEvent(dev_eui, q.time, "quality", q.kind, q.detail, place))
 
     def _readings(self, device: ResolvedDevice, event: UplinkEvent) -> list[Reading]:
         if device.decoder is not None:

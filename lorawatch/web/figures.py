@@ -17,18 +17,20 @@ a baseline is only given when at least half of the span has a typical value to c
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from datetime import time as dtime
 from statistics import fmean
 from typing import TYPE_CHECKING, TypeVar
 from zoneinfo import ZoneInfo
 
 from lorawatch.inventory import Building
 from lorawatch.pipeline import calendar
-from lorawatch.pipeline.sqlite_store import from_us, us
+from lorawatch.pipeline.sqlite_store import QUARTER_US, from_us, us
 from lorawatch.pipeline.store import Interval
 from lorawatch.web.models import (
     UNITS,
@@ -57,7 +59,6 @@ SILENT_MIN_S = 3600.0
 Hours = dict[int, float]
 """Consumption per UTC hour: key ``end_us // HOUR_US`` of the deltas, value their sum."""
 
-K = TypeVar("K")
 V = TypeVar("V")
 
 
@@ -109,10 +110,21 @@ def _hour_spans(start: datetime, end: datetime) -> list[tuple[int, float]]:
     return out
 
 
-def actual(hours: Mapping[int, float], start: datetime, end: datetime) -> float | None:
-    """Consumed in [start, end): the hours starting in it; None when none has data."""
-    found = [hours[k] for k in range(hour_key(start), hour_key(end - timedelta(microseconds=1)) + 1) if k in hours] if end > start else []
-    return sum(found) if found else None
+def actual(
+    hours: Mapping[int, float], start: datetime, end: datetime, *, prorate: bool = False
+) -> float | None:
+    """Consumed in [start, end): the hours starting in it, None when none has data.
+
+    ``prorate`` counts a last partial hour by its fraction: for a reference span (last week to
+    this time) compared with a span that ends now, whose current hour is only partly measured.
+    """
+    total, found = 0.0, False
+    for key, weight in _hour_spans(start, end):
+        value = hours.get(key)
+        if value is not None:
+            total += value * (weight if prorate else 1.0)
+            found = True
+    return total if found else None
 
 
 def baseline(
@@ -154,13 +166,9 @@ def _round(value: float | None, digits: int = 3) -> float | None:
 
 
 def compared(value: float | None, reference: float | None) -> Compared:
-    return Compared(value=_round(value), reference=_round(reference), ratio=_round(ratio(value, reference), 4))
-
-
-@dataclass(slots=True)
-class _Cached[V]:
-    at: float
-    value: V
+    return Compared(
+        value=_round(value), reference=_round(reference), ratio=_round(ratio(value, reference), 4)
+    )
 
 
 class TtlCache:
@@ -184,3 +192,367 @@ class TtlCache:
                 self._items.clear()
             self._items[key] = (now, value)
         return value
+
+
+@dataclass(frozen=True, slots=True)
+class HourOfDay:
+    """One hour of today's curve on a screen: measured so far, and what is typical."""
+
+    start: datetime
+    value: float | None
+    typical: float | None
+
+
+@dataclass(slots=True)
+class ScreenFigures:
+    """Everything an occupant screen shows: building totals only."""
+
+    summary: BuildingSummary
+    today: list[HourOfDay]
+    campaign: CampaignProgress | None
+    occupied_now: bool | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+class Figures:
+    """Reads the store for one service and answers in the API's models, with short caches."""
+
+    def __init__(
+        self,
+        service: Service,
+        open_alerts: Callable[[str], int | None] | None = None,
+    ) -> None:
+        self.service = service
+        self.inventory = service.inventory
+        self.open_alerts = open_alerts or (lambda _building: None)
+        self._summaries = TtlCache(20.0)
+        self._campaigns = TtlCache(300.0)
+        self._devices = TtlCache(20.0)
+
+    def now(self) -> datetime:
+        """The service's clock (the demo's runs faster than the wall clock)."""
+        return self.service.clock().astimezone(UTC)
+
+    def building(self, building_id: str) -> Building:
+        return self.inventory.buildings[building_id]
+
+    def timezone(self, building_id: str) -> str:
+        commune = self.inventory.communes.get(self.building(building_id).commune)
+        return commune.timezone if commune else self.service.settings.site.timezone
+
+    # -- reading the store ------------------------------------------------------------------
+
+    def hours(self, building: str, quantity: Quantity, start: datetime, end: datetime) -> Hours:
+        """Hourly sums of a building's deltas whose end lies in [start, end)."""
+        if end <= start:
+            return {}
+        reading = READING_OF[quantity]
+        sqlite = self.service.sqlite
+        if sqlite.keeps_readings:
+            # Whole quarters from the store's rollup (quarter / 4 is the hour), the partial
+            # quarters at the edges from the deltas: the same split as SqliteStore.consumption.
+            lo, hi = us(start), us(end)
+            q_lo, q_hi = -(-lo // QUARTER_US), hi // QUARTER_US
+            raw = (
+                "SELECT end_us / ?, SUM(value) FROM consumption WHERE name = ? AND end_us >= ?"
+                " AND end_us < ? AND building = ? GROUP BY 1"
+            )
+            if q_lo >= q_hi:
+                rows = sqlite.fetch(raw, (HOUR_US, reading, lo, hi, building))
+            else:
+                rows = sqlite.fetch(raw, (HOUR_US, reading, lo, q_lo * QUARTER_US, building))
+                rows += sqlite.fetch(
+                    "SELECT quarter / 4, SUM(value) FROM consumption_quarters WHERE name = ?"
+                    " AND quarter >= ? AND quarter < ? AND building = ? GROUP BY 1",
+                    (reading, q_lo, q_hi, building),
+                )
+                rows += sqlite.fetch(raw, (HOUR_US, reading, q_hi * QUARTER_US, hi, building))
+            sums: Hours = {}
+            for key, value in rows:
+                sums[int(key)] = sums.get(int(key), 0.0) + float(value)
+            return sums
+        for store in self.service.stores:
+            if store is not sqlite:  # readings only in InfluxDB: its hourly buckets in UTC
+                buckets = store.consumption(reading, start, end, "hour", "UTC")
+                return {hour_key(b.start): b.value for b in buckets if b.group == building}
+        return {}
+
+    # -- series -----------------------------------------------------------------------------
+
+    def series(
+        self,
+        building: str,
+        quantity: Quantity,
+        interval: Interval,
+        start: datetime,
+        end: datetime,
+    ) -> Series:
+        """One point per local period from the one containing ``start`` to before ``end``."""
+        tz = self.timezone(building)
+        zone = calendar.zone(tz)
+        now = self.now()
+        surface = self.building(building).surface_m2
+        periods = calendar.periods(start, end, interval, tz)
+        ends = [calendar.next_period(p, interval, tz) for p in periods]
+        points: list[SeriesPoint] = []
+        if periods:
+            upto = min(ends[-1], now)
+            hours = self.hours(
+                building, quantity, _wall_shift(periods[0], -7 * BASELINE_WEEKS - 1, zone), upto
+            )
+            last_year = self.hours(
+                building,
+                quantity,
+                year_before(periods[0], interval, zone),
+                year_before(upto, interval, zone),
+            )
+        for a, b_full in zip(periods, ends, strict=True):
+            b = min(b_full, now)
+            if b <= a:
+                points.append(
+                    SeriesPoint(start=a, value=None, baseline=None, last_year=None, per_m2=None)
+                )
+                continue
+            value = actual(hours, a, b)
+            points.append(
+                SeriesPoint(
+                    start=a,
+                    value=_round(value),
+                    baseline=_round(baseline(hours, a, b, zone)),
+                    last_year=_round(
+                        actual(
+                            last_year,
+                            year_before(a, interval, zone),
+                            year_before(b, interval, zone),
+                            prorate=True,
+                        )
+                    ),
+                    per_m2=_round(value / surface, 5) if value is not None and surface else None,
+                )
+            )
+        measured = [p for p in points if p.value is not None]
+        return Series(
+            building=building,
+            quantity=quantity,
+            unit=UNITS[quantity],
+            interval=interval,
+            timezone=tz,
+            start=periods[0] if periods else start,
+            end=ends[-1] if ends else end,
+            points=points,
+            total=_round(sum(p.value for p in measured if p.value is not None))
+            if measured
+            else None,
+            baseline_total=_round(sum(p.baseline for p in measured if p.baseline is not None))
+            if measured and all(p.baseline is not None for p in measured)
+            else None,
+        )
+
+    # -- summaries --------------------------------------------------------------------------
+
+    def _quantity_summary(
+        self, building: str, quantity: Quantity, now: datetime
+    ) -> tuple[QuantitySummary, Hours]:
+        tz = self.timezone(building)
+        zone = calendar.zone(tz)
+        today = calendar.period_start(now, "day", tz)
+        week = calendar.period_start(now, "week", tz)
+        month = calendar.period_start(now, "month", tz)
+        earliest = min(month, _wall_shift(week, -7, zone))
+        hours = self.hours(
+            building, quantity, _wall_shift(earliest, -7 * BASELINE_WEEKS - 1, zone), now
+        )
+        surface = self.building(building).surface_m2
+        today_value = actual(hours, today, now)
+        return (
+            QuantitySummary(
+                quantity=quantity,
+                unit=UNITS[quantity],
+                today=compared(today_value, baseline(hours, today, now, zone)),
+                week=compared(
+                    actual(hours, week, now),
+                    actual(
+                        hours, _wall_shift(week, -7, zone), _wall_shift(now, -7, zone), prorate=True
+                    ),
+                ),
+                week_baseline=_round(baseline(hours, week, now, zone)),
+                month=compared(actual(hours, month, now), baseline(hours, month, now, zone)),
+                today_per_m2=_round(today_value / surface, 5)
+                if today_value is not None and surface
+                else None,
+            ),
+            hours,
+        )
+
+    def _summary(self, building: str, now: datetime) -> tuple[BuildingSummary, Hours]:
+        b = self.building(building)
+        energy, energy_hours = self._quantity_summary(building, "energy", now)
+        water, _ = self._quantity_summary(building, "water", now)
+        seen = [d.last_seen for d in self.devices() if d.building == building and d.last_seen]
+        summary = BuildingSummary(
+            building=building,
+            name=b.name,
+            commune=b.commune,
+            timezone=self.timezone(building),
+            at=now,
+            last_data=min(max(seen), now) if seen else None,
+            energy=energy,
+            water=water,
+            open_alerts=self.open_alerts(building),
+        )
+        return summary, energy_hours
+
+    def summary(self, building: str) -> BuildingSummary:
+        now = self.now()
+        key = ("summary", building, now.replace(second=0, microsecond=0))
+        return self._summaries.get(key, lambda: self._summary(building, now))[0]
+
+    def summaries(self, commune: str | None = None) -> list[BuildingSummary]:
+        return [
+            self.summary(b.id)
+            for b in self.inventory.buildings.values()
+            if commune is None or b.commune == commune
+        ]
+
+    def campaign(self, building: str, quantity: Quantity = "energy") -> CampaignProgress | None:
+        """Since ``campaign_start``, against the same weekdays of the year before it."""
+        b = self.building(building)
+        try:
+            first = date.fromisoformat(b.campaign_start)
+        except ValueError:
+            return None
+        now = self.now()
+        return self._campaigns.get(
+            ("campaign", building, quantity, now.date(), now.hour),
+            lambda: self._campaign(building, quantity, first, now),
+        )
+
+    def _campaign(
+        self, building: str, quantity: Quantity, first: date, now: datetime
+    ) -> CampaignProgress:
+        zone = calendar.zone(self.timezone(building))
+        begin = datetime.combine(first, dtime(0)).replace(tzinfo=zone)
+        today = now.astimezone(zone).date()
+        days_since = max(0, (today - first).days)
+        hours = self.hours(building, quantity, _wall_shift(begin, -364, zone), now)
+        per_day: dict[date, list[float]] = {}
+        for key, value in hours.items():
+            per_day.setdefault(hour_start(key).astimezone(zone).date(), []).append(value)
+        total = actual(hours, begin, now) if now > begin else None
+        current = reference = 0.0
+        compared_days = 0
+        for n in range(days_since):
+            day = first + timedelta(days=n)
+            before = day - timedelta(days=364 * (n // 364 + 1))
+            cur, ref = per_day.get(day), per_day.get(before)
+            # Whole days only: a day with a few hours of data would skew the comparison.
+            if cur is not None and ref is not None and len(cur) >= 20 and len(ref) >= 20:
+                current += sum(cur)
+                reference += sum(ref)
+                compared_days += 1
+        return CampaignProgress(
+            start=first,
+            days=days_since,
+            total=_round(total),
+            compared_days=compared_days,
+            current=_round(current) if compared_days else None,
+            reference=_round(reference) if compared_days else None,
+            ratio=_round(ratio(current, reference), 4) if compared_days else None,
+            saved=_round(reference - current) if compared_days else None,
+        )
+
+    def screen(self, building: str) -> ScreenFigures:
+        """The occupant screen's figures, cached per building and minute."""
+        now = self.now()
+        key = ("screen", building, now.replace(second=0, microsecond=0))
+        return self._summaries.get(key, lambda: self._screen(building, now))
+
+    def _screen(self, building: str, now: datetime) -> ScreenFigures:
+        summary, hours = self._summary(building, now)
+        zone = calendar.zone(summary.timezone)
+        midnight = calendar.period_start(now, "day", summary.timezone)
+        curve: list[HourOfDay] = []
+        for key, _ in _hour_spans(
+            midnight, calendar.next_period(midnight, "day", summary.timezone)
+        ):
+            start = hour_start(key)
+            curve.append(
+                HourOfDay(
+                    start=start.astimezone(zone),
+                    value=hours.get(key) if start < now else None,
+                    typical=typical_hour(hours, key, zone),
+                )
+            )
+        occupied: bool | None = None
+        b = self.building(building)
+        if b.opening_hours:
+            from lorawatch.occupancy import Schedule
+
+            try:
+                occupied = Schedule.of(b, summary.timezone).is_occupied(now)
+            except ValueError:
+                occupied = None
+        return ScreenFigures(summary, curve, self.campaign(building), occupied)
+
+    # -- devices ----------------------------------------------------------------------------
+
+    def devices(self) -> list[DeviceOut]:
+        """Every inventory device with its last uplink, battery and silence, cached briefly."""
+        now = self.now()
+        return self._devices.get(
+            ("devices", now.replace(second=0, microsecond=0)), lambda: self._device_list(now)
+        )
+
+    def _device_list(self, now: datetime) -> list[DeviceOut]:
+        out = []
+        fetch = self.service.sqlite.fetch
+        for d in self.inventory.devices.values():
+            times = [
+                int(t)
+                for (t,) in fetch(
+                    "SELECT time_us FROM uplinks WHERE dev_eui = ? ORDER BY time_us DESC LIMIT 5",
+                    (d.dev_eui,),
+                )
+            ]
+            last_seen = from_us(times[0]) if times else None
+            gaps = sorted(a - b for a, b in itertools.pairwise(times))
+            interval_s = gaps[len(gaps) // 2] / 1e6 if gaps else None
+            silent = last_seen is None or (
+                (now - last_seen).total_seconds() > max(3 * (interval_s or 0), SILENT_MIN_S)
+            )
+            battery_rows = fetch(
+                "SELECT value FROM readings WHERE dev_eui = ? AND name = 'battery_pct'"
+                " ORDER BY channel DESC, time_us DESC LIMIT 1",
+                (d.dev_eui,),
+            )
+            battery = float(battery_rows[0][0]) if battery_rows else None
+            out.append(
+                DeviceOut(
+                    dev_eui=d.dev_eui,
+                    name=d.name,
+                    kind=d.kind,
+                    commune=d.commune,
+                    building=d.building,
+                    decoder=d.decoder.name if d.decoder else "",
+                    last_seen=last_seen,
+                    interval_s=interval_s,
+                    silent=silent,
+                    battery_pct=battery,
+                    low_battery=battery is not None and battery < LOW_BATTERY_PCT,
+                )
+            )
+        return out
+
+    def readings(self, dev_eui: str, last_seen: datetime | None) -> list[ReadingOut]:
+        """The latest value of each (name, channel) of a device, from its last week of data."""
+        if last_seen is None:
+            return []
+        rows = self.service.sqlite.fetch(
+            "SELECT name, channel, MAX(time_us), value FROM readings WHERE dev_eui = ?"
+            " AND time_us >= ? GROUP BY name, channel ORDER BY name, channel",
+            (dev_eui, us(last_seen - timedelta(days=7))),
+        )
+        return [
+            ReadingOut(name=n, channel=c, time=from_us(int(t)), value=float(v))
+            for n, c, t, v in rows
+        ]

@@ -1,0 +1,162 @@
+"""The alert tables, in the service's SQLite file, beside what they are about.
+
+- ``alerts``: one row per alert; a partial unique index keeps one unresolved alert per
+  (rule, subject), so even two processes cannot open the same alert twice.
+- ``alert_events``: the lifecycle of each alert (opened, escalated, acknowledged, resolved),
+  each notified event has an id that receivers can de-duplicate on.
+- ``notifications``: the durable outbox; a row per (event, notifier), written in the same
+  transaction as the event, so an alert is never notified twice nor lost across a restart.
+- ``alert_state``: the rules' working state (baselines, hourly series), saved periodically.
+
+Times are microseconds since the epoch (UTC), as in the rest of the store.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+from lorawatch.alerts.config import Severity
+from lorawatch.alerts.model import Alert, AlertState
+from lorawatch.pipeline.sqlite_store import from_us
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS alerts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    rule TEXT NOT NULL, kind TEXT NOT NULL, subject TEXT NOT NULL,
+    severity TEXT NOT NULL, state TEXT NOT NULL,
+    commune TEXT NOT NULL, building TEXT NOT NULL, device TEXT NOT NULL,
+    title TEXT NOT NULL, message TEXT NOT NULL,
+    opened_us INTEGER NOT NULL, created_us INTEGER NOT NULL,
+    last_seen_us INTEGER NOT NULL, count INTEGER NOT NULL,
+    clearing_since_us INTEGER,
+    acked_us INTEGER, acked_by TEXT NOT NULL DEFAULT '',
+    resolved_us INTEGER, resolved_by TEXT NOT NULL DEFAULT '', resolution TEXT NOT NULL DEFAULT '',
+    rearmed INTEGER NOT NULL DEFAULT 1,
+    evidence TEXT NOT NULL, vals TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS alerts_one_unresolved ON alerts (rule, subject)
+    WHERE state != 'resolved';
+CREATE INDEX IF NOT EXISTS alerts_by_state ON alerts (state, id);
+CREATE TABLE IF NOT EXISTS alert_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, alert_id INTEGER NOT NULL, time_us INTEGER NOT NULL,
+    kind TEXT NOT NULL, actor TEXT NOT NULL, severity TEXT NOT NULL, detail TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS alert_events_by_alert ON alert_events (alert_id, id);
+CREATE TABLE IF NOT EXISTS notifications (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, event_id INTEGER NOT NULL, alert_id INTEGER NOT NULL,
+    notifier TEXT NOT NULL, route TEXT NOT NULL, created_us INTEGER NOT NULL,
+    not_before_us INTEGER NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+    held TEXT NOT NULL DEFAULT '', last_error TEXT NOT NULL DEFAULT '', sent_us INTEGER,
+    UNIQUE (event_id, notifier)
+);
+CREATE INDEX IF NOT EXISTS notifications_due ON notifications (notifier, state, not_before_us);
+CREATE TABLE IF NOT EXISTS alert_state (
+    rule TEXT NOT NULL, subject TEXT NOT NULL, state TEXT NOT NULL, updated_us INTEGER NOT NULL,
+    PRIMARY KEY (rule, subject)
+) WITHOUT ROWID;
+"""
+
+ALERT_COLUMNS = (
+    "id, rule, kind, subject, severity, state, commune, building, device, title, message, "
+    "opened_us, created_us, last_seen_us, count, acked_us, acked_by, resolved_us, resolved_by, "
+    "resolution, evidence, vals"
+)
+
+
+class Database(Protocol):
+    """What the alerts need of :class:`~lorawatch.pipeline.sqlite_store.SqliteStore`."""
+
+    def transaction(self) -> Any:
+        """A context manager yielding a connection inside BEGIN IMMEDIATE ... COMMIT."""
+
+    def fetch(self, sql: str, args: Any = ()) -> list[tuple[Any, ...]]: ...
+
+
+def create(db: Database) -> None:
+    with _tx(db) as conn:
+        for statement in SCHEMA.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+
+
+@contextmanager
+def _tx(db: Database) -> Iterator[sqlite3.Connection]:
+    with db.transaction() as conn:
+        yield conn
+
+
+def alert_from_row(row: tuple[Any, ...]) -> Alert:
+    (
+        id_,
+        rule,
+        kind,
+        subject,
+        severity,
+        state,
+        commune,
+        building,
+        device,
+        title,
+        message,
+        opened_us,
+        created_us,
+        last_seen_us,
+        count,
+        acked_us,
+        acked_by,
+        resolved_us,
+        resolved_by,
+        resolution,
+        evidence,
+        vals,
+    ) = row
+    return Alert(
+        id=id_,
+        rule=rule,
+        kind=kind,
+        subject=subject,
+        severity=Severity(severity),
+        state=AlertState(state),
+        commune=commune,
+        building=building,
+        device=device,
+        title=title,
+        message=message,
+        opened_at=from_us(opened_us),
+        created_at=from_us(created_us),
+        last_seen_at=from_us(last_seen_us),
+        count=count,
+        acked_at=from_us(acked_us) if acked_us is not None else None,
+        acked_by=acked_by,
+        resolved_at=from_us(resolved_us) if resolved_us is not None else None,
+        resolved_by=resolved_by,
+        resolution=resolution,
+        evidence=json.loads(evidence),
+        values=json.loads(vals),
+    )
+
+
+def get_alert(conn: sqlite3.Connection, alert_id: int) -> Alert | None:
+    row = conn.execute(f"SELECT {ALERT_COLUMNS} FROM alerts WHERE id = ?", (alert_id,)).fetchone()
+    return alert_from_row(row) if row else None
+
+
+def add_event(
+    conn: sqlite3.Connection,
+    alert_id: int,
+    time_us: int,
+    kind: str,
+    actor: str,
+    severity: Severity,
+    detail: str,
+) -> int:
+    cur = conn.execute(
+        "INSERT INTO alert_events (alert_id, time_us, kind, actor, severity, detail)"
+        " VALUES (?,?,?,?,?,?)",
+        (alert_id, time_us, kind, actor, str(severity), detail),
+    )
+    return int(cur.lastrowid or 0)

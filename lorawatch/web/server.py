@@ -1,0 +1,76 @@
+"""uvicorn serving the web app in a thread of the service, on a socket bound beforehand.
+
+Binding first gives the real port at once (``listen = "127.0.0.1:0"`` in tests and the demo)
+and makes a busy port fail ``Service.start`` instead of a background thread. uvicorn installs
+no signal handler off the main thread, so SIGINT and SIGTERM stay with the runner, which
+stops the service, which stops this server. Its access log stays off: request lines carry
+query strings (a screen's ``?token=``), so the app logs requests itself, path only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+
+import structlog
+import uvicorn
+from starlette.types import ASGIApp
+
+log = structlog.get_logger(__name__)
+
+
+def bind(listen: str) -> socket.socket:
+    """A listening TCP socket for ``host:port`` (``[::1]:8080`` for IPv6; port 0: any free)."""
+    host, _, port = listen.rpartition(":")
+    host = host.strip("[]") or "127.0.0.1"
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, int(port)))
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+class WebServer:
+    """One uvicorn server in a daemon thread; :meth:`stop` lets requests in flight finish."""
+
+    def __init__(self, app: ASGIApp, listen: str) -> None:
+        self.socket = bind(listen)
+        self.port: int = self.socket.getsockname()[1]
+        config = uvicorn.Config(
+            app,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            server_header=False,
+            date_header=True,
+            timeout_graceful_shutdown=3,
+            proxy_headers=True,
+            forwarded_allow_ips="127.0.0.1",
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._run, name="http", daemon=True)
+
+    def _run(self) -> None:
+        asyncio.run(self._server.serve(sockets=[self.socket]))
+
+    def start(self, timeout_s: float = 10.0) -> None:
+        self._thread.start()
+        deadline = time.monotonic() + timeout_s
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the HTTP server did not start")
+            time.sleep(0.01)
+        log.info("http listening", port=self.port)
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=5)
+        self.socket.close()
