@@ -5,8 +5,9 @@ the family it cares about and let the rest through. Errors carry enough context 
 device, the store) for an operator to fix the cause without reading a traceback.
 
 ``LorawatchError``
-    ``ConfigError``: the configuration file or environment is invalid (raised at start).
-    ``InventoryError``: the device inventory is invalid (unknown decoder, bad parameter...).
+    ``ProblemsError``: a file has problems, all reported at once, each with where it is.
+        ``ConfigError``: the configuration file or environment is invalid (raised at start).
+        ``InventoryError``: the device inventory is invalid (unknown decoder, bad parameter...).
     ``DecodeError``: a payload cannot be decoded; decoders raise it, the contract turns it
     into an ``errors`` entry, so it never reaches the pipeline.
     ``RejectedMessage``: an incoming message cannot be ingested; it is dead-lettered with
@@ -24,26 +25,29 @@ class LorawatchError(Exception):
     """Base class of every error lorawatch raises on purpose."""
 
 
-class ConfigError(LorawatchError):
-    """The configuration is invalid; ``problems`` lists every (key, message) found in one pass."""
+class ProblemsError(LorawatchError):
+    """Several problems found in one pass over a file; ``problems`` lists (where, what)."""
+
+    what = "problem"
 
     def __init__(self, problems: list[tuple[str, str]], source: str = "") -> None:
         self.problems = problems
         self.source = source
         where = f" in {source}" if source else ""
         lines = "\n".join(f"  {key}: {msg}" for key, msg in problems)
-        super().__init__(f"{len(problems)} configuration error(s){where}:\n{lines}")
+        super().__init__(f"{len(problems)} {self.what}(s){where}:\n{lines}")
 
 
-class InventoryError(LorawatchError):
-    """The device inventory is invalid; ``problems`` lists every (entry, message) found."""
+class ConfigError(ProblemsError):
+    """The configuration is invalid; each problem names its key."""
 
-    def __init__(self, problems: list[tuple[str, str]], source: str = "") -> None:
-        self.problems = problems
-        self.source = source
-        where = f" in {source}" if source else ""
-        lines = "\n".join(f"  {entry}: {msg}" for entry, msg in problems)
-        super().__init__(f"{len(problems)} inventory error(s){where}:\n{lines}")
+    what = "configuration error"
+
+
+class InventoryError(ProblemsError):
+    """The device inventory is invalid; each problem names its entry."""
+
+    what = "inventory error"
 
 
 class DecodeError(LorawatchError):

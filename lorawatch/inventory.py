@@ -170,7 +170,7 @@ class Inventory:
             if commune and commune not in self.communes:
                 problems.append((where, f"unknown commune {commune!r}"))
             decoder, params = self._decoder(where, d.decoder, d.params, problems)
-            if decoder is None and not d.mapping:
+            if not d.decoder and not d.mapping:
                 problems.append((where, "needs a decoder or a mapping of ChirpStack's object"))
             self.devices[d.dev_eui] = ResolvedDevice(
                 d.dev_eui,
