@@ -1,1 +1,2 @@
-"""Benchmarks: run as scripts (``python -m bench.decode``), never collected by pytest."""
+"""Benchmarks: run from the repo root with `python -m bench` (all) or `python -m bench.<name>`;
+never collected by pytest."""

@@ -41,6 +41,7 @@ YEAR_START = datetime(2025, 1, 1, tzinfo=UTC) - timedelta(hours=1)  # local midn
 QUARTER = timedelta(minutes=15)
 BUILDINGS = 20
 PLACES_PER_COMMUNE = BUILDINGS // 2
+YEAR_START_WEEKDAY = 2  # 1 January 2025 is a Wednesday
 
 
 class Fleet:
@@ -63,17 +64,29 @@ class Fleet:
             )
             for m in range(meters)
         ]
-        self.times = [YEAR_START + k * QUARTER for k in range(self.steps + 1)]
+        self.times = [YEAR_START + (k - 1) * QUARTER for k in range(self.steps + 1)]
         # Wh per quarter hour: night baseload, a day plateau, an evening bump.
         curve = [
             40 + 200 * (7 <= h < 18) + 80 * (18 <= h < 21) + 30 * math.sin(h / 3) for h in range(24)
         ]
         self.quarter_curve = [curve[(k // 4 + 1) % 24] for k in range(96)]
         self.scale = [0.5 + (m * 37 % 100) / 100 for m in range(meters)]
+        # kWh per quarter hour, by meter, weekday (0) or weekend (1), and quarter of the day.
+        self.table = [
+            [
+                [round(q * scale * factor * 1.024) / 1024 for q in self.quarter_curve]
+                for factor in (1.15, 0.8)
+            ]
+            for scale in self.scale
+        ]
 
     def delta(self, m: int, k: int) -> float:
-        wh = self.quarter_curve[k % 96] * self.scale[m] * (1.15 if (k // 96) % 7 < 5 else 0.8)
-        return round(wh * 1.024) / 1024  # kWh, a multiple of 1/1024
+        """A multiple of 1/1024 kWh (the local-time curve is approximated on UTC quarters)."""
+        return self.table[m][self.weekend(k)][k % 96]
+
+    @staticmethod
+    def weekend(k: int) -> bool:
+        return (YEAR_START_WEEKDAY + k // 96) % 7 >= 5
 
     def total(self) -> float:
         return sum(self.delta(m, k) for m in range(self.meters) for k in range(self.steps))
@@ -84,9 +97,11 @@ class Fleet:
             batch = Batch()
             readings, deltas = batch.readings, batch.consumption
             for k in range(k0, min(k0 + steps_per_batch, self.steps)):
+                # Readings at 00:00, 00:15 ... 23:45 of each day, every delta inside the year.
                 begin, end = self.times[k], self.times[k + 1]
+                weekend, quarter = self.weekend(k), k % 96
                 for m in range(self.meters):
-                    d = self.delta(m, k)
+                    d = self.table[m][weekend][quarter]
                     index[m] += d
                     eui, place = self.euis[m], self.places[m]
                     readings.append(StoredReading(eui, "energy_kwh", "", end, index[m], place))
@@ -166,7 +181,7 @@ def plain_writer(path: Path) -> Callable[[Batch], None]:
 
 
 def daily_per_building(store: Store, fleet: Fleet) -> tuple[list[Bucket], float]:
-    end = fleet.times[-1]
+    end = fleet.times[-1] + QUARTER
     t = time.perf_counter()
     buckets = store.consumption("energy_delta_kwh", YEAR_START, end, "day", TZ)
     return buckets, time.perf_counter() - t
@@ -198,7 +213,10 @@ def main() -> None:
         root.mkdir(parents=True, exist_ok=True)
 
         n, plain_s = ingest(fleet, args.steps_per_batch, plain_writer(root / "plain.sqlite"))
-        print(f"plain executemany (baseline): {n / plain_s:10,.0f} readings/s ({plain_s:.1f} s)")
+        print(
+            f"plain executemany (baseline): {n / plain_s:10,.0f} readings/s ({plain_s:.1f} s)",
+            flush=True,
+        )
 
         sqlite = SqliteStore(root / "store.sqlite")
         n, sqlite_s = ingest(fleet, args.steps_per_batch, sqlite.write)

@@ -195,21 +195,30 @@ class Inventory:
                 )
         return problems
 
-    @staticmethod
     def _decoder(
-        where: str, name: str, raw: Mapping[str, Any], problems: list[tuple[str, str]]
+        self, where: str, name: str, raw: Mapping[str, Any], problems: list[tuple[str, str]]
     ) -> tuple[Decoder | None, dict[str, ParamValue]]:
         if not name:
             return None, {}
         try:
             decoder = registry.get(name)
         except InventoryError as exc:
-            problems.append(
-                (where, exc.problems[0][1].replace("unknown decoder", f"unknown decoder {name!r}"))
-            )
+            problems.append((where, exc.problems[0][1].replace("unknown decoder", f"unknown decoder {name!r}")))
             return None, {}
         params, bad = decoder.resolve_params(raw)
         problems.extend((where, b) for b in bad)
+        codec = params.get("codec")
+        if isinstance(codec, str) and codec and self.source and not Path(codec).is_absolute():
+            # A vendor codec path is relative to the inventory file, not to the working dir.
+            params["codec"] = str(Path(self.source).parent / codec)
+        try:
+            decoder = decoder.bind(params)
+        except ValueError as exc:
+            problems.append((where, str(exc)))
+            return None, params
+        problem = decoder.check()
+        if problem:
+            problems.append((where, problem))
         return decoder, params
 
     def resolve(
@@ -232,6 +241,7 @@ class Inventory:
         if decoder is not None:
             raw = {**profile.params, **{k: v for k, v in tags.items() if k in decoder.parameters}}
             params, _ = decoder.resolve_params(raw)
+            decoder = decoder.bind(params)
         building = tags.get("building", "")
         commune = tags.get("commune", "") or (
             self.buildings[building].commune if building in self.buildings else ""

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from lorawatch import config
 from lorawatch.cli import app
-from lorawatch.errors import StoreUnavailable
+from lorawatch.errors import InventoryError, StoreUnavailable
 from lorawatch.gateway_bridge.source import Message, NullSource
 from lorawatch.pipeline.records import Batch
 from lorawatch.service import Service
@@ -279,3 +279,36 @@ def test_meters_cli_rejects_bad_input(tmp_path: Path) -> None:
         ["meters", "calibrate", "-c", str(cfg), EUI, "--offset", "3", "--at", "2026-01-01T00:00"],
     )
     assert naive.exit_code == 2 and "no zone" in naive.output
+
+
+def test_a_vendor_js_codec_with_a_mapping_feeds_the_pipeline(tmp_path: Path) -> None:
+    codec = Path(__file__).parent / "js_codecs" / "em300_di.js"
+    inventory = tmp_path / "inventory.toml"
+    inventory.write_text(
+        (DATA / "inventory.toml").read_text()
+        + f'\n[[devices]]\ndev_eui = "{EUI}"\nname = "js-meter"\ndecoder = "js"\nbuilding = "mairie"\n'
+        f'kind = "electricity"\nparams = {{ codec = "{codec}" }}\n'
+        '[devices.mapping]\n"battery" = { reading = "battery_pct" }\n'
+        '"pulse" = { reading = "energy_kwh", scale = 0.001 }\n'
+    )
+    service = make_service(tmp_path, inventory=inventory)
+    service.bridge.process([up(1000, 0), up(1250, 15)])
+    assert (
+        count(
+            service,
+            "SELECT COUNT(*) FROM readings WHERE device = 'js-meter' AND name = 'battery_pct'",
+        )
+        == 2
+    )
+    assert count(service, "SELECT ROUND(SUM(value) * 1000) FROM consumption") == 250
+
+
+def test_a_missing_js_codec_fails_at_start_naming_the_file(tmp_path: Path) -> None:
+    inventory = tmp_path / "inventory.toml"
+    inventory.write_text(
+        (DATA / "inventory.toml").read_text()
+        + f'\n[[devices]]\ndev_eui = "{EUI}"\ndecoder = "js"\nparams = {{ codec = "codecs/nowhere.js" }}\n'
+    )
+    with pytest.raises(InventoryError) as info:
+        make_service(tmp_path, inventory=inventory)
+    assert "nowhere.js" in str(info.value)

@@ -121,6 +121,17 @@ class Decoder(ABC):
     def normalise(self, data: Mapping[str, Any], params: Params, time: datetime) -> list[Reading]:
         """Map vendor data onto canonical readings at ``time`` (history records at their own)."""
 
+    def bind(self, params: Params) -> Decoder:
+        """The decoder to use for a device with these parameters (a JS codec binds its file).
+
+        Native decoders get their parameters in :meth:`normalise` and return themselves.
+        """
+        return self
+
+    def check(self) -> str | None:
+        """Why this decoder cannot run (e.g. an unreadable JS codec), or None; checked at start."""
+        return None
+
     def resolve_params(self, raw: Mapping[str, object]) -> tuple[dict[str, ParamValue], list[str]]:
         """Coerce raw inventory parameters; return (params with defaults, problems)."""
         problems: list[str] = []
