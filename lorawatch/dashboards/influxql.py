@@ -1,0 +1,407 @@
+"""The InfluxQL behind every panel, written once so each dashboard asks the same questions.
+
+Why InfluxQL: it is the one query language that InfluxDB 1.x, 2.x (v1 compatibility) and 3.x
+all answer, and that Grafana supports on all three (field notes, "InfluxDB").
+
+Rules every query here follows, and ``tests/test_dashboards.py`` checks:
+
+- The time range comes from Grafana (``$timeFilter``, ``${__to}``), never from ``now()``, so a
+  panel obeys the time picker and its panel overrides, and the queries can be run in tests on
+  a fixed simulated "now".
+- Days, weeks and the night window are cut in the commune's local time (``tz(...)``): a day
+  total is a local day, and a DST day has 23 or 25 hours.
+- Sparse LoRa data is drawn honestly: a bucket with no reading is null (``fill(null)``) or
+  absent (``fill(none)``), never zero; only counts of received frames may be filled with 0.
+- A delta flagged ``gap`` (it spans an outage) counts in totals (the energy was consumed) but
+  never in a power or flow curve (its average over hours would invent a flat line).
+- In a sub-query, each level that groups by time repeats the time condition (InfluxDB 1.x
+  otherwise fills empty buckets from the epoch to now); a level that does not group by time
+  takes none: the inner level already bounds the data, and 1.6 answers nothing at all when
+  such a level's lower bound falls after the start of the first inner bucket.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Final
+
+TIME_FILTER: Final = "$timeFilter"
+INTERVAL: Final = "$__interval"
+INTERVAL_MS: Final = "$__interval_ms"
+
+ENERGY: Final = "energy_delta_kwh"
+VOLUME: Final = "volume_delta_m3"
+
+# kWh -> W over a duration in ms: x 1000 Wh/kWh x 3 600 000 ms/h. The same constant turns m3
+# over a duration in ms into L/h (x 1000 L/m3 x 3 600 000 ms/h).
+PER_MS_TO_HOURLY_THOUSANDTHS: Final = 3_600_000_000
+# kWh over a duration in s -> W (x 1000 x 3600); m3 over s -> L/h likewise.
+PER_S_TO_HOURLY_THOUSANDTHS: Final = 3_600_000
+
+NIGHT_START_H: Final = 22
+NIGHT_END_H: Final = 6
+"""The night window (22:00-06:00 local) stands in for "unoccupied" until occupancy is stored:
+8 hours, so that a day from 06:00 is three 8 h buckets and the night is always the third."""
+_GRID_H: Final = 24 - NIGHT_START_H + NIGHT_END_H
+
+_REGEX_SPECIAL: Final = frozenset("\\.+*?()|[]{}^$/")
+
+
+def ident(name: str) -> str:
+    """A double-quoted identifier (measurement, tag, field)."""
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def literal(value: str) -> str:
+    """A single-quoted string literal; template variables such as ``$building`` pass through."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def regex_alternatives(values: Sequence[str]) -> str:
+    """``/^(a|b)$/`` matching exactly these values (device names of one site)."""
+    escaped = ["".join("\\" + c if c in _REGEX_SPECIAL else c for c in v) for v in values]
+    return "/^(" + "|".join(escaped) + ")$/"
+
+
+def tz(zone: str) -> str:
+    return f"tz({literal(zone)})"
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Which series a query reads: equality on the low-cardinality tags of the data model."""
+
+    commune: str = ""
+    building: str = ""
+    kinds: tuple[str, ...] = ()
+    devices: tuple[str, ...] = ()
+
+    def conditions(self) -> list[str]:
+        out: list[str] = []
+        if self.commune:
+            out.append(f"{ident('commune')} = {literal(self.commune)}")
+        if self.building:
+            out.append(f"{ident('building')} = {literal(self.building)}")
+        if len(self.kinds) == 1:
+            out.append(f"{ident('kind')} = {literal(self.kinds[0])}")
+        elif self.kinds:
+            out.append(
+                "(" + " OR ".join(f"{ident('kind')} = {literal(k)}" for k in self.kinds) + ")"
+            )
+        if self.devices:
+            out.append(f"{ident('device')} =~ {regex_alternatives(self.devices)}")
+        return out
+
+
+def where(scope: Scope, *extra: str, time: str = TIME_FILTER) -> str:
+    return "WHERE " + " AND ".join([*scope.conditions(), *extra, time])
+
+
+def group_by(*terms: str, fill: str = "", zone: str = "") -> str:
+    parts = [f"GROUP BY {', '.join(terms)}"] if terms else []
+    if fill:
+        parts.append(f"fill({fill})")
+    if zone:
+        parts.append(tz(zone))
+    return " ".join(parts)
+
+
+def _tags(by: Sequence[str]) -> list[str]:
+    return [ident(t) for t in by]
+
+
+def _sql(*parts: str) -> str:
+    return " ".join(p for p in parts if p)
+
+
+# --- consumption (deltas) --------------------------------------------------------------------
+
+
+def total(field: str, scope: Scope, by: Sequence[str] = (), scale: float = 1) -> str:
+    """Consumption over the panel's range, one value per group: today, this week, this month."""
+    value = f"sum({ident(field)})" + (f" * {scale:g}" if scale != 1 else "")
+    return _sql(
+        f"SELECT {value} AS {ident('total')} FROM {ident('consumption')}",
+        where(scope),
+        group_by(*_tags(by)),
+    )
+
+
+def per_area(field: str, scope: Scope, surface_m2: float) -> str:
+    """Consumption per square metre of one building (kWh/m2), for a fair ranking."""
+    return _sql(
+        f"SELECT sum({ident(field)}) / {surface_m2:g} AS {ident('per_m2')} "
+        f"FROM {ident('consumption')}",
+        where(scope),
+    )
+
+
+def daily(field: str, scope: Scope, zone: str, by: Sequence[str] = ()) -> str:
+    """Local-day totals; a day without any delta is null (no bar), never zero."""
+    return _sql(
+        f"SELECT sum({ident(field)}) AS {ident('total')} FROM {ident('consumption')}",
+        where(scope),
+        group_by("time(1d)", *_tags(by), fill="null", zone=zone),
+    )
+
+
+def hourly(field: str, scope: Scope, zone: str, scale: float = 1) -> str:
+    """Hour-by-hour totals (the occupant screen's "today, hour by hour")."""
+    value = f"sum({ident(field)})" + (f" * {scale:g}" if scale != 1 else "")
+    return _sql(
+        f"SELECT {value} AS {ident('total')} FROM {ident('consumption')}",
+        where(scope),
+        group_by("time(1h)", fill="null", zone=zone),
+    )
+
+
+def typical_day(field: str, scope: Scope, zone: str, by: Sequence[str] = ()) -> str:
+    """The median of the local-day totals over the panel's range: a baseline that one odd day
+    (heating left on, a holiday) does not move, and that days without data do not drag to 0."""
+    inner = _sql(
+        f"SELECT sum({ident(field)}) AS {ident('day')} FROM {ident('consumption')}",
+        where(scope),
+        group_by("time(1d)", *_tags(by), fill="none", zone=zone),
+    )
+    return _sql(
+        f"SELECT median({ident('day')}) AS {ident('typical')} FROM ({inner})",
+        group_by(*_tags(by)),
+    )
+
+
+def mean_day_between(field: str, scope: Scope, zone: str, start: str, end: str) -> str:
+    """Mean local-day total between two InfluxQL times (absolute, or ``${__to}ms - 52w``)."""
+    window = f"time >= {start} AND time <= {end}"
+    inner = _sql(
+        f"SELECT sum({ident(field)}) AS {ident('day')} FROM {ident('consumption')}",
+        where(scope, time=window),
+        group_by("time(1d)", fill="none", zone=zone),
+    )
+    return f"SELECT mean({ident('day')}) AS {ident('mean_day')} FROM ({inner})"
+
+
+def rate_curve(field: str, scope: Scope, zone: str, by: Sequence[str] = ()) -> str:
+    """Average power (W, from kWh) or flow (L/h, from m3) per ``$__interval``.
+
+    Summing the deltas of every meter in the bucket and dividing by the bucket's length gives
+    the building's total; the panel's minimum interval (1 h) is at least the meters' reporting
+    interval, so a bucket normally holds whole deltas. A bucket without data is null: with the
+    panel's null threshold the line breaks across an outage instead of bridging it.
+    """
+    return _sql(
+        f"SELECT sum({ident(field)}) * {PER_MS_TO_HOURLY_THOUSANDTHS} / {INTERVAL_MS} "
+        f"AS {ident('rate')} FROM {ident('consumption')}",
+        where(scope, f"{ident('gap')} = false"),
+        group_by(f"time({INTERVAL})", *_tags(by), fill="null", zone=zone),
+    )
+
+
+def daily_min_rate(field: str, scope: Scope, zone: str, by: Sequence[str] = ()) -> str:
+    """The lowest power (W) or flow (L/h) of each local day, summed over the meters.
+
+    Each delta's own average rate is taken (delta / its interval), so the result does not
+    depend on how the meter's reports fall into buckets. The day's minimum is the night
+    baseload of a building; for water, a minimum above zero means water ran all night (a
+    stuck flush, a leak). Gap deltas are left out: their average over an outage is no rate.
+    """
+    per_delta = _sql(
+        f"SELECT {ident(field)} * {PER_S_TO_HOURLY_THOUSANDTHS} / {ident('interval_s')} "
+        f"AS {ident('rate')} FROM {ident('consumption')}",
+        where(scope, f"{ident('gap')} = false"),
+        group_by(ident("device"), *_tags(by)),
+    )
+    per_meter = _sql(
+        f"SELECT min({ident('rate')}) AS {ident('rate')} FROM ({per_delta})",
+        f"WHERE {TIME_FILTER}",
+        group_by("time(1d)", ident("device"), *_tags(by), zone=zone),
+    )
+    return _sql(
+        f"SELECT sum({ident('rate')}) AS {ident('min_rate')} FROM ({per_meter})",
+        f"WHERE {TIME_FILTER}",
+        group_by("time(1d)", *_tags(by), fill="null", zone=zone),
+    )
+
+
+def _night_grid(field: str, scope: Scope, zone: str, by: Sequence[str]) -> str:
+    """8 h buckets starting 06:00, 14:00 and 22:00 local, filled with 0 *and a count of 0*.
+
+    The fill keeps every bucket in its place so that the third bucket of a day is always the
+    night; the count lets the outer level drop a night that had no data at all, so a silent
+    meter never reads as a night without consumption.
+    """
+    return _sql(
+        f"SELECT sum({ident(field)}) AS {ident('e')}, count({ident(field)}) AS {ident('n')} "
+        f"FROM {ident('consumption')}",
+        where(scope),
+        group_by(f"time({_GRID_H}h, {NIGHT_END_H % _GRID_H}h)", *_tags(by), fill="0", zone=zone),
+    )
+
+
+def _day_of(inner: str, select: str, zone: str, by: Sequence[str]) -> str:
+    """Group the 8 h grid into local days starting 06:00: [06-14, 14-22, 22-06 (night)]."""
+    return _sql(
+        f"SELECT {select} FROM ({inner})",
+        f"WHERE {TIME_FILTER}",
+        group_by(f"time(1d, {NIGHT_END_H}h)", *_tags(by), zone=zone),
+    )
+
+
+def night_or_day(field: str, scope: Scope, zone: str, part: str, by: Sequence[str] = ()) -> str:
+    """Consumption of each day (06:00-22:00) or of the night that follows it (22:00-06:00).
+
+    InfluxQL has no hour-of-day function, so the split comes from the bucket grid: the night
+    is the last 8 h bucket of a day that starts at 06:00. Stands in for occupied/unoccupied
+    until the pipeline stores occupancy (``lorawatch.occupancy``) with the deltas.
+    """
+    if part == "night":
+        select = f"last({ident('e')}) AS {ident('v')}, last({ident('n')}) AS {ident('n')}"
+    elif part == "day":
+        select = (
+            f"sum({ident('e')}) - last({ident('e')}) AS {ident('v')}, "
+            f"sum({ident('n')}) - last({ident('n')}) AS {ident('n')}"
+        )
+    else:
+        raise ValueError(f"part must be 'night' or 'day', not {part!r}")
+    days = _day_of(_night_grid(field, scope, zone, by), select, zone, by)
+    return _sql(
+        f"SELECT {ident('v')} AS {ident(part)} FROM ({days})",
+        f"WHERE {ident('n')} > 0",
+        group_by(*_tags(by)),
+    )
+
+
+def night_share(field: str, scope: Scope, zone: str, by: Sequence[str] = ()) -> str:
+    """Share (%) of consumption at night (22:00-06:00), over the days whose night has data."""
+    select = (
+        f"last({ident('e')}) AS {ident('night')}, sum({ident('e')}) AS {ident('all')}, "
+        f"last({ident('n')}) AS {ident('n')}"
+    )
+    days = _day_of(_night_grid(field, scope, zone, by), select, zone, by)
+    return _sql(
+        f"SELECT 100 * sum({ident('night')}) / sum({ident('all')}) AS {ident('night_pct')} "
+        f"FROM ({days})",
+        f"WHERE {ident('n')} > 0",
+        group_by(*_tags(by)),
+    )
+
+
+# --- readings and uplinks --------------------------------------------------------------------
+
+
+def reading_series(
+    aggregate: str,
+    field: str,
+    scope: Scope,
+    zone: str,
+    by: Sequence[str] = (),
+    extra: Sequence[str] = (),
+) -> str:
+    """A gauge or state over time (fill %, dimming, battery, lamp on), null where silent."""
+    return _sql(
+        f"SELECT {aggregate}({ident(field)}) AS {ident(field)} FROM {ident('reading')}",
+        where(scope, *extra),
+        group_by(f"time({INTERVAL})", *_tags(by), fill="null", zone=zone),
+    )
+
+
+def latest(
+    fields: Sequence[str], scope: Scope, by: Sequence[str], measurement: str = "reading"
+) -> str:
+    """The last value of each field per group, for tables of current state."""
+    select = ", ".join(f"last({ident(f)}) AS {ident(f)}" for f in fields)
+    return _sql(f"SELECT {select} FROM {ident(measurement)}", where(scope), group_by(*_tags(by)))
+
+
+def count_where(field: str, condition: str, scope: Scope, zone: str, by: Sequence[str] = ()) -> str:
+    """Per local day, how many readings met a condition (bins at 95 % or more)."""
+    return _sql(
+        f"SELECT count({ident(field)}) AS {ident('readings')} FROM {ident('reading')}",
+        where(scope, condition),
+        group_by("time(1d)", *_tags(by), fill="none", zone=zone),
+    )
+
+
+def days_to_full(scope: Scope, by: Sequence[str] = ("device",)) -> str:
+    """Days until each bin is full: (100 - last fill) / mean filling rate (%/day).
+
+    The rate is the mean non-negative slope between 6 h buckets over the panel's range, so the
+    drop of a collection does not count, and a bin that has not been filling gives no answer
+    rather than "never".
+    """
+    fill = ident("fill_pct")
+    slopes = _sql(
+        f"SELECT last({fill}) AS {ident('f')}, "
+        f"non_negative_derivative(last({fill}), 1d) AS {ident('rate')} FROM {ident('reading')}",
+        where(scope),
+        group_by("time(6h)", *_tags(by), fill="none"),
+    )
+    per_bin = _sql(
+        f"SELECT last({ident('f')}) AS {ident('f')}, mean({ident('rate')}) AS {ident('rate')} "
+        f"FROM ({slopes})",
+        group_by(*_tags(by)),
+    )
+    return _sql(
+        f"SELECT (100 - {ident('f')}) / {ident('rate')} AS {ident('days_to_full')} "
+        f"FROM ({per_bin})",
+        f"WHERE {ident('rate')} > 0",
+        group_by(*_tags(by)),
+    )
+
+
+def frames_per_hour(scope: Scope, zone: str, by: Sequence[str]) -> str:
+    """Frames received per hour; an hour without any frame is a true 0 here."""
+    return _sql(
+        f"SELECT count({ident('f_cnt')}) AS {ident('frames')} FROM {ident('uplink')}",
+        where(scope),
+        group_by("time(1h)", *_tags(by), fill="0", zone=zone),
+    )
+
+
+def frames_missing(scope: Scope, by: Sequence[str] = ("device",)) -> str:
+    """Frames a device sent that never reached the store over the range (lost on air, or
+    rejected by the decoder and dead-lettered): its fCnt span minus the frames received.
+    A counter reset (rejoin) inflates the span; the table shows it as a large count to check."""
+    f_cnt = ident("f_cnt")
+    return _sql(
+        f"SELECT spread({f_cnt}) - count({f_cnt}) + 1 AS {ident('missing')} FROM {ident('uplink')}",
+        where(scope, f"{f_cnt} >= 0"),
+        group_by(*_tags(by)),
+    )
+
+
+def last_seen(scope: Scope, by: Sequence[str]) -> str:
+    """The last frame of each device: its time is when the device was last heard."""
+    return _sql(
+        f"SELECT last({ident('f_cnt')}) AS {ident('f_cnt')} FROM {ident('uplink')}",
+        where(scope),
+        group_by(*_tags(by)),
+    )
+
+
+def devices_heard(scope: Scope) -> str:
+    """How many devices sent at least one frame over the range, to hold against the number the
+    inventory expects: a device silent over the whole range appears in no table at all."""
+    per_device = _sql(
+        f"SELECT last({ident('f_cnt')}) AS {ident('f_cnt')} FROM {ident('uplink')}",
+        where(scope),
+        group_by(ident("device")),
+    )
+    return f"SELECT count({ident('f_cnt')}) AS {ident('devices')} FROM ({per_device})"
+
+
+def radio_series(field: str, scope: Scope, zone: str, by: Sequence[str]) -> str:
+    return _sql(
+        f"SELECT mean({ident(field)}) AS {ident(field)} FROM {ident('uplink')}",
+        where(scope),
+        group_by(f"time({INTERVAL})", *_tags(by), fill="null", zone=zone),
+    )
+
+
+# --- absolute times --------------------------------------------------------------------------
+
+
+def at(t: datetime) -> str:
+    """An absolute InfluxQL time literal (RFC 3339, UTC), e.g. a campaign's start."""
+    return literal(t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
