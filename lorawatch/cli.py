@@ -147,6 +147,7 @@ def _mount() -> None:
         "lorawatch.simulators.cli",
         "lorawatch.alerts.cli",
         "lorawatch.dashboards.cli",
+        "lorawatch.web.cli",
     ):
         try:
             mod = importlib.import_module(module)

@@ -15,7 +15,7 @@ import re
 import textwrap
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
 
 from pydantic import (
     BaseModel,
@@ -439,6 +439,17 @@ def _toml_value(value: Any) -> str:
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def _is_table_list(annotation: Any) -> bool:
+    """``list[SomeModel]``: an array of TOML tables."""
+    args = get_args(annotation)
+    return (
+        get_origin(annotation) is list
+        and len(args) == 1
+        and isinstance(args[0], type)
+        and issubclass(args[0], BaseModel)
+    )
+
+
 def _section_lines(model: type[BaseModel], prefix: str, env: str) -> list[str]:
     lines: list[str] = []
     nested: list[tuple[str, type[BaseModel]]] = []
@@ -458,6 +469,10 @@ def _section_lines(model: type[BaseModel], prefix: str, env: str) -> list[str]:
         if default is None:
             lines.append(f"# Env: {env_name}. Unset by default.")
             lines.append(f'# {name} = ""')
+        elif default == [] and _is_table_list(annotation):
+            # Commented out: a [[section.name]] table added below would clash with "name = []".
+            lines.append(f"# Env: {env_name}. None by default; add [[{prefix}.{name}]] tables.")
+            lines.append(f"# {name} = []")
         else:
             lines.append(f"# Env: {env_name}")
             lines.append(f"{name} = {_toml_value(default)}")

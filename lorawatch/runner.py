@@ -6,6 +6,7 @@ MQTT session is closed, the stores flushed, and the process exits 0 within secon
 
 from __future__ import annotations
 
+import secrets
 import signal
 import threading
 import time
@@ -99,6 +100,7 @@ def run_demo(
     from lorawatch.service import Service
     from lorawatch.simulators import scenario as scenarios
     from lorawatch.simulators.scenario import Simulation, backfill, live
+    from lorawatch.web.security import hash_password
 
     workdir.mkdir(parents=True, exist_ok=True)
     store_path = workdir / "lorawatch.sqlite"
@@ -110,22 +112,42 @@ def run_demo(
     broker = EmbeddedBroker()
     broker.start()
     port = http_port or free_port()
+    # A one-off operator for the demo's pages: a fresh password each run, shown on this
+    # console only (never logged), and only its hash in the settings, as in production.
+    password = secrets.token_urlsafe(12)
     settings = load(
         None,
         {
             "inventory": {"path": str(path)},
             "mqtt": {"url": broker.url, "protocol": "3.1.1", "client_id": "lorawatch-demo"},
             "store": {"sqlite": {"path": str(store_path)}, "batch_interval_ms": 200},
-            "http": {"listen": f"127.0.0.1:{port}"},
+            "http": {
+                "listen": f"127.0.0.1:{port}",
+                "users": [
+                    {
+                        "name": "demo",
+                        # A lighter scrypt: a random one-off password, and the demo races a
+                        # 15 s start-up budget on small machines.
+                        "password_hash": hash_password(password, log_n=14),
+                        "role": "operator",
+                    }
+                ],
+            },
         },
     )
     service = Service(settings, inventory=scene.inventory)
+    clock = SimClock(start, speed)
+    service.clock = clock
     sim = Simulation(scene, seed=1)
     with stop_on_signals() as stop:
         service.start()
+        url = f"http://127.0.0.1:{service.http_port}"
+        screen = next(iter(scene.inventory.buildings), "")
         console.print(
             f"[bold]lorawatch demo[/bold]: {scene.name}, {len(scene.inventory.devices)} devices; "
-            f"metrics on http://127.0.0.1:{service.http_port}/metrics. Ctrl-C stops."
+            f"overview {url}/ (user demo, password {password}), occupant screen "
+            f"{url}/screens/{screen}, metrics {url}/metrics. Ctrl-C stops.",
+            highlight=False,
         )
         status = DemoStatus(service, scene, console)
         try:
@@ -145,7 +167,7 @@ def run_demo(
                 name="simulator",
             )
             publisher.start()
-            began = time.monotonic()
+            began = clock.run()
             deadline = began + seconds if seconds else None
             while not stop.wait(2.0):
                 status.show(
@@ -160,6 +182,25 @@ def run_demo(
             service.stop()
             broker.stop()
     console.print(f"demo stopped: {status.readings} readings stored in {store_path}")
+
+
+class SimClock:
+    """The demo's simulated time for the pages: ``start`` until the live run begins, then
+    ``speed`` times faster than the wall clock, like the simulator that publishes."""
+
+    def __init__(self, start: datetime, speed: float) -> None:
+        self.start = start
+        self.speed = speed
+        self.began: float | None = None
+
+    def run(self) -> float:
+        self.began = time.monotonic()
+        return self.began
+
+    def __call__(self) -> datetime:
+        if self.began is None:
+            return self.start
+        return self.start + timedelta(seconds=(time.monotonic() - self.began) * self.speed)
 
 
 class DemoStatus:

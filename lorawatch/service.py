@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from typing import TYPE_CHECKING, Any
 
 import structlog
-from prometheus_client import make_wsgi_app
 
 from lorawatch import inventory as inventory_mod
+from lorawatch.alerts import AlertEngine, AlertsConfig
 from lorawatch.config import Settings
 from lorawatch.gateway_bridge.bridge import Bridge
 from lorawatch.gateway_bridge.mqtt import MqttSource
@@ -26,12 +24,16 @@ from lorawatch.pipeline.sqlite_store import SqliteStore, from_us
 from lorawatch.pipeline.store import Store
 from lorawatch.readings import DELTA_OF
 
+if TYPE_CHECKING:
+    from lorawatch.web.server import WebServer
+
 log = structlog.get_logger(__name__)
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        return
+def _alerts_config(settings: Settings) -> AlertsConfig:
+    """The ``[alerts]`` section, or the defaults while Settings does not mount one."""
+    section = getattr(settings, "alerts", None)
+    return section if isinstance(section, AlertsConfig) else AlertsConfig.model_validate({})
 
 
 class Service:
@@ -40,7 +42,9 @@ class Service:
         settings: Settings,
         inventory: Inventory | None = None,
         source: MessageSource | None = None,
+        alerts: AlertsConfig | None = None,
     ) -> None:
+        """``alerts`` replaces the ``[alerts]`` section of the settings (tests, benches)."""
         self.settings = settings
         self.inventory = inventory or inventory_mod.load(settings.inventory.path)
         outputs = settings.store.outputs
@@ -54,6 +58,19 @@ class Service:
             self.inventory, settings.bridge.use_chirpstack_object, commands=self.sqlite
         )
         self._recover_meters()
+        alerts_config = alerts or _alerts_config(settings)
+        self.alerts: AlertEngine | None = None
+        batch_interval_ms = settings.store.batch_interval_ms
+        if alerts_config.enabled:
+            self.alerts = AlertEngine(
+                self.sqlite,
+                self.inventory,
+                alerts_config,
+                registry=self.metrics.registry,
+                mqtt=settings.mqtt,
+            )
+            # The bridge's wait for a fuller batch delays alerts too: cap it.
+            batch_interval_ms = min(batch_interval_ms, alerts_config.max_delay_ms)
         b = settings.bridge
         self.bridge = Bridge(
             self.source,
@@ -65,12 +82,14 @@ class Service:
             max_message_bytes=b.max_message_bytes,
             dedup_window_s=b.dedup_window_s,
             batch_size=settings.store.batch_size,
-            batch_interval_s=settings.store.batch_interval_ms / 1000,
+            batch_interval_s=batch_interval_ms / 1000,
+            on_stored=self.alerts.on_batch if self.alerts else None,
         )
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._http: WSGIServer | None = None
-        self._http_thread: threading.Thread | None = None
+        self._http: WebServer | None = None
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+        """What "now" is for the pages and the API; the demo's simulated time runs faster."""
 
     def _recover_meters(self) -> None:
         """Seed each meter with its last stored index, so a restart does not lose a delta."""
@@ -96,38 +115,24 @@ class Service:
             "stores": stores,
             "batches": self.bridge.batches,
             "quality_events": dict(self.ingestor.quality),
+            "alerts": self.alerts.health() if self.alerts else None,
         }
 
-    def _wsgi(self) -> Callable[..., Iterable[bytes]]:
-        metrics_app = make_wsgi_app(self.metrics.registry)
-
-        def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-            path = environ.get("PATH_INFO", "")
-            if path == "/metrics":
-                return metrics_app(environ, start_response)  # type: ignore[no-any-return]
-            if path == "/healthz":
-                health = self.health()
-                code = "200 OK" if health["status"] == "ok" else "503 Service Unavailable"
-                start_response(code, [("Content-Type", "application/json")])
-                return [json.dumps(health).encode()]
-            start_response("404 Not Found", [("Content-Type", "text/plain")])
-            return [b"not found\n"]
-
-        return app
-
     def start(self, http: bool = True) -> None:
+        if http:
+            # Imported here: a backfill or a CLI command that never serves need not load it.
+            from lorawatch.web import create_app
+            from lorawatch.web.server import WebServer
+
+            # Bound before anything starts: a busy port fails here, with nothing to undo.
+            self._http = WebServer(create_app(self), self.settings.http.listen)
+        if self.alerts is not None:
+            self.alerts.start()
         self.source.start()
         self._thread = threading.Thread(target=self.bridge.run, args=(self._stop,), name="bridge")
         self._thread.start()
-        if http:
-            host, _, port = self.settings.http.listen.rpartition(":")
-            self._http = make_server(
-                host or "127.0.0.1", int(port), self._wsgi(), handler_class=_QuietHandler
-            )
-            self._http_thread = threading.Thread(
-                target=self._http.serve_forever, name="http", daemon=True
-            )
-            self._http_thread.start()
+        if self._http is not None:
+            self._http.start()
         log.info(
             "lorawatch started",
             devices=len(self.inventory.devices),
@@ -136,16 +141,17 @@ class Service:
 
     @property
     def http_port(self) -> int:
-        return self._http.server_port if self._http else 0
+        return self._http.port if self._http else 0
 
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
         self.source.stop()
+        if self.alerts is not None:
+            self.alerts.stop()
         if self._http is not None:
-            self._http.shutdown()
-            self._http.server_close()
+            self._http.stop()
         for store in self.stores:
             store.close()
         log.info("lorawatch stopped")

@@ -4,12 +4,10 @@ Every figure starts from hourly sums of the consumption deltas of one building (
 to the hour containing its end, the rule of :mod:`lorawatch.pipeline.calendar`, so they add up
 to what ``Store.consumption`` answers) and is then cut into local days, weeks and months.
 
-SEAM (aggregates): the *baseline* here is a simple time-of-week profile: an hour is expected to
-cost the mean of the same local hour on the same weekday over the four previous weeks, or, when
-those weeks have no data yet (a new installation), the mean of the same hour on the previous
-days of the same kind (weekday or weekend). ``lorawatch.pipeline.aggregates`` (being written
-alongside) computes the commune's reference baselines; when it exposes a baseline per hour this
-module should take it from there: :func:`typical_hour` is the one place to change.
+The *baseline* is :func:`lorawatch.pipeline.aggregates.baseline`: an hour is expected to cost
+the median of the same local hour of the same weekday over the four previous weeks, the
+definition the alert rules and the dashboards use too. A span's baseline is the sum of its
+hours' typical values, so "today so far" is compared with a typical day to the same minute.
 
 A zero is a measurement, ``None`` is "no data": a period with no delta at all has no value, and
 a baseline is only given when at least half of the span has a typical value to compare with.
@@ -24,20 +22,20 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
-from statistics import fmean
 from typing import TYPE_CHECKING, TypeVar
 from zoneinfo import ZoneInfo
 
 from lorawatch.inventory import Building
-from lorawatch.pipeline import calendar
+from lorawatch.pipeline import aggregates, calendar
 from lorawatch.pipeline.sqlite_store import QUARTER_US, from_us, us
-from lorawatch.pipeline.store import Interval
+from lorawatch.pipeline.store import Interval, Store
 from lorawatch.web.models import (
     UNITS,
     BuildingSummary,
     CampaignProgress,
     Compared,
     DeviceOut,
+    Occupancy,
     Quantity,
     QuantitySummary,
     ReadingOut,
@@ -52,6 +50,7 @@ if TYPE_CHECKING:
 HOUR_US = 3_600_000_000
 READING_OF: dict[str, str] = {"energy": "energy_delta_kwh", "water": "volume_delta_m3"}
 BASELINE_WEEKS = 4
+REFERENCE_COVERAGE = 0.8
 LOW_BATTERY_PCT = 20.0
 SILENT_MIN_S = 3600.0
 """A device is silent after three of its own intervals, and never sooner than this."""
@@ -68,33 +67,6 @@ def hour_key(t: datetime) -> int:
 
 def hour_start(key: int) -> datetime:
     return from_us(key * HOUR_US)
-
-
-def _local_hour_key(naive: datetime, zone: ZoneInfo) -> int:
-    return hour_key(naive.replace(tzinfo=zone))
-
-
-def typical_hour(hours: Mapping[int, float], key: int, zone: ZoneInfo) -> float | None:
-    """What hour ``key`` usually costs, from the hours before it only; None when unknown.
-
-    The seam for :mod:`lorawatch.pipeline.aggregates` (see the module docstring).
-    """
-    local = hour_start(key).astimezone(zone).replace(tzinfo=None)
-    weekly = [
-        v
-        for k in range(1, BASELINE_WEEKS + 1)
-        if (v := hours.get(_local_hour_key(local - timedelta(days=7 * k), zone))) is not None
-    ]
-    if weekly:
-        return fmean(weekly)
-    weekend = local.weekday() >= 5
-    similar = [
-        v
-        for d in range(1, 8)
-        if ((local - timedelta(days=d)).weekday() >= 5) == weekend
-        and (v := hours.get(_local_hour_key(local - timedelta(days=d), zone))) is not None
-    ]
-    return fmean(similar) if similar else None
 
 
 def _hour_spans(start: datetime, end: datetime) -> list[tuple[int, float]]:
@@ -115,27 +87,30 @@ def actual(
 ) -> float | None:
     """Consumed in [start, end): the hours starting in it, None when none has data.
 
-    ``prorate`` counts a last partial hour by its fraction: for a reference span (last week to
-    this time) compared with a span that ends now, whose current hour is only partly measured.
+    ``prorate`` is for a reference span (last week to this time) compared with a span that
+    ends now: a last partial hour counts by its fraction, as the current hour is only partly
+    measured, and a reference with data for under :data:`REFERENCE_COVERAGE` of its hours
+    is None: half a week of data is no "last week".
     """
-    total, found = 0.0, False
+    total, covered, span = 0.0, 0.0, 0.0
     for key, weight in _hour_spans(start, end):
+        span += weight
         value = hours.get(key)
         if value is not None:
             total += value * (weight if prorate else 1.0)
-            found = True
-    return total if found else None
+            covered += weight
+    if covered == 0 or (prorate and covered < REFERENCE_COVERAGE * span):
+        return None
+    return total
 
 
-def baseline(
-    hours: Mapping[int, float], start: datetime, end: datetime, zone: ZoneInfo
-) -> float | None:
-    """What a typical [start, end) costs (a partial hour counts pro rata); None when under
-    half of the span has a typical value."""
+def baseline(typicals: Mapping[int, float], start: datetime, end: datetime) -> float | None:
+    """What a typical [start, end) costs, from the typical value of each hour (a partial hour
+    counts pro rata); None when under half of the span has a typical value."""
     total = known_weight = all_weight = 0.0
     for key, weight in _hour_spans(start, end):
         all_weight += weight
-        typical = typical_hour(hours, key, zone)
+        typical = typicals.get(key)
         if typical is not None:
             total += typical * weight
             known_weight += weight
@@ -228,6 +203,10 @@ class Figures:
         self._summaries = TtlCache(20.0)
         self._campaigns = TtlCache(300.0)
         self._devices = TtlCache(20.0)
+        self._typicals = TtlCache(60.0, size=64)
+        sqlite = service.sqlite
+        others = [s for s in service.stores if s is not sqlite]
+        self.store: Store = sqlite if sqlite.keeps_readings or not others else others[0]
 
     def now(self) -> datetime:
         """The service's clock (the demo's runs faster than the wall clock)."""
@@ -277,6 +256,33 @@ class Figures:
                 return {hour_key(b.start): b.value for b in buckets if b.group == building}
         return {}
 
+    def typicals(self, building: str, quantity: Quantity, start: datetime, end: datetime) -> Hours:
+        """The typical value of each hour of [start, end) that has one (aggregates.baseline).
+
+        Computed for every building at once (that is how the store answers) and kept a
+        minute, so the overview's buildings share one query.
+        """
+        tz = self.timezone(building)
+        last = calendar.period_start(end - timedelta(microseconds=1), "hour", tz)
+        stop = calendar.next_period(last, "hour", tz)
+        points = self._typicals.get(
+            ("typicals", quantity, tz, us(start), us(stop)),
+            lambda: aggregates.baseline(
+                self.store,
+                "energy_delta_kwh" if quantity == "energy" else "volume_delta_m3",
+                start,
+                stop,
+                interval="hour",
+                weeks=BASELINE_WEEKS,
+                tz=tz,
+            ),
+        )
+        return {
+            hour_key(p.start): p.typical
+            for p in points
+            if p.group == building and p.typical is not None
+        }
+
     # -- series -----------------------------------------------------------------------------
 
     def series(
@@ -297,9 +303,8 @@ class Figures:
         points: list[SeriesPoint] = []
         if periods:
             upto = min(ends[-1], now)
-            hours = self.hours(
-                building, quantity, _wall_shift(periods[0], -7 * BASELINE_WEEKS - 1, zone), upto
-            )
+            hours = self.hours(building, quantity, periods[0], upto)
+            typicals = self.typicals(building, quantity, periods[0], upto)
             last_year = self.hours(
                 building,
                 quantity,
@@ -318,7 +323,7 @@ class Figures:
                 SeriesPoint(
                     start=a,
                     value=_round(value),
-                    baseline=_round(baseline(hours, a, b, zone)),
+                    baseline=_round(baseline(typicals, a, b)),
                     last_year=_round(
                         actual(
                             last_year,
@@ -359,24 +364,23 @@ class Figures:
         week = calendar.period_start(now, "week", tz)
         month = calendar.period_start(now, "month", tz)
         earliest = min(month, _wall_shift(week, -7, zone))
-        hours = self.hours(
-            building, quantity, _wall_shift(earliest, -7 * BASELINE_WEEKS - 1, zone), now
-        )
+        hours = self.hours(building, quantity, earliest, now)
+        typicals = self.typicals(building, quantity, min(month, week), now)
         surface = self.building(building).surface_m2
         today_value = actual(hours, today, now)
         return (
             QuantitySummary(
                 quantity=quantity,
                 unit=UNITS[quantity],
-                today=compared(today_value, baseline(hours, today, now, zone)),
+                today=compared(today_value, baseline(typicals, today, now)),
                 week=compared(
                     actual(hours, week, now),
                     actual(
                         hours, _wall_shift(week, -7, zone), _wall_shift(now, -7, zone), prorate=True
                     ),
                 ),
-                week_baseline=_round(baseline(hours, week, now, zone)),
-                month=compared(actual(hours, month, now), baseline(hours, month, now, zone)),
+                week_baseline=_round(baseline(typicals, week, now)),
+                month=compared(actual(hours, month, now), baseline(typicals, month, now)),
                 today_per_m2=_round(today_value / surface, 5)
                 if today_value is not None and surface
                 else None,
@@ -439,6 +443,8 @@ class Figures:
         for key, value in hours.items():
             per_day.setdefault(hour_start(key).astimezone(zone).date(), []).append(value)
         total = actual(hours, begin, now) if now > begin else None
+        measured = [k for k in hours if k >= hour_key(begin)]
+        since = hour_start(min(measured)).astimezone(zone).date() if measured else None
         current = reference = 0.0
         compared_days = 0
         for n in range(days_since):
@@ -454,6 +460,7 @@ class Figures:
             start=first,
             days=days_since,
             total=_round(total),
+            measured_since=since,
             compared_days=compared_days,
             current=_round(current) if compared_days else None,
             reference=_round(reference) if compared_days else None,
@@ -471,16 +478,16 @@ class Figures:
         summary, hours = self._summary(building, now)
         zone = calendar.zone(summary.timezone)
         midnight = calendar.period_start(now, "day", summary.timezone)
+        tomorrow = calendar.next_period(midnight, "day", summary.timezone)
+        typicals = self.typicals(building, "energy", midnight, tomorrow)
         curve: list[HourOfDay] = []
-        for key, _ in _hour_spans(
-            midnight, calendar.next_period(midnight, "day", summary.timezone)
-        ):
+        for key, _ in _hour_spans(midnight, tomorrow):
             start = hour_start(key)
             curve.append(
                 HourOfDay(
                     start=start.astimezone(zone),
                     value=hours.get(key) if start < now else None,
-                    typical=typical_hour(hours, key, zone),
+                    typical=typicals.get(key),
                 )
             )
         occupied: bool | None = None
@@ -493,6 +500,53 @@ class Figures:
             except ValueError:
                 occupied = None
         return ScreenFigures(summary, curve, self.campaign(building), occupied)
+
+    def occupancy(self, building: str, days: int = 7) -> Occupancy:
+        """The last ``days`` whole local days, split by the opening hours (aggregates)."""
+        now = self.now()
+        tz = self.timezone(building)
+        end = calendar.period_start(now, "day", tz)
+        start = _wall_shift(end, -days, calendar.zone(tz))
+        return self._campaigns.get(
+            ("occupancy", building, days, us(end)),
+            lambda: self._occupancy(building, start, end, tz),
+        )
+
+    def _occupancy(self, building: str, start: datetime, end: datetime, tz: str) -> Occupancy:
+        schedule = aggregates.schedules(self.inventory).get(building)
+        occupied = unoccupied = None
+        if schedule is not None:
+            split = [
+                s
+                for s in aggregates.occupancy_split(
+                    self.store, "energy_delta_kwh", start, end, {building: schedule}, tz=tz
+                )
+                if s.group == building
+            ]
+            if split:
+                occupied = sum(s.occupied for s in split)
+                unoccupied = sum(s.unoccupied for s in split)
+        nights = [
+            n
+            for n in aggregates.night_baseload(self.store, "energy_delta_kwh", start, end, tz=tz)
+            if n.group == building
+        ]
+        total = (occupied or 0.0) + (unoccupied or 0.0)
+        baseload = sum(n.per_hour for n in nights) / len(nights) if nights else None
+        explained = sum(n.per_hour * n.day_hours for n in nights)
+        day_totals = sum(n.day_total for n in nights)
+        return Occupancy(
+            building=building,
+            start=start,
+            end=end,
+            occupied_kwh=_round(occupied),
+            unoccupied_kwh=_round(unoccupied),
+            unoccupied_share=_round(unoccupied / total, 4)
+            if unoccupied is not None and total
+            else None,
+            night_baseload_kwh_h=_round(baseload),
+            night_share=_round(explained / day_totals, 4) if nights and day_totals > 0 else None,
+        )
 
     # -- devices ----------------------------------------------------------------------------
 

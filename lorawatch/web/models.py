@@ -82,7 +82,10 @@ class CampaignProgress(BaseModel):
 
     start: date
     days: int = Field(description="Days since the campaign began.")
-    total: float | None = Field(description="Consumed since the campaign began.")
+    total: float | None = Field(description="Consumed since the campaign began (as measured).")
+    measured_since: date | None = Field(
+        description="First day with data since the campaign began (later when installed later)."
+    )
     compared_days: int = Field(
         description="Whole days with data both now and one year before the campaign."
     )
@@ -102,6 +105,23 @@ class BuildingSummary(BaseModel):
     energy: QuantitySummary
     water: QuantitySummary
     open_alerts: int | None = Field(description="Open alerts; null when alerts are not enabled.")
+
+
+class Occupancy(BaseModel):
+    """Where the energy of the last days went: while open, while closed, and at night."""
+
+    building: str
+    start: datetime
+    end: datetime
+    occupied_kwh: float | None = Field(description="Consumed during opening hours.")
+    unoccupied_kwh: float | None = Field(description="Consumed while the building was closed.")
+    unoccupied_share: float | None = Field(description="unoccupied / total, 0..1.")
+    night_baseload_kwh_h: float | None = Field(
+        description="Mean hourly consumption 01:00-05:00: what the building uses doing nothing."
+    )
+    night_share: float | None = Field(
+        description="Part of the consumption the night baseload alone explains, 0..1."
+    )
 
 
 class SeriesPoint(BaseModel):
@@ -171,3 +191,4 @@ class Health(BaseModel):
     stores: dict[str, dict[str, object]]
     batches: int
     quality_events: dict[str, int]
+    alerts: dict[str, object] | None = None

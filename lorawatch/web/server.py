@@ -10,6 +10,7 @@ query strings (a screen's ``?token=``), so the app logs requests itself, path on
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import threading
 import time
@@ -56,6 +57,8 @@ class WebServer:
             forwarded_allow_ips="127.0.0.1",
         )
         self._server = uvicorn.Server(config)
+        # uvicorn's own lines (started, shutting down) are not events of lorawatch's log.
+        logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
         self._thread = threading.Thread(target=self._run, name="http", daemon=True)
 
     def _run(self) -> None:
