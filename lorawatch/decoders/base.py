@@ -177,5 +177,15 @@ def readings_of(
     return kept
 
 
+def plausible(*readings: Reading) -> list[Reading]:
+    """The readings that keep to the vocabulary (their ``problem()`` is None).
+
+    For decoders whose registers hold values no sensor measures (sentinels, fields wider than
+    the physical range): they drop those readings themselves, because such a value is not news
+    and :func:`readings_of` would warn about each; the raw value stays in the vendor data.
+    """
+    return [r for r in readings if r.problem() is None]
+
+
 def known_reading(name: str) -> bool:
     return name in CANONICAL

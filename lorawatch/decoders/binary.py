@@ -73,6 +73,9 @@ class ByteReader:
         self.pos = pos + 1
         return self.data[pos]
 
+    def i8(self, what: str) -> int:
+        return int(self.read("i8", what))
+
     def u16le(self, what: str) -> int:
         return int(self.read("u16le", what))
 

@@ -40,7 +40,8 @@ class Quantity:
     date: bool = False
 
 
-def _primary(vif: int) -> Quantity:
+def primary(vif: int) -> Quantity:
+    """What a primary VIF (extension bit cleared) says; unnamed ones give ``vif_..``."""
     n = vif & 0x07
     nn = vif & 0x03
     ranges: list[tuple[int, int, Callable[[], Quantity]]] = [
@@ -121,23 +122,71 @@ class Record:
     value: Value
 
 
-def _chain(r: ByteReader, first: int, what: str) -> list[int]:
+@dataclass(frozen=True, slots=True)
+class Header:
+    """The DIF, DIFE, VIF and VIFE bytes of one data record, before its data.
+
+    Kept apart from the naming of values so that a reader which supports only some records
+    (the CM30xx OMS frames) reads the same header and builds the same keys as :func:`parse`.
+    """
+
+    dif: int
+    storage: int
+    tariff: int
+    subunit: int
+    vif: int
+    vifes: tuple[int, ...]
+
+    @property
+    def coding(self) -> int:
+        """The data field: the length and coding of the value (low nibble of the DIF)."""
+        return self.dif & 0x0F
+
+    def key(self, name: str, unit: str = "") -> str:
+        """``[storageN_][subunitN_][tariffN_]<name>[_max|_min|_during_error][__unit]``."""
+        prefix = f"storage{self.storage}_" if self.storage else ""
+        prefix += f"subunit{self.subunit}_" if self.subunit else ""
+        prefix += f"tariff{self.tariff}_" if self.tariff else ""
+        key = f"{prefix}{name}{_FUNCTIONS[(self.dif >> 4) & 0x03]}"
+        return f"{key}__{unit}" if unit else key
+
+
+def read_header(r: ByteReader, dif: int, *, limit: int | None = _MAX_EXTENSIONS) -> Header:
+    """The rest of a record's header after its DIF: DIFEs, VIF and VIFEs.
+
+    ``limit`` is the most extension bytes of each kind (EN 13757-3 and tmbus allow ten);
+    None reads on while the extension bit is set.
+    """
+    difes = _chain(r, dif, "DIFE", limit)
+    storage = (dif >> 6) & 0x01
+    tariff = subunit = 0
+    for i, dife in enumerate(difes):
+        storage |= (dife & 0x0F) << (1 + 4 * i)
+        tariff |= ((dife >> 4) & 0x03) << (2 * i)
+        subunit |= ((dife >> 6) & 0x01) << i
+    vif = r.u8("VIF")
+    vifes = _chain(r, vif, "VIFE", limit)
+    return Header(dif, storage, tariff, subunit, vif, tuple(vifes))
+
+
+def _chain(r: ByteReader, first: int, what: str, limit: int | None) -> list[int]:
     """The extension bytes that follow ``first`` while the extension bit is set."""
     out: list[int] = []
     byte = first
     while byte & 0x80:
-        if len(out) == _MAX_EXTENSIONS:
-            raise DecodeError(f"{what}: more than {_MAX_EXTENSIONS} extension bytes")
+        if len(out) == limit:
+            raise DecodeError(f"{what}: more than {limit} extension bytes")
         byte = r.u8(what)
         out.append(byte)
     return out
 
 
-def _signed(raw: bytes) -> int:
+def signed(raw: bytes) -> int:
+    """A little-endian two's complement integer (type B)."""
     return int.from_bytes(raw, "little", signed=True)
 
 
-def _bcd(raw: bytes) -> int | None:
+def bcd(raw: bytes) -> int | None:
     """A BCD number (least significant byte first); an F as the top digit means negative."""
     digits = "".join(f"{b:02X}" for b in reversed(raw))
     negative = digits.startswith("F")
@@ -180,7 +229,7 @@ def _value(r: ByteReader, dif: int, quantity: Quantity, exponent: int) -> Value:
             text = bytes(reversed(r.take(lvar, "text value"))).decode("latin-1")
             return text
         if lvar < 0xE0:
-            number = _bcd(r.take(lvar & 0x0F, "BCD value"))
+            number = bcd(r.take(lvar & 0x0F, "BCD value"))
             if number is None:
                 return None
             return _scaled(-number if lvar >= 0xD0 else number, exponent)
@@ -188,7 +237,7 @@ def _value(r: ByteReader, dif: int, quantity: Quantity, exponent: int) -> Value:
             return r.take(lvar - 0xE0, "binary value")[::-1].hex().upper()
         raise DecodeError(f"unsupported variable length code 0x{lvar:02x}")
     if field in _BCD_LENGTHS:
-        number = _bcd(r.take(_BCD_LENGTHS[field], "BCD value"))
+        number = bcd(r.take(_BCD_LENGTHS[field], "BCD value"))
         return None if number is None else _scaled(number, exponent)
     if field == 0x05:
         real = float(struct.unpack("<f", r.take(4, "real value"))[0])
@@ -199,8 +248,8 @@ def _value(r: ByteReader, dif: int, quantity: Quantity, exponent: int) -> Value:
     if quantity.date:
         return _date(raw)
     if not quantity.unit:
-        return _signed(raw)
-    return _scaled(_signed(raw), exponent)
+        return signed(raw)
+    return _scaled(signed(raw), exponent)
 
 
 def _vife_effect(vife: int) -> tuple[str, int]:
@@ -220,15 +269,8 @@ def _vife_effect(vife: int) -> tuple[str, int]:
 
 
 def _record(r: ByteReader, dif: int) -> Record:
-    difes = _chain(r, dif, "DIFE")
-    storage = (dif >> 6) & 0x01
-    tariff = subunit = 0
-    for i, dife in enumerate(difes):
-        storage |= (dife & 0x0F) << (1 + 4 * i)
-        tariff |= ((dife >> 4) & 0x03) << (2 * i)
-        subunit |= ((dife >> 6) & 0x01) << i
-    vif = r.u8("VIF")
-    vifes = _chain(r, vif, "VIFE")
+    head = read_header(r, dif)
+    vif, vifes = head.vif, list(head.vifes)
     if vif & 0x7F == 0x7C:
         raise DecodeError("plain-text VIF is not supported")
     if vif in (0xFB, 0xFD):
@@ -237,7 +279,7 @@ def _record(r: ByteReader, dif: int) -> Record:
         first = vifes.pop(0)
         quantity = (_extension_fb if vif == 0xFB else _extension_fd)(first & 0x7F)
     else:
-        quantity = _primary(vif & 0x7F)
+        quantity = primary(vif & 0x7F)
     suffix = ""
     exponent = quantity.exponent
     if quantity.type != "manufacturer_specific":
@@ -246,13 +288,7 @@ def _record(r: ByteReader, dif: int) -> Record:
             suffix += name
             exponent += change
     value = _value(r, dif, quantity, exponent)
-    prefix = f"storage{storage}_" if storage else ""
-    prefix += f"subunit{subunit}_" if subunit else ""
-    prefix += f"tariff{tariff}_" if tariff else ""
-    key = f"{prefix}{quantity.type}{suffix}{_FUNCTIONS[(dif >> 4) & 0x03]}"
-    if quantity.unit:
-        key += f"__{quantity.unit}"
-    return Record(key, value)
+    return Record(head.key(quantity.type + suffix, quantity.unit), value)
 
 
 def parse(payload: bytes, warnings: list[str]) -> dict[str, Any]:

@@ -11,13 +11,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
+from lorawatch.decoders.base import Decoder, Uplink
 from lorawatch.decoders.binary import ByteReader
 from lorawatch.errors import DecodeError
 
 Handler = Callable[[ByteReader, dict[str, Any]], None]
 MILESIGHT_FPORT = 85
+# Alarm conditions of the threshold settings, and the enable flag of the settings' replies.
+CONDITIONS: Mapping[int, str] = {0: "disable", 1: "below", 2: "above", 3: "between", 4: "outside"}
+ENABLE: Mapping[int, str] = {0: "disable", 1: "enable"}
+
+
+def lookup(table: Mapping[int, str], value: int) -> str:
+    """An enumerated value by name; an undocumented one stays visible as ``unknown (n)``."""
+    return table.get(value, f"unknown ({value})")
 
 
 def _version_nibbles(r: ByteReader, data: dict[str, Any]) -> None:
@@ -49,8 +58,7 @@ _CLASSES = {0: "Class A", 1: "Class B", 2: "Class C", 3: "Class CtoB"}
 
 
 def _lorawan_class(r: ByteReader, data: dict[str, Any]) -> None:
-    value = r.u8("lorawan_class")
-    data["lorawan_class"] = _CLASSES.get(value, f"unknown ({value})")
+    data["lorawan_class"] = lookup(_CLASSES, r.u8("lorawan_class"))
 
 
 def _reset_event(r: ByteReader, data: dict[str, Any]) -> None:
@@ -78,6 +86,42 @@ COMMON: Mapping[tuple[int, int], Handler] = {
     (0xFF, 0x0B): _device_status,
     (0x01, 0x75): _battery,
 }
+
+
+def u16(key: str) -> Handler:
+    """A handler storing a uint16 setting (an interval, a count) under ``key``."""
+
+    def handler(r: ByteReader, data: dict[str, Any]) -> None:
+        data[key] = r.u16le(key)
+
+    return handler
+
+
+def yes(key: str) -> Handler:
+    """A handler for a command's one-byte acknowledgement (reboot...): ``key`` is "yes"."""
+
+    def handler(r: ByteReader, data: dict[str, Any]) -> None:
+        r.u8(key)
+        data[key] = "yes"
+
+    return handler
+
+
+def replies(handlers: Mapping[int, Handler]) -> dict[tuple[int, int], Handler]:
+    """Handlers of the replies to downlink commands, by the command's type.
+
+    Replies come under channel 0xFF, or 0xFE on newer firmware, with the type of the command.
+    """
+    return {(channel, kind): h for channel in (0xFF, 0xFE) for kind, h in handlers.items()}
+
+
+def history_point(r: ByteReader) -> dict[str, Any]:
+    """The timestamp, temperature and humidity that start a stored EM300 record (type 0xCE)."""
+    return {
+        "timestamp": r.u32le("history timestamp"),
+        "temperature": r.i16le("history temperature") / 10,
+        "humidity": r.u8("history humidity") / 2,
+    }
 
 
 def temperature(r: ByteReader, data: dict[str, Any]) -> None:
@@ -122,6 +166,20 @@ def walk(
 def check_port(f_port: int, warnings: list[str]) -> None:
     if f_port != MILESIGHT_FPORT:
         warnings.append(f"fPort {f_port} is not Milesight's default {MILESIGHT_FPORT}")
+
+
+class MilesightDecoder(Decoder):
+    """A decoder of Milesight channel frames: ``handlers`` holds what its device sends.
+
+    Decoding is the same for every Milesight device (the port check and the walk), so a device
+    module gives its table of (id, type) handlers and its own :meth:`normalise`.
+    """
+
+    handlers: ClassVar[Mapping[tuple[int, int], Handler]]
+
+    def decode(self, uplink: Uplink, warnings: list[str]) -> dict[str, Any]:
+        check_port(uplink.f_port, warnings)
+        return walk(uplink.payload, self.handlers, warnings)
 
 
 def unix_time(seconds: int) -> str:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Final
 
-from lorawatch.decoders.base import Decoder, Param, Params, Uplink
+from lorawatch.decoders.base import Decoder, Param, Params, Uplink, plausible
 from lorawatch.decoders.binary import ByteReader
 from lorawatch.decoders.registry import register
 from lorawatch.errors import DecodeError
@@ -175,4 +175,4 @@ class CayenneLPP(Decoder):
                 out.append(Reading("battery_pct", number, time, channel))
         # LPP fields are wider than the physical ranges (temperature up to 3276.7 °C, humidity
         # up to 127.5 %): such values stay in the vendor data, they are not readings.
-        return [r for r in out if r.problem() is None]
+        return plausible(*out)

@@ -20,9 +20,17 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from lorawatch.decoders.base import Decoder, Params, Uplink
+from lorawatch.decoders.base import Params, plausible
 from lorawatch.decoders.binary import ByteReader
-from lorawatch.decoders.milesight import Handler, check_port, walk
+from lorawatch.decoders.milesight import (
+    CONDITIONS,
+    Handler,
+    MilesightDecoder,
+    lookup,
+    replies,
+    u16,
+    yes,
+)
 from lorawatch.decoders.registry import register
 from lorawatch.readings import Reading
 
@@ -33,7 +41,6 @@ _CURRENT_ALARM_BITS = (
     "current_over_range_alarm",
     "current_over_range_alarm_release",
 )
-_CONDITIONS = {0: "disable", 1: "below", 2: "above", 3: "between", 4: "outside"}
 _TEMPERATURE_ALARM = {0: "temperature threshold alarm release", 1: "temperature threshold alarm"}
 
 
@@ -77,23 +84,7 @@ def _current_alarm(r: ByteReader, data: dict[str, Any]) -> None:
 
 def _temperature_alarm(r: ByteReader, data: dict[str, Any]) -> None:
     _temperature_value(r, data)
-    value = r.u8("temperature_alarm")
-    data["temperature_alarm"] = _TEMPERATURE_ALARM.get(value, f"unknown ({value})")
-
-
-def _u16_setting(key: str) -> Handler:
-    def handler(r: ByteReader, data: dict[str, Any]) -> None:
-        data[key] = r.u16le(key)
-
-    return handler
-
-
-def _yes(key: str) -> Handler:
-    def handler(r: ByteReader, data: dict[str, Any]) -> None:
-        r.u8(key)
-        data[key] = "yes"
-
-    return handler
+    data["temperature_alarm"] = lookup(_TEMPERATURE_ALARM, r.u8("temperature_alarm"))
 
 
 def _report_interval(r: ByteReader, data: dict[str, Any]) -> None:
@@ -113,7 +104,7 @@ def _threshold_config(r: ByteReader, data: dict[str, Any]) -> None:
     raw = [r.u16le("threshold min"), r.u16le("threshold max")]
     limits = [(v - 0x10000 if v & 0x8000 else v) / 10 if temperature else v for v in raw]
     config: dict[str, Any] = {
-        "condition": _CONDITIONS.get(control & 0x07, f"unknown ({control & 0x07})"),
+        "condition": lookup(CONDITIONS, control & 0x07),
         "min_threshold": limits[0],
         "max_threshold": limits[1],
         "alarm_counts": r.u16le("alarm_counts"),
@@ -128,13 +119,13 @@ def _threshold_config(r: ByteReader, data: dict[str, Any]) -> None:
 
 
 _SETTINGS: dict[int, Handler] = {
-    0x02: _u16_setting("alarm_report_interval"),
+    0x02: u16("alarm_report_interval"),
     0x06: _threshold_config,
-    0x10: _yes("reboot"),
-    0x27: _yes("clear_current_cumulative"),
-    0x28: _yes("report_status"),
+    0x10: yes("reboot"),
+    0x27: yes("clear_current_cumulative"),
+    0x28: yes("report_status"),
     0x8E: _report_interval,
-    0xF2: _u16_setting("alarm_report_counts"),
+    0xF2: u16("alarm_report_counts"),
 }
 
 _HANDLERS: dict[tuple[int, int], Handler] = {
@@ -143,22 +134,19 @@ _HANDLERS: dict[tuple[int, int], Handler] = {
     (0x09, 0x67): _temperature_value,
     (0x84, 0x98): _current_alarm,
     (0x89, 0x67): _temperature_alarm,
-    **{(channel, kind): h for kind, h in _SETTINGS.items() for channel in (0xFF, 0xFE)},
+    **replies(_SETTINGS),
 }
 
 
 @register
-class MilesightCT101(Decoder):
+class MilesightCT101(MilesightDecoder):
     name = "milesight-ct101"
     vendor = "Milesight"
     device = "CT101"
     family = "energy"
     readings = ("current_a", "temperature_c", "battery_pct")
     documentation = "https://www.milesight.com/iot/product/lorawan-sensor/ct10x"
-
-    def decode(self, uplink: Uplink, warnings: list[str]) -> dict[str, Any]:
-        check_port(uplink.f_port, warnings)
-        return walk(uplink.payload, _HANDLERS, warnings)
+    handlers = _HANDLERS
 
     def normalise(self, data: Mapping[str, Any], params: Params, time: datetime) -> list[Reading]:
         out: list[Reading] = []
@@ -169,4 +157,4 @@ class MilesightCT101(Decoder):
         if "battery" in data:
             out.append(Reading("battery_pct", float(data["battery"]), time))
         # A 16-bit temperature or an 8-bit battery can hold values no sensor measures.
-        return [r for r in out if r.problem() is None]
+        return plausible(*out)

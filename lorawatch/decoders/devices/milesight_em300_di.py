@@ -12,10 +12,17 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from lorawatch.decoders.base import Decoder, Param, Params, Uplink
+from lorawatch.decoders.base import Param, Params, plausible
 from lorawatch.decoders.binary import ByteReader
 from lorawatch.decoders.counters import PULSE_PARAMETERS, pulse_readings
-from lorawatch.decoders.milesight import append_history, check_port, humidity, temperature, walk
+from lorawatch.decoders.milesight import (
+    MilesightDecoder,
+    append_history,
+    history_point,
+    humidity,
+    lookup,
+    temperature,
+)
 from lorawatch.decoders.registry import register
 from lorawatch.readings import Reading
 
@@ -32,12 +39,8 @@ _HISTORY_ALARM = {0: "none", **_WATER_ALARM, 5: "gpio alarm", 6: "gpio alarm rel
 _LEAK_OF_ALARM = {"water flow timeout alarm": True, "water flow timeout alarm release": False}
 
 
-def _lookup(table: Mapping[int, str], value: int) -> str:
-    return table.get(value, f"unknown ({value})")
-
-
 def _gpio(r: ByteReader, data: dict[str, Any]) -> None:
-    data["gpio"] = _lookup(_GPIO, r.u8("gpio"))
+    data["gpio"] = lookup(_GPIO, r.u8("gpio"))
 
 
 def _pulse(r: ByteReader, data: dict[str, Any]) -> None:
@@ -55,42 +58,38 @@ def _water(r: ByteReader, data: dict[str, Any]) -> None:
 
 
 def _gpio_alarm(r: ByteReader, data: dict[str, Any]) -> None:
-    data["gpio"] = _lookup(_GPIO, r.u8("gpio"))
+    data["gpio"] = lookup(_GPIO, r.u8("gpio"))
     data["gpio_alarm"] = "gpio alarm" if r.u8("gpio_alarm") == 1 else "gpio alarm release"
 
 
 def _water_alarm(r: ByteReader, data: dict[str, Any]) -> None:
     _water_fields(r, data)
-    data["water_alarm"] = _lookup(_WATER_ALARM, r.u8("water_alarm"))
+    data["water_alarm"] = lookup(_WATER_ALARM, r.u8("water_alarm"))
 
 
 def _history_v1(r: ByteReader, data: dict[str, Any]) -> None:
-    point: dict[str, Any] = {"timestamp": r.u32le("history timestamp")}
-    point["temperature"] = r.i16le("history temperature") / 10
-    point["humidity"] = r.u8("history humidity") / 2
+    point = history_point(r)
     mode = r.u8("history gpio_type")
-    point["gpio_type"] = _lookup(_GPIO_TYPE, mode)
+    point["gpio_type"] = lookup(_GPIO_TYPE, mode)
     gpio = r.u8("history gpio")
     pulse = r.u32le("history pulse")
     if mode == 1:
-        point["gpio"] = _lookup(_GPIO, gpio)
+        point["gpio"] = lookup(_GPIO, gpio)
     elif mode == 2:
         point["pulse"] = pulse
     append_history(data, point)
 
 
 def _history_v2(r: ByteReader, data: dict[str, Any]) -> None:
-    point: dict[str, Any] = {"timestamp": r.u32le("history timestamp")}
-    point["temperature"] = r.i16le("history temperature") / 10
-    point["humidity"] = r.u8("history humidity") / 2
-    point["alarm"] = _lookup(_HISTORY_ALARM, r.u8("history alarm"))
+    point = history_point(r)
+    point["alarm"] = lookup(_HISTORY_ALARM, r.u8("history alarm"))
     mode = r.u8("history gpio_type")
-    point["gpio_type"] = _lookup(_GPIO_TYPE, mode)
+    point["gpio_type"] = lookup(_GPIO_TYPE, mode)
     gpio = r.u8("history gpio")
     water: dict[str, Any] = {}
     _water_fields(r, water)
     if mode == 1:
-        point["gpio"] = _lookup(_GPIO, gpio)
+        point["gpio"] = lookup(_GPIO, gpio)
     elif mode == 2:
         point.update(water)
     append_history(data, point)
@@ -110,7 +109,7 @@ _HANDLERS = {
 
 
 @register
-class MilesightEM300DI(Decoder):
+class MilesightEM300DI(MilesightDecoder):
     name = "milesight-em300-di"
     vendor = "Milesight"
     device = "EM300-DI"
@@ -129,10 +128,7 @@ class MilesightEM300DI(Decoder):
         "water_unit": Param("unit of the device-converted water index", str, "m3", ("m3", "L")),
     }
     documentation = "https://www.milesight.com/iot/product/lorawan-sensor/em300-di"
-
-    def decode(self, uplink: Uplink, warnings: list[str]) -> dict[str, Any]:
-        check_port(uplink.f_port, warnings)
-        return walk(uplink.payload, _HANDLERS, warnings)
+    handlers = _HANDLERS
 
     def normalise(self, data: Mapping[str, Any], params: Params, time: datetime) -> list[Reading]:
         out = self._point(data, params, time)
@@ -144,7 +140,7 @@ class MilesightEM300DI(Decoder):
         for point in data.get("history", ()):
             at = datetime.fromtimestamp(int(point["timestamp"]), UTC)
             out.extend(self._point(point, params, at))
-        return out
+        return plausible(*out)
 
     @staticmethod
     def _point(point: Mapping[str, Any], params: Params, time: datetime) -> list[Reading]:

@@ -15,23 +15,27 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from lorawatch.decoders.base import Decoder, Params, Uplink
+from lorawatch.decoders.base import Params, plausible
 from lorawatch.decoders.binary import ByteReader
 from lorawatch.decoders.milesight import (
+    CONDITIONS,
+    ENABLE,
     Handler,
+    MilesightDecoder,
     append_history,
-    check_port,
+    history_point,
     humidity,
+    lookup,
+    replies,
     temperature,
-    walk,
+    u16,
+    yes,
 )
 from lorawatch.decoders.registry import register
 from lorawatch.readings import Reading
 
 _LEAKAGE = {0: "normal", 1: "leak"}
 _LEAK_OF_STATUS = {"normal": False, "leak": True}
-_ENABLE = {0: "disable", 1: "enable"}
-_CONDITION = {0: "disable", 1: "below", 2: "above", 3: "between", 4: "outside"}
 _D2D_MODE = {
     0: "disable",
     1: "temperature_alarm",
@@ -42,40 +46,19 @@ _D2D_MODE = {
 _D2D_REPORT = {0: "lora", 1: "d2d", 3: "d2d_and_lora"}
 
 
-def _lookup(table: Mapping[int, str], value: int) -> str:
-    return table.get(value, f"unknown ({value})")
-
-
 def _leakage(r: ByteReader, data: dict[str, Any]) -> None:
-    data["leakage_status"] = _lookup(_LEAKAGE, r.u8("leakage_status"))
+    data["leakage_status"] = lookup(_LEAKAGE, r.u8("leakage_status"))
 
 
 def _history(r: ByteReader, data: dict[str, Any]) -> None:
-    point: dict[str, Any] = {"timestamp": r.u32le("history timestamp")}
-    point["temperature"] = r.i16le("history temperature") / 10
-    point["humidity"] = r.u8("history humidity") / 2
-    point["leakage_status"] = _lookup(_LEAKAGE, r.u8("history leakage_status"))
+    point = history_point(r)
+    point["leakage_status"] = lookup(_LEAKAGE, r.u8("history leakage_status"))
     append_history(data, point)
-
-
-def _u16_field(key: str) -> Handler:
-    def handler(r: ByteReader, data: dict[str, Any]) -> None:
-        data[key] = r.u16le(key)
-
-    return handler
-
-
-def _yes_field(key: str) -> Handler:
-    def handler(r: ByteReader, data: dict[str, Any]) -> None:
-        r.u8(key)
-        data[key] = "yes"
-
-    return handler
 
 
 def _enable_field(key: str) -> Handler:
     def handler(r: ByteReader, data: dict[str, Any]) -> None:
-        data[key] = _lookup(_ENABLE, r.u8(key))
+        data[key] = lookup(ENABLE, r.u8(key))
 
     return handler
 
@@ -87,14 +70,14 @@ def _alarm_config(r: ByteReader, data: dict[str, Any]) -> None:
     channel, value = (head >> 3) & 0x07, head & 0x07
     if channel == 1:
         data["temperature_alarm_config"] = {
-            "condition": _lookup(_CONDITION, value),
+            "condition": lookup(CONDITIONS, value),
             "threshold_min": sub.i16le("threshold_min") / 10,
             "threshold_max": sub.i16le("threshold_max") / 10,
         }
     elif channel == 2:
         sub.take(4, "reserved")
         data["leakage_alarm_config"] = {
-            "enable": _lookup(_ENABLE, value),
+            "enable": lookup(ENABLE, value),
             "report_interval": sub.u16le("leak report_interval"),
             "report_times": sub.u16le("leak report_times"),
         }
@@ -110,8 +93,8 @@ def _retransmit_interval(r: ByteReader, data: dict[str, Any]) -> None:
 
 
 def _d2d_master(r: ByteReader, data: dict[str, Any]) -> None:
-    mode = _lookup(_D2D_MODE, r.u8("d2d mode"))
-    report = _lookup(_D2D_REPORT, r.u8("d2d report_type"))
+    mode = lookup(_D2D_MODE, r.u8("d2d mode"))
+    report = lookup(_D2D_REPORT, r.u8("d2d report_type"))
     cmd = r.take(2, "d2d_cmd")
     r.take(2, "d2d reserved")
     entry = {"mode": mode, "report_type": report, "d2d_cmd": f"{cmd[1]:02x}{cmd[0]:02x}"}
@@ -121,7 +104,7 @@ def _d2d_master(r: ByteReader, data: dict[str, Any]) -> None:
 def _calibration(r: ByteReader, data: dict[str, Any]) -> None:
     head = r.u8("calibration header")
     raw = r.i16le("calibration_value")
-    enable = _lookup(_ENABLE, (head >> 7) & 0x01)
+    enable = lookup(ENABLE, (head >> 7) & 0x01)
     if head & 0x03 == 0:
         data["temperature_calibration_settings"] = {"enable": enable, "calibration_value": raw / 10}
     elif head & 0x03 == 1:
@@ -130,16 +113,16 @@ def _calibration(r: ByteReader, data: dict[str, Any]) -> None:
 
 # Answers to configuration downlinks, under channel 0xFF (or 0xFE on newer firmware).
 _CONFIG: dict[int, Handler] = {
-    0x02: _u16_field("collection_interval"),
-    0x03: _u16_field("report_interval"),
+    0x02: u16("collection_interval"),
+    0x03: u16("report_interval"),
     0x06: _alarm_config,
-    0x10: _yes_field("reboot"),
-    0x27: _yes_field("clear_history"),
-    0x28: _yes_field("report_status"),
+    0x10: yes("reboot"),
+    0x27: yes("clear_history"),
+    0x28: yes("report_status"),
     0x68: _enable_field("history_enable"),
     0x69: _enable_field("retransmit_enable"),
     0x6A: _retransmit_interval,
-    0x6D: _yes_field("stop_transmit"),
+    0x6D: yes("stop_transmit"),
     0x79: _d2d_master,
     0xEA: _calibration,
 }
@@ -149,32 +132,24 @@ _HANDLERS: dict[tuple[int, int], Handler] = {
     (0x04, 0x68): humidity,
     (0x05, 0x00): _leakage,
     (0x20, 0xCE): _history,
-    **{(channel, kind): h for kind, h in _CONFIG.items() for channel in (0xFF, 0xFE)},
+    **replies(_CONFIG),
 }
 
 
-def _valid(reading: Reading) -> list[Reading]:
-    """The reading, or nothing when the value is outside the vocabulary's plausible range."""
-    return [reading] if reading.problem() is None else []
-
-
 @register
-class MilesightEM300ZLD(Decoder):
+class MilesightEM300ZLD(MilesightDecoder):
     name = "milesight-em300-zld"
     vendor = "Milesight"
     device = "EM300-ZLD / EM300-SLD (same payload format)"
     family = "water"
     readings = ("battery_pct", "temperature_c", "humidity_pct", "leak")
     documentation = "https://www.milesight.com/iot/product/lorawan-sensor/em300-sld-zld"
-
-    def decode(self, uplink: Uplink, warnings: list[str]) -> dict[str, Any]:
-        check_port(uplink.f_port, warnings)
-        return walk(uplink.payload, _HANDLERS, warnings)
+    handlers = _HANDLERS
 
     def normalise(self, data: Mapping[str, Any], params: Params, time: datetime) -> list[Reading]:
         out = self._point(data, time)
         if "battery" in data:
-            out += _valid(Reading("battery_pct", float(data["battery"]), time))
+            out += plausible(Reading("battery_pct", float(data["battery"]), time))
         for point in data.get("history", ()):
             at = datetime.fromtimestamp(int(point["timestamp"]), UTC)
             out += self._point(point, at)
@@ -184,9 +159,9 @@ class MilesightEM300ZLD(Decoder):
     def _point(point: Mapping[str, Any], time: datetime) -> list[Reading]:
         out: list[Reading] = []
         if "temperature" in point:
-            out += _valid(Reading("temperature_c", float(point["temperature"]), time))
+            out += plausible(Reading("temperature_c", float(point["temperature"]), time))
         if "humidity" in point:
-            out += _valid(Reading("humidity_pct", float(point["humidity"]), time))
+            out += plausible(Reading("humidity_pct", float(point["humidity"]), time))
         status = point.get("leakage_status")
         if status in _LEAK_OF_STATUS:
             out.append(Reading("leak", _LEAK_OF_STATUS[status], time))

@@ -14,21 +14,24 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from lorawatch.decoders.base import Decoder, Params, Uplink
+from lorawatch.decoders.base import Params, Uplink
 from lorawatch.decoders.binary import ByteReader
 from lorawatch.decoders.bins import BIN_PARAMETERS, bin_readings
-from lorawatch.decoders.milesight import Handler, check_port, walk
+from lorawatch.decoders.milesight import (
+    CONDITIONS,
+    ENABLE,
+    Handler,
+    MilesightDecoder,
+    lookup,
+    replies,
+    u16,
+    yes,
+)
 from lorawatch.decoders.registry import register
 from lorawatch.readings import Reading
 
 _POSITION = {0: "normal", 1: "tilt"}
 _TILTED = {"normal": False, "tilt": True}
-_CONDITION = {0: "disable", 1: "below", 2: "above", 3: "between", 4: "outside"}
-_ENABLE = {0: "disable", 1: "enable"}
-
-
-def _lookup(table: Mapping[int, str], value: int) -> str:
-    return table.get(value, f"unknown ({value})")
 
 
 def _distance(r: ByteReader, data: dict[str, Any]) -> None:
@@ -36,26 +39,14 @@ def _distance(r: ByteReader, data: dict[str, Any]) -> None:
 
 
 def _position(r: ByteReader, data: dict[str, Any]) -> None:
-    data["position"] = _lookup(_POSITION, r.u8("position"))
-
-
-def _interval(key: str) -> Handler:
-    def read(r: ByteReader, data: dict[str, Any]) -> None:
-        data[key] = r.u16le(key)
-
-    return read
-
-
-def _reboot(r: ByteReader, data: dict[str, Any]) -> None:
-    r.u8("reboot")
-    data["reboot"] = "yes"
+    data["position"] = lookup(_POSITION, r.u8("position"))
 
 
 def _distance_alarm_config(r: ByteReader, data: dict[str, Any]) -> None:
     mode = r.u8("distance_alarm_config condition")
     data["distance_alarm_config"] = {
-        "condition": _lookup(_CONDITION, mode & 0x07),
-        "alarm_release_enable": _ENABLE[(mode >> 7) & 0x01],
+        "condition": lookup(CONDITIONS, mode & 0x07),
+        "alarm_release_enable": ENABLE[(mode >> 7) & 0x01],
         "threshold_min": r.i16le("distance_alarm_config threshold_min"),
         "threshold_max": r.i16le("distance_alarm_config threshold_max"),
         "lock_time": r.u16le("distance_alarm_config lock_time"),
@@ -65,21 +56,21 @@ def _distance_alarm_config(r: ByteReader, data: dict[str, Any]) -> None:
 
 # Configuration echoes come on channel 0xFF (or 0xFE) with the downlink command's own type.
 _CONFIG: dict[int, Handler] = {
-    0x02: _interval("collection_interval"),
-    0x03: _interval("report_interval"),
+    0x02: u16("collection_interval"),
+    0x03: u16("report_interval"),
     0x06: _distance_alarm_config,
-    0x10: _reboot,
+    0x10: yes("reboot"),
 }
 
 _HANDLERS: dict[tuple[int, int], Handler] = {
     (0x03, 0x82): _distance,
     (0x04, 0x00): _position,
-    **{(channel, kind): fn for channel in (0xFF, 0xFE) for kind, fn in _CONFIG.items()},
+    **replies(_CONFIG),
 }
 
 
 @register
-class MilesightEM310UDL(Decoder):
+class MilesightEM310UDL(MilesightDecoder):
     name = "milesight-em310-udl"
     vendor = "Milesight"
     device = "EM310-UDL"
@@ -87,10 +78,10 @@ class MilesightEM310UDL(Decoder):
     readings = ("battery_pct", "distance_mm", "fill_pct", "tilted")
     parameters = BIN_PARAMETERS
     documentation = "https://www.milesight.com/iot/product/lorawan-sensor/em310-udl"
+    handlers = _HANDLERS
 
     def decode(self, uplink: Uplink, warnings: list[str]) -> dict[str, Any]:
-        check_port(uplink.f_port, warnings)
-        data = walk(uplink.payload, _HANDLERS, warnings)
+        data = super().decode(uplink, warnings)
         if data.get("battery", 0) > 100:
             warnings.append(f"battery {data['battery']} % is above 100, not a reading")
         return data

@@ -19,9 +19,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from lorawatch.decoders.base import Decoder, Params, Uplink
+from lorawatch.decoders.base import Params
 from lorawatch.decoders.binary import ByteReader
-from lorawatch.decoders.milesight import Handler, check_port, walk
+from lorawatch.decoders.milesight import ENABLE, MilesightDecoder, replies, yes
 from lorawatch.decoders.registry import register
 from lorawatch.readings import CANONICAL, Reading
 
@@ -61,14 +61,6 @@ def _switches(r: ByteReader, data: dict[str, Any]) -> None:
             data[f"switch_{line + 1}_change"] = "yes"
 
 
-def _yes(key: str) -> Handler:
-    def handler(r: ByteReader, data: dict[str, Any]) -> None:
-        r.u8(key)
-        data[key] = "yes"
-
-    return handler
-
-
 def _report_interval(r: ByteReader, data: dict[str, Any]) -> None:
     data["report_interval"] = r.u16le("report_interval")
 
@@ -80,7 +72,7 @@ def _cancel_delay_task(r: ByteReader, data: dict[str, Any]) -> None:
 
 def _power_consumption_enable(r: ByteReader, data: dict[str, Any]) -> None:
     value = r.u8("power_consumption_enable")
-    data["power_consumption_enable"] = {0: "disable", 1: "enable"}.get(value, "unknown")
+    data["power_consumption_enable"] = ENABLE.get(value, "unknown")
 
 
 def _delay_task(r: ByteReader, data: dict[str, Any]) -> None:
@@ -94,12 +86,12 @@ def _delay_task(r: ByteReader, data: dict[str, Any]) -> None:
 
 
 _REPLIES = {
-    0x10: _yes("reboot"),
-    0x28: _yes("report_status"),
+    0x10: yes("reboot"),
+    0x28: yes("report_status"),
     0x03: _report_interval,
     0x23: _cancel_delay_task,
     0x26: _power_consumption_enable,
-    0x27: _yes("clear_power_consumption"),
+    0x27: yes("clear_power_consumption"),
     0x32: _delay_task,
 }
 
@@ -110,7 +102,7 @@ _HANDLERS = {
     (0x06, 0x83): _power_consumption,
     (0x07, 0xC9): _current,
     (0x08, 0x31): _switches,
-    **{(channel, kind): fn for channel in (0xFE, 0xFF) for kind, fn in _REPLIES.items()},
+    **replies(_REPLIES),
 }
 
 
@@ -121,17 +113,14 @@ def _gauge(name: str, value: float, time: datetime) -> list[Reading]:
 
 
 @register
-class MilesightWS558(Decoder):
+class MilesightWS558(MilesightDecoder):
     name = "milesight-ws558"
     vendor = "Milesight"
     device = "WS558 smart light controller"
     family = "lighting"
     readings = ("voltage_v", "power_w", "power_factor", "energy_kwh", "current_a", "lamp_on")
     documentation = "https://www.milesight.com/iot/product/lorawan-sensor/ws558"
-
-    def decode(self, uplink: Uplink, warnings: list[str]) -> dict[str, Any]:
-        check_port(uplink.f_port, warnings)
-        return walk(uplink.payload, _HANDLERS, warnings)
+    handlers = _HANDLERS
 
     def normalise(self, data: Mapping[str, Any], params: Params, time: datetime) -> list[Reading]:
         out: list[Reading] = []

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Mapping
-from datetime import UTC, date, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from datetime import date, datetime, timedelta
 from typing import Any, ClassVar
 
-from lorawatch.decoders.base import Decoder, Param, Params, Uplink
+from lorawatch.decoders import mbus, nas
+from lorawatch.decoders.base import Decoder, Param, Params, Uplink, plausible
 from lorawatch.decoders.binary import ByteReader
 from lorawatch.decoders.registry import register
 from lorawatch.errors import DecodeError
@@ -50,33 +50,6 @@ _METER_STATUS = {
 _MEDIUM = {0: "water", 1: "warm_water", 2: "gas"}
 _UNIT = {0: "m3", 1: "gal", 2: "ft3"}
 _M3_PER_UNIT = {"m3": 1.0, "gal": 0.003785411784, "ft3": 0.028316846592}
-_LORAWAN_PROFILE = {
-    0x00: "lorawan_disabled",
-    0x01: "lorawan_24_h_privacy",
-    0x02: "lorawan_24_h",
-    0x03: "lorawan_12_h",
-    0x07: "lorawan_1_h_static",
-    0x08: "lorawan_15_min_static",
-    0x17: "lorawan_1_h_dynamic",
-    0x18: "lorawan_15_min_dynamic",
-}
-_WMBUS_PROFILE = {0: "wmbus_disabled", 1: "wmbus_privacy", 2: "wmbus_driveby", 3: "wmbus_fixnet"}
-_ERROR_REASON = {
-    0x00: "n/a",
-    0x01: "n/a",
-    0x02: "unknown_fport",
-    0x03: "packet_size_short",
-    0x04: "packet_size_long",
-    0x05: "value_error",
-    0x06: "protocol_parse_error",
-    0x07: "reserved_flag_set",
-    0x08: "invalid_flag_combination",
-    0x09: "unavailable_feature_request",
-    0x0A: "unsupported_header",
-    0x0B: "unreachable_hw_request",
-    0x0C: "address_not_available",
-    0x0D: "internal_error",
-}
 _HARDWARE = {
     0x00: "Modularis",
     0x01: "Cyble",
@@ -100,7 +73,6 @@ _BOOT_REASON = {
     3: "forced_reset",
     4: "lorawan_rejoin",
 }
-_WAKEUP = {1: "watchdog_reset", 2: "soft_reset", 4: "magnet_wakeup", 7: "nfc_wakeup"}
 
 
 def _lookup(table: Mapping[int, str], value: int, what: str, warnings: list[str]) -> str:
@@ -108,28 +80,6 @@ def _lookup(table: Mapping[int, str], value: int, what: str, warnings: list[str]
         return table[value]
     warnings.append(f"{what}: undocumented value {value}")
     return f"unknown ({value})"
-
-
-def _rounded(value: float, digits: int) -> float:
-    """Half-up rounding, as the vendor codec's toFixed() does (183.625 -> 183.63)."""
-    return float(Decimal(repr(value)).quantize(Decimal(1).scaleb(-digits), ROUND_HALF_UP))
-
-
-def _serial(value: int) -> str:
-    return "not_available" if value == 0xFFFFFFFF else f"{value:08X}"
-
-
-def _actuality_minutes(raw: int) -> int | None:
-    """How old the meter reading is, from the one-byte logarithmic actuality scale."""
-    if raw < 60:
-        return raw
-    if raw < 156:
-        return (raw - 60) * 15
-    if raw < 200:
-        return (raw - 156) * 24 * 60
-    if raw < 253:
-        return (raw - 200) * 7 * 24 * 60
-    return 365 * 24 * 60 if raw == 253 else None
 
 
 def _meter_setup(r: ByteReader, data: dict[str, Any]) -> tuple[str, bool]:
@@ -166,7 +116,7 @@ def _usage(r: ByteReader, data: dict[str, Any], warnings: list[str]) -> None:
     data["meter_status"] = _lookup(_METER_STATUS, r.u8("meter status"), "meter_status", warnings)
     unit, privacy = _meter_setup(r, data)
     actuality = r.u8("meter actuality")
-    data["meter_actuality_duration__minutes"] = _actuality_minutes(actuality)
+    data["meter_actuality_duration__minutes"] = nas.actuality_minutes(actuality)
     count = r.u32le("meter accumulated volume")
     data[f"meter_accumulated_volume__{unit}"] = round(count * data["meter_multiplier"], 3)
     if privacy:
@@ -177,23 +127,8 @@ def _usage(r: ByteReader, data: dict[str, Any], warnings: list[str]) -> None:
     flags = r.u8("usage flags")
     data["app_connected_within_a_day"] = bool(flags & 0x01)
     if flags & 0x02:
-        data["battery_remaining__years"] = _rounded(r.u8("battery remaining") / 12, 1)
-        data["battery_voltage__V"] = _rounded(r.u8("battery voltage") / 100 + 1.5, 2)
-        temp = _i8(r, "internal temperature")
-        spread = r.u8("temperature spread")
-        data["internal_temperature__C"] = temp
-        data["internal_temperature_min__C"] = temp - 2 * (spread & 0x0F)
-        data["internal_temperature_max__C"] = temp + 2 * (spread >> 4)
-        data["radio_downlink_rssi__dBm"] = -r.u8("downlink rssi")
-        radio = r.u8("radio quality")
-        data["radio_downlink_snr__dB"] = (radio & 0x0F) * 2 - 20
-        data["radio_uplink_power__dBm"] = (radio >> 4) * 2
-        data["meter_serial"] = _serial(r.u32le("meter serial"))
-
-
-def _i8(r: ByteReader, what: str) -> int:
-    value = r.u8(what)
-    return value - 0x100 if value > 0x7F else value
+        nas.device_status(r, data)
+        data["meter_serial"] = nas.serial(r.u32le("meter serial"))
 
 
 def _general_config(r: ByteReader, data: dict[str, Any], warnings: list[str]) -> None:
@@ -201,12 +136,12 @@ def _general_config(r: ByteReader, data: dict[str, Any], warnings: list[str]) ->
     unit = ""
     if sent & 1 << 0:
         profile = r.u8("lorawan profile")
-        data["radio_lorawan_profile"] = _lookup(_LORAWAN_PROFILE, profile, "lorawan", warnings)
+        data["radio_lorawan_profile"] = _lookup(nas.LORAWAN_PROFILES, profile, "lorawan", warnings)
     if sent & 1 << 1:
         profile = r.u8("wmbus profile")
-        data["radio_wmbus_profile"] = _lookup(_WMBUS_PROFILE, profile, "wmbus", warnings)
+        data["radio_wmbus_profile"] = _lookup(nas.WMBUS_PROFILES, profile, "wmbus", warnings)
     if sent & 1 << 2:
-        data["meter_serial"] = _serial(r.u32le("meter serial"))
+        data["meter_serial"] = nas.serial(r.u32le("meter serial"))
     if sent & 1 << 3:
         unit = "__" + _meter_setup(r, data)[0]
     if sent & 1 << 4:
@@ -232,45 +167,24 @@ def _general_config(r: ByteReader, data: dict[str, Any], warnings: list[str]) ->
     if sent & 1 << 11:
         data["alert_tamper_enabled"] = bool(r.u8("tamper alert"))
     if sent & 1 << 12:
-        low, high = _i8(r, "temperature low"), _i8(r, "temperature high")
+        low, high = r.i8("temperature low"), r.i8("temperature high")
         data["alert_temperature_threshold_low__C"] = "disabled" if low == -128 else low
         data["alert_temperature_threshold_high__C"] = "disabled" if high == -128 else high
 
 
-def _text(r: ByteReader, what: str) -> str:
-    return r.take(r.u8(f"{what} length"), what).decode("utf-8", errors="replace")
-
-
 def _location_config(r: ByteReader, data: dict[str, Any], warnings: list[str]) -> None:
-    sent = r.u8("configured parameters")
-    if sent & 0x01:
-        data["gps_position_latitude__deg"] = r.i32le("latitude") / 1e7
-        data["gps_position_longitude__deg"] = r.i32le("longitude") / 1e7
-    if sent & 0x02:
-        data["time_zone__h"] = _i8(r, "time zone") / 4
-    if sent & 0x04:
-        data["address"] = _text(r, "address")
-    if sent & 0x08:
-        data["id_customer"] = _text(r, "id_customer")
-    if sent & 0x10:
-        data["id_location"] = _text(r, "id_location")
+    nas.location_config(r, r.u8("configured parameters"), data, strict_text=False)
 
 
 def _boot(r: ByteReader, data: dict[str, Any], warnings: list[str]) -> None:
-    data["device_serial"] = _serial(r.u32le("device serial"))
-    version = r.take(3, "firmware version")
-    data["device_firmware_version"] = ".".join(str(b) for b in version)
-    wakeup = r.u8("wakeup reason")
-    data["wakeup_reason_mcu"] = [
-        _WAKEUP.get(bit, f"reason_{bit}") for bit in range(8) if wakeup >> bit & 1
-    ]
+    nas.boot_header(r, data)
     flags = r.u8("boot flags")
     data["packet_reason"] = _lookup(_BOOT_REASON, flags >> 4 & 0x07, "packet_reason", warnings)
     data["configuration_restored"] = bool(flags >> 7)
     hardware = r.u8("hardware configuration")
     data["hardware_configuration"] = _lookup(_HARDWARE, hardware, "hardware", warnings)
     r.take(2, "reserved")
-    data["device_uptime_accumulated__days"] = _rounded(r.u24le("uptime hours") / 24, 2)
+    data["device_uptime_accumulated__days"] = nas.js_fixed(r.u24le("uptime hours") / 24, 2)
 
 
 def _system(r: ByteReader, kind: int, data: dict[str, Any], warnings: list[str]) -> None:
@@ -287,60 +201,40 @@ def _system(r: ByteReader, kind: int, data: dict[str, Any], warnings: list[str])
     else:
         data["packet_type"] = "faulty_downlink_packet"
         data["packet_fport"] = r.u8("packet fport")
-        data["packet_error_reason"] = _ERROR_REASON.get(r.u8("error reason"), "invalid_error_code")
-        warnings.append(f"faulty_downlink_packet {data['packet_error_reason']}")
+        reason = nas.DOWNLINK_ERRORS.get(r.u8("error reason"), "invalid_error_code")
+        data["packet_error_reason"] = reason
+        warnings.append(f"faulty_downlink_packet {reason}")
 
 
 def _command(r: ByteReader, kind: int, data: dict[str, Any], warnings: list[str]) -> None:
     if kind == 0xFF:
         data["packet_type"] = "enter_dfu_command"
-    elif not r.remaining:
-        data["packet_type"] = "local_time_request"
     else:
-        data["packet_type"] = "local_time_response"
-        seconds = r.u32le("device local time")
-        data["device_local_time__s"] = seconds
-        start_of_2020 = 1577836800
-        if seconds < start_of_2020:
-            data["device_local_time_formatted"] = "invalid"
-        else:
-            text = datetime.fromtimestamp(seconds, UTC).isoformat()
-            data["device_local_time_formatted"] = text.replace("+00:00", "Z")
+        nas.local_time(r, data, "device local time")
 
 
 # --- OMS: EN 13757-3 data records, the subset a water meter reader sends -------------------
 
 _BCD_SIZE = {0x9: 1, 0xA: 2, 0xB: 3, 0xC: 4, 0xE: 6}
 _INT_SIZE = {0x1: 1, 0x2: 2, 0x3: 3, 0x4: 4, 0x6: 6, 0x7: 8}
-_FUNCTION = ("", "_max", "_min", "_during_error")
 _COUNTERS = ("energy", "volume")
-
-
-def _primary_vif(vif: int) -> tuple[str, str, int] | None:
-    """(quantity, unit, decimal exponent) of a primary VIF, None when not supported."""
-    n = vif & 0x07
-    table: list[tuple[int, int, str, str, int]] = [
-        (0x00, 0x07, "energy", "Wh", n - 3),
-        (0x10, 0x07, "volume", "m3", n - 6),
-        (0x38, 0x07, "volume_flow", "m3_per_h", n - 6),
-        (0x58, 0x03, "flow_temperature", "degC", (vif & 0x03) - 3),
-        (0x5C, 0x03, "return_temperature", "degC", (vif & 0x03) - 3),
-        (0x64, 0x03, "external_temperature", "degC", (vif & 0x03) - 3),
-    ]
-    for base, mask, name, unit, exponent in table:
-        if vif & ~mask == base:
-            return name, unit, exponent
-    return None
+# The primary VIFs a water meter reader sends, as (type, unit) of mbus.primary.
+_QUANTITIES = {
+    ("energy", "Wh"),
+    ("volume", "m3"),
+    ("volume_flow", "m3_per_h"),
+    ("flow_temperature", "degC"),
+    ("return_temperature", "degC"),
+    ("external_temperature", "degC"),
+}
 
 
 def _bcd(raw: bytes) -> int:
-    digits = raw[::-1].hex()
-    negative = digits[0] == "f"
-    if negative:
-        digits = digits[1:]
-    if not digits.isdigit():
+    """A BCD value; unlike mbus.parse, which gives None, a bad digit fails the frame."""
+    number = mbus.bcd(raw)
+    if number is None:
         raise DecodeError(f"OMS record: {raw.hex()} is not a BCD number")
-    return -int(digits) if negative else int(digits)
+    return number
 
 
 def _scaled(value: int, exponent: int) -> float:
@@ -357,38 +251,31 @@ def _date_f(raw: bytes) -> str:
 
 
 def _oms_records(r: ByteReader, data: dict[str, Any], warnings: list[str]) -> None:
-    """Decode data records until the end; an unsupported record ends the walk with a warning."""
+    """Decode data records until the end; an unsupported record ends the walk with a warning.
+
+    Headers and keys are those of :mod:`~lorawatch.decoders.mbus`; values differ from
+    mbus.parse on purpose: floats, "invalid" dates, hex error flags and register moduli.
+    """
     decoded = 0
     while r.remaining:
         at = r.pos
         dif = r.u8("DIF")
         if dif == 0x2F:
             continue
-        storage, tariff, subunit = dif >> 6 & 1, 0, 0
-        more, depth = dif & 0x80, 0
-        while more:
-            dife = r.u8("DIFE")
-            storage |= (dife & 0x0F) << (1 + 4 * depth)
-            tariff |= (dife >> 4 & 0x03) << (2 * depth)
-            subunit |= (dife >> 6 & 0x01) << depth
-            more, depth = dife & 0x80, depth + 1
-        coding = dif & 0x0F
-        vif = r.u8("VIF")
-        vifes: list[int] = []
-        extended = vif & 0x80
-        while extended:
-            vifes.append(r.u8("VIFE"))
-            extended = vifes[-1] & 0x80
+        # No limit on extension bytes (mbus.parse stops at ten), so frames decode as before.
+        head = mbus.read_header(r, dif, limit=None)
+        coding, vif, vifes = head.coding, head.vif, list(head.vifes)
         name, unit, exponent = "", "", 0
         primary = vif & 0x7F
+        quantity = mbus.primary(primary)
         if vif == 0xFD and vifes and vifes[0] & 0x7F in (0x17, 0x61):
             name = "error_flags" if vifes.pop(0) & 0x7F == 0x17 else "cumulation_counter"
             unit = "binary" if name == "error_flags" else ""
         elif (primary, coding) in ((0x6C, 0x2), (0x6D, 0x4)):
             # Type G dates are 16-bit, type F date-times 32-bit; other widths are not dates.
             name = "time_point"
-        elif (found := _primary_vif(primary)) is not None:
-            name, unit, exponent = found
+        elif (quantity.type, quantity.unit) in _QUANTITIES:
+            name, unit, exponent = quantity.type, quantity.unit, quantity.exponent
         extra = ""
         for vife in vifes:
             if vife & 0x7F == 0x3B:
@@ -409,16 +296,7 @@ def _oms_records(r: ByteReader, data: dict[str, Any], warnings: list[str]) -> No
             r.pos = len(r.data)
             return
         raw = r.take(size, f"OMS {name}")
-        key = (
-            (f"storage{storage}_" if storage else "")
-            + (f"subunit{subunit}_" if subunit else "")
-            + (f"tariff{tariff}_" if tariff else "")
-            + name
-            + extra
-            + _FUNCTION[dif >> 4 & 0x03]
-        )
-        if unit:
-            key += f"__{unit}"
+        key = head.key(name + extra, unit)
         value: Any
         if name == "time_point":
             value = _date_g(raw) if primary == 0x6C else _date_f(raw)
@@ -429,17 +307,13 @@ def _oms_records(r: ByteReader, data: dict[str, Any], warnings: list[str]) -> No
         elif coding == 0x5:
             value = _real(raw) * 10.0**exponent
         else:
-            number = _bcd(raw) if coding in _BCD_SIZE else _signed(raw)
+            number = _bcd(raw) if coding in _BCD_SIZE else mbus.signed(raw)
             value = _scaled(number, exponent) if unit else number
             if coding in _BCD_SIZE and name in _COUNTERS and unit:
                 moduli = data.setdefault("oms_register_modulus", {})
                 moduli[f"oms_{key}"] = _scaled(10 ** (2 * size), exponent)
         data[f"oms_{key}"] = value
         decoded += 1
-
-
-def _signed(raw: bytes) -> int:
-    return int.from_bytes(raw, "little", signed=True)
 
 
 def _real(raw: bytes) -> float:
@@ -488,10 +362,6 @@ _PACKETS: dict[int, tuple[int, Parser]] = {
     0x7A: (OMS, _oms),
     0x72: (OMS, _oms),
 }
-
-
-def _valid(reading: Reading) -> list[Reading]:
-    return [reading] if reading.problem() is None else []
 
 
 @register
@@ -549,16 +419,18 @@ class NasCM30xx(Decoder):
             minutes = data.get("meter_actuality_duration__minutes")
             at = time - timedelta(minutes=int(minutes)) if minutes is not None else time
             modulus = 2.0**32 * float(data["meter_multiplier"]) * to_m3
-            out += _valid(Reading("volume_m3", float(data[key]) * to_m3, at, modulus=modulus))
+            out += plausible(Reading("volume_m3", float(data[key]) * to_m3, at, modulus=modulus))
         if "battery_voltage__V" in data:
-            out += _valid(Reading("battery_v", float(data["battery_voltage__V"]), time))
+            out += plausible(Reading("battery_v", float(data["battery_voltage__V"]), time))
         if "internal_temperature__C" in data:
-            out += _valid(Reading("temperature_c", float(data["internal_temperature__C"]), time))
+            out += plausible(Reading("temperature_c", float(data["internal_temperature__C"]), time))
         if params.get("oms_medium", "water") != "gas" and "oms_volume__m3" in data:
             moduli = data.get("oms_register_modulus") or {}
             volume = float(data["oms_volume__m3"])
-            out += _valid(Reading("volume_m3", volume, time, modulus=moduli.get("oms_volume__m3")))
+            out += plausible(
+                Reading("volume_m3", volume, time, modulus=moduli.get("oms_volume__m3"))
+            )
         if "oms_volume_flow__m3_per_h" in data:
             litres_per_hour = float(data["oms_volume_flow__m3_per_h"]) * 1000
-            out += _valid(Reading("flow_l_h", litres_per_hour, time))
+            out += plausible(Reading("flow_l_h", litres_per_hour, time))
         return out

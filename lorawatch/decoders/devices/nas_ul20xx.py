@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from lorawatch.decoders import nas
 from lorawatch.decoders.base import Decoder, Params, Uplink
 from lorawatch.decoders.binary import ByteReader
 from lorawatch.decoders.registry import register
@@ -101,21 +102,9 @@ _RESET_REASONS = (
     "reset_6",
     "reset_7",
 )
+# The NAS codes, plus those of the UL20xx's own downlinks (profiles).
 _DOWNLINK_ERRORS = {
-    0x00: "n/a",
-    0x01: "n/a",
-    0x02: "unknown_fport",
-    0x03: "packet_size_short",
-    0x04: "packet_size_long",
-    0x05: "value_error",
-    0x06: "protocol_parse_error",
-    0x07: "reserved_flag_set",
-    0x08: "invalid_flag_combination",
-    0x09: "unavailable_feature_request",
-    0x0A: "unsupported_header",
-    0x0B: "unreachable_hw_request",
-    0x0C: "address_not_available",
-    0x0D: "internal_error",
+    **nas.DOWNLINK_ERRORS,
     0x0E: "packet_size_error",
     0x81: "profile_id_seq_error",
     0x82: "profile_destination_eror",
@@ -135,11 +124,6 @@ _LOCATION_STATUS = {0x01: "no_fix", 0x02: "internal_error", 0xFF: "internal_erro
 
 def _bit(value: int, n: int) -> bool:
     return bool(value >> n & 1)
-
-
-def _i8(r: ByteReader, what: str) -> int:
-    value = r.u8(what)
-    return value - 0x100 if value > 0x7F else value
 
 
 def _js_round(value: float) -> int:
@@ -256,8 +240,8 @@ def _text(raw: bytes) -> str:
 
 def _radio(r: ByteReader, data: Data) -> None:
     data["downlink_rssi__dBm"] = -r.u8("downlink_rssi")
-    data["downlink_snr__dB"] = _i8(r, "downlink_snr")
-    data["mcu_temperature__C"] = _i8(r, "mcu_temperature")
+    data["downlink_snr__dB"] = r.i8("downlink_snr")
+    data["mcu_temperature__C"] = r.i8("mcu_temperature")
 
 
 def _alerts(raw: int) -> dict[str, bool]:
@@ -454,7 +438,7 @@ def _cfg_open_drain(r: ByteReader, data: Data, warnings: list[str]) -> None:
 
 def _cfg_calendar_v10(r: ByteReader, data: Data, warnings: list[str]) -> None:
     data["packet_type"] = "calendar_config_packet"
-    sunrise, sunset = _i8(r, "sunrise_offset"), _i8(r, "sunset_offset")
+    sunrise, sunset = r.i8("sunrise_offset"), r.i8("sunset_offset")
     cleared = sunrise == -1 and sunset == -1
     data["sunrise_offset__minutes"] = "disabled" if cleared else sunrise
     data["sunset_offset__minutes"] = "disabled" if cleared else sunset
@@ -463,7 +447,7 @@ def _cfg_calendar_v10(r: ByteReader, data: Data, warnings: list[str]) -> None:
 
 
 def _zenith_step(r: ByteReader) -> Data:
-    angle = _i8(r, "zenith_angle") / 6 + 90
+    angle = r.i8("zenith_angle") / 6 + 90
     return {
         "zenith_angle__deg": f"{angle:.2f}",
         "dimming_level__percent": _level(r.u8("dimming_level"), "disabled"),
@@ -1061,8 +1045,7 @@ def _system(r: ByteReader, data: Data, warnings: list[str]) -> None:
 def _boot(r: ByteReader, data: Data, warnings: list[str]) -> None:
     data["packet_type"] = "boot_packet"
     data["device_serial"] = f"{r.u32le('device_serial'):08X}"
-    version = r.take(3, "firmware_version")
-    data["firmware_version"] = ".".join(str(part) for part in version)
+    data["firmware_version"] = nas.version(r.take(3, "firmware_version"))
     data["device_unix_epoch"] = _epoch(r.u32le("device_unix_epoch"), warnings)
     config = r.u8("device_config")
     if config < len(_DEVICE_CONFIGS):

@@ -23,12 +23,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from datetime import UTC, datetime
-from decimal import ROUND_HALF_UP, Decimal
+from datetime import datetime
 from typing import Any, ClassVar
 
-from lorawatch.decoders import mbus
-from lorawatch.decoders.base import Decoder, Param, Params, Uplink
+from lorawatch.decoders import mbus, nas
+from lorawatch.decoders.base import Decoder, Param, Params, Uplink, plausible
 from lorawatch.decoders.binary import ByteReader
 from lorawatch.decoders.counters import PULSE_PARAMETERS, pulse_readings
 from lorawatch.decoders.registry import register
@@ -110,33 +109,6 @@ _SSI_CHANNELS = (
     "channel_4",
     "channel_4_avg",
 )
-_LORAWAN_PROFILE = {
-    0x00: "lorawan_disabled",
-    0x01: "lorawan_24_h_privacy",
-    0x02: "lorawan_24_h",
-    0x03: "lorawan_12_h",
-    0x07: "lorawan_1_h_static",
-    0x08: "lorawan_15_min_static",
-    0x17: "lorawan_1_h_dynamic",
-    0x18: "lorawan_15_min_dynamic",
-}
-_WMBUS_PROFILE = {0: "wmbus_disabled", 1: "wmbus_privacy", 2: "wmbus_driveby", 3: "wmbus_fixnet"}
-_ERROR_REASON = {
-    0x00: "n/a",
-    0x01: "n/a",
-    0x02: "unknown_fport",
-    0x03: "packet_size_short",
-    0x04: "packet_size_long",
-    0x05: "value_error",
-    0x06: "protocol_parse_error",
-    0x07: "reserved_flag_set",
-    0x08: "invalid_flag_combination",
-    0x09: "unavailable_feature_request",
-    0x0A: "unsupported_header",
-    0x0B: "unreachable_hw_request",
-    0x0C: "address_not_available",
-    0x0D: "internal_error",
-}
 _HARDWARE = {
     0x00: "pulse_only",
     0x01: "pulse_analog",
@@ -154,22 +126,11 @@ _BOOT_REASON = {
     3: "froced_reset",
     4: "lorawan_rejoin",
 }
-_WAKEUP_BITS = (
-    "reason_0",
-    "watchdog_reset",
-    "soft_reset",
-    "reason_3",
-    "magnet_wakeup",
-    "reason_5",
-    "reason_6",
-    "nfc_wakeup",
-)
 _CONFIG_REQUESTS = {
     0x12: "general_configuration_request",
     0x14: "mbus_configuration_request",
     0x21: "location_configuration_request",
 }
-_START_OF_2020 = 1577836800
 _COUNTER_MODULUS = float(2**32)
 
 
@@ -188,39 +149,16 @@ def _required(table: Mapping[int, str], value: int, what: str) -> str:
     return table[value]
 
 
-def _fixed(value: float, places: int) -> float:
-    """JavaScript ``toFixed`` rounding (half up on the exact binary value), as the vendor."""
-    return float(Decimal(value).quantize(Decimal(1).scaleb(-places), ROUND_HALF_UP))
-
-
-def _serial(value: int) -> str:
-    return "not_available" if value == 0xFFFFFFFF else f"{value:08X}"
-
-
-def _actuality_minutes(raw: int) -> int | None:
-    if raw < 60:
-        return raw
-    if raw < 156:
-        return (raw - 60) * 15
-    if raw < 200:
-        return (raw - 156) * 24 * 60
-    if raw < 253:
-        return (raw - 200) * 7 * 24 * 60
-    if raw == 253:
-        return 365 * 24 * 60
-    return None
-
-
 def _actuality_text(raw: int) -> str | None:
-    minutes = _actuality_minutes(raw)
+    minutes = nas.actuality_minutes(raw)
     if minutes is None:
         return None
     if raw < 60:
         return f"{minutes} minutes"
     for limit, divisor, unit in ((156, 60, "hours"), (200, 1440, "days"), (253, 10080, "weeks")):
         if raw < limit:
-            return f"{_fixed(minutes / divisor, 2):.2f} {unit}"
-    return f"{_fixed(minutes / 525600, 2):.2f} years"
+            return f"{nas.js_fixed(minutes / divisor, 2):.2f} {unit}"
+    return f"{nas.js_fixed(minutes / 525600, 2):.2f} years"
 
 
 def _pulse_usage(r: ByteReader, n: int) -> dict[str, Any]:
@@ -235,7 +173,7 @@ def _pulse_usage(r: ByteReader, n: int) -> dict[str, Any]:
         f"accumulated__{medium}": r.u32le(f"pulse_{n} accumulated") * multiplier,
     }
     if bits & 0x02:
-        out["serial"] = _serial(r.u32le(f"pulse_{n} serial"))
+        out["serial"] = nas.serial(r.u32le(f"pulse_{n} serial"))
     return out
 
 
@@ -247,7 +185,7 @@ def _mbus_usage(r: ByteReader, warnings: list[str]) -> dict[str, Any]:
     }
     if bits & 0x20:
         out["status"] = f"0x{r.u8('mbus status'):02X}"
-        out["serial"] = _serial(r.u32le("mbus serial"))
+        out["serial"] = nas.serial(r.u32le("mbus serial"))
     if bits & 0x40:
         out["manufacturer"] = mbus.manufacturer(r.u16le("mbus manufacturer"))
         out["version"] = r.u8("mbus version")
@@ -280,19 +218,9 @@ def _usage_body(r: ByteReader, data: dict[str, Any], warnings: list[str]) -> Non
     }
     data["app_connected_within_a_day"] = bool(alerts & 0x80)
     if status:
-        data["battery_remaining__years"] = _fixed(r.u8("battery remaining") / 12, 1)
-        data["battery_voltage__V"] = round(r.u8("battery voltage") / 100 + 1.5, 2)
-        temperature = r.read("i8", "internal temperature")
-        spread = r.u8("temperature spread")
-        data["internal_temperature__C"] = temperature
-        data["internal_temperature_min__C"] = temperature - 2 * (spread & 0x0F)
-        data["internal_temperature_max__C"] = temperature + 2 * (spread >> 4)
-        data["radio_downlink_rssi__dBm"] = -r.u8("downlink rssi")
-        radio = r.u8("radio quality")
-        data["radio_downlink_snr__dB"] = (radio & 0x0F) * 2 - 20
-        data["radio_uplink_power__dBm"] = (radio >> 4) * 2
+        nas.device_status(r, data)
     actuality = r.u8("meter actuality")
-    data["meter_actuality_duration__minutes"] = _actuality_minutes(actuality)
+    data["meter_actuality_duration__minutes"] = nas.actuality_minutes(actuality)
     data["meter_actuality_duration_formatted"] = _actuality_text(actuality)
     content = r.u8("content flags")
     if content & 0x01:
@@ -329,16 +257,8 @@ def _pulse_config(r: ByteReader, n: int) -> dict[str, Any]:
     if flags & 0x04:
         out["accumulated_offset"] = r.i32le(f"pulse_{n} offset") * multiplier
     if flags & 0x08:
-        out["serial"] = _serial(r.u32le(f"pulse_{n} serial"))
+        out["serial"] = nas.serial(r.u32le(f"pulse_{n} serial"))
     return out
-
-
-def _text(r: ByteReader, what: str) -> str | None:
-    raw = r.take(r.u8(f"{what} length"), what)
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
 
 
 def _configuration(r: ByteReader, data: dict[str, Any], warnings: list[str]) -> None:
@@ -349,12 +269,12 @@ def _configuration(r: ByteReader, data: dict[str, Any], warnings: list[str]) -> 
         if flags & 0x01:
             profile = r.u8("lorawan profile")
             data["radio_lorawan_profile"] = _enum(
-                _LORAWAN_PROFILE, profile, "invalid_lorawan_profile", warnings
+                nas.LORAWAN_PROFILES, profile, "invalid_lorawan_profile", warnings
             )
         if flags & 0x02:
             profile = r.u8("wmbus profile")
             data["radio_wmbus_profile"] = _enum(
-                _WMBUS_PROFILE, profile, "invalid_wmbus_profile", warnings
+                nas.WMBUS_PROFILES, profile, "invalid_wmbus_profile", warnings
             )
         for n, bit in ((1, 0x10), (2, 0x20)):
             if flags & bit:
@@ -366,14 +286,7 @@ def _configuration(r: ByteReader, data: dict[str, Any], warnings: list[str]) -> 
         data["mbus_data_record_header_raw"] = r.take(r.remaining, "headers").hex().upper()
     elif header == 0x21:
         data["packet_type"] = "location_configuration_packet"
-        if flags & 0x01:
-            data["gps_position_latitude__deg"] = r.i32le("latitude") / 10_000_000
-            data["gps_position_longitude__deg"] = r.i32le("longitude") / 10_000_000
-        if flags & 0x02:
-            data["time_zone__h"] = r.read("i8", "time zone") / 4
-        for bit, key in ((0x04, "address"), (0x08, "id_customer"), (0x10, "id_location")):
-            if flags & bit:
-                data[key] = _text(r, key)
+        nas.location_config(r, flags, data, strict_text=True)
     else:
         raise DecodeError(f"packet type 0x{header:02x} is not a configuration packet")
 
@@ -383,25 +296,12 @@ def _configuration_request(r: ByteReader, data: dict[str, Any], warnings: list[s
     data["packet_type"] = _required(_CONFIG_REQUESTS, header, "configuration request type")
 
 
-def _iso(seconds: int) -> str:
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _command(r: ByteReader, data: dict[str, Any], warnings: list[str]) -> None:
     header = r.u8("packet type")
-    single = r.remaining == 0
     if header == 0x03:
-        if single:
-            data["packet_type"] = "local_time_request"
-            return
-        data["packet_type"] = "local_time_response"
-        seconds = r.u32le("local time")
-        data["device_local_time__s"] = seconds
-        data["device_local_time_formatted"] = (
-            _iso(seconds) if seconds >= _START_OF_2020 else "invalid"
-        )
+        nas.local_time(r, data, "local time")
     elif header == 0x81:
-        if single:
+        if not r.remaining:
             data["packet_type"] = "mbus_available_data_records_request"
             return
         _available_records(r, data)
@@ -418,7 +318,7 @@ def _available_records(r: ByteReader, data: dict[str, Any]) -> None:
     data["more_packets_following"] = bool(bits & 0x08)
     if bits & 0x40:
         data["mbus_header"] = {
-            "serial": _serial(r.u32le("mbus serial")),
+            "serial": nas.serial(r.u32le("mbus serial")),
             "manufacturer": mbus.manufacturer(r.u16le("mbus manufacturer")),
             "version": f"0x{r.u8('mbus version'):02X}",
             "medium": _MBUS_MEDIUM.get(r.u8("mbus medium"), "unknown"),
@@ -441,16 +341,12 @@ def _system(r: ByteReader, data: dict[str, Any], warnings: list[str]) -> None:
     if header == 0x13:
         data["packet_type"] = "faulty_downlink_packet"
         data["packet_fport"] = r.u8("faulty fPort")
-        reason = _enum(_ERROR_REASON, r.u8("error reason"), "invalid_error_code", warnings)
+        reason = _enum(nas.DOWNLINK_ERRORS, r.u8("error reason"), "invalid_error_code", warnings)
         data["packet_error_reason"] = reason
         warnings.append(f"faulty_downlink_packet {reason}")
     elif header == 0x00:
         data["packet_type"] = "boot_packet"
-        data["device_serial"] = _serial(r.u32le("device serial"))
-        version = r.take(3, "firmware version")
-        data["device_firmware_version"] = ".".join(str(b) for b in version)
-        wakeup = r.u8("wakeup reason")
-        data["wakeup_reason_mcu"] = [n for bit, n in enumerate(_WAKEUP_BITS) if wakeup >> bit & 1]
+        nas.boot_header(r, data)
         boot = r.u8("boot reason")
         data["packet_reason"] = _enum(
             _BOOT_REASON, (boot >> 4) & 0x07, "invalid_boot_packet_reason", warnings
@@ -459,7 +355,7 @@ def _system(r: ByteReader, data: dict[str, Any], warnings: list[str]) -> None:
         data["hardware_configuration"] = _enum(
             _HARDWARE, r.u8("hardware"), "invalid_hardware_config", warnings
         )
-        data["device_uptime_accumulated__days"] = _fixed(r.u24le("uptime") / 24, 2)
+        data["device_uptime_accumulated__days"] = nas.js_fixed(r.u24le("uptime") / 24, 2)
     elif header == 0x01:
         shutdown = _required(_SHUTDOWN_REASON, r.u8("shutdown reason"), "shutdown reason")
         _usage_or_status(r, data, warnings)
@@ -564,7 +460,7 @@ class NasUM30xx(Decoder):
             out.extend(self._mbus(bus, params, time))
         # Out-of-range values (a frozen probe, a meter constant off by 1000) stay in the vendor
         # data only: a canonical reading must be plausible.
-        return [r for r in out if r.problem() is None]
+        return plausible(*out)
 
     @staticmethod
     def _pulse(pulse: Mapping[str, Any], params: Params, n: int, time: datetime) -> list[Reading]:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import struct
 
 from lorawatch.decoders.base import Params
-from lorawatch.simulators.encoders import Frame, State, encoder
+from lorawatch.simulators.encoders import Frame, State, _milesight, encoder
 
-_PORT = 85
+_PORT = _milesight.PORT
 _THRESHOLD_ALARM = 0x01
 _MAX_CURRENT = 0xFFFE  # 0xFFFF is the collection-failure sentinel
 

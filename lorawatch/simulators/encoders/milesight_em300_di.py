@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 
 from lorawatch.decoders.base import Params
-from lorawatch.simulators.encoders import Frame, State, encoder
+from lorawatch.simulators.encoders import Frame, State, _milesight, encoder
 
 
 def pulses_from_index(state: State, params: Params) -> int:
@@ -24,12 +24,5 @@ def pulses_from_index(state: State, params: Params) -> int:
 
 @encoder("milesight-em300-di", kinds=("report",))
 def encode(state: State, params: Params, kind: str = "report") -> Frame:
-    out = bytearray()
-    if "battery_pct" in state:
-        out += bytes([0x01, 0x75, round(float(state["battery_pct"]))])
-    if "temperature_c" in state:
-        out += bytes([0x03, 0x67]) + struct.pack("<h", round(float(state["temperature_c"]) * 10))
-    if "humidity_pct" in state:
-        out += bytes([0x04, 0x68, round(float(state["humidity_pct"]) * 2)])
-    out += bytes([0x05, 0xC8]) + struct.pack("<I", pulses_from_index(state, params))
-    return Frame(85, bytes(out))
+    pulses = bytes([0x05, 0xC8]) + struct.pack("<I", pulses_from_index(state, params))
+    return Frame(_milesight.PORT, _milesight.battery(state) + _milesight.climate(state) + pulses)

@@ -9,9 +9,9 @@ from __future__ import annotations
 import struct
 
 from lorawatch.decoders.base import Params
-from lorawatch.simulators.encoders import Frame, State, encoder
+from lorawatch.simulators.encoders import Frame, State, _milesight, encoder
 
-PORT = 85
+PORT = _milesight.PORT
 
 
 @encoder("milesight-em300-zld", kinds=("report", "history"))
@@ -28,12 +28,5 @@ def encode(state: State, params: Params, kind: str = "report") -> Frame:
         return Frame(PORT, bytes([0x20, 0xCE]) + record)
     if kind != "report":
         raise ValueError(f"milesight-em300-zld has no {kind!r} frame")
-    out = bytearray()
-    if "battery_pct" in state:
-        out += bytes([0x01, 0x75, round(float(state["battery_pct"]))])
-    if "temperature_c" in state:
-        out += bytes([0x03, 0x67]) + struct.pack("<h", round(float(state["temperature_c"]) * 10))
-    if "humidity_pct" in state:
-        out += bytes([0x04, 0x68, round(float(state["humidity_pct"]) * 2)])
-    out += bytes([0x05, 0x00, leak])
-    return Frame(PORT, bytes(out))
+    leakage = bytes([0x05, 0x00, leak])
+    return Frame(PORT, _milesight.battery(state) + _milesight.climate(state) + leakage)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 
 from lorawatch.decoders.base import Params
-from lorawatch.simulators.encoders import Frame, State, encoder
+from lorawatch.simulators.encoders import Frame, State, _milesight, encoder
 
 
 def _clamp(value: float, high: int) -> int:
@@ -20,7 +20,7 @@ def _switch(state: State, changed: int) -> bytes:
 def encode(state: State, params: Params, kind: str = "report") -> Frame:
     """``report`` is the periodic frame, in the record order of Milesight's example."""
     if kind == "switch_change":
-        return Frame(85, _switch(state, 0x01))
+        return Frame(_milesight.PORT, _switch(state, 0x01))
     if kind != "report":
         raise ValueError(f"milesight-ws558 has no frame kind {kind!r}")
     out = bytearray(_switch(state, 0x00))
@@ -39,4 +39,4 @@ def encode(state: State, params: Params, kind: str = "report") -> Frame:
         out += bytes([0x06, 0x83]) + struct.pack("<I", wh)
     if "power_w" in state:
         out += bytes([0x04, 0x80]) + struct.pack("<I", _clamp(float(state["power_w"]), 2**32 - 1))
-    return Frame(85, bytes(out))
+    return Frame(_milesight.PORT, bytes(out))
