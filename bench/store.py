@@ -12,10 +12,14 @@ again for each store rather than held, and the generation time is not counted.
 Baselines measured in the same run, on the same machine state:
 - a plain ``executemany`` of the same rows into an empty SQLite table without keys, one commit
   per batch: what any SQLite write costs here, so "store / plain" says what the natural keys,
-  the index and the rollup cost;
-- SQLite against InfluxDB (a private ``influxd`` in a temporary folder), ingest and query.
+  the index and the rollup cost. It runs interleaved with the store's pass on every
+  ``--plain-every``-th batch (10th by default): an append-only table writes at the same rate
+  whatever its size, so a sample spread over the run measures it at a tenth of the time;
+- SQLite against InfluxDB (a private ``influxd`` in a temporary folder), ingest and query;
+- with ``--raw-query``, the same query on SQLite's deltas table, as it was read before the
+  quarter-hour rollup existed.
 
-    python -m bench.store [--meters 200] [--days 365] [--steps-per-batch 50]
+    python -m bench.store [--meters 200] [--days 365] [--steps-per-batch 50] [--raw-query]
 """
 
 from __future__ import annotations
@@ -30,9 +34,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from lorawatch.config import InfluxConfig
+from lorawatch.pipeline import calendar
 from lorawatch.pipeline.influx_store import InfluxStore
 from lorawatch.pipeline.records import Batch, Consumption, Place, StoredReading
-from lorawatch.pipeline.sqlite_store import SqliteStore, us
+from lorawatch.pipeline.sqlite_store import QUARTER_US, SqliteStore, us
 from lorawatch.pipeline.store import Bucket, Store
 from tests.servers import InfluxDB
 
@@ -65,6 +70,7 @@ class Fleet:
             for m in range(meters)
         ]
         self.times = [YEAR_START + (k - 1) * QUARTER for k in range(self.steps + 1)]
+        self.end = YEAR_START + self.steps * QUARTER
         # Wh per quarter hour: night baseload, a day plateau, an evening bump.
         curve = [
             40 + 200 * (7 <= h < 18) + 80 * (18 <= h < 21) + 30 * math.sin(h / 3) for h in range(24)
@@ -111,15 +117,28 @@ class Fleet:
             yield batch
 
 
-def ingest(fleet: Fleet, steps: int, write: Callable[[Batch], None]) -> tuple[int, float]:
-    """Write every batch; return readings written and seconds spent inside ``write``."""
-    n, spent = 0, 0.0
-    for batch in fleet.batches(steps):
+def ingest(
+    fleet: Fleet,
+    steps: int,
+    write: Callable[[Batch], None],
+    baseline: Callable[[Batch], None] | None = None,
+    every: int = 10,
+) -> tuple[int, float, int, float]:
+    """Write every batch with ``write`` and every ``every``-th one with ``baseline`` too;
+    return readings and seconds spent inside each."""
+    n = n_base = 0
+    spent = spent_base = 0.0
+    for i, batch in enumerate(fleet.batches(steps)):
         t = time.perf_counter()
         write(batch)
         spent += time.perf_counter() - t
         n += len(batch.readings)
-    return n, spent
+        if baseline is not None and i % every == 0:
+            t = time.perf_counter()
+            baseline(batch)
+            spent_base += time.perf_counter() - t
+            n_base += len(batch.readings)
+    return n, spent, n_base, spent_base
 
 
 def plain_writer(path: Path) -> Callable[[Batch], None]:
@@ -181,9 +200,20 @@ def plain_writer(path: Path) -> Callable[[Batch], None]:
 
 
 def daily_per_building(store: Store, fleet: Fleet) -> tuple[list[Bucket], float]:
-    end = fleet.times[-1] + QUARTER
     t = time.perf_counter()
-    buckets = store.consumption("energy_delta_kwh", YEAR_START, end, "day", TZ)
+    buckets = store.consumption("energy_delta_kwh", YEAR_START, fleet.end, "day", TZ)
+    return buckets, time.perf_counter() - t
+
+
+def raw_daily_per_building(store: SqliteStore, fleet: Fleet) -> tuple[list[Bucket], float]:
+    """The query as SQLite answered it before the rollup: every delta, through the index."""
+    t = time.perf_counter()
+    rows = store.fetch(
+        f"SELECT building, end_us / {QUARTER_US} * {QUARTER_US}, SUM(value) FROM consumption"
+        " WHERE name = ? AND end_us >= ? AND end_us < ? GROUP BY 1, 2",
+        ("energy_delta_kwh", us(YEAR_START), us(fleet.end)),
+    )
+    buckets = calendar.sum_by_period(rows, YEAR_START, fleet.end, "day", TZ)
     return buckets, time.perf_counter() - t
 
 
@@ -199,8 +229,15 @@ def main() -> None:
         default=50,
         help="quarter hours of the whole fleet per batch (50 x 200 meters = 10,000 readings)",
     )
+    parser.add_argument(
+        "--plain-every", type=int, default=10, help="baseline on every n-th batch (1: all)"
+    )
+    parser.add_argument(
+        "--raw-query", action="store_true", help="also time SQLite's query without the rollup"
+    )
     parser.add_argument("--workdir", type=Path, help="keep the files here (default: a temp dir)")
     args = parser.parse_args()
+    began = time.perf_counter()
     fleet = Fleet(args.meters, args.days)
     expected = fleet.total()
     print(
@@ -212,16 +249,19 @@ def main() -> None:
         root = args.workdir or Path(tmp)
         root.mkdir(parents=True, exist_ok=True)
 
-        n, plain_s = ingest(fleet, args.steps_per_batch, plain_writer(root / "plain.sqlite"))
+        sqlite = SqliteStore(root / "store.sqlite")
+        plain = plain_writer(root / "plain.sqlite")
+        n, sqlite_s, n_plain, plain_s = ingest(
+            fleet, args.steps_per_batch, sqlite.write, plain, args.plain_every
+        )
+        print(f"SqliteStore.write:   {n / sqlite_s:9,.0f} readings/s ({sqlite_s:.1f} s)")
         print(
-            f"plain executemany (baseline): {n / plain_s:10,.0f} readings/s ({plain_s:.1f} s)",
+            f"plain executemany:   {n_plain / plain_s:9,.0f} readings/s"
+            f" ({n_plain:,} readings, every {args.plain_every}th batch)",
             flush=True,
         )
-
-        sqlite = SqliteStore(root / "store.sqlite")
-        n, sqlite_s = ingest(fleet, args.steps_per_batch, sqlite.write)
-        print(f"SqliteStore.write:            {n / sqlite_s:10,.0f} readings/s ({sqlite_s:.1f} s)")
         sqlite_days, sqlite_q = daily_per_building(sqlite, fleet)
+        raw_q = raw_daily_per_building(sqlite, fleet) if args.raw_query else None
         sqlite.close()
 
         influx = InfluxDB(root / "influxdb")
@@ -231,35 +271,35 @@ def main() -> None:
             store = InfluxStore(
                 InfluxConfig(url=influx.url, database="bench", spool_dir=root / "spool")
             )
-            n, influx_s = ingest(fleet, args.steps_per_batch, store.write)
+            n, influx_s, _, _ = ingest(fleet, args.steps_per_batch, store.write)
             print(
-                f"InfluxStore.write:            {n / influx_s:10,.0f} readings/s ({influx_s:.1f} s)"
+                f"InfluxStore.write:   {n / influx_s:9,.0f} readings/s ({influx_s:.1f} s)",
+                flush=True,
             )
             influx_days, influx_q = daily_per_building(store, fleet)
             store.close()
         finally:
             influx.stop()
 
-    def summary(buckets: list[Bucket]) -> tuple[int, float]:
-        return len(buckets), sum(b.value for b in buckets)
-
-    days = len({b.start for b in sqlite_days})
     print(
-        f"daily kWh per building for a year ({len(sqlite_days):,} buckets, {days} days):"
+        f"daily kWh per building for a year ({len(sqlite_days):,} buckets):"
         f" SQLite {sqlite_q:.2f} s, InfluxDB {influx_q:.2f} s"
+        + (f", SQLite without the rollup {raw_q[1]:.2f} s" if raw_q else "")
     )
     print(
-        f"ratios: ingest SQLite/InfluxDB {sqlite_s and influx_s / sqlite_s:.2f}"
-        f" (readings/s), SqliteStore/plain {plain_s / sqlite_s:.2f};"
+        f"ratios: ingest SQLite/InfluxDB {(n / sqlite_s) / (n / influx_s):.2f},"
+        f" SqliteStore/plain {(n / sqlite_s) / (n_plain / plain_s):.2f} (readings/s);"
         f" query SQLite/InfluxDB {sqlite_q / influx_q:.2f} (time)"
     )
     same = [(b.group, b.start, b.value) for b in sqlite_days] == [
         (b.group, b.start, b.value) for b in influx_days
     ]
-    total = summary(sqlite_days)[1]
+    if raw_q is not None:
+        same = same and raw_q[0] == sqlite_days
+    total = sum(b.value for b in sqlite_days)
     print(
         f"check: stores agree: {same}; total {total:,.3f} kWh, expected {expected:,.3f}:"
-        f" {total == expected}"
+        f" {total == expected}; whole run {time.perf_counter() - began:.0f} s"
     )
     if not same or total != expected:
         raise SystemExit(1)

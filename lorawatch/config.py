@@ -28,6 +28,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from lorawatch.alerts.config import AlertsConfig
 from lorawatch.errors import ConfigError
 
 ENV_PREFIX = "LORAWATCH__"
@@ -363,6 +364,7 @@ class Settings(BaseSettings):
     store: StoreConfig = Field(default_factory=StoreConfig)  # type: ignore[arg-type]
     log: LogConfig = Field(default_factory=LogConfig)  # type: ignore[arg-type]
     http: HttpConfig = Field(default_factory=HttpConfig)  # type: ignore[arg-type]
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)  # type: ignore[arg-type]
 
     @classmethod
     def settings_customise_sources(

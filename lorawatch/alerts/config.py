@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from datetime import time
 from enum import StrEnum
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
-
-from lorawatch.config import read_secret
 
 
 class Severity(StrEnum):
@@ -60,6 +59,7 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
 
+@lru_cache(maxsize=256)
 def parse_clock_range(text: str) -> tuple[int, int]:
     """``"01:00-05:00"`` -> minutes after midnight (start, end); end may be past midnight."""
     try:
@@ -113,39 +113,41 @@ class EnergyRules(_Model):
     baseline_margin_pct: float = Field(
         50.0,
         gt=0,
-        description="energy.baseline: an hour counts as over the building's time-of-week "
-        "baseline when it exceeds it by this margin (and by baseline_min_excess_kwh).",
-    )
-    baseline_min_excess_kwh: float = Field(
-        1.0,
-        ge=0,
-        description="energy.baseline: smallest excess (kWh in the hour) that counts, so a small "
-        "building's noise does not.",
+        description="energy.baseline: an hour is over the building's time-of-week baseline when "
+        "it exceeds it by this margin plus the minimum excess.",
     )
     baseline_hours: int = Field(
-        3, ge=1, description="energy.baseline: consecutive hours over the baseline before firing."
+        4, ge=1, description="energy.baseline: consecutive hours over the baseline before firing."
     )
     baseline_weeks: int = Field(
         4,
         ge=1,
         le=12,
-        description="energy.baseline: the baseline of an hour of the week is the median of this "
-        "many past values of the same hour, weekday and occupancy.",
+        description="energy.baseline: the baseline of an hour is the highest of the last this "
+        "many values of the same weekday, hour and occupancy (the highest, so that ordinary "
+        "weather swings of the last weeks are in it).",
     )
     baseline_min_weeks: int = Field(
         2, ge=1, description="energy.baseline: values needed before the baseline is trusted."
     )
-    unoccupied_ratio: float = Field(
-        2.0,
-        gt=1,
-        description="energy.unoccupied: an unoccupied hour is too high at this multiple of the "
-        "building's usual unoccupied hour (median of the last 14 days).",
+    min_excess_w_m2: float = Field(
+        5.0,
+        ge=0,
+        description="energy.baseline, energy.unoccupied: smallest excess that counts, in watts "
+        "per m² of the building (5 W/m² is 3 kWh/h for a 600 m² hall), so noise and small "
+        "weather swings do not.",
     )
-    unoccupied_min_kwh: float = Field(
+    min_excess_kwh: float = Field(
         1.0,
         ge=0,
-        description="energy.unoccupied: and it must exceed the usual unoccupied hour by this "
-        "many kWh.",
+        description="energy.baseline, energy.unoccupied: and never less than this (kWh in the "
+        "hour); the only floor for a building without surface_m2.",
+    )
+    unoccupied_ratio: float = Field(
+        1.5,
+        gt=1,
+        description="energy.unoccupied: an unoccupied hour is too high above this multiple of "
+        "the highest unoccupied consumption at that hour of the day in the last 14 days.",
     )
     unoccupied_max_kwh: float | None = Field(
         None,
@@ -154,7 +156,7 @@ class EnergyRules(_Model):
         "whatever the history says; set it per building in an override.",
     )
     unoccupied_hours: int = Field(
-        4, ge=1, description="energy.unoccupied: consecutive unoccupied hours too high to fire."
+        6, ge=1, description="energy.unoccupied: consecutive unoccupied hours too high to fire."
     )
     daily_budget_kwh: float | None = Field(
         None,
@@ -263,11 +265,11 @@ class RuleSet(_Model):
     disabled: list[RuleId] = Field(
         default_factory=list, description="Rules switched off (e.g. ['lighting.dimming'])."
     )
-    water: WaterRules = Field(default_factory=WaterRules)
-    energy: EnergyRules = Field(default_factory=EnergyRules)
-    waste: WasteRules = Field(default_factory=WasteRules)
-    lighting: LightingRules = Field(default_factory=LightingRules)
-    fleet: FleetRules = Field(default_factory=FleetRules)
+    water: WaterRules = Field(default_factory=WaterRules)  # type: ignore[arg-type]
+    energy: EnergyRules = Field(default_factory=EnergyRules)  # type: ignore[arg-type]
+    waste: WasteRules = Field(default_factory=WasteRules)  # type: ignore[arg-type]
+    lighting: LightingRules = Field(default_factory=LightingRules)  # type: ignore[arg-type]
+    fleet: FleetRules = Field(default_factory=FleetRules)  # type: ignore[arg-type]
 
 
 DOMAINS: tuple[str, ...] = ("water", "energy", "waste", "lighting", "fleet")
@@ -381,7 +383,23 @@ class NotifierConfig(_Model):
     backoff_max_s: float = Field(900.0, gt=0, description="Longest retry delay.")
 
     def secret_url(self) -> str:
+        # Imported here: lorawatch.config mounts this module as its [alerts] section.
+        from lorawatch.config import read_secret
+
         return read_secret(self.url, self.url_file)
+
+    @model_validator(mode="after")
+    def _url(self) -> NotifierConfig:
+        url = self.url.get_secret_value()
+        if self.url_file is None and not url and self.type != "mqtt":
+            raise ValueError(f"notifier {self.name!r}: url or url_file is required")
+        schemes = {"webhook": ("http://", "https://"), "mqtt": ("mqtt://", "mqtts://")}
+        wanted = schemes.get(self.type)
+        if url and wanted and not url.startswith(wanted):
+            raise ValueError(
+                f"notifier {self.name!r}: a {self.type} url starts with {' or '.join(wanted)}"
+            )
+        return self
 
 
 class RouteConfig(_Model):
@@ -436,8 +454,8 @@ class AlertsConfig(_Model):
         "[[alerts.overrides]] tables.",
     )
     rules: RuleSet = Field(default_factory=RuleSet)
-    lifecycle: LifecycleConfig = Field(default_factory=LifecycleConfig)
-    quiet_hours: QuietHours = Field(default_factory=QuietHours)
+    lifecycle: LifecycleConfig = Field(default_factory=LifecycleConfig)  # type: ignore[arg-type]
+    quiet_hours: QuietHours = Field(default_factory=QuietHours)  # type: ignore[arg-type]
 
     @model_validator(mode="after")
     def _names(self) -> AlertsConfig:

@@ -38,6 +38,7 @@ SUPPRESSED_BY: Final[dict[str, tuple[str, ...]]] = {
     "water.continuous_flow": ("water.leak", "water.night_flow", "water.burst"),
     "water.night_flow": ("water.leak", "water.burst"),
     "energy.baseline": ("energy.unoccupied", "energy.daily_budget"),
+    "energy.unoccupied": ("energy.baseline",),
     "waste.time_to_full": ("waste.fill",),
     "lighting.dark": ("lighting.failure",),
     "lighting.dimming": ("lighting.failure",),
@@ -96,6 +97,10 @@ class Lifecycle:
     def is_open(self, rule: str, subject: str) -> bool:
         return (rule, subject) in self.open
 
+    def tracked(self, rule: str, subject: str) -> bool:
+        """Whether a clearing finding for (rule, subject) would change anything."""
+        return (rule, subject) in self.open or (rule, subject) in self.latched
+
     def forget(self, rule: str, subject: str) -> None:
         """An alert was resolved by hand: latch its (rule, subject) until it clears."""
         if self.open.pop((rule, subject), None) is not None:
@@ -104,7 +109,9 @@ class Lifecycle:
     def apply(self, findings: Iterable[Finding], now: datetime) -> int:
         """Apply findings in order in one transaction; return the outbox rows written."""
         relevant = [
-            f for f in findings if f.firing or (f.rule, f.subject) in self.open or (f.rule, f.subject) in self.latched
+            f
+            for f in findings
+            if f.firing or (f.rule, f.subject) in self.open or (f.rule, f.subject) in self.latched
         ]
         if not relevant:
             return 0
@@ -156,7 +163,12 @@ class Lifecycle:
         )
 
     def _touch(
-        self, conn: sqlite3.Connection, key: Key, current: OpenAlert, sets: str, args: tuple[object, ...]
+        self,
+        conn: sqlite3.Connection,
+        key: Key,
+        current: OpenAlert,
+        sets: str,
+        args: tuple[object, ...],
     ) -> int:
         cur = conn.execute(
             f"UPDATE alerts SET {sets} WHERE id = ? AND state != 'resolved'", (*args, current.id)
@@ -246,13 +258,15 @@ class Lifecycle:
         self, conn: sqlite3.Connection, key: Key, current: OpenAlert, f: Finding, now: datetime
     ) -> int:
         since = current.clearing_since_us
-        why = f"condition clear since {from_us(since if since is not None else us(f.at)).isoformat()}"
+        why = (
+            f"condition clear since {from_us(since if since is not None else us(f.at)).isoformat()}"
+        )
         cur = conn.execute(
             "UPDATE alerts SET state = 'resolved', resolved_us = ?, resolved_by = 'lorawatch',"
             " resolution = ?, clearing_since_us = NULL WHERE id = ? AND state != 'resolved'",
             (us(now), why, current.id),
         )
-        del self.open[key]
+        self.open.pop(key, None)
         if cur.rowcount == 0:
             self.latched.add(key)
             return 0

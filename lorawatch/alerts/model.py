@@ -63,7 +63,7 @@ class Finding:
     at: datetime
     firing: bool
     severity: Severity = Severity.WARNING
-    place: Place = Place()
+    place: Place = field(default_factory=Place)
     title: str = ""
     message: str = ""
     evidence: list[Evidence] = field(default_factory=list)

@@ -12,7 +12,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from lorawatch.alerts.config import AlertsConfig, QuietHours, RouteConfig, Severity, parse_clock_range
+from lorawatch.alerts.config import (
+    AlertsConfig,
+    QuietHours,
+    RouteConfig,
+    Severity,
+    parse_clock_range,
+)
 from lorawatch.pipeline.sqlite_store import us
 
 
@@ -55,7 +61,7 @@ class Router:
         self.config = config
         names = [n.name for n in config.notifiers]
         self.routes: list[RouteConfig] = list(config.routes) or (
-            [RouteConfig(name="default", notifiers=names)] if names else []
+            [RouteConfig.model_validate({"name": "default", "notifiers": names})] if names else []
         )
 
     @staticmethod
@@ -83,7 +89,11 @@ class Router:
                 previous = rows.get(notifier)
                 # Two routes to one notifier: send once, as early as either route allows.
                 if previous is None or when < previous[1]:
-                    rows[notifier] = (route.name or f"routes[{i}]", when, "quiet_hours" if hold else "")
+                    rows[notifier] = (
+                        route.name or f"routes[{i}]",
+                        when,
+                        "quiet_hours" if hold else "",
+                    )
         conn.executemany(
             "INSERT OR IGNORE INTO notifications (event_id, alert_id, notifier, route, created_us,"
             " not_before_us, state, held) VALUES (?,?,?,?,?,?,'pending',?)",

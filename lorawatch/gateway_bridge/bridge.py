@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -59,7 +60,10 @@ class Bridge:
         dedup_window_s: float = 86400.0,
         batch_size: int = 1000,
         batch_interval_s: float = 0.25,
+        on_stored: Callable[[Batch], None] | None = None,
     ) -> None:
+        """``on_stored`` is called with each batch once it is durable and acked (the alert
+        engine); it must be quick, and an exception it raises is logged, never propagated."""
         self.source = source
         self.ingestor = ingestor
         self.stores = stores
@@ -70,6 +74,7 @@ class Bridge:
         self.dedup = Deduplicator(dedup_window_s)
         self.batch_size = batch_size
         self.batch_interval_s = batch_interval_s
+        self.on_stored = on_stored
         self._once = OncePer(300.0)
         self.batches = 0
         self.unknown_events = 0
@@ -131,6 +136,11 @@ class Bridge:
         if prepared.batch.uplinks:
             self.metrics.uplink_stored()
         self.batches += 1
+        if self.on_stored is not None and len(prepared.batch):
+            try:
+                self.on_stored(prepared.batch)
+            except Exception:
+                log.exception("on_stored hook failed; ingestion goes on")
 
     def records(self, message: Message) -> Batch:
         """The records one message would produce, without storing or acking (for replays)."""

@@ -55,7 +55,10 @@ def periods(start: datetime, end: datetime, interval: Interval, tz: str) -> list
     """Every period start from the one containing ``start`` up to before ``end``."""
     out = []
     current = period_start(start, interval, tz)
-    while current < end:
+    # Compared as instants: local datetimes of one zone compare by wall clock, ignoring
+    # fold, so the two 02:00 hours of the autumn DST day would be "equal".
+    stop = end.astimezone(UTC)
+    while current.astimezone(UTC) < stop:
         out.append(current)
         current = next_period(current, interval, tz)
     return out

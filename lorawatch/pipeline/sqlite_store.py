@@ -122,6 +122,12 @@ class SqliteStore:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA busy_timeout=30000")
+            # A batch dirties a few MB spread over every meter's key range: with SQLite's
+            # defaults (2 MB cache, checkpoint every 1000 WAL pages) each commit re-reads
+            # and checkpoints most of it. 64 MB and 40 MB make a year of 200 meters ingest
+            # ~1.5x faster (bench/store.py); durability is unchanged (synchronous=FULL).
+            conn.execute("PRAGMA cache_size=-65536")
+            conn.execute("PRAGMA wal_autocheckpoint=10000")
             self._local.conn = conn
         return conn
 
@@ -281,13 +287,21 @@ class SqliteStore:
             if q_lo >= q_hi:
                 rows = db.execute(raw, (name, lo, hi)).fetchall()
             else:
-                rows = db.execute(raw, (name, lo, q_lo * QUARTER_US)).fetchall()
-                rows += db.execute(
-                    f"SELECT {column}, quarter, SUM(value) FROM consumption_quarters"
-                    " WHERE name = ? AND quarter >= ? AND quarter < ? GROUP BY 1, 2",
-                    (name, q_lo, q_hi),
-                ).fetchall()
-                rows += db.execute(raw, (name, q_hi * QUARTER_US, hi)).fetchall()
+                # One read transaction: the three parts see the same committed batches.
+                own = not db.in_transaction
+                if own:
+                    db.execute("BEGIN")
+                try:
+                    rows = db.execute(raw, (name, lo, q_lo * QUARTER_US)).fetchall()
+                    rows += db.execute(
+                        f"SELECT {column}, quarter, SUM(value) FROM consumption_quarters"
+                        " WHERE name = ? AND quarter >= ? AND quarter < ? GROUP BY 1, 2",
+                        (name, q_lo, q_hi),
+                    ).fetchall()
+                    rows += db.execute(raw, (name, q_hi * QUARTER_US, hi)).fetchall()
+                finally:
+                    if own:
+                        db.execute("COMMIT")
         return calendar.sum_by_period(
             ((group, quarter * QUARTER_US, value) for group, quarter, value in rows),
             start,

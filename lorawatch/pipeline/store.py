@@ -41,7 +41,14 @@ class Store(Protocol):
         tz: str,
         group_by: Literal["building", "commune"] = "building",
     ) -> list[Bucket]:
-        """Sum of a consumption delta (energy_delta_kwh, volume_delta_m3) per group and period."""
+        """Sum of a consumption delta (energy_delta_kwh, volume_delta_m3) per group and period.
+
+        Every delta whose end time is in [start, end) counts in the local period (``tz``) that
+        contains its end time; buckets with no delta are absent (no data is not zero). Sorted
+        by group then instant; an autumn DST day has 25 hourly buckets, two of them at 02:00
+        (told apart by ``fold`` and offset). Both stores answer identically
+        (tests/test_aggregates.py); ``lorawatch.pipeline.aggregates`` builds on this alone.
+        """
 
     def health(self) -> dict[str, object]:
         """State for /healthz: spool depth, last error, and the fix when a human is needed."""

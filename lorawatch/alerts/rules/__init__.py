@@ -1,0 +1,1 @@
+"""The rule domains: water, energy, waste, lighting and fleet health."""

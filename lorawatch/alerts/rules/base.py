@@ -1,0 +1,197 @@
+"""What every rule domain shares: the engine's services, hourly series, state persistence.
+
+A domain (water, energy, waste, lighting, fleet) reads the records of each stored batch and
+returns findings; several rules of one domain share its working state (a water meter's
+hourly series serves the continuous-flow and the night-flow rules). The state is plain
+JSON-able data per subject, saved in ``alert_state`` so a restart keeps baselines and
+series instead of relearning them, and every input is idempotent (a re-emitted consumption
+delta replaces the one it corrects; a reading older than the last one seen is ignored), so
+a redelivered batch changes nothing.
+"""
+
+from __future__ import annotations
+
+import statistics
+from bisect import insort
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from lorawatch.alerts.model import Finding
+from lorawatch.alerts.places import Places
+from lorawatch.pipeline.records import Batch, Place
+
+HOUR = 3600
+
+
+def ts(t: datetime) -> float:
+    return t.timestamp()
+
+
+def dt(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def median(values: Iterable[float]) -> float:
+    return float(statistics.median(values))
+
+
+@dataclass(slots=True)
+class Services:
+    """What a domain may ask the engine: places and whether an alert is open."""
+
+    places: Places
+    is_open: Callable[[str, str], bool]
+    tracked: Callable[[str, str], bool]
+    """Whether the lifecycle follows (rule, subject): an alert is open or latched. A clearing
+    finding for anything else would be dropped, so rules need not build it."""
+
+
+class Domain:
+    """Base of the rule domains: a batch in, findings out, per-subject state kept."""
+
+    name = "domain"
+
+    def __init__(self, services: Services) -> None:
+        self.s = services
+        self.places = services.places
+        self.dirty: set[str] = set()
+
+    def batch(self, batch: Batch) -> list[Finding]:
+        return []
+
+    def clear(
+        self,
+        rule: str,
+        subject: str,
+        at: datetime,
+        place: Place,
+        hold: timedelta | None = None,
+    ) -> list[Finding]:
+        """A clearing finding, or nothing when no alert of that rule follows the subject."""
+        if not self.s.tracked(rule, subject):
+            return []
+        return [Finding(rule, subject, at, False, place=place, hold=hold)]
+
+    def tick(self, now: datetime) -> list[Finding]:
+        return []
+
+    def dump(self, subject: str) -> Any:
+        """The JSON-able state of one subject (called for the dirty ones)."""
+        raise NotImplementedError
+
+    def load(self, subject: str, state: Any) -> None:
+        raise NotImplementedError
+
+    def take_dirty(self) -> dict[str, Any]:
+        out = {subject: self.dump(subject) for subject in self.dirty}
+        self.dirty.clear()
+        return out
+
+
+class Hourly:
+    """A quantity per UTC hour from consumption deltas (litres, kWh), idempotent.
+
+    Each delta (start, end] is spread over the hours it overlaps, in proportion to time. A
+    delta re-emitted for the same (meter, end), corrected by a late reading, first takes its
+    previous contribution back. ``covered`` counts the seconds of each hour that a regular
+    delta covered; the hours of a long gap (flagged by the meter engine) are left uncovered:
+    their total is known, not how it was spread, so rules treat them as unknown.
+    """
+
+    def __init__(self) -> None:
+        self.values: dict[int, float] = {}
+        self.covered: dict[int, float] = {}
+        self.seen: dict[str, tuple[float, float, float, bool]] = {}
+        self.ends: dict[str, float] = {}
+        """Latest delta end per meter: an hour is complete once every active meter passed it."""
+        self.by_end: list[tuple[float, str]] = []
+        """(end, key) of ``seen``, sorted, so a window scans only its own deltas."""
+
+    def add(self, meter: str, start: float, end: float, value: float, gap: bool) -> bool:
+        key = f"{meter}|{end:.6f}"
+        entry = (start, end, value, gap)
+        old = self.seen.get(key)
+        if old == entry:
+            return False
+        if old is not None:
+            self._spread(*old, sign=-1.0)
+        else:
+            insort(self.by_end, (end, key))
+        self._spread(start, end, value, gap, sign=1.0)
+        self.seen[key] = entry
+        self.ends[meter] = max(self.ends.get(meter, end), end)
+        return True
+
+    def _spread(self, start: float, end: float, value: float, gap: bool, sign: float) -> None:
+        span = end - start
+        if span <= 0:
+            hour = int(end // HOUR) * HOUR
+            self.values[hour] = self.values.get(hour, 0.0) + sign * value
+            return
+        hour = int(start // HOUR) * HOUR
+        while hour < end:
+            overlap = min(end, hour + HOUR) - max(start, hour)
+            if overlap > 0:
+                self.values[hour] = self.values.get(hour, 0.0) + sign * value * overlap / span
+                if not gap:
+                    self.covered[hour] = self.covered.get(hour, 0.0) + sign * overlap
+            hour += HOUR
+
+    def watermark(self, active_s: float = 6 * HOUR) -> float:
+        """Time up to which every meter still reporting has sent its deltas."""
+        if not self.ends:
+            return 0.0
+        newest = max(self.ends.values())
+        return min(e for e in self.ends.values() if e >= newest - active_s)
+
+    def known(self, hour: int) -> bool:
+        return self.covered.get(hour, 0.0) >= 0.5 * HOUR
+
+    def value(self, hour: int) -> float:
+        return max(0.0, self.values.get(hour, 0.0))
+
+    def prune(self, before: float) -> None:
+        for hour in [h for h in self.values if h + HOUR <= before]:
+            self.values.pop(hour, None)
+            self.covered.pop(hour, None)
+        for key in [k for k, e in self.seen.items() if e[1] <= before]:
+            del self.seen[key]
+        self.by_end = [x for x in self.by_end if x[1] in self.seen]
+        for meter in [m for m, e in self.ends.items() if e < before - 7 * 86400]:
+            del self.ends[meter]
+
+    def window(self, start: float, end: float) -> float:
+        """The quantity within [start, end) from the deltas themselves (finer than hours)."""
+        total = 0.0
+        for i in range(len(self.by_end) - 1, -1, -1):
+            b, key = self.by_end[i]
+            if b <= start:
+                break
+            a, _, value, _ = self.seen[key]
+            overlap = min(b, end) - max(a, start)
+            if overlap > 0 and b > a:
+                total += value * overlap / (b - a)
+        return total
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "values": [[h, round(v, 9)] for h, v in self.values.items()],
+            "covered": [[h, c] for h, c in self.covered.items()],
+            "seen": [[k, *e] for k, e in self.seen.items()],
+            "ends": self.ends,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Hourly:
+        out = cls()
+        out.values = {int(h): float(v) for h, v in data.get("values", [])}
+        out.covered = {int(h): float(c) for h, c in data.get("covered", [])}
+        out.seen = {
+            str(k): (float(a), float(b), float(v), bool(g))
+            for k, a, b, v, g in data.get("seen", [])
+        }
+        out.ends = {str(k): float(v) for k, v in data.get("ends", {}).items()}
+        out.by_end = sorted((e[1], k) for k, e in out.seen.items())
+        return out

@@ -1,0 +1,342 @@
+"""Fleet health: silent devices, low batteries, undecodable uplinks, frame-counter resets.
+
+- ``fleet.silent`` (judged on :meth:`Fleet.tick`): no uplink for ``silence_factor`` times
+  the device's usual interval (the median of its recent intervals, so event frames and a
+  few lost frames do not matter). Silence is measured against the newest uplink of the whole
+  fleet, not only the wall clock: when the network server, the broker or lorawatch itself
+  was down, every device looks silent, and that outage is not the devices' fault. It clears
+  at the device's next uplink.
+- ``fleet.battery``: battery level or voltage below its threshold (with a margin to clear).
+- ``fleet.decode_errors``: a share of the device's uplinks of the last day failed to decode
+  (dead letters with reason ``decode_error``): a firmware update changed the payload, or the
+  inventory names the wrong decoder.
+- ``fleet.fcnt_reset``: ChirpStack logged a frame-counter reset, or the fCnt went down
+  without a join (a device that rebooted with an ABP session, or a replayed frame).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from lorawatch.alerts.config import Severity
+from lorawatch.alerts.model import Evidence, Finding
+from lorawatch.alerts.rules.base import HOUR, Domain, dt, median, ts
+from lorawatch.pipeline.records import Batch, Place
+
+ZERO = timedelta(0)
+GAPS_KEPT = 9
+MIN_GAPS = 3
+FLEET = "_fleet"
+FLEET_SLACK_S = 300.0
+"""How far past the fleet's newest uplink the silence clock may run."""
+FCNT_HOLD = timedelta(hours=24)
+JOIN_GRACE_S = 3600.0
+HOURS_KEPT = 48
+"""Hourly uplink counts kept before the ones out of the decode-error window are dropped."""
+
+
+@dataclass(slots=True)
+class _Device:
+    place: Place
+    last_seen: float = 0.0
+    gaps: list[float] = field(default_factory=list)
+    fcnt: int | None = None
+    fcnt_t: float = 0.0
+    join_t: float = 0.0
+    hours: dict[int, list[int]] = field(default_factory=dict)
+    """Hour (UTC seconds) -> [uplinks, decode errors], for the decode-error rate."""
+    battery: dict[str, float] = field(default_factory=dict)
+
+
+class Fleet(Domain):
+    name = "fleet"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.devices: dict[str, _Device] = {}
+        self.newest = 0.0
+
+    def dump(self, subject: str) -> Any:
+        if subject == FLEET:
+            return {"newest": self.newest}
+        d = self.devices[subject]
+        p = d.place
+        return {
+            "place": [p.commune, p.building, p.device, p.kind],
+            "last_seen": d.last_seen,
+            "gaps": d.gaps,
+            "fcnt": d.fcnt,
+            "fcnt_t": d.fcnt_t,
+            "join_t": d.join_t,
+            "hours": {str(h): v for h, v in d.hours.items()},
+            "battery": d.battery,
+        }
+
+    def load(self, subject: str, state: Any) -> None:
+        if subject == FLEET:
+            self.newest = float(state["newest"])
+            return
+        self.devices[subject] = _Device(
+            Place(*state["place"]),
+            float(state["last_seen"]),
+            [float(g) for g in state["gaps"]],
+            state["fcnt"],
+            float(state["fcnt_t"]),
+            float(state["join_t"]),
+            {int(h): v for h, v in state["hours"].items()},
+            state["battery"],
+        )
+
+    def _device(self, dev_eui: str, place: Place | None) -> _Device | None:
+        d = self.devices.get(dev_eui)
+        if d is None:
+            if place is None:
+                known = self.places.inventory.devices.get(dev_eui)
+                if known is None:
+                    return None
+                place = Place(known.commune, known.building, known.name, known.kind)
+            if not place.kind:
+                return None  # not in the inventory: the dead letters say so already
+            d = self.devices[dev_eui] = _Device(place)
+        elif place is not None and place.kind:
+            d.place = place
+        self.dirty.add(dev_eui)
+        return d
+
+    def batch(self, batch: Batch) -> list[Finding]:
+        out: list[Finding] = []
+        decode_touched: set[str] = set()
+        for e in batch.events:
+            d = self._device(e.dev_eui, e.place if e.place.kind else None)
+            if d is None:
+                continue
+            if e.kind == "join":
+                d.join_t = max(d.join_t, ts(e.time))
+            elif e.kind == "log":
+                out += self._log_event(e.dev_eui, d, e.time, e.code, e.detail)
+        for u in sorted(batch.uplinks, key=lambda u: u.time):
+            d = self._device(u.dev_eui, u.place if u.place.kind else None)
+            if d is None:
+                continue
+            t = ts(u.time)
+            self.newest = max(self.newest, t)
+            self.dirty.add(FLEET)
+            if t > d.last_seen + 1.0:
+                if d.last_seen:
+                    d.gaps.append(t - d.last_seen)
+                    del d.gaps[:-GAPS_KEPT]
+                d.last_seen = t
+                if self.s.is_open("fleet.silent", u.dev_eui):
+                    out += self.clear("fleet.silent", u.dev_eui, u.time, d.place, ZERO)
+            hour = int(ts(u.received) // HOUR) * HOUR
+            d.hours.setdefault(hour, [0, 0])[0] += 1
+            if len(d.hours) > HOURS_KEPT:
+                window = self.places.rules(d.place, u.dev_eui).set.fleet.decode_window_h
+                d.hours = {h: v for h, v in d.hours.items() if h > hour - window * HOUR}
+            if self.s.tracked("fleet.decode_errors", u.dev_eui):
+                decode_touched.add(u.dev_eui)  # only errors raise the rate; this may clear it
+            if u.f_cnt is not None:
+                out += self._fcnt(u.dev_eui, d, u.time, u.f_cnt)
+        for letter in batch.dead_letters:
+            if letter.reason != "decode_error" or not letter.dev_eui:
+                continue
+            d = self._device(letter.dev_eui, None)
+            if d is None:
+                continue
+            hour = int(ts(letter.received) // HOUR) * HOUR
+            d.hours.setdefault(hour, [0, 0])[1] += 1
+            decode_touched.add(letter.dev_eui)
+        for dev_eui in decode_touched:
+            out += self._decode_rate(dev_eui, self.devices[dev_eui], batch)
+        battery = [r for r in batch.readings if r.name in ("battery_pct", "battery_v")]
+        for r in sorted(battery, key=lambda r: r.time):
+            d = self._device(r.dev_eui, r.place if r.place.kind else None)
+            if d is not None:
+                out += self._battery(r.dev_eui, d, r.time, r.name, float(r.value))
+        return out
+
+    def tick(self, now: datetime) -> list[Finding]:
+        ref = min(ts(now), self.newest + FLEET_SLACK_S)
+        out: list[Finding] = []
+        for dev_eui, d in self.devices.items():
+            if len(d.gaps) < MIN_GAPS or not d.last_seen:
+                continue
+            rules = self.places.rules(d.place, dev_eui)
+            if not rules.on("fleet.silent"):
+                continue
+            cfg = rules.set.fleet
+            usual = median(d.gaps)
+            limit = max(cfg.silence_factor * usual, cfg.silence_min_min * 60.0)
+            quiet = ref - d.last_seen
+            if quiet <= limit:
+                continue
+            last = dt(d.last_seen)
+            battery = ""
+            if "battery_pct" in d.battery:
+                battery = f" Its last battery level was {d.battery['battery_pct']:.0f} %."
+            elif "battery_v" in d.battery:
+                battery = f" Its last battery voltage was {d.battery['battery_v']:.2f} V."
+            where = self.places.where(d.place, dev_eui)
+            out.append(
+                Finding(
+                    "fleet.silent",
+                    dev_eui,
+                    dt(ref),
+                    True,
+                    Severity.WARNING,
+                    d.place,
+                    f"Device silent for {_duration(quiet)}: {where}",
+                    f"No uplink since {self.places.local(d.place, last)}; it usually reports "
+                    f"every {_duration(usual)}.{battery}",
+                    [Evidence(last, "last_uplink", "", "", d.place.device)],
+                    {"silent_s": quiet, "usual_interval_s": usual},
+                )
+            )
+        return out
+
+    def _battery(
+        self, dev_eui: str, d: _Device, t: datetime, name: str, value: float
+    ) -> list[Finding]:
+        d.battery[name] = value
+        rules = self.places.rules(d.place, dev_eui)
+        if not rules.on("fleet.battery"):
+            return []
+        cfg = rules.set.fleet
+        low, margin, unit = (
+            (cfg.battery_low_pct, 5.0, "%")
+            if name == "battery_pct"
+            else (cfg.battery_low_v, 0.05, "V")
+        )
+        if value < low:
+            where = self.places.where(d.place, dev_eui)
+            shown = f"{value:.0f} %" if unit == "%" else f"{value:.2f} V"
+            return [
+                Finding(
+                    "fleet.battery",
+                    dev_eui,
+                    t,
+                    True,
+                    Severity.WARNING,
+                    d.place,
+                    f"Battery low ({shown}): {where}",
+                    f"Battery at {shown} on {self.places.local(d.place, t)} (threshold "
+                    f"{low:g} {unit}): replace it before the device falls silent.",
+                    [Evidence(t, name, value, unit, d.place.device)],
+                    {name: value},
+                )
+            ]
+        if value >= low + margin:
+            return self.clear("fleet.battery", dev_eui, t, d.place)
+        return []
+
+    def _decode_rate(self, dev_eui: str, d: _Device, batch: Batch) -> list[Finding]:
+        rules = self.places.rules(d.place, dev_eui)
+        if not rules.on("fleet.decode_errors"):
+            return []
+        cfg = rules.set.fleet
+        newest = max(d.hours)
+        horizon = newest + HOUR - cfg.decode_window_h * HOUR
+        if min(d.hours) < horizon:
+            d.hours = {h: v for h, v in d.hours.items() if h >= horizon}
+        total = sum(v[0] for v in d.hours.values())
+        errors = sum(v[1] for v in d.hours.values())
+        share = 100.0 * errors / total if total else 0.0
+        at = dt(newest + HOUR)
+        if errors >= cfg.decode_error_min and share >= cfg.decode_error_pct:
+            details = sorted(
+                {
+                    x.detail[:200]
+                    for x in batch.dead_letters
+                    if x.dev_eui == dev_eui and x.reason == "decode_error"
+                }
+            )
+            where = self.places.where(d.place, dev_eui)
+            return [
+                Finding(
+                    "fleet.decode_errors",
+                    dev_eui,
+                    at,
+                    True,
+                    Severity.WARNING,
+                    d.place,
+                    f"Uplinks not decodable ({share:.0f} %): {where}",
+                    f"{errors} of {total} uplinks in the last {cfg.decode_window_h:g} h failed to "
+                    "decode: firmware change or wrong decoder? See `lorawatch deadletters list "
+                    "--reason decode_error`.",
+                    [
+                        Evidence(at, "decode_error", text, "", d.place.device)
+                        for text in details[:5]
+                    ],
+                    {"errors": errors, "uplinks": total, "share_pct": share},
+                )
+            ]
+        if share < cfg.decode_error_pct / 2:
+            return self.clear("fleet.decode_errors", dev_eui, at, d.place)
+        return []
+
+    def _fcnt(self, dev_eui: str, d: _Device, t: datetime, f_cnt: int) -> list[Finding]:
+        previous, when = d.fcnt, d.fcnt_t
+        now = ts(t)
+        if now < when:
+            return []  # a late frame: its counter says nothing about a reset
+        d.fcnt, d.fcnt_t = f_cnt, now
+        if previous is None or not self.places.rules(d.place, dev_eui).on("fleet.fcnt_reset"):
+            return []
+        if f_cnt + 1 < previous and now - d.join_t > JOIN_GRACE_S:
+            return [
+                self._reset(
+                    dev_eui,
+                    d,
+                    t,
+                    f"fCnt went from {previous} down to {f_cnt} without a join: the device "
+                    "rebooted with a fixed session, or a frame was replayed.",
+                    [
+                        Evidence(dt(when), "f_cnt", previous, "", d.place.device),
+                        Evidence(t, "f_cnt", f_cnt, "", d.place.device),
+                    ],
+                )
+            ]
+        if f_cnt > previous:
+            return self.clear("fleet.fcnt_reset", dev_eui, t, d.place, FCNT_HOLD)
+        return []
+
+    def _log_event(
+        self, dev_eui: str, d: _Device, t: datetime, code: str, detail: str
+    ) -> list[Finding]:
+        rules = self.places.rules(d.place, dev_eui)
+        if code not in rules.set.fleet.fcnt_log_codes or not rules.on("fleet.fcnt_reset"):
+            return []
+        return [
+            self._reset(
+                dev_eui,
+                d,
+                t,
+                f"ChirpStack logged {code}: {detail[:200]}",
+                [Evidence(t, "chirpstack_log", code, "", d.place.device, note=detail[:200])],
+            )
+        ]
+
+    def _reset(
+        self, dev_eui: str, d: _Device, t: datetime, why: str, evidence: list[Evidence]
+    ) -> Finding:
+        return Finding(
+            "fleet.fcnt_reset",
+            dev_eui,
+            t,
+            True,
+            Severity.INFO,
+            d.place,
+            f"Frame counter reset: {self.places.where(d.place, dev_eui)}",
+            why,
+            evidence,
+        )
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 2 * 86400:
+        return f"{seconds / 86400:.1f} days"
+    if seconds >= 2 * HOUR:
+        return f"{seconds / HOUR:.1f} h"
+    return f"{seconds / 60:.0f} min"

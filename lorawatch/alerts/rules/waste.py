@@ -1,0 +1,194 @@
+"""Waste: a container nearly full or full, full soon at its current rate, lid open.
+
+- ``waste.fill``: warning at ``near_full_pct``, escalated to critical at ``full_pct`` (one
+  alert that escalates, not two). Clears once the level dropped ``clear_drop_pct`` below the
+  warning level: the bin was emptied, which is conclusive, so it resolves at once.
+- ``waste.time_to_full`` (info): the fill rate of the last day (least squares over the
+  readings since the last emptying) predicts the full level within ``time_to_full_h``: time
+  to plan a collection before the weekend.
+- ``waste.tilt``: the sensor reports it is tilted (lid open, container knocked over).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from lorawatch.alerts.config import Severity
+from lorawatch.alerts.model import Evidence, Finding
+from lorawatch.alerts.rules.base import HOUR, Domain, dt, ts
+from lorawatch.pipeline.records import Batch, Place, StoredReading
+
+ZERO = timedelta(0)
+EMPTIED_DROP_PCT = 20.0
+"""A fall of the level by this much between two readings is an emptying."""
+RATE_WINDOW_S = 24 * HOUR
+MIN_SPAN_S = 6 * HOUR
+
+
+@dataclass(slots=True)
+class _Bin:
+    place: Place
+    fills: list[list[float]] = field(default_factory=list)
+    """[[time, fill %]] since the last emptying, within the rate window."""
+    last: dict[str, float] = field(default_factory=dict)
+    """Newest time seen per reading name."""
+
+
+def slope_per_hour(points: list[list[float]]) -> float | None:
+    """Least-squares slope of fill against time, in % per hour; None when too little data."""
+    if len(points) < 3 or points[-1][0] - points[0][0] < MIN_SPAN_S:
+        return None
+    n = len(points)
+    mt = sum(p[0] for p in points) / n
+    mf = sum(p[1] for p in points) / n
+    var = sum((p[0] - mt) ** 2 for p in points)
+    if var <= 0:
+        return None
+    cov = sum((p[0] - mt) * (p[1] - mf) for p in points)
+    return cov / var * HOUR
+
+
+class Waste(Domain):
+    name = "waste"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.bins: dict[str, _Bin] = {}
+
+    def dump(self, subject: str) -> Any:
+        b = self.bins[subject]
+        p = b.place
+        return {
+            "place": [p.commune, p.building, p.device, p.kind],
+            "fills": b.fills,
+            "last": b.last,
+        }
+
+    def load(self, subject: str, state: Any) -> None:
+        self.bins[subject] = _Bin(Place(*state["place"]), state["fills"], state["last"])
+
+    def batch(self, batch: Batch) -> list[Finding]:
+        out: list[Finding] = []
+        wanted = [r for r in batch.readings if r.name in ("fill_pct", "tilted")]
+        for r in sorted(wanted, key=lambda r: r.time):
+            b = self.bins.get(r.dev_eui)
+            if b is None:
+                b = self.bins[r.dev_eui] = _Bin(r.place)
+            b.place = r.place
+            t = ts(r.time)
+            if t <= b.last.get(r.name, -1.0):
+                continue
+            b.last[r.name] = t
+            self.dirty.add(r.dev_eui)
+            if r.name == "tilted":
+                out += self._tilt(r)
+            else:
+                out += self._fill(r, b, t, float(r.value))
+        return out
+
+    def _tilt(self, r: StoredReading) -> list[Finding]:
+        if not self.places.rules(r.place, r.dev_eui).on("waste.tilt"):
+            return []
+        if not r.value:
+            return self.clear("waste.tilt", r.dev_eui, r.time, r.place)
+        where = self.places.where(r.place, r.dev_eui)
+        return [
+            Finding(
+                "waste.tilt",
+                r.dev_eui,
+                r.time,
+                True,
+                Severity.WARNING,
+                r.place,
+                f"Lid open or sensor tilted: {where}",
+                f"The sensor reports it is tilted since {self.places.local(r.place, r.time)}: "
+                "lid left open, container knocked over, or the sensor came loose.",
+                [Evidence(r.time, "tilted", True, "bool", r.place.device)],
+            )
+        ]
+
+    def _fill(self, r: StoredReading, b: _Bin, t: float, fill: float) -> list[Finding]:
+        rules = self.places.rules(r.place, r.dev_eui)
+        cfg = rules.set.waste
+        out: list[Finding] = []
+        emptied = bool(b.fills) and fill < b.fills[-1][1] - EMPTIED_DROP_PCT
+        if emptied:
+            b.fills = []
+        b.fills = [p for p in b.fills if p[0] >= t - RATE_WINDOW_S]
+        b.fills.append([t, fill])
+        evidence = [Evidence(r.time, "fill_pct", fill, "%", r.place.device)]
+        where = self.places.where(r.place, r.dev_eui)
+        if rules.on("waste.fill"):
+            if fill >= cfg.full_pct:
+                out.append(
+                    Finding(
+                        "waste.fill",
+                        r.dev_eui,
+                        r.time,
+                        True,
+                        Severity.CRITICAL,
+                        r.place,
+                        f"Bin full ({fill:.0f} %): {where}",
+                        f"Fill level {fill:.0f} % at {self.places.local(r.place, r.time)} "
+                        f"(full at {cfg.full_pct:g} %): empty it before it overflows.",
+                        evidence,
+                        {"fill_pct": fill},
+                    )
+                )
+            elif fill >= cfg.near_full_pct:
+                out.append(
+                    Finding(
+                        "waste.fill",
+                        r.dev_eui,
+                        r.time,
+                        True,
+                        Severity.WARNING,
+                        r.place,
+                        f"Bin nearly full ({fill:.0f} %): {where}",
+                        f"Fill level {fill:.0f} % at {self.places.local(r.place, r.time)} "
+                        f"(warning at {cfg.near_full_pct:g} %).",
+                        evidence,
+                        {"fill_pct": fill},
+                    )
+                )
+            elif fill < cfg.near_full_pct - cfg.clear_drop_pct:
+                out += self.clear("waste.fill", r.dev_eui, r.time, r.place, ZERO)
+        if rules.on("waste.time_to_full"):
+            if emptied:
+                out += self.clear("waste.time_to_full", r.dev_eui, r.time, r.place, ZERO)
+            else:
+                out += self._forecast(r, b, fill, where)
+        return out
+
+    def _forecast(self, r: StoredReading, b: _Bin, fill: float, where: str) -> list[Finding]:
+        cfg = self.places.rules(r.place, r.dev_eui).set.waste
+        rate = slope_per_hour(b.fills)
+        if rate is None:
+            return []
+        hours = (cfg.full_pct - fill) / rate if rate > 0.01 else float("inf")
+        if fill >= cfg.time_to_full_min_pct and 0 < hours <= cfg.time_to_full_h:
+            full_at: datetime = r.time + timedelta(hours=hours)
+            return [
+                Finding(
+                    "waste.time_to_full",
+                    r.dev_eui,
+                    r.time,
+                    True,
+                    Severity.INFO,
+                    r.place,
+                    f"Bin full in about {hours:.0f} h: {where}",
+                    f"{fill:.0f} % at {self.places.local(r.place, r.time)}, filling at "
+                    f"{rate:.1f} %/h over the last {(b.fills[-1][0] - b.fills[0][0]) / HOUR:.0f} h: "
+                    f"full ({cfg.full_pct:g} %) around {self.places.local(r.place, full_at)}.",
+                    [
+                        Evidence(dt(p[0]), "fill_pct", p[1], "%", r.place.device)
+                        for p in b.fills[-12:]
+                    ],
+                    {"fill_pct": fill, "rate_pct_h": rate, "hours_to_full": hours},
+                )
+            ]
+        if hours > 2 * cfg.time_to_full_h or fill < cfg.time_to_full_min_pct - 10:
+            return self.clear("waste.time_to_full", r.dev_eui, r.time, r.place)
+        return []
