@@ -110,7 +110,7 @@ def run(n: int, batch_interval_ms: int, gap_s: float) -> list[float]:
     rng = random.Random(7)
     sent: dict[str, float] = {}
     try:
-        if not service.source.wait_connected(10):  # type: ignore[attr-defined]
+        if not service.source.wait_subscribed(10):  # type: ignore[attr-defined]
             raise RuntimeError("the service did not connect to the broker")
         frame = encoders.get("milesight-em300-zld")({"leak": True, "battery_pct": 90}, {}, "report")
         for i, dev_eui in enumerate(devices):

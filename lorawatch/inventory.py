@@ -203,7 +203,9 @@ class Inventory:
         try:
             decoder = registry.get(name)
         except InventoryError as exc:
-            problems.append((where, exc.problems[0][1].replace("unknown decoder", f"unknown decoder {name!r}")))
+            problems.append(
+                (where, exc.problems[0][1].replace("unknown decoder", f"unknown decoder {name!r}"))
+            )
             return None, {}
         params, bad = decoder.resolve_params(raw)
         problems.extend((where, b) for b in bad)

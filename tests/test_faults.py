@@ -58,6 +58,7 @@ class BridgeProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
+        self._log_mark = self.log.stat().st_size if self.log.exists() else 0
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
                 [
@@ -73,7 +74,11 @@ class BridgeProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        wait_until(lambda: self.db.exists(), 30, "the bridge's store")
+        wait_until(
+            lambda: b'"mqtt subscribed"' in self.log.read_bytes()[self._log_mark :],
+            30,
+            "the bridge's subscription",
+        )
 
     def kill(self) -> None:
         assert self.proc is not None

@@ -78,7 +78,7 @@ def test_reference_uplink_reaches_both_stores_as_kwh_per_building(
     service = Service(settings_for(tmp_path, mosquitto, influxdb, influx_db))
     service.start()
     try:
-        assert service.source.wait_connected(10)  # type: ignore[attr-defined]
+        assert service.source.wait_subscribed(10)  # type: ignore[attr-defined]
         # The reference event as published by ChirpStack, then the same meter 15 minutes later.
         publish(
             mosquitto,

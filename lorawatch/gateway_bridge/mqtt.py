@@ -41,6 +41,7 @@ class MqttSource:
         self._queue: queue.Queue[Message] = queue.Queue()
         self._generation = 0
         self._connected = threading.Event()
+        self._subscribed = threading.Event()
         self.connects = 0
         self.last_error = ""
         self._stopping = False
@@ -70,6 +71,7 @@ class MqttSource:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         return client
 
     @staticmethod
@@ -111,6 +113,20 @@ class MqttSource:
             self._jittered(self.cfg.reconnect_min_s), int(self.cfg.reconnect_max_s)
         )
         log.warning("mqtt disconnected", reason=str(reason))
+
+    def _on_subscribe(
+        self, _: mqtt.Client, __: Any, mid: int, reasons: list[ReasonCode], ___: Any
+    ) -> None:
+        refused = [str(r) for r in reasons if r.is_failure]
+        if refused:
+            self.last_error = f"broker refused the subscription: {', '.join(refused)}"
+            log.error("mqtt subscription refused", reasons=refused, topics=self.cfg.topics)
+            return
+        self._subscribed.set()
+        log.info("mqtt subscribed", topics=[t for t, _ in self._topics()])
+
+    def wait_subscribed(self, timeout: float) -> bool:
+        return self._subscribed.wait(timeout)
 
     def _on_message(self, _: mqtt.Client, __: Any, msg: mqtt.MQTTMessage) -> None:
         self._queue.put(
@@ -184,6 +200,7 @@ class MqttSource:
     def health(self) -> dict[str, object]:
         return {
             "connected": self._connected.is_set(),
+            "subscribed": self._subscribed.is_set(),
             "connects": self.connects,
             "queued": self._queue.qsize(),
             "last_error": self.last_error,
