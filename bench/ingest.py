@@ -84,11 +84,14 @@ def queue_for(broker: Mosquitto, client_ids: list[str], items: list[tuple[str, b
         c.loop_stop()
     pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-publisher")
     pub.max_inflight_messages_set(1000)
+    pub.max_queued_messages_set(0)
     pub.connect("127.0.0.1", broker.port)
     pub.loop_start()
-    infos = [pub.publish(t, p, qos=1) for t, p in items]
-    for info in infos:
-        info.wait_for_publish(120)
+    # Packet ids are 16-bit: publish in chunks so fewer than 65,535 are unacked at once.
+    for start in range(0, len(items), 20_000):
+        infos = [pub.publish(t, p, qos=1) for t, p in items[start : start + 20_000]]
+        for info in infos:
+            info.wait_for_publish(120)
     pub.disconnect()
     pub.loop_stop()
 

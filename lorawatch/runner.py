@@ -87,7 +87,7 @@ def run_demo(
     speed: float,
     http_port: int,
     console: Console,
-    history_days: float = 2.0,
+    history_days: float = 1.0,
 ) -> None:
     """Embedded broker + simulated Saint-Sulpice + the real service on a SQLite store.
 

@@ -36,7 +36,7 @@ def run_demo_until_readings(workdir: Path) -> tuple[subprocess.Popen[bytes], byt
     selector.register(proc.stdout, selectors.EVENT_READ)
     seen = b""
     deadline = time.monotonic() + 15
-    while b"live x" not in seen:
+    while b" readings)" not in seen:
         left = deadline - time.monotonic()
         if left <= 0 or proc.poll() is not None:
             proc.kill()

@@ -144,16 +144,20 @@ def walk(
         raise DecodeError("empty payload")
     r = ByteReader(payload)
     data: dict[str, Any] = {}
-    while r.remaining:
+    end = len(payload)
+    while r.pos < end:
         at = r.pos
-        if r.remaining < 2:
+        if end - at < 2:
             raise DecodeError(f"dangling byte at offset {at}: a record needs id and type")
-        key = (r.u8("channel id"), r.u8("channel type"))
-        handler = handlers.get(key) or COMMON.get(key)
+        key = (payload[at], payload[at + 1])
+        r.pos = at + 2
+        handler = handlers.get(key)
+        if handler is None:
+            handler = COMMON.get(key)
         if handler is None:
             message = (
                 f"unknown channel 0x{key[0]:02x} type 0x{key[1]:02x} at offset {at}; "
-                f"{len(payload) - at} byte(s) not decoded"
+                f"{end - at} byte(s) not decoded"
             )
             if not data:
                 raise DecodeError(message)
