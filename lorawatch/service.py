@@ -19,6 +19,7 @@ from lorawatch.inventory import Inventory
 from lorawatch.metrics import Metrics
 from lorawatch.pipeline.influx_store import InfluxStore
 from lorawatch.pipeline.ingest import Ingestor
+from lorawatch.pipeline.retention import RetentionJob
 from lorawatch.pipeline.meters import MeterKey
 from lorawatch.pipeline.sqlite_store import SqliteStore, from_us
 from lorawatch.pipeline.store import Store
@@ -88,6 +89,7 @@ class Service:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._http: WebServer | None = None
+        self._retention: RetentionJob | None = None
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
         """What "now" is for the pages and the API; the demo's simulated time runs faster."""
 
@@ -128,6 +130,8 @@ class Service:
             self._http = WebServer(create_app(self), self.settings.http.listen)
         if self.alerts is not None:
             self.alerts.start()
+        self._retention = RetentionJob(self.sqlite, self.settings.store.raw_retention_days)
+        self._retention.start()
         self.source.start()
         self._thread = threading.Thread(target=self.bridge.run, args=(self._stop,), name="bridge")
         self._thread.start()
@@ -145,6 +149,8 @@ class Service:
 
     def stop(self) -> None:
         self._stop.set()
+        if self._retention is not None:
+            self._retention.stop()
         if self._thread is not None:
             self._thread.join(timeout=10)
         self.source.stop()

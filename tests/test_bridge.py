@@ -312,3 +312,20 @@ def test_a_missing_js_codec_fails_at_start_naming_the_file(tmp_path: Path) -> No
     with pytest.raises(InventoryError) as info:
         make_service(tmp_path, inventory=inventory)
     assert "nowhere.js" in str(info.value)
+
+
+def test_retention_deletes_old_raw_data_and_keeps_the_aggregates(tmp_path: Path) -> None:
+    from lorawatch.pipeline.retention import purge
+
+    service = make_service(tmp_path)
+    service.bridge.process([up(1000 + 100 * i, 15 * i) for i in range(8)])
+    day = (T0 - timedelta(hours=12), T0 + timedelta(hours=12))
+    before = service.sqlite.consumption("energy_delta_kwh", *day, "day", "Europe/Paris")
+    deleted = purge(service.sqlite, keep_days=30, now=T0 + timedelta(days=31))
+    assert deleted["readings"] > 0 and deleted["uplinks"] == 8 and deleted["consumption"] == 7
+    assert count(service, "SELECT COUNT(*) FROM readings") == 0
+    after = service.sqlite.consumption("energy_delta_kwh", *day, "day", "Europe/Paris")
+    assert [(b.group, round(b.value, 6)) for b in after] == [
+        (b.group, round(b.value, 6)) for b in before
+    ]
+    assert round(after[0].value, 6) == 0.7
