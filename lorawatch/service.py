@@ -19,8 +19,8 @@ from lorawatch.inventory import Inventory
 from lorawatch.metrics import Metrics
 from lorawatch.pipeline.influx_store import InfluxStore
 from lorawatch.pipeline.ingest import Ingestor
-from lorawatch.pipeline.retention import RetentionJob
 from lorawatch.pipeline.meters import MeterKey
+from lorawatch.pipeline.retention import RetentionJob
 from lorawatch.pipeline.sqlite_store import SqliteStore, from_us
 from lorawatch.pipeline.store import Store
 from lorawatch.readings import DELTA_OF

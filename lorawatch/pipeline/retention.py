@@ -32,7 +32,7 @@ def purge(store: SqliteStore, keep_days: int, now: datetime | None = None) -> di
         ):
             deleted[table] = db.execute(
                 f"DELETE FROM {table} WHERE {column} < ?", (cutoff,)
-            ).rowcount  # noqa: S608
+            ).rowcount
         deleted["dead_letters"] = db.execute(
             "DELETE FROM dead_letters WHERE replayed_us IS NOT NULL AND received_us < ?", (cutoff,)
         ).rowcount
