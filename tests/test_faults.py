@@ -132,7 +132,7 @@ def test_bridge_killed_mid_stream_loses_and_duplicates_nothing(
         assert stored_at_kill < devices * per_device, "killed mid-stream"
         bridge.start()
         sender.join(300)
-        wait_until(lambda: bridge.uplinks() >= devices * per_device, 180, "every uplink stored")
+        wait_until(lambda: bridge.uplinks() >= devices * per_device, 300, "every uplink stored")
         assert bridge.terminate() == 0
         assert_exact(bridge, devices, per_device)
     finally:
@@ -157,7 +157,7 @@ def test_broker_restarted_mid_stream(
         broker.restart()
         sender.join(300)
         assert not sender.is_alive()
-        wait_until(lambda: bridge.uplinks() >= devices * per_device, 180, "every uplink stored")
+        wait_until(lambda: bridge.uplinks() >= devices * per_device, 300, "every uplink stored")
         assert bridge.terminate() == 0
         assert_exact(bridge, devices, per_device)
     finally:
