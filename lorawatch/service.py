@@ -117,6 +117,13 @@ class Service:
             "stores": stores,
             "batches": self.bridge.batches,
             "quality_events": dict(self.ingestor.quality),
+            "chirpstack_logs": {
+                code: {
+                    "events": n,
+                    "devices": sorted(self.ingestor.chirpstack_log_devices[code])[:20],
+                }
+                for code, n in self.ingestor.chirpstack_logs.items()
+            },
             "alerts": self.alerts.health() if self.alerts else None,
         }
 

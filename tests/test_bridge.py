@@ -329,3 +329,18 @@ def test_retention_deletes_old_raw_data_and_keeps_the_aggregates(tmp_path: Path)
         (b.group, round(b.value, 6)) for b in before
     ]
     assert round(after[0].value, 6) == 0.7
+
+
+def test_chirpstack_codec_errors_surface_in_health(tmp_path: Path) -> None:
+    service = make_service(tmp_path)
+    payload = (REFERENCE / "v4-event-log-codec-error.json").read_bytes()
+    service.bridge.process([Message(TOPIC.replace("/up", "/log"), payload, T0, 1, 1)])
+    logs = service.health()["chirpstack_logs"]
+    assert logs == {"UPLINK_CODEC": {"events": 1, "devices": [EUI]}}
+    assert (
+        count(
+            service,
+            "SELECT COUNT(*) FROM device_events WHERE kind = 'log' AND code = 'UPLINK_CODEC'",
+        )
+        == 1
+    )

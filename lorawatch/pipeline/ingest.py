@@ -10,7 +10,7 @@ its reason, and its raw frame is still kept.
 from __future__ import annotations
 
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from datetime import timedelta
 
 from lorawatch.decoders import mapping as object_mapping
@@ -57,6 +57,8 @@ class Ingestor:
         self.use_object = use_object
         self.meters = meters or MeterEngine(self._limits)
         self.quality: Counter[str] = Counter()
+        self.chirpstack_logs: Counter[str] = Counter()
+        self.chirpstack_log_devices: defaultdict[str, set[str]] = defaultdict(set)
         self._places: dict[str, Place] = {}
         self._commands = commands
         self._commands_checked = 0.0
@@ -210,6 +212,11 @@ class Ingestor:
         body = event.body
         code = str(body.get("code", "")) if event.kind == "log" else ""
         detail = str(body.get("description", "")) if event.kind == "log" else ""
+        if code:
+            # ChirpStack's own reports (a failing device-profile codec, a frame-counter reset,
+            # a retransmission): counted per code and device for /healthz.
+            self.chirpstack_logs[code] += 1
+            self.chirpstack_log_devices[code].add(event.dev_eui)
         if event.kind == "status":
             level = body.get("batteryLevel")
             unavailable = body.get("batteryLevelUnavailable") or body.get("externalPowerSource")
