@@ -144,6 +144,7 @@ def _mount() -> None:
         "lorawatch.decoders.cli",
         "lorawatch.gateway_bridge.cli",
         "lorawatch.pipeline.cli",
+        "lorawatch.pipeline.report_cli",
         "lorawatch.simulators.cli",
         "lorawatch.alerts.cli",
         "lorawatch.dashboards.cli",
