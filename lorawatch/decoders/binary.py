@@ -30,6 +30,12 @@ _STRUCTS = {
 }
 
 
+_U16LE = _STRUCTS["u16le"].unpack_from
+_I16LE = _STRUCTS["i16le"].unpack_from
+_U32LE = _STRUCTS["u32le"].unpack_from
+_F32LE = _STRUCTS["f32le"].unpack_from
+
+
 class ByteReader:
     """Sequential reader over a payload with named, bounds-checked reads.
 
@@ -77,10 +83,20 @@ class ByteReader:
         return int(self.read("i8", what))
 
     def u16le(self, what: str) -> int:
-        return int(self.read("u16le", what))
+        pos = self.pos
+        if len(self.data) - pos < 2:
+            raise self._short(2, what)
+        self.pos = pos + 2
+        value: int = _U16LE(self.data, pos)[0]
+        return value
 
     def i16le(self, what: str) -> int:
-        return int(self.read("i16le", what))
+        pos = self.pos
+        if len(self.data) - pos < 2:
+            raise self._short(2, what)
+        self.pos = pos + 2
+        value: int = _I16LE(self.data, pos)[0]
+        return value
 
     def u16be(self, what: str) -> int:
         return int(self.read("u16be", what))
@@ -95,7 +111,12 @@ class ByteReader:
         return int.from_bytes(self.take(3, what), "big")
 
     def u32le(self, what: str) -> int:
-        return int(self.read("u32le", what))
+        pos = self.pos
+        if len(self.data) - pos < 4:
+            raise self._short(4, what)
+        self.pos = pos + 4
+        value: int = _U32LE(self.data, pos)[0]
+        return value
 
     def i32le(self, what: str) -> int:
         return int(self.read("i32le", what))
@@ -107,7 +128,12 @@ class ByteReader:
         return int(self.read("i32be", what))
 
     def f32le(self, what: str) -> float:
-        return float(self.read("f32le", what))
+        pos = self.pos
+        if len(self.data) - pos < 4:
+            raise self._short(4, what)
+        self.pos = pos + 4
+        value: float = _F32LE(self.data, pos)[0]
+        return value
 
 
 def expect_length(payload: bytes, allowed: set[int] | int, what: str) -> None:
