@@ -353,15 +353,7 @@ def overview(view: CommuneView) -> dict[str, Any] | None:
                 grid.place(8, 9),
                 sort_by="kWh",
                 overrides=names.cell_override(building_col),
-                transformations=[
-                    {
-                        "id": "organize",
-                        "options": {
-                            "excludeByName": {"Time": True},
-                            "renameByName": {"building": building_col, "total": "kWh"},
-                        },
-                    }
-                ],
+                transformations=p.organize({"building": building_col, "total": "kWh"}),
                 decimals=1,
             )
         )
@@ -397,15 +389,10 @@ def overview(view: CommuneView) -> dict[str, Any] | None:
                             "id": "reduce",
                             "options": {"reducers": ["lastNotNull"], "mode": "seriesToRows"},
                         },
-                        {
-                            "id": "organize",
-                            "options": {
-                                "renameByName": {
-                                    "Field": t("Bâtiment", "Building"),
-                                    "Last *": "kWh/m²",
-                                }
-                            },
-                        },
+                        *p.organize(
+                            {"Field": t("Bâtiment", "Building"), "Last *": "kWh/m²"},
+                            hide_time=False,
+                        ),
                     ],
                     decimals=2,
                 )
@@ -473,19 +460,13 @@ def overview(view: CommuneView) -> dict[str, Any] | None:
                 p.BOOL,
                 grid.place(8, 8),
                 sort_by=t("Fuite", "Leak"),
-                transformations=[
+                transformations=p.organize(
                     {
-                        "id": "organize",
-                        "options": {
-                            "excludeByName": {"Time": True},
-                            "renameByName": {
-                                "device": t("Capteur", "Sensor"),
-                                "leak": t("Fuite", "Leak"),
-                                "lamp_failure": t("Lampe HS", "Lamp failure"),
-                            },
-                        },
+                        "device": t("Capteur", "Sensor"),
+                        "leak": t("Fuite", "Leak"),
+                        "lamp_failure": t("Lampe HS", "Lamp failure"),
                     }
-                ],
+                ),
             )
         )
     panels.append(_last_seen_table(view, grid.place(8, 8)))
@@ -528,25 +509,16 @@ def _last_seen_table(view: CommuneView, pos: g.GridPos) -> g.Table:
         time_from="30d",
         sort_by=t("Dernière trame", "Last frame"),
         descending=False,
-        overrides=[
+        overrides=[p.unit_override(t("Dernière trame", "Last frame"), p.FROM_NOW)],
+        transformations=p.organize(
             {
-                "matcher": {"id": "byName", "options": t("Dernière trame", "Last frame")},
-                "properties": [{"id": "unit", "value": p.FROM_NOW}],
-            }
-        ],
-        transformations=[
-            {
-                "id": "organize",
-                "options": {
-                    "renameByName": {
-                        "Time": t("Dernière trame", "Last frame"),
-                        "device": t("Capteur", "Sensor"),
-                        "kind": t("Type", "Kind"),
-                        "f_cnt": "fCnt",
-                    }
-                },
-            }
-        ],
+                "Time": t("Dernière trame", "Last frame"),
+                "device": t("Capteur", "Sensor"),
+                "kind": t("Type", "Kind"),
+                "f_cnt": "fCnt",
+            },
+            hide_time=False,
+        ),
     )
 
 
@@ -640,19 +612,8 @@ def building_detail(view: CommuneView) -> dict[str, Any] | None:
         )
     )
     panels.append(
-        p.timeseries(
-            t("Consommation par jour (kWh)", "Consumption per day (kWh)"),
-            t(
-                "Jours locaux ; un jour sans données n'a pas de barre.",
-                "Local days; a day without data has no bar.",
-            ),
-            [p.target(q.daily(ENERGY, elec, view.zone), "A", "kWh")],
-            p.KWH,
-            grid.place(12, 8),
-            SPAN_DAILY_MS,
-            bars=True,
-            interval="1d",
-            decimals=1,
+        _daily_energy(
+            view, t("Consommation par jour (kWh)", "Consumption per day (kWh)"), elec, grid
         )
     )
     panels.append(
@@ -707,6 +668,25 @@ def building_detail(view: CommuneView) -> dict[str, Any] | None:
         ),
         panels,
         templating=[_Raw(variable_json)],
+    )
+
+
+def _daily_energy(view: CommuneView, title: str, scope: Scope, grid: p.Grid) -> g.TimeSeries:
+    """kWh per local day, as bars: building detail and street lighting show it alike."""
+    t = view.t
+    return p.timeseries(
+        title,
+        t(
+            "Jours locaux ; un jour sans données n'a pas de barre.",
+            "Local days; a day without data has no bar.",
+        ),
+        [p.target(q.daily(ENERGY, scope, view.zone), "A", "kWh")],
+        p.KWH,
+        grid.place(12, 8),
+        SPAN_DAILY_MS,
+        bars=True,
+        interval="1d",
+        decimals=1,
     )
 
 
@@ -1006,32 +986,19 @@ def water(view: CommuneView) -> dict[str, Any] | None:
                 sort_by=t("Fuite", "Leak"),
                 overrides=[
                     *names.cell_override(t("Détecteur", "Detector")),
-                    {
-                        "matcher": {"id": "byName", "options": t("Fuite", "Leak")},
-                        "properties": [
-                            {"id": "unit", "value": p.BOOL},
-                            {
-                                "id": "mappings",
-                                "value": p.bool_mappings(
-                                    t("Fuite", "Leak"), t("Sec", "Dry"), "red"
-                                ),
-                            },
-                        ],
-                    },
+                    p.by_name(
+                        t("Fuite", "Leak"),
+                        {"id": "unit", "value": p.BOOL},
+                        p.bool_property(t("Fuite", "Leak"), t("Sec", "Dry"), "red"),
+                    ),
                 ],
-                transformations=[
+                transformations=p.organize(
                     {
-                        "id": "organize",
-                        "options": {
-                            "excludeByName": {"Time": True},
-                            "renameByName": {
-                                "device": t("Détecteur", "Detector"),
-                                "leak": t("Fuite", "Leak"),
-                                "battery_pct": t("Pile (%)", "Battery (%)"),
-                            },
-                        },
+                        "device": t("Détecteur", "Detector"),
+                        "leak": t("Fuite", "Leak"),
+                        "battery_pct": t("Pile (%)", "Battery (%)"),
                     }
-                ],
+                ),
             )
         )
     return _dashboard(
@@ -1071,40 +1038,25 @@ def waste(view: CommuneView) -> dict[str, Any] | None:
             sort_by=t("Remplissage", "Fill"),
             overrides=[
                 *names.cell_override(device_col),
-                {
-                    "matcher": {"id": "byName", "options": t("Mesuré", "Measured")},
-                    "properties": [{"id": "unit", "value": p.FROM_NOW}],
-                },
-                {
-                    "matcher": {"id": "byName", "options": t("Remplissage", "Fill")},
-                    "properties": [
-                        {
-                            "id": "custom.cellOptions",
-                            "value": {"type": "gauge", "mode": "gradient"},
-                        },
-                        {"id": "max", "value": 100},
-                        {
-                            "id": "thresholds",
-                            "value": {
-                                "mode": "absolute",
-                                "steps": [{"value": v, "color": c} for v, c in FILL_STEPS],
-                            },
-                        },
-                    ],
-                },
-            ],
-            transformations=[
-                {
-                    "id": "organize",
-                    "options": {
-                        "renameByName": {
-                            "Time": t("Mesuré", "Measured"),
-                            "device": device_col,
-                            "fill_pct": t("Remplissage", "Fill"),
-                        }
+                p.unit_override(t("Mesuré", "Measured"), p.FROM_NOW),
+                p.by_name(
+                    t("Remplissage", "Fill"),
+                    {
+                        "id": "custom.cellOptions",
+                        "value": {"type": "gauge", "mode": "gradient"},
                     },
-                }
+                    {"id": "max", "value": 100},
+                    p.thresholds_property(FILL_STEPS),
+                ),
             ],
+            transformations=p.organize(
+                {
+                    "Time": t("Mesuré", "Measured"),
+                    "device": device_col,
+                    "fill_pct": t("Remplissage", "Fill"),
+                },
+                hide_time=False,
+            ),
             decimals=0,
         ),
         p.table(
@@ -1122,18 +1074,12 @@ def waste(view: CommuneView) -> dict[str, Any] | None:
             sort_by=t("Plein dans (j)", "Full in (d)"),
             descending=False,
             overrides=names.cell_override(device_col),
-            transformations=[
+            transformations=p.organize(
                 {
-                    "id": "organize",
-                    "options": {
-                        "excludeByName": {"Time": True},
-                        "renameByName": {
-                            "device": device_col,
-                            "days_to_full": t("Plein dans (j)", "Full in (d)"),
-                        },
-                    },
+                    "device": device_col,
+                    "days_to_full": t("Plein dans (j)", "Full in (d)"),
                 }
-            ],
+            ),
             decimals=1,
         ),
     ]
@@ -1285,19 +1231,11 @@ def lighting(view: CommuneView) -> dict[str, Any] | None:
         )
     )
     panels.append(
-        p.timeseries(
+        _daily_energy(
+            view,
             t("Énergie de l'éclairage par jour (kWh)", "Lighting energy per day (kWh)"),
-            t(
-                "Jours locaux ; un jour sans données n'a pas de barre.",
-                "Local days; a day without data has no bar.",
-            ),
-            [p.target(q.daily(ENERGY, scope, view.zone), "A", "kWh")],
-            p.KWH,
-            grid.place(12, 8),
-            SPAN_DAILY_MS,
-            bars=True,
-            interval="1d",
-            decimals=1,
+            scope,
+            grid,
         )
     )
     panels.append(
@@ -1318,33 +1256,19 @@ def lighting(view: CommuneView) -> dict[str, Any] | None:
             sort_by=t("Panne", "Failure"),
             overrides=[
                 *names.cell_override(t("Point lumineux", "Lamp")),
-                {
-                    "matcher": {"id": "byName", "options": t("Panne", "Failure")},
-                    "properties": [
-                        {
-                            "id": "mappings",
-                            "value": p.bool_mappings(t("HS", "Failed"), t("OK", "OK"), "red"),
-                        }
-                    ],
-                },
-                {
-                    "matcher": {"id": "byName", "options": t("Heures d'allumage", "Hours lit")},
-                    "properties": [{"id": "unit", "value": "h"}],
-                },
+                p.by_name(
+                    t("Panne", "Failure"),
+                    p.bool_property(t("HS", "Failed"), t("OK", "OK"), "red"),
+                ),
+                p.unit_override(t("Heures d'allumage", "Hours lit"), "h"),
             ],
-            transformations=[
+            transformations=p.organize(
                 {
-                    "id": "organize",
-                    "options": {
-                        "excludeByName": {"Time": True},
-                        "renameByName": {
-                            "device": t("Point lumineux", "Lamp"),
-                            "lamp_failure": t("Panne", "Failure"),
-                            "lamp_hours": t("Heures d'allumage", "Hours lit"),
-                        },
-                    },
+                    "device": t("Point lumineux", "Lamp"),
+                    "lamp_failure": t("Panne", "Failure"),
+                    "lamp_hours": t("Heures d'allumage", "Hours lit"),
                 }
-            ],
+            ),
         )
     )
     return _dashboard(
@@ -1400,29 +1324,13 @@ def fleet(view: CommuneView) -> dict[str, Any] | None:
             sort_by=t("Pile", "Battery"),
             descending=False,
             overrides=[
-                {
-                    "matcher": {"id": "byName", "options": t("Pile", "Battery")},
-                    "properties": [
-                        {"id": "custom.cellOptions", "value": {"type": "color-background"}},
-                        {
-                            "id": "thresholds",
-                            "value": {
-                                "mode": "absolute",
-                                "steps": [{"value": v, "color": c} for v, c in BATTERY_STEPS],
-                            },
-                        },
-                    ],
-                }
+                p.by_name(
+                    t("Pile", "Battery"),
+                    {"id": "custom.cellOptions", "value": {"type": "color-background"}},
+                    p.thresholds_property(BATTERY_STEPS),
+                )
             ],
-            transformations=[
-                {
-                    "id": "organize",
-                    "options": {
-                        "excludeByName": {"Time": True},
-                        "renameByName": {"device": device_col, "battery_pct": t("Pile", "Battery")},
-                    },
-                }
-            ],
+            transformations=p.organize({"device": device_col, "battery_pct": t("Pile", "Battery")}),
             decimals=0,
         ),
         p.table(
@@ -1436,21 +1344,8 @@ def fleet(view: CommuneView) -> dict[str, Any] | None:
             grid.place(12, 10),
             sort_by="RSSI",
             descending=False,
-            overrides=[
-                {
-                    "matcher": {"id": "byName", "options": "SNR"},
-                    "properties": [{"id": "unit", "value": p.DB}],
-                }
-            ],
-            transformations=[
-                {
-                    "id": "organize",
-                    "options": {
-                        "excludeByName": {"Time": True},
-                        "renameByName": {"device": device_col, "rssi": "RSSI", "snr": "SNR"},
-                    },
-                }
-            ],
+            overrides=[p.unit_override("SNR", p.DB)],
+            transformations=p.organize({"device": device_col, "rssi": "RSSI", "snr": "SNR"}),
             decimals=1,
         ),
         p.table(
@@ -1465,18 +1360,12 @@ def fleet(view: CommuneView) -> dict[str, Any] | None:
             p.count_unit(t("trames", "frames")),
             grid.place(12, 10),
             sort_by=t("Manquantes", "Missing"),
-            transformations=[
+            transformations=p.organize(
                 {
-                    "id": "organize",
-                    "options": {
-                        "excludeByName": {"Time": True},
-                        "renameByName": {
-                            "device": device_col,
-                            "missing": t("Manquantes", "Missing"),
-                        },
-                    },
+                    "device": device_col,
+                    "missing": t("Manquantes", "Missing"),
                 }
-            ],
+            ),
             decimals=0,
         ),
         p.timeseries(

@@ -375,6 +375,33 @@ def bool_mappings(true_text: str, false_text: str, true_color: str) -> list[dict
     ]
 
 
+def by_name(column: str, *properties: dict[str, Any]) -> dict[str, Any]:
+    """A field override: these properties for the column (or series) called ``column``."""
+    return {"matcher": {"id": "byName", "options": column}, "properties": list(properties)}
+
+
+def unit_override(column: str, unit: str) -> dict[str, Any]:
+    """Show one column of a table in its own unit."""
+    return by_name(column, {"id": "unit", "value": unit})
+
+
+def thresholds_property(steps: Sequence[tuple[float | None, str]]) -> dict[str, Any]:
+    """Absolute colour thresholds, as a field-override property."""
+    return {"id": "thresholds", "value": {"mode": "absolute", "steps": _steps(steps)}}
+
+
+def organize(rename: Mapping[str, str], *, hide_time: bool = True) -> list[dict[str, Any]]:
+    """The transformations of a table: rename its columns, hiding ``Time`` unless it is shown."""
+    options: dict[str, Any] = {"excludeByName": {"Time": True}} if hide_time else {}
+    options["renameByName"] = dict(rename)
+    return [{"id": "organize", "options": options}]
+
+
+def bool_property(true_text: str, false_text: str, true_color: str) -> dict[str, Any]:
+    """:func:`bool_mappings` as a field-override property, for one column of a table."""
+    return {"id": "mappings", "value": bool_mappings(true_text, false_text, true_color)}
+
+
 def modernise(panel: dict[str, Any]) -> dict[str, Any]:
     """Drop the Grafana 6 ``fieldOptions`` grafanalib still writes for bar gauges: Grafana would
     migrate it over the modern ``fieldConfig`` set through ``extraJson``."""

@@ -32,11 +32,12 @@ from typing import TYPE_CHECKING, Any, Final
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from lorawatch import i18n
+from lorawatch.i18n import MONTHS, Lang
 from lorawatch.inventory import Inventory
 from lorawatch.pipeline import aggregates, calendar, exports
 from lorawatch.pipeline.store import Store
-from lorawatch.web import i18n
-from lorawatch.web.i18n import Lang
+from lorawatch.web.i18n import long_date
 
 if TYPE_CHECKING:
     from lorawatch.alerts.api import AlertsApi
@@ -405,36 +406,6 @@ TEXT: Final[dict[str, dict[str, str]]] = {
     },
 }
 
-_MONTHS: Final[dict[str, tuple[str, ...]]] = {
-    "fr": (
-        "janvier",
-        "février",
-        "mars",
-        "avril",
-        "mai",
-        "juin",
-        "juillet",
-        "août",
-        "septembre",
-        "octobre",
-        "novembre",
-        "décembre",
-    ),
-    "en": (
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ),
-}
 _KINDS: Final[dict[str, dict[str, str]]] = {
     "fr": {
         "water": "eau",
@@ -481,14 +452,11 @@ def _word(lang: Lang, word: str) -> str:
 
 
 def month_name(month: date, lang: Lang) -> str:
-    return f"{_MONTHS[lang][month.month - 1]} {month.year}"
+    return f"{MONTHS[lang][month.month - 1]} {month.year}"
 
 
 def _amount(value: float | None, unit: str, lang: Lang) -> str:
-    """``1234.5 kWh`` -> ``1 234 kWh`` in French; a dash alone when unknown."""
-    if value is None:
-        return "–"
-    return f"{i18n.number(value, lang)}{i18n.NNBSP if lang == 'fr' else ' '}{unit}"
+    return i18n.amount(value, unit, lang)
 
 
 def _total(value: float | None, unit: str, lang: Lang) -> str:
@@ -630,7 +598,7 @@ def _building(b: BuildingReport, lang: Lang, last_year: str) -> dict[str, Any]:
         "no_data": "" if metered else _t(lang, "no_data_building"),
         "alerts": [
             {
-                "opened": i18n.long_date(a.opened_at.date(), lang)
+                "opened": long_date(a.opened_at.date(), lang)
                 + (
                     f" {a.opened_at:%H:%M}"
                     if lang == "en"

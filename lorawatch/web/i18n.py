@@ -9,43 +9,27 @@ from __future__ import annotations
 
 import hashlib
 from datetime import date, datetime
-from typing import Final, Literal
+from typing import Final
 
-Lang = Literal["fr", "en"]
-LANGS: Final = ("fr", "en")
-NNBSP: Final = "\u202f"  # narrow no-break space
-MINUS: Final = "\u2212"
+from lorawatch.i18n import LANGS, MINUS, MONTHS, NNBSP, Lang, number, percent
 
-_MONTHS: Final[dict[str, tuple[str, ...]]] = {
-    "fr": (
-        "janvier",
-        "février",
-        "mars",
-        "avril",
-        "mai",
-        "juin",
-        "juillet",
-        "août",
-        "septembre",
-        "octobre",
-        "novembre",
-        "décembre",
-    ),
-    "en": (
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ),
-}
+__all__ = [
+    "LANGS",
+    "MINUS",
+    "NNBSP",
+    "TEXT",
+    "TIPS",
+    "Lang",
+    "clock",
+    "heating_season",
+    "long_date",
+    "number",
+    "percent",
+    "short_day",
+    "text",
+    "tip",
+]
+
 _DAYS: Final[dict[str, tuple[str, ...]]] = {
     "fr": ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"),
     "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
@@ -193,34 +177,12 @@ def text(lang: Lang, key: str, **values: object) -> str:
     return template.format(**values) if values else template
 
 
-def number(value: float | None, lang: Lang, digits: int | None = None) -> str:
-    """``1234.5`` -> ``1 234,5`` in French; digits follow the size unless given."""
-    if value is None:
-        return "–"
-    if digits is None:
-        size = abs(value)
-        digits = 0 if size >= 100 else 1 if size >= 10 else 2
-    formatted = f"{abs(value):,.{digits}f}"
-    if lang == "fr":
-        formatted = formatted.replace(",", NNBSP).replace(".", ",")
-    return (MINUS if value < 0 and formatted.strip("0,. " + NNBSP) else "") + formatted
-
-
-def percent(ratio: float | None, lang: Lang, signed: bool = True) -> str:
-    """``-0.123`` -> ``−12 %`` (French keeps a space before %, English does not)."""
-    if ratio is None:
-        return "–"
-    pct = round(ratio * 100)
-    sign = "+" if pct > 0 and signed else MINUS if pct < 0 else ""
-    return f"{sign}{abs(pct)}{NNBSP if lang == 'fr' else ''}%"
-
-
 def long_date(day: date, lang: Lang, weekday: bool = False) -> str:
     if lang == "fr":
         first = "1er" if day.day == 1 else str(day.day)
-        out = f"{first} {_MONTHS['fr'][day.month - 1]} {day.year}"
+        out = f"{first} {MONTHS['fr'][day.month - 1]} {day.year}"
         return f"{_DAYS['fr'][day.weekday()]} {out}" if weekday else out
-    out = f"{day.day} {_MONTHS['en'][day.month - 1]} {day.year}"
+    out = f"{day.day} {MONTHS['en'][day.month - 1]} {day.year}"
     return f"{_DAYS['en'][day.weekday()]} {out}" if weekday else out
 
 
