@@ -52,8 +52,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Servic
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed (scripts/test installs it)")
-    sync_api = pytest.importorskip("playwright.sync_api")
+        pytest.fail(
+            "Debian's chromium is not installed: scripts/test installs it (apt-get install chromium)"
+        )
+    from playwright import sync_api
+
     with sync_api.sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         yield chromium
