@@ -37,7 +37,13 @@ from lorawatch.config import InfluxConfig
 from lorawatch.pipeline import calendar
 from lorawatch.pipeline.influx_store import InfluxStore
 from lorawatch.pipeline.records import Batch, Consumption, Place, StoredReading
-from lorawatch.pipeline.sqlite_store import QUARTER_US, SqliteStore, us
+from lorawatch.pipeline.sqlite_store import (
+    QUARTER_US,
+    SqliteStore,
+    consumption_rows,
+    reading_rows,
+    us,
+)
 from lorawatch.pipeline.store import Bucket, Store
 from tests.servers import InfluxDB
 
@@ -159,40 +165,11 @@ def plain_writer(path: Path) -> Callable[[Batch], None]:
     def write(batch: Batch) -> None:
         db.execute("BEGIN")
         db.executemany(
-            "INSERT INTO readings VALUES (?,?,?,?,?,?,?,?,?)",
-            [
-                (
-                    r.dev_eui,
-                    r.name,
-                    r.channel,
-                    us(r.time),
-                    float(r.value),
-                    r.place.commune,
-                    r.place.building,
-                    r.place.device,
-                    r.place.kind,
-                )
-                for r in batch.readings
-            ],
+            "INSERT INTO readings VALUES (?,?,?,?,?,?,?,?,?)", reading_rows(batch.readings)
         )
         db.executemany(
             "INSERT INTO consumption VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            [
-                (
-                    c.dev_eui,
-                    c.name,
-                    c.channel,
-                    us(c.end),
-                    us(c.start),
-                    c.value,
-                    int(c.gap),
-                    c.place.commune,
-                    c.place.building,
-                    c.place.device,
-                    c.place.kind,
-                )
-                for c in batch.consumption
-            ],
+            consumption_rows(batch.consumption),
         )
         db.execute("COMMIT")
 

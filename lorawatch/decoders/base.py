@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any, ClassVar, Literal
 
 from lorawatch.errors import DecodeError
-from lorawatch.readings import CANONICAL, Reading
+from lorawatch.readings import Reading
 
 Family = Literal["energy", "water", "waste", "lighting", "environment", "generic"]
 ParamValue = float | str | bool
@@ -185,7 +185,3 @@ def plausible(*readings: Reading) -> list[Reading]:
     and :func:`readings_of` would warn about each; the raw value stays in the vendor data.
     """
     return [r for r in readings if r.problem() is None]
-
-
-def known_reading(name: str) -> bool:
-    return name in CANONICAL

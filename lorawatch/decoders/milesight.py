@@ -10,7 +10,6 @@ tables of the Milesight-IoT SensorDecoders READMEs.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from lorawatch.decoders.base import Decoder, Uplink
@@ -184,11 +183,6 @@ class MilesightDecoder(Decoder):
     def decode(self, uplink: Uplink, warnings: list[str]) -> dict[str, Any]:
         check_port(uplink.f_port, warnings)
         return walk(uplink.payload, self.handlers, warnings)
-
-
-def unix_time(seconds: int) -> str:
-    """A device timestamp as the ISO 8601 text used in vendor data."""
-    return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
 
 
 def append_history(data: dict[str, Any], point: dict[str, Any]) -> None:

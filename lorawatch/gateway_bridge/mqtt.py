@@ -159,9 +159,6 @@ class MqttSource:
             raise SourceError(f"cannot connect to {self.cfg.url}: {exc}") from exc
         self._client.loop_start()
 
-    def wait_connected(self, timeout: float) -> bool:
-        return self._connected.wait(timeout)
-
     def get_batch(self, max_messages: int, max_wait_s: float) -> list[Message]:
         try:
             first = self._queue.get(timeout=max_wait_s)

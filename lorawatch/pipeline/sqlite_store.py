@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from lorawatch.errors import StoreUnavailable
 from lorawatch.pipeline import calendar
-from lorawatch.pipeline.records import Batch, DeadLetter
+from lorawatch.pipeline.records import Batch, Consumption, DeadLetter, StoredReading
 from lorawatch.pipeline.store import Bucket, Interval
 
 SCHEMA = """
@@ -83,6 +83,47 @@ def us(t: datetime) -> int:
 
 def from_us(value: int) -> datetime:
     return _EPOCH + value * _US
+
+
+Row = tuple[Any, ...]
+
+
+def reading_rows(readings: list[StoredReading]) -> list[Row]:
+    """Rows of the ``readings`` table, in its column order."""
+    return [
+        (
+            r.dev_eui,
+            r.name,
+            r.channel,
+            us(r.time),
+            float(r.value),
+            r.place.commune,
+            r.place.building,
+            r.place.device,
+            r.place.kind,
+        )
+        for r in readings
+    ]
+
+
+def consumption_rows(consumption: list[Consumption]) -> list[Row]:
+    """Rows of the ``consumption`` table, in its column order."""
+    return [
+        (
+            c.dev_eui,
+            c.name,
+            c.channel,
+            us(c.end),
+            us(c.start),
+            c.value,
+            int(c.gap),
+            c.place.commune,
+            c.place.building,
+            c.place.device,
+            c.place.kind,
+        )
+        for c in consumption
+    ]
 
 
 class SqliteStore:
@@ -177,37 +218,9 @@ class SqliteStore:
         if self.keeps_readings:
             db.executemany(
                 "INSERT OR REPLACE INTO readings VALUES (?,?,?,?,?,?,?,?,?)",
-                [
-                    (
-                        r.dev_eui,
-                        r.name,
-                        r.channel,
-                        us(r.time),
-                        float(r.value),
-                        r.place.commune,
-                        r.place.building,
-                        r.place.device,
-                        r.place.kind,
-                    )
-                    for r in batch.readings
-                ],
+                reading_rows(batch.readings),
             )
-            rows = [
-                (
-                    c.dev_eui,
-                    c.name,
-                    c.channel,
-                    us(c.end),
-                    us(c.start),
-                    c.value,
-                    int(c.gap),
-                    c.place.commune,
-                    c.place.building,
-                    c.place.device,
-                    c.place.kind,
-                )
-                for c in batch.consumption
-            ]
+            rows = consumption_rows(batch.consumption)
             db.executemany(
                 "INSERT OR REPLACE INTO consumption VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows
             )
