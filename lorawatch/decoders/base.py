@@ -107,11 +107,17 @@ class Decoder(ABC):
         warnings: list[str] = []
         try:
             data = self.decode(uplink, warnings)
-        except DecodeError as exc:
-            return DecodeResult({}, warnings, [str(exc)])
         except Exception as exc:  # noqa: BLE001 - hostile payloads must never crash the caller
-            return DecodeResult({}, warnings, [f"decoder failed: {type(exc).__name__}: {exc}"])
+            return self.failed(exc, warnings)
         return DecodeResult(data, warnings, [])
+
+    @staticmethod
+    def failed(exc: Exception, warnings: list[str]) -> DecodeResult:
+        """The result of a decode that raised: a DecodeError says why, anything else is a bug
+        in the decoder, reported as such."""
+        if isinstance(exc, DecodeError):
+            return DecodeResult({}, warnings, [str(exc)])
+        return DecodeResult({}, warnings, [f"decoder failed: {type(exc).__name__}: {exc}"])
 
     @abstractmethod
     def decode(self, uplink: Uplink, warnings: list[str]) -> dict[str, Any]:

@@ -7,10 +7,11 @@ truncated uplink becomes a clear error ("temperature: needs 2 bytes at offset 5,
 from __future__ import annotations
 
 import struct
+from typing import Any
 
 from lorawatch.errors import DecodeError
 
-_STRUCTS = {
+STRUCTS = {
     name: struct.Struct(code)
     for name, code in {
         "u8": "B",
@@ -30,10 +31,10 @@ _STRUCTS = {
 }
 
 
-_U16LE = _STRUCTS["u16le"].unpack_from
-_I16LE = _STRUCTS["i16le"].unpack_from
-_U32LE = _STRUCTS["u32le"].unpack_from
-_F32LE = _STRUCTS["f32le"].unpack_from
+_U16LE = STRUCTS["u16le"].unpack_from
+_I16LE = STRUCTS["i16le"].unpack_from
+_U32LE = STRUCTS["u32le"].unpack_from
+_F32LE = STRUCTS["f32le"].unpack_from
 
 
 class ByteReader:
@@ -64,7 +65,7 @@ class ByteReader:
         return chunk
 
     def read(self, fmt: str, what: str) -> int | float:
-        st = _STRUCTS[fmt]
+        st = STRUCTS[fmt]
         pos = self.pos
         if len(self.data) - pos < st.size:
             raise self._short(st.size, what)
@@ -134,6 +135,39 @@ class ByteReader:
         self.pos = pos + 4
         value: float = _F32LE(self.data, pos)[0]
         return value
+
+
+class Group:
+    """Several values read by one ``struct`` call (a history record), since decoding runs on
+    the hot path; a frame that runs short still names the value that ran out."""
+
+    __slots__ = ("fields", "struct")
+
+    def __init__(self, fmt: str, *names: str) -> None:
+        """``fmt`` is a ``struct`` format with an explicit byte order and one code per name."""
+        self.struct = struct.Struct(fmt)
+        codes = fmt[1:]
+        if len(codes) != len(names):
+            raise ValueError(f"{fmt!r} has {len(codes)} values for {len(names)} names")
+        offset = 0
+        self.fields: list[tuple[str, int, int]] = []
+        for code, name in zip(codes, names, strict=True):
+            size = struct.calcsize(fmt[0] + code)
+            self.fields.append((name, offset, size))
+            offset += size
+
+    def read(self, r: ByteReader) -> tuple[Any, ...]:
+        pos = r.pos
+        left = len(r.data) - pos
+        if left < self.struct.size:
+            for name, offset, size in self.fields:
+                if left < offset + size:
+                    raise DecodeError(
+                        f"{name}: needs {size} byte(s) at offset {pos + offset}, "
+                        f"{left - offset} left"
+                    )
+        r.pos = pos + self.struct.size
+        return self.struct.unpack_from(r.data, pos)
 
 
 def expect_length(payload: bytes, allowed: set[int] | int, what: str) -> None:

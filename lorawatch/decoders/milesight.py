@@ -9,14 +9,97 @@ tables of the Milesight-IoT SensorDecoders READMEs.
 
 from __future__ import annotations
 
+import functools
+import operator
+import struct
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
-from lorawatch.decoders.base import Decoder, Uplink
-from lorawatch.decoders.binary import ByteReader
+from lorawatch.decoders.base import Decoder, DecodeResult, Uplink
+from lorawatch.decoders.binary import STRUCTS, ByteReader
 from lorawatch.errors import DecodeError
 
 Handler = Callable[[ByteReader, dict[str, Any]], None]
+
+
+Post = int | dict[int, str] | Callable[[Any], Any] | None
+"""What becomes of a raw number: nothing, a division by an int, a name from a table (see
+:func:`lookup`), or a function of it."""
+
+
+def _apply(post: int | dict[int, str] | Callable[[Any], Any], value: Any) -> Any:
+    if post.__class__ is int:
+        return value / post
+    if post.__class__ is dict:
+        name = post.get(value)
+        return name if name is not None else f"unknown ({value})"
+    return post(value)  # type: ignore[operator]
+
+
+class Scalar:
+    """One number of a record, optionally divided (temperature in 0.1 °C), rounded, or named
+    (an enumerated state): the records of a periodic report are made of these.
+
+    Records declared as scalars, rather than as handler functions, are read by :func:`walk`
+    without a call per record, and a frame made only of them is decoded by one ``Struct``
+    call once its shape is known (:class:`Table`): decoding runs once per uplink.
+    """
+
+    __slots__ = ("fmt", "key", "post", "size", "unpack")
+
+    def __init__(
+        self,
+        key: str,
+        fmt: str,
+        divisor: int = 1,
+        *,
+        choices: Mapping[int, str] | None = None,
+        digits: int | None = None,
+        convert: Callable[[Any], Any] | None = None,
+    ) -> None:
+        st = STRUCTS[fmt]
+        self.key, self.fmt, self.size, self.unpack = key, fmt, st.size, st.unpack_from
+        self.post: Post = divisor if divisor != 1 else None
+        if choices is not None:
+            self.post = dict(choices)
+        elif digits is not None:
+            self.post = functools.partial(round, ndigits=digits)
+        elif convert is not None:
+            self.post = convert
+
+    def compiled(self) -> _Value:
+        return (self.key, self.size, self.unpack, self.post, self.fmt)
+
+    def read(self, r: ByteReader, into: dict[str, Any]) -> None:
+        """Read the value with a reader, for a handler that reads it inside a bigger record."""
+        if r.remaining < self.size:
+            raise DecodeError(
+                f"{self.key}: needs {self.size} byte(s) at offset {r.pos}, {r.remaining} left"
+            )
+        value = self.unpack(r.data, r.pos)[0]
+        r.pos += self.size
+        into[self.key] = value if self.post is None else _apply(self.post, value)
+
+
+class Fields:
+    """A record of several numbers in a row (a water index with its conversion factors)."""
+
+    __slots__ = ("values",)
+
+    def __init__(self, *values: Scalar) -> None:
+        self.values = values
+
+    def read(self, r: ByteReader, into: dict[str, Any]) -> None:
+        """Read the values with a reader, for a handler that reads them inside a bigger record."""
+        for value in self.values:
+            value.read(r, into)
+
+
+_Value = tuple[str, int, Callable[[bytes, int], tuple[Any, ...]], Post, str]
+"""A compiled Scalar, read by walk(): key, size, unpack_from, post, format name."""
+_Compiled = tuple[_Value, ...]
+
+Record = Handler | Scalar | Fields
 MILESIGHT_FPORT = 85
 # Alarm conditions of the threshold settings, and the enable flag of the settings' replies.
 CONDITIONS: Mapping[int, str] = {0: "disable", 1: "below", 2: "above", 3: "between", 4: "outside"}
@@ -25,65 +108,28 @@ ENABLE: Mapping[int, str] = {0: "disable", 1: "enable"}
 
 def lookup(table: Mapping[int, str], value: int) -> str:
     """An enumerated value by name; an undocumented one stays visible as ``unknown (n)``."""
-    return table.get(value, f"unknown ({value})")
+    name = table.get(value)
+    return name if name is not None else f"unknown ({value})"
 
 
-def _version_nibbles(r: ByteReader, data: dict[str, Any]) -> None:
-    b = r.u8("ipso_version")
-    data["ipso_version"] = f"v{b >> 4}.{b & 0x0F}"
-
-
-# Versions are hex digits: the user guides read 0110 as v1.10.
-def _hardware(r: ByteReader, data: dict[str, Any]) -> None:
-    raw = r.take(2, "hardware_version")
-    data["hardware_version"] = f"v{raw[0]:x}.{raw[1] >> 4:x}"
-
-
-def _firmware(r: ByteReader, data: dict[str, Any]) -> None:
-    raw = r.take(2, "firmware_version")
-    data["firmware_version"] = f"v{raw[0]:x}.{raw[1]:x}"
-
-
-def _tsl(r: ByteReader, data: dict[str, Any]) -> None:
-    raw = r.take(2, "tsl_version")
-    data["tsl_version"] = f"v{raw[0]}.{raw[1]}"
-
-
-def _serial(r: ByteReader, data: dict[str, Any]) -> None:
-    data["sn"] = r.take(8, "sn").hex()
-
-
+# Versions are hex digits: the user guides read 0110 as v1.10. Two-byte fields are read
+# little-endian, so their first byte is the low one.
 _CLASSES = {0: "Class A", 1: "Class B", 2: "Class C", 3: "Class CtoB"}
 
-
-def _lorawan_class(r: ByteReader, data: dict[str, Any]) -> None:
-    data["lorawan_class"] = lookup(_CLASSES, r.u8("lorawan_class"))
-
-
-def _reset_event(r: ByteReader, data: dict[str, Any]) -> None:
-    r.u8("reset_event")
-    data["reset_event"] = "reset"
-
-
-def _device_status(r: ByteReader, data: dict[str, Any]) -> None:
-    r.u8("device_status")
-    data["device_status"] = "on"
-
-
-def _battery(r: ByteReader, data: dict[str, Any]) -> None:
-    data["battery"] = r.u8("battery")
-
-
-COMMON: Mapping[tuple[int, int], Handler] = {
-    (0xFF, 0x01): _version_nibbles,
-    (0xFF, 0x09): _hardware,
-    (0xFF, 0x0A): _firmware,
-    (0xFF, 0xFF): _tsl,
-    (0xFF, 0x16): _serial,
-    (0xFF, 0x0F): _lorawan_class,
-    (0xFF, 0xFE): _reset_event,
-    (0xFF, 0x0B): _device_status,
-    (0x01, 0x75): _battery,
+COMMON: Mapping[tuple[int, int], Record] = {
+    (0xFF, 0x01): Scalar("ipso_version", "u8", convert=lambda b: f"v{b >> 4}.{b & 0x0F}"),
+    (0xFF, 0x09): Scalar(
+        "hardware_version", "u16le", convert=lambda v: f"v{v & 0xFF:x}.{v >> 12:x}"
+    ),
+    (0xFF, 0x0A): Scalar(
+        "firmware_version", "u16le", convert=lambda v: f"v{v & 0xFF:x}.{v >> 8:x}"
+    ),
+    (0xFF, 0xFF): Scalar("tsl_version", "u16le", convert=lambda v: f"v{v & 0xFF}.{v >> 8}"),
+    (0xFF, 0x16): Scalar("sn", "u64le", convert=lambda v: v.to_bytes(8, "little").hex()),
+    (0xFF, 0x0F): Scalar("lorawan_class", "u8", choices=_CLASSES),
+    (0xFF, 0xFE): Scalar("reset_event", "u8", convert=lambda _: "reset"),
+    (0xFF, 0x0B): Scalar("device_status", "u8", convert=lambda _: "on"),
+    (0x01, 0x75): Scalar("battery", "u8"),
 }
 
 
@@ -106,7 +152,7 @@ def yes(key: str) -> Handler:
     return handler
 
 
-def replies(handlers: Mapping[int, Handler]) -> dict[tuple[int, int], Handler]:
+def replies(handlers: Mapping[int, Record]) -> dict[tuple[int, int], Record]:
     """Handlers of the replies to downlink commands, by the command's type.
 
     Replies come under channel 0xFF, or 0xFE on newer firmware, with the type of the command.
@@ -114,55 +160,141 @@ def replies(handlers: Mapping[int, Handler]) -> dict[tuple[int, int], Handler]:
     return {(channel, kind): h for channel in (0xFF, 0xFE) for kind, h in handlers.items()}
 
 
-def history_point(r: ByteReader) -> dict[str, Any]:
-    """The timestamp, temperature and humidity that start a stored EM300 record (type 0xCE)."""
-    return {
-        "timestamp": r.u32le("history timestamp"),
-        "temperature": r.i16le("history temperature") / 10,
-        "humidity": r.u8("history humidity") / 2,
-    }
+HISTORY_START = ("<IhB", "history timestamp", "history temperature", "history humidity")
+"""The timestamp, temperature and humidity that start a stored EM300 record (type 0xCE):
+the start of a device's :class:`~lorawatch.decoders.binary.Group` for its records."""
 
 
-def temperature(r: ByteReader, data: dict[str, Any]) -> None:
-    data["temperature"] = r.i16le("temperature") / 10
+def history_point(timestamp: int, temperature: int, humidity: int) -> dict[str, Any]:
+    """The point of a stored EM300 record, from the values of :data:`HISTORY_START`."""
+    return {"timestamp": timestamp, "temperature": temperature / 10, "humidity": humidity / 2}
 
 
-def humidity(r: ByteReader, data: dict[str, Any]) -> None:
-    data["humidity"] = r.u8("humidity") / 2
+temperature = Scalar("temperature", "i16le", 10)
+humidity = Scalar("humidity", "u8", 2)
 
 
-def walk(
-    payload: bytes, handlers: Mapping[tuple[int, int], Handler], warnings: list[str]
-) -> dict[str, Any]:
+_STRUCT_CODES = {"u8": "B", "i8": "b", "u16le": "H", "i16le": "h", "u32le": "I", "i32le": "i"}
+_STRUCT_CODES |= {"f32le": "f", "u64le": "Q"}
+_MAX_LAYOUTS = 256
+_Step = tuple[int, int, int, _Compiled]
+"""One record of a walked frame: its offset, channel id, channel type and values."""
+
+
+class _Layout:
+    """A frame shape seen before: where its headers are, and one Struct for all its values."""
+
+    __slots__ = ("expected", "headers", "keys", "posts", "unpack")
+
+    def __init__(self, steps: list[_Step]) -> None:
+        self.headers = operator.itemgetter(*(p for at, _, _, _ in steps for p in (at, at + 1)))
+        self.expected = tuple(b for _, channel, kind, _ in steps for b in (channel, kind))
+        values = [value for _, _, _, record in steps for value in record]
+        codes = "".join(
+            ("xx" if i == 0 else "") + _STRUCT_CODES[value[4]]
+            for _, _, _, record in steps
+            for i, value in enumerate(record)
+        )
+        self.unpack = struct.Struct("<" + codes).unpack_from
+        self.keys = tuple(value[0] for value in values)
+        self.posts: tuple[tuple[str, int | dict[int, str] | Callable[[Any], Any]], ...] = tuple(
+            (value[0], value[3]) for value in values if value[3] is not None
+        )
+
+
+class Table:
+    """A device's records and the common ones in one lookup, keyed by ``id << 8 | type``.
+
+    It also remembers the shapes of the frames made only of :class:`Scalar` records that it
+    has decoded (a device sends the same periodic report all its life): a frame of a known
+    shape, recognised by its length and header bytes, is decoded by one ``Struct`` call
+    instead of a record-by-record walk. Walking a frame depends on nothing but those header
+    bytes, so the result is the same.
+    """
+
+    def __init__(self, handlers: Mapping[tuple[int, int], Record]) -> None:
+        merged = {**COMMON, **handlers}
+        self.records: dict[int, Handler | _Compiled] = {
+            channel << 8 | kind: _compile(record) for (channel, kind), record in merged.items()
+        }
+        self.layouts: dict[int, list[_Layout]] = {}
+        self.learned = 0
+
+    def learn(self, length: int, steps: list[_Step]) -> None:
+        keys = [value[0] for _, _, _, record in steps for value in record]
+        if self.learned >= _MAX_LAYOUTS or len(set(keys)) != len(keys):
+            return
+        if any(value[4] not in _STRUCT_CODES for _, _, _, record in steps for value in record):
+            return
+        self.layouts.setdefault(length, []).append(_Layout(steps))
+        self.learned += 1
+
+
+def _compile(record: Record) -> Handler | _Compiled:
+    if isinstance(record, Scalar):
+        return (record.compiled(),)
+    if isinstance(record, Fields):
+        return tuple(value.compiled() for value in record.values)
+    return record
+
+
+def walk(payload: bytes, records: Table, warnings: list[str]) -> dict[str, Any]:
     """Decode every channel record of a Milesight frame.
 
     An unknown (id, type) pair ends the walk, since its length is unknown: with records
     already decoded it is a warning (the rest is reported, not guessed), alone an error.
     """
-    if not payload:
-        raise DecodeError("empty payload")
-    r = ByteReader(payload)
-    data: dict[str, Any] = {}
     end = len(payload)
-    while r.pos < end:
-        at = r.pos
-        if end - at < 2:
-            raise DecodeError(f"dangling byte at offset {at}: a record needs id and type")
-        key = (payload[at], payload[at + 1])
-        r.pos = at + 2
-        handler = handlers.get(key)
-        if handler is None:
-            handler = COMMON.get(key)
-        if handler is None:
+    for layout in records.layouts.get(end, ()):
+        if layout.headers(payload) == layout.expected:
+            data = dict(zip(layout.keys, layout.unpack(payload)))  # noqa: B905 - same length
+            for key, post in layout.posts:
+                data[key] = _apply(post, data[key])
+            return data
+    if not end:
+        raise DecodeError("empty payload")
+    data = {}
+    reader: ByteReader | None = None
+    steps: list[_Step] | None = []
+    table = records.records
+    pos = 0
+    while pos < end:
+        if end - pos < 2:
+            raise DecodeError(f"dangling byte at offset {pos}: a record needs id and type")
+        channel, kind = payload[pos], payload[pos + 1]
+        record = table.get(channel << 8 | kind)
+        if record is None:
             message = (
-                f"unknown channel 0x{key[0]:02x} type 0x{key[1]:02x} at offset {at}; "
-                f"{end - at} byte(s) not decoded"
+                f"unknown channel 0x{channel:02x} type 0x{kind:02x} at offset {pos}; "
+                f"{end - pos} byte(s) not decoded"
             )
             if not data:
                 raise DecodeError(message)
             warnings.append(message)
-            break
-        handler(r, data)
+            return data
+        if type(record) is tuple:
+            if steps is not None:
+                steps.append((pos, channel, kind, record))
+            pos += 2
+            for key, size, unpack, then, _ in record:
+                if end - pos < size:
+                    raise DecodeError(
+                        f"{key}: needs {size} byte(s) at offset {pos}, {end - pos} left"
+                    )
+                value = unpack(payload, pos)[0]
+                if then is not None:
+                    value = _apply(then, value)
+                data[key] = value
+                pos += size
+        else:
+            steps = None
+            if reader is None:
+                reader = ByteReader(payload)
+            reader.pos = pos + 2
+            cast(Handler, record)(reader, data)
+            pos = reader.pos
+    if steps:
+        records.learn(end, steps)
     return data
 
 
@@ -178,11 +310,32 @@ class MilesightDecoder(Decoder):
     module gives its table of (id, type) handlers and its own :meth:`normalise`.
     """
 
-    handlers: ClassVar[Mapping[tuple[int, int], Handler]]
+    handlers: ClassVar[Mapping[tuple[int, int], Record]]
+    records: ClassVar[Table]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "handlers" in cls.__dict__:
+            cls.records = Table(cls.handlers)
+        if "decode" in cls.__dict__ and "decode_uplink" not in cls.__dict__:
+            # A device that adds to decode() must be decoded through it.
+            cls.decode_uplink = Decoder.decode_uplink  # type: ignore[method-assign]
 
     def decode(self, uplink: Uplink, warnings: list[str]) -> dict[str, Any]:
-        check_port(uplink.f_port, warnings)
-        return walk(uplink.payload, self.handlers, warnings)
+        if uplink.f_port != MILESIGHT_FPORT:
+            check_port(uplink.f_port, warnings)
+        return walk(uplink.payload, self.records, warnings)
+
+    def decode_uplink(self, uplink: Uplink) -> DecodeResult:
+        """:meth:`Decoder.decode_uplink` without the call to :meth:`decode`: the periodic
+        report of a Milesight sensor is the most frequent uplink of a fleet."""
+        warnings: list[str] = []
+        if uplink.f_port != MILESIGHT_FPORT:
+            check_port(uplink.f_port, warnings)
+        try:
+            return DecodeResult(walk(uplink.payload, self.records, warnings), warnings, [])
+        except Exception as exc:  # noqa: BLE001 - as in Decoder.decode_uplink
+            return self.failed(exc, warnings)
 
 
 def append_history(data: dict[str, Any], point: dict[str, Any]) -> None:

@@ -26,6 +26,8 @@ from lorawatch.decoders.milesight import (
     CONDITIONS,
     Handler,
     MilesightDecoder,
+    Record,
+    Scalar,
     lookup,
     replies,
     u16,
@@ -44,8 +46,7 @@ _CURRENT_ALARM_BITS = (
 _TEMPERATURE_ALARM = {0: "temperature threshold alarm release", 1: "temperature threshold alarm"}
 
 
-def _total_current(r: ByteReader, data: dict[str, Any]) -> None:
-    data["total_current"] = r.u32le("total_current") / 100
+_total_current = Scalar("total_current", "u32le", 100)
 
 
 def _current_value(r: ByteReader, what: str) -> float | None:
@@ -128,7 +129,7 @@ _SETTINGS: dict[int, Handler] = {
     0xF2: u16("alarm_report_counts"),
 }
 
-_HANDLERS: dict[tuple[int, int], Handler] = {
+_HANDLERS: dict[tuple[int, int], Record] = {
     (0x03, 0x97): _total_current,
     (0x04, 0x98): _current,
     (0x09, 0x67): _temperature_value,

@@ -13,10 +13,14 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from lorawatch.decoders.base import Param, Params, plausible
-from lorawatch.decoders.binary import ByteReader
+from lorawatch.decoders.binary import ByteReader, Group
 from lorawatch.decoders.counters import PULSE_PARAMETERS, pulse_readings
 from lorawatch.decoders.milesight import (
+    HISTORY_START,
+    Fields,
     MilesightDecoder,
+    Record,
+    Scalar,
     append_history,
     history_point,
     humidity,
@@ -39,40 +43,35 @@ _HISTORY_ALARM = {0: "none", **_WATER_ALARM, 5: "gpio alarm", 6: "gpio alarm rel
 _LEAK_OF_ALARM = {"water flow timeout alarm": True, "water flow timeout alarm release": False}
 
 
-def _gpio(r: ByteReader, data: dict[str, Any]) -> None:
-    data["gpio"] = lookup(_GPIO, r.u8("gpio"))
+_WATER = Fields(
+    Scalar("water_conv", "u16le", 10),
+    Scalar("pulse_conv", "u16le", 10),
+    Scalar("water", "f32le", digits=6),
+)
+_GPIO_STATE = Scalar("gpio", "u8", choices=_GPIO)
+_GPIO_ALARM = Scalar(
+    "gpio_alarm", "u8", convert=lambda v: "gpio alarm" if v == 1 else "gpio alarm release"
+)
 
 
-def _pulse(r: ByteReader, data: dict[str, Any]) -> None:
-    data["pulse"] = r.u32le("pulse")
-
-
-def _water_fields(r: ByteReader, into: dict[str, Any]) -> None:
-    into["water_conv"] = r.u16le("water_conv") / 10
-    into["pulse_conv"] = r.u16le("pulse_conv") / 10
-    into["water"] = round(r.f32le("water"), 6)
-
-
-def _water(r: ByteReader, data: dict[str, Any]) -> None:
-    _water_fields(r, data)
-
-
-def _gpio_alarm(r: ByteReader, data: dict[str, Any]) -> None:
-    data["gpio"] = lookup(_GPIO, r.u8("gpio"))
-    data["gpio_alarm"] = "gpio alarm" if r.u8("gpio_alarm") == 1 else "gpio alarm release"
-
-
-def _water_alarm(r: ByteReader, data: dict[str, Any]) -> None:
-    _water_fields(r, data)
-    data["water_alarm"] = lookup(_WATER_ALARM, r.u8("water_alarm"))
+_FORMAT, *_NAMES = HISTORY_START
+_HISTORY_V1 = Group(_FORMAT + "BBI", *_NAMES, "history gpio_type", "history gpio", "history pulse")
+_HISTORY_V2 = Group(
+    _FORMAT + "BBBHHf",
+    *_NAMES,
+    "history alarm",
+    "history gpio_type",
+    "history gpio",
+    "water_conv",
+    "pulse_conv",
+    "water",
+)
 
 
 def _history_v1(r: ByteReader, data: dict[str, Any]) -> None:
-    point = history_point(r)
-    mode = r.u8("history gpio_type")
+    timestamp, temperature, humidity, mode, gpio, pulse = _HISTORY_V1.read(r)
+    point = history_point(timestamp, temperature, humidity)
     point["gpio_type"] = lookup(_GPIO_TYPE, mode)
-    gpio = r.u8("history gpio")
-    pulse = r.u32le("history pulse")
     if mode == 1:
         point["gpio"] = lookup(_GPIO, gpio)
     elif mode == 2:
@@ -81,28 +80,29 @@ def _history_v1(r: ByteReader, data: dict[str, Any]) -> None:
 
 
 def _history_v2(r: ByteReader, data: dict[str, Any]) -> None:
-    point = history_point(r)
-    point["alarm"] = lookup(_HISTORY_ALARM, r.u8("history alarm"))
-    mode = r.u8("history gpio_type")
+    timestamp, temperature, humidity, alarm, mode, gpio, water_conv, pulse_conv, water = (
+        _HISTORY_V2.read(r)
+    )
+    point = history_point(timestamp, temperature, humidity)
+    point["alarm"] = lookup(_HISTORY_ALARM, alarm)
     point["gpio_type"] = lookup(_GPIO_TYPE, mode)
-    gpio = r.u8("history gpio")
-    water: dict[str, Any] = {}
-    _water_fields(r, water)
     if mode == 1:
         point["gpio"] = lookup(_GPIO, gpio)
     elif mode == 2:
-        point.update(water)
+        point["water_conv"] = water_conv / 10
+        point["pulse_conv"] = pulse_conv / 10
+        point["water"] = round(water, 6)
     append_history(data, point)
 
 
-_HANDLERS = {
+_HANDLERS: dict[tuple[int, int], Record] = {
     (0x03, 0x67): temperature,
     (0x04, 0x68): humidity,
-    (0x05, 0x00): _gpio,
-    (0x05, 0xC8): _pulse,
-    (0x05, 0xE1): _water,
-    (0x85, 0x00): _gpio_alarm,
-    (0x85, 0xE1): _water_alarm,
+    (0x05, 0x00): _GPIO_STATE,
+    (0x05, 0xC8): Scalar("pulse", "u32le"),
+    (0x05, 0xE1): _WATER,
+    (0x85, 0x00): Fields(_GPIO_STATE, _GPIO_ALARM),
+    (0x85, 0xE1): Fields(*_WATER.values, Scalar("water_alarm", "u8", choices=_WATER_ALARM)),
     (0x20, 0xCE): _history_v1,
     (0x21, 0xCE): _history_v2,
 }

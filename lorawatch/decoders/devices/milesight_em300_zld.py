@@ -16,12 +16,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from lorawatch.decoders.base import Params, plausible
-from lorawatch.decoders.binary import ByteReader
+from lorawatch.decoders.binary import ByteReader, Group
 from lorawatch.decoders.milesight import (
     CONDITIONS,
     ENABLE,
+    HISTORY_START,
     Handler,
     MilesightDecoder,
+    Record,
     append_history,
     history_point,
     humidity,
@@ -50,9 +52,13 @@ def _leakage(r: ByteReader, data: dict[str, Any]) -> None:
     data["leakage_status"] = lookup(_LEAKAGE, r.u8("leakage_status"))
 
 
+_HISTORY = Group(HISTORY_START[0] + "B", *HISTORY_START[1:], "history leakage_status")
+
+
 def _history(r: ByteReader, data: dict[str, Any]) -> None:
-    point = history_point(r)
-    point["leakage_status"] = lookup(_LEAKAGE, r.u8("history leakage_status"))
+    timestamp, temperature, humidity, leakage = _HISTORY.read(r)
+    point = history_point(timestamp, temperature, humidity)
+    point["leakage_status"] = lookup(_LEAKAGE, leakage)
     append_history(data, point)
 
 
@@ -127,7 +133,7 @@ _CONFIG: dict[int, Handler] = {
     0xEA: _calibration,
 }
 
-_HANDLERS: dict[tuple[int, int], Handler] = {
+_HANDLERS: dict[tuple[int, int], Record] = {
     (0x03, 0x67): temperature,
     (0x04, 0x68): humidity,
     (0x05, 0x00): _leakage,

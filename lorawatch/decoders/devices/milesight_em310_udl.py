@@ -22,6 +22,8 @@ from lorawatch.decoders.milesight import (
     ENABLE,
     Handler,
     MilesightDecoder,
+    Record,
+    Scalar,
     lookup,
     replies,
     u16,
@@ -34,8 +36,7 @@ _POSITION = {0: "normal", 1: "tilt"}
 _TILTED = {"normal": False, "tilt": True}
 
 
-def _distance(r: ByteReader, data: dict[str, Any]) -> None:
-    data["distance"] = r.u16le("distance")
+_distance = Scalar("distance", "u16le")
 
 
 def _position(r: ByteReader, data: dict[str, Any]) -> None:
@@ -62,7 +63,7 @@ _CONFIG: dict[int, Handler] = {
     0x10: yes("reboot"),
 }
 
-_HANDLERS: dict[tuple[int, int], Handler] = {
+_HANDLERS: dict[tuple[int, int], Record] = {
     (0x03, 0x82): _distance,
     (0x04, 0x00): _position,
     **replies(_CONFIG),

@@ -21,7 +21,7 @@ from typing import Any
 
 from lorawatch.decoders.base import Params
 from lorawatch.decoders.binary import ByteReader
-from lorawatch.decoders.milesight import ENABLE, MilesightDecoder, replies, yes
+from lorawatch.decoders.milesight import ENABLE, MilesightDecoder, Record, Scalar, replies, yes
 from lorawatch.decoders.registry import register
 from lorawatch.readings import CANONICAL, Reading
 
@@ -30,24 +30,19 @@ ENERGY_MODULUS_KWH = 2**32 / 1000  # uint32 Wh register
 _ON_OFF = ("off", "on")
 
 
-def _voltage(r: ByteReader, data: dict[str, Any]) -> None:
-    data["voltage"] = r.u16le("voltage") / 10
+_voltage = Scalar("voltage", "u16le", 10)
 
 
-def _active_power(r: ByteReader, data: dict[str, Any]) -> None:
-    data["active_power"] = r.u32le("active_power")
+_active_power = Scalar("active_power", "u32le")
 
 
-def _power_factor(r: ByteReader, data: dict[str, Any]) -> None:
-    data["power_factor"] = r.u8("power_factor")
+_power_factor = Scalar("power_factor", "u8")
 
 
-def _power_consumption(r: ByteReader, data: dict[str, Any]) -> None:
-    data["power_consumption"] = r.u32le("power_consumption")
+_power_consumption = Scalar("power_consumption", "u32le")
 
 
-def _current(r: ByteReader, data: dict[str, Any]) -> None:
-    data["total_current"] = r.u16le("total_current")
+_current = Scalar("total_current", "u16le")
 
 
 def _switches(r: ByteReader, data: dict[str, Any]) -> None:
@@ -61,8 +56,7 @@ def _switches(r: ByteReader, data: dict[str, Any]) -> None:
             data[f"switch_{line + 1}_change"] = "yes"
 
 
-def _report_interval(r: ByteReader, data: dict[str, Any]) -> None:
-    data["report_interval"] = r.u16le("report_interval")
+_report_interval = Scalar("report_interval", "u16le")
 
 
 def _cancel_delay_task(r: ByteReader, data: dict[str, Any]) -> None:
@@ -85,7 +79,7 @@ def _delay_task(r: ByteReader, data: dict[str, Any]) -> None:
     data["delay_task"] = task
 
 
-_REPLIES = {
+_REPLIES: dict[int, Record] = {
     0x10: yes("reboot"),
     0x28: yes("report_status"),
     0x03: _report_interval,
@@ -95,7 +89,7 @@ _REPLIES = {
     0x32: _delay_task,
 }
 
-_HANDLERS = {
+_HANDLERS: dict[tuple[int, int], Record] = {
     (0x03, 0x74): _voltage,
     (0x04, 0x80): _active_power,
     (0x05, 0x81): _power_factor,
