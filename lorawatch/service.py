@@ -69,6 +69,7 @@ class Service:
                 alerts_config,
                 registry=self.metrics.registry,
                 mqtt=settings.mqtt,
+                influx=self.influx,
             )
             # The bridge's wait for a fuller batch delays alerts too: cap it.
             batch_interval_ms = min(batch_interval_ms, alerts_config.max_delay_ms)

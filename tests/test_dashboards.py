@@ -240,7 +240,7 @@ def test_sparse_data_is_never_bridged_nor_shown_as_zero(
                 for fill in re.findall(r"fill\((\w+)\)", query):
                     assert fill in ("null", "none", "0"), where
                     if fill == "0":
-                        # Only where a zero is true: counts, and the night grid's own count.
+                        # Only where a zero is true: counts of received frames.
                         assert "count(" in query, where
 
 
@@ -298,5 +298,36 @@ def test_literals_and_regexes_are_escaped() -> None:
         "WHERE \"commune\" = 'c' AND (\"kind\" = 'leak' OR \"kind\" = 'streetlight') "
         'AND "device" =~ /^(d)$/ AND $timeFilter'
     )
-    with pytest.raises(ValueError, match="night"):
-        influxql.night_or_day("energy_delta_kwh", scope, "Europe/Paris", "evening")
+    with pytest.raises(ValueError, match="occupied"):
+        influxql.occupancy_daily("energy_delta_kwh", scope, "Europe/Paris", "evening")
+
+
+def test_occupancy_queries_read_only_deltas_that_carry_their_unoccupied_part() -> None:
+    """Deltas stored before occupancy was (or of a building without a schedule) have no
+    unoccupied part; counted in the total they would pass for occupied consumption."""
+    scope = influxql.Scope(building="$building", kinds=("electricity",))
+    for field, query in (
+        ("energy_delta_kwh", influxql.unoccupied_share("energy_delta_kwh", scope, ("building",))),
+        (
+            "energy_delta_kwh",
+            influxql.occupancy_daily("energy_delta_kwh", scope, "UTC", "occupied"),
+        ),
+        (
+            "volume_delta_m3",
+            influxql.occupancy_daily("volume_delta_m3", scope, "UTC", "unoccupied"),
+        ),
+    ):
+        assert set(re.findall(r'"(\w+)_unoccupied"', query)) == {field}, query
+        assert f'"{field}_unoccupied" >= 0 AND $timeFilter' in query
+
+
+def test_alert_queries_read_one_series_per_alert() -> None:
+    """Each alert is one series: ``last()`` per group is its state; only the inner level
+    takes Grafana's time filter (the module's sub-query rule)."""
+    scope = influxql.Scope(commune="l'île")
+    query = influxql.open_alerts(scope)
+    assert "\"commune\" = 'l\\'île'" in query
+    group = 'GROUP BY "alert_id", "building", "device", "rule"'
+    assert query.count(group) == 2 and query.count("$timeFilter") == 1
+    assert query.endswith('WHERE "active" = true ' + group)
+    assert influxql.alert_history(scope).endswith(group)

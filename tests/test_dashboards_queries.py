@@ -6,6 +6,12 @@ glass bin is full since Friday evening, a bin sensor's battery died the week bef
 the same days a year earlier (the "last year" and "since the campaign" panels). Each window
 has its own pipeline state, so no delta spans the year between them.
 
+The alert rules run on every stored batch of the week, as in the service, with a daily energy
+budget of 10 kWh per building that every building passes on most days, so each building has
+alerts, opened and resolved by the data (the year-old window runs without alerts: it only
+feeds the comparisons). The built-in InfluxDB notifier's outbox is then drained by running
+its worker in the test's thread, as its thread would.
+
 Each query of each panel is then interpolated like Grafana does (``tests/grafana.py``): panel
 time overrides and shifts, interval, ``$building`` (every option), ``$timeFilter``... and sent
 to InfluxDB. An InfluxQL error fails the test, and so does an empty answer: with a week of
@@ -25,6 +31,7 @@ import httpx
 import pytest
 
 from lorawatch import config
+from lorawatch.alerts import AlertsConfig
 from lorawatch.dashboards import provisioning
 from lorawatch.gateway_bridge.source import NullSource
 from lorawatch.service import Service
@@ -48,6 +55,7 @@ DASHBOARDS = {
     if rel.suffix == ".json"
 }
 QUERIES = [q for d in DASHBOARDS.values() for q in grafana.queries(d, NOW)]
+BUDGET = {"daily_budget_kwh": 10.0}
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +79,13 @@ def filled(influxdb: InfluxDB, tmp_path_factory: pytest.TempPathFactory) -> Iter
                 "http": {"listen": "127.0.0.1:0"},
             },
         )
-        service = Service(settings, inventory=SCENARIO.inventory, source=NullSource())
+        last = i == len(WINDOWS) - 1
+        alerts = AlertsConfig.model_validate(
+            {"enabled": last, "overrides": [{"kind": "electricity", "energy": BUDGET}]}
+        )
+        service = Service(
+            settings, inventory=SCENARIO.inventory, source=NullSource(), alerts=alerts
+        )
         try:
             backfill(
                 sim,
@@ -81,6 +95,13 @@ def filled(influxdb: InfluxDB, tmp_path_factory: pytest.TempPathFactory) -> Iter
                 batch=5000,
                 progress=False,
             )
+            if service.alerts is not None:
+                (writer,) = [
+                    w for w in service.alerts.outbox.workers if w.config.name == "influxdb"
+                ]
+                while writer.run_once() == 0.0:  # 0.0: it delivered some, maybe not all
+                    pass
+                assert not writer.due(writer.clock()), "every alert event is in InfluxDB"
         finally:
             for store in service.stores:
                 store.close()
@@ -151,9 +172,9 @@ def test_figures_are_what_the_scenario_shows(influxdb: InfluxDB, filled: str) ->
     ).values()
     watts = values(curve)
     assert min(watts) > 0 and max(watts) < 200_000
-    # The night is part of the day's total, and both are positive.
-    split = run_panel(influxdb, filled, "building", "Jour et nuit", building="mairie")
-    assert min(values(split["A"])) > 0 and min(values(split["B"])) > 0
+    # The town hall uses energy both while open and while closed, every day of the week.
+    split = run_panel(influxdb, filled, "building", "Pendant et hors occupation", building="mairie")
+    assert min(values(split["B"])) > 0 and max(values(split["A"])) > 0
     # The glass bin of the salle car park is full (anomaly "verre-plein-vendredi").
     (overflow,) = run_panel(influxdb, filled, "waste", "Débordements").values()
     assert "pav-salle-glass" in {s["tags"]["device"] for s in overflow}
@@ -180,3 +201,64 @@ def test_campaign_progress_expression_gives_a_percentage(influxdb: InfluxDB, fil
     percent = grafana.math(math_target["expression"], reduced)
     assert math.isfinite(percent) and -90 < percent < 200
     assert board["uid"] == "lw-screen-ecole"
+
+
+def row(series: dict[str, Any]) -> dict[str, Any]:
+    """The one row of a series grouped by alert, as column -> value."""
+    (only,) = series["values"]
+    return dict(zip(series["columns"], only, strict=True))
+
+
+def by_time(series: list[dict[str, Any]]) -> dict[int, float]:
+    (only,) = series
+    return {t: v for t, v in only["values"] if v is not None}
+
+
+def test_consumption_outside_occupancy_follows_the_schools_schedule(
+    influxdb: InfluxDB, filled: str
+) -> None:
+    """The part of each delta outside occupancy, stored by the pipeline, splits the school's
+    energy as its opening hours and calendars say: all of a Sunday is unoccupied, a school
+    day is both, and the overview's share is the same split over the week."""
+    (share,) = run_panel(influxdb, filled, "overview", "Consommation hors occupation").values()
+    percent = {s["tags"]["building"]: v for s in share for v in values([s])}
+    assert set(percent) == {b.id for b in SCENARIO.inventory.buildings.values()}
+    assert 0 < percent["ecole"] < 100
+    split = run_panel(influxdb, filled, "building", "Pendant et hors occupation", building="ecole")
+    occupied, unoccupied = by_time(split["A"]), by_time(split["B"])
+    daily = run_panel(influxdb, filled, "building", "Consommation par jour", building="ecole")
+    total = by_time(daily["A"])
+    sunday = int(datetime(2026, 5, 10, tzinfo=PARIS).timestamp() * 1000)
+    monday = int(datetime(2026, 5, 11, tzinfo=PARIS).timestamp() * 1000)
+    assert total[sunday] > 0
+    assert unoccupied[sunday] == pytest.approx(total[sunday], rel=1e-9)
+    assert occupied[sunday] == pytest.approx(0, abs=1e-9)
+    assert occupied[monday] > unoccupied[monday] > 0
+    assert occupied[monday] + unoccupied[monday] == pytest.approx(total[monday], rel=1e-9)
+    week = 100 * sum(unoccupied.values()) / (sum(unoccupied.values()) + sum(occupied.values()))
+    assert percent["ecole"] == pytest.approx(week, rel=1e-6)
+
+
+def test_alert_panels_show_the_alerts_of_the_backfill(influxdb: InfluxDB, filled: str) -> None:
+    """The glass bin full since Friday is an open alert; alerts resolved by the data are not;
+    a building's table lists its own alerts, open and resolved, each stamped at data time."""
+    (listed,) = run_panel(influxdb, filled, "overview", "Alertes ouvertes").values()
+    rows = {s["tags"]["alert_id"]: row(s) | s["tags"] for s in listed}
+    (glass,) = [r for r in rows.values() if r["device"] == "pav-salle-glass"]
+    assert glass["rule"] == "waste.fill" and glass["severity"] == "critical"
+    assert "Parking de la salle polyvalente" in glass["title"]
+    opened = datetime.fromtimestamp(glass["opened"] / 1000, PARIS)
+    assert datetime(2026, 5, 15, 17, 30, tzinfo=PARIS) <= opened < NOW
+    last = run(influxdb, filled, 'SELECT last("state") AS "state" FROM "alert" GROUP BY "alert_id"')
+    state = {s["tags"]["alert_id"]: row(s)["state"] for s in last}
+    assert set(rows) == {a for a, st in state.items() if st != "resolved"}
+    assert "resolved" in state.values()
+    assert max(s["values"][0][0] for s in last) <= NOW.timestamp() * 1000, "at data time"
+
+    (ecole,) = run_panel(
+        influxdb, filled, "building", "Alertes du bâtiment", building="ecole"
+    ).values()
+    assert {s["tags"]["building"] for s in ecole} == {"ecole"}
+    assert {s["tags"]["rule"] for s in ecole} == {"energy.daily_budget"}
+    states = [row(s)["state"] for s in ecole]
+    assert "resolved" in states and set(states) <= {"open", "acknowledged", "resolved"}

@@ -18,10 +18,14 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from pydantic import SecretStr
 
+from lorawatch.alerts import AlertEngine
 from lorawatch.config import InfluxConfig
 from lorawatch.errors import StoreRejected
 from lorawatch.pipeline.influx_store import InfluxStore
+from lorawatch.pipeline.line_protocol import ns
 from lorawatch.pipeline.records import Batch, Place, StoredReading
+from lorawatch.pipeline.sqlite_store import SqliteStore
+from tests.alert_kit import INVENTORY, config, reading
 from tests.servers import InfluxDB, wait_until
 
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
@@ -200,6 +204,32 @@ def test_the_spool_survives_a_restart_while_influx_is_down(tmp_path: Path) -> No
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+def test_alert_events_wait_in_the_spool_while_influxdb_is_down(
+    tmp_path: Path, server: Contract
+) -> None:
+    """The built-in alert notifier writes through the store: with InfluxDB unreachable its
+    event is spooled, the outbox row counts as sent, and the point reaches InfluxDB later,
+    in order with the batches written after it."""
+    down = store(tmp_path, "http://127.0.0.1:9", "v1")  # discard port: connection refused
+    engine = AlertEngine(
+        SqliteStore(tmp_path / "lorawatch.sqlite"), INVENTORY, config(), influx=down
+    )
+    full = reading("pav-salle-glass", "fill_pct", 99.0, T0)
+    engine.on_batch(Batch(readings=[full]), T0)
+    (worker,) = engine.outbox.workers
+    assert worker.run_once() == 0.0
+    assert engine.db.fetch("SELECT notifier, state FROM notifications") == [("influxdb", "sent")]
+    down.write(batch(1))
+    assert down.health()["spooled_batches"] == 2
+    down.close()
+    back = store(tmp_path, server.url, "v1")
+    assert back.wait_drained(10)
+    alert_line, reading_line = server.lines()
+    assert alert_line.startswith("alert,alert_id=1,") and 'state="open"' in alert_line
+    assert alert_line.endswith(f" {ns(T0)}") and reading_line.startswith("reading,")
+    back.close()
 
 
 def test_a_bad_spooled_batch_is_moved_aside_with_its_reason(

@@ -9,7 +9,7 @@ acknowledgement made here is notified by the service within seconds.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -59,10 +59,13 @@ class AlertsApi:
         config: AlertsConfig | None = None,
         lifecycle: Lifecycle | None = None,
         on_enqueued: Callable[[], None] = lambda: None,
+        builtin: Sequence[str] = (),
     ) -> None:
+        """``builtin``: the built-in notifiers of the service (``influxdb`` when it writes to
+        InfluxDB), so an acknowledgement made from the CLI reaches them too."""
         self.db = db
         self.config = config or AlertsConfig.model_validate({})
-        self.router = Router(self.config)
+        self.router = Router(self.config, builtin)
         self.lifecycle = lifecycle
         self.on_enqueued = on_enqueued
         create(db)

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lorawatch import config
+from lorawatch.alerts import influx
 from lorawatch.alerts.api import AlertError, AlertsApi, StateFilter
 from lorawatch.alerts.config import AlertsConfig, Severity
 from lorawatch.errors import LorawatchError
@@ -49,7 +50,8 @@ def _api(config_file: Path) -> tuple[AlertsApi, SqliteStore]:
         err.print(f"error: {exc}")
         raise typer.Exit(2) from None
     store = SqliteStore(settings.store.sqlite.path, readings="sqlite" in settings.store.outputs)
-    return AlertsApi(store, alerts_config(settings)), store
+    builtin = influx.builtin(settings.store.outputs)
+    return AlertsApi(store, alerts_config(settings), builtin=builtin), store
 
 
 def _who(by: str) -> str:

@@ -53,6 +53,10 @@ RuleId = Literal[
 ]
 RULE_IDS: tuple[str, ...] = get_args(RuleId)
 EventKind = Literal["opened", "escalated", "acknowledged", "resolved"]
+EVENT_KINDS: tuple[str, ...] = get_args(EventKind)
+INFLUXDB_NOTIFIER = "influxdb"
+"""The built-in notifier writing every alert event to InfluxDB (:mod:`lorawatch.alerts.influx`);
+its name and type are reserved."""
 
 
 class _Model(BaseModel):
@@ -348,9 +352,10 @@ class QuietHours(_Model):
 
 class NotifierConfig(_Model):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="Referenced by routes.")
-    type: Literal["apprise", "webhook", "mqtt"] = Field(
+    type: Literal["apprise", "webhook", "mqtt", "influxdb"] = Field(
         description="apprise: any Apprise URL (mailto://, ntfy://, matrix://, slack://...); "
-        "webhook: POST of each alert event as JSON; mqtt: JSON on a topic."
+        "webhook: POST of each alert event as JSON; mqtt: JSON on a topic. influxdb is "
+        "reserved: lorawatch adds that notifier itself when store.outputs includes influxdb."
     )
     url: SecretStr = Field(
         SecretStr(""),
@@ -391,7 +396,7 @@ class NotifierConfig(_Model):
     @model_validator(mode="after")
     def _url(self) -> NotifierConfig:
         url = self.url.get_secret_value()
-        if self.url_file is None and not url and self.type != "mqtt":
+        if self.url_file is None and not url and self.type not in ("mqtt", "influxdb"):
             raise ValueError(f"notifier {self.name!r}: url or url_file is required")
         schemes = {"webhook": ("http://", "https://"), "mqtt": ("mqtt://", "mqtts://")}
         wanted = schemes.get(self.type)
@@ -460,6 +465,12 @@ class AlertsConfig(_Model):
     @model_validator(mode="after")
     def _names(self) -> AlertsConfig:
         names = [n.name for n in self.notifiers]
+        if any(n.name == INFLUXDB_NOTIFIER or n.type == "influxdb" for n in self.notifiers):
+            raise ValueError(
+                f"notifiers: {INFLUXDB_NOTIFIER!r} is built in: lorawatch writes every alert "
+                "event to InfluxDB itself when store.outputs includes influxdb; remove or "
+                "rename that notifier"
+            )
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"notifiers: duplicate name(s) {', '.join(duplicates)}")

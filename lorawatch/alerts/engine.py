@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry
 
 from lorawatch.alerts.api import AlertsApi
 from lorawatch.alerts.config import AlertsConfig
+from lorawatch.alerts.influx import INFLUX_CONFIG, InfluxNotifier, LineSink
 from lorawatch.alerts.lifecycle import Lifecycle
 from lorawatch.alerts.model import Finding
 from lorawatch.alerts.notify import Metrics, Notifier, Outbox
@@ -53,19 +54,23 @@ class AlertEngine:
         mqtt: MqttConfig | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         notifiers: dict[str, Notifier] | None = None,
+        influx: LineSink | None = None,
     ) -> None:
         """``db`` is the service's SqliteStore (the alert tables are created in it);
         ``mqtt`` is the ingestion broker, the default of MQTT notifiers; ``clock`` gives the
         wall time of lifecycle events and deliveries; ``notifiers`` replaces configured
-        notifiers by name (tests)."""
+        notifiers by name (tests); ``influx`` (the service's InfluxDB store) gets every
+        alert event through the built-in ``influxdb`` notifier."""
         self.db = db
         self.config = config or AlertsConfig.model_validate({})
         self.clock = clock
         create(db)
         self.metrics = Metrics(registry)
         self.places = Places(inventory, self.config)
-        self.router = Router(self.config)
-        self.outbox = Outbox(db, self.config, self.metrics, mqtt, clock, notifiers)
+        builtin = [(INFLUX_CONFIG, InfluxNotifier(influx))] if influx is not None else []
+        names = [c.name for c, _ in builtin]
+        self.router = Router(self.config, names)
+        self.outbox = Outbox(db, self.config, self.metrics, mqtt, clock, notifiers, builtin)
         self.lifecycle = Lifecycle(
             db,
             self.config,
@@ -73,7 +78,9 @@ class AlertEngine:
             on_enqueued=self.outbox.wake,
             on_opened=lambda rule: self.metrics.opened.labels(rule).inc(),
         )
-        self.api = AlertsApi(db, self.config, self.lifecycle, on_enqueued=self.outbox.wake)
+        self.api = AlertsApi(
+            db, self.config, self.lifecycle, on_enqueued=self.outbox.wake, builtin=names
+        )
         services = Services(self.places, self.lifecycle.is_open, self.lifecycle.tracked)
         self.domains: list[Domain] = [
             Water(services),

@@ -13,6 +13,8 @@
 
 Every change, its lifecycle event and its outbox rows are one SQLite transaction, and open
 alerts are reloaded at start, so a restart neither forgets an alert nor notifies it again.
+Each event carries the data time of the finding behind it (``at_us``: an automatic
+resolution is at the clearing finding's time), besides the wall-clock time it was recorded.
 """
 
 from __future__ import annotations
@@ -283,7 +285,9 @@ class Lifecycle:
         detail: str,
         now: datetime,
     ) -> int:
-        event_id = add_event(conn, alert_id, us(now), kind, "lorawatch", severity, detail)
+        event_id = add_event(
+            conn, alert_id, us(now), kind, "lorawatch", severity, detail, at_us=us(f.at)
+        )
         info = EventInfo(
             alert_id, event_id, kind, f.rule, f.place.commune, f.place.building, severity
         )

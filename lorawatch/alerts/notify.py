@@ -21,7 +21,7 @@ import random
 import threading
 import warnings
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -63,6 +63,8 @@ class Delivery:
     severity: Severity
     attempts: int
     alert: Alert
+    at: datetime
+    """The data time the event is about (``time`` is when it was recorded)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -369,7 +371,8 @@ class Worker:
 
     def due(self, now: datetime) -> list[Delivery]:
         rows = self.db.fetch(
-            "SELECT n.id, n.event_id, n.attempts, e.kind, e.time_us, e.actor, e.detail, e.severity, "
+            "SELECT n.id, n.event_id, n.attempts, e.kind, e.time_us, e.actor, e.detail, e.severity,"
+            " COALESCE(e.at_us, e.time_us), "
             + ", ".join(f"a.{c.strip()}" for c in ALERT_COLUMNS.split(","))
             + " FROM notifications n JOIN alert_events e ON e.id = n.event_id"
             " JOIN alerts a ON a.id = n.alert_id"
@@ -387,7 +390,8 @@ class Worker:
                 row[6],
                 Severity(row[7]),
                 row[2],
-                alert_from_row(row[8:]),
+                alert_from_row(row[9:]),
+                from_us(row[8]),
             )
             for row in rows
         ]
@@ -517,13 +521,17 @@ class Outbox:
         mqtt: MqttConfig | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         notifiers: dict[str, Notifier] | None = None,
+        builtin: Sequence[tuple[NotifierConfig, Notifier]] = (),
     ) -> None:
+        """``builtin``: notifiers lorawatch adds itself (the InfluxDB writer), with their
+        configuration; ``notifiers`` replaces configured ones by name (tests)."""
         zone = ZoneInfo(config.timezone)
         made = notifiers or {}
         self.workers = [
             Worker(db, made.get(n.name) or make_notifier(n, mqtt, zone), n, metrics, clock)
             for n in config.notifiers
         ]
+        self.workers += [Worker(db, n, c, metrics, clock) for c, n in builtin]
 
     def start(self) -> None:
         for w in self.workers:

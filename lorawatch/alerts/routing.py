@@ -8,11 +8,13 @@ the quiet hours for a held, non-urgent event).
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from lorawatch.alerts.config import (
+    EVENT_KINDS,
     AlertsConfig,
     QuietHours,
     RouteConfig,
@@ -57,12 +59,25 @@ def quiet_until(quiet: QuietHours, now: datetime) -> datetime | None:
 
 
 class Router:
-    def __init__(self, config: AlertsConfig) -> None:
+    def __init__(self, config: AlertsConfig, builtin: Sequence[str] = ()) -> None:
+        """``builtin`` notifiers (the InfluxDB writer) hear every event at once, whatever the
+        configured routes and quiet hours say: they keep a record, they wake nobody."""
         self.config = config
         names = [n.name for n in config.notifiers]
         self.routes: list[RouteConfig] = list(config.routes) or (
             [RouteConfig.model_validate({"name": "default", "notifiers": names})] if names else []
         )
+        if builtin:
+            self.routes.append(
+                RouteConfig.model_validate(
+                    {
+                        "name": "builtin",
+                        "notifiers": list(builtin),
+                        "events": list(EVENT_KINDS),
+                        "quiet_hours": False,
+                    }
+                )
+            )
 
     @staticmethod
     def matches(route: RouteConfig, info: EventInfo) -> bool:

@@ -3,7 +3,10 @@
 - ``alerts``: one row per alert; a partial unique index keeps one unresolved alert per
   (rule, subject), so even two processes cannot open the same alert twice.
 - ``alert_events``: the lifecycle of each alert (opened, escalated, acknowledged, resolved),
-  each notified event has an id that receivers can de-duplicate on.
+  each notified event has an id that receivers can de-duplicate on. ``time_us`` is when the
+  event was recorded (wall clock), ``at_us`` the data time it is about (the finding's time;
+  an acknowledgement's own time), never earlier than the alert's previous event, so the
+  alert's points in InfluxDB follow its lifecycle even in a backfill of old data.
 - ``notifications``: the durable outbox; a row per (event, notifier), written in the same
   transaction as the event, so an alert is never notified twice nor lost across a restart.
 - ``alert_state``: the rules' working state (baselines, hourly series), saved periodically.
@@ -43,7 +46,8 @@ CREATE UNIQUE INDEX IF NOT EXISTS alerts_one_unresolved ON alerts (rule, subject
 CREATE INDEX IF NOT EXISTS alerts_by_state ON alerts (state, id);
 CREATE TABLE IF NOT EXISTS alert_events (
     id INTEGER PRIMARY KEY AUTOINCREMENT, alert_id INTEGER NOT NULL, time_us INTEGER NOT NULL,
-    kind TEXT NOT NULL, actor TEXT NOT NULL, severity TEXT NOT NULL, detail TEXT NOT NULL
+    kind TEXT NOT NULL, actor TEXT NOT NULL, severity TEXT NOT NULL, detail TEXT NOT NULL,
+    at_us INTEGER
 );
 CREATE INDEX IF NOT EXISTS alert_events_by_alert ON alert_events (alert_id, id);
 CREATE TABLE IF NOT EXISTS notifications (
@@ -81,6 +85,9 @@ def create(db: Database) -> None:
         for statement in SCHEMA.split(";"):
             if statement.strip():
                 conn.execute(statement)
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(alert_events)")}
+        if "at_us" not in columns:  # a file from before at_us: its events read time_us
+            conn.execute("ALTER TABLE alert_events ADD COLUMN at_us INTEGER")
 
 
 @contextmanager
@@ -153,10 +160,20 @@ def add_event(
     actor: str,
     severity: Severity,
     detail: str,
+    at_us: int | None = None,
 ) -> int:
+    """Record one lifecycle event; ``at_us`` (default ``time_us``) is moved just after the
+    alert's previous event when it would fall before it (a late reading clearing an alert
+    acknowledged meanwhile), so the alert's last event is also its latest."""
+    at = time_us if at_us is None else at_us
+    (previous,) = conn.execute(
+        "SELECT MAX(at_us) FROM alert_events WHERE alert_id = ?", (alert_id,)
+    ).fetchone()
+    if previous is not None and at <= previous:
+        at = previous + 1
     cur = conn.execute(
-        "INSERT INTO alert_events (alert_id, time_us, kind, actor, severity, detail)"
-        " VALUES (?,?,?,?,?,?)",
-        (alert_id, time_us, kind, actor, str(severity), detail),
+        "INSERT INTO alert_events (alert_id, time_us, kind, actor, severity, detail, at_us)"
+        " VALUES (?,?,?,?,?,?,?)",
+        (alert_id, time_us, kind, actor, str(severity), detail, at),
     )
     return int(cur.lastrowid or 0)

@@ -303,22 +303,6 @@ def _period_panels(
     return out
 
 
-def _not_yet_alerts(t: Translator) -> str:
-    return t(
-        "**À venir : alertes ouvertes dans Grafana.** Les alertes (fuite, surconsommation, "
-        "débordement, lampe HS) sont gardées dans la base SQLite du service : "
-        "`lorawatch alerts list`, ou la page *Alertes* de l'interface web (`/api/alerts`). "
-        "Ce panneau les listera quand elles seront aussi écrites dans InfluxDB. En attendant, "
-        "le tableau ci-contre montre les défauts que les capteurs signalent eux-mêmes, et le "
-        "suivant les capteurs silencieux.",
-        "**Coming: open alerts in Grafana.** Alerts (leak, overconsumption, bin overflow, "
-        "lamp failure) are kept in the service's SQLite store: `lorawatch alerts list`, or the "
-        "web UI's *Alerts* page (`/api/alerts`). This panel will list them once they are also "
-        "written to InfluxDB. Meanwhile the table beside it shows the faults the sensors "
-        "report themselves, and the next one the silent sensors.",
-    )
-
-
 # --- commune overview ------------------------------------------------------------------------
 
 
@@ -400,43 +384,33 @@ def overview(view: CommuneView) -> dict[str, Any] | None:
         panels.append(
             p.bargauge(
                 t(
-                    "Consommation hors occupation : part de la nuit (22 h – 6 h)",
-                    "Consumption outside occupancy: night share (22:00–06:00)",
+                    "Consommation hors occupation (% de l'électricité)",
+                    "Consumption outside occupancy (% of electricity)",
                 ),
                 t(
-                    "Part de l'électricité consommée la nuit, bâtiments fermés. En attendant que "
-                    "l'occupation réelle (horaires d'ouverture) soit enregistrée avec les "
-                    "consommations, la nuit en tient lieu. Les nuits sans données sont exclues.",
-                    "Share of electricity used at night, when buildings are closed. Until real "
-                    "occupancy (opening hours) is stored with the consumption, the night stands "
-                    "in for it. Nights without data are left out.",
+                    "Part de l'électricité de la période consommée en dehors des horaires "
+                    "d'ouverture de chaque bâtiment (horaires, vacances et fermetures de "
+                    "l'inventaire) : chauffage, éclairage ou appareils restés allumés bâtiment "
+                    "fermé. Chaque relevé est réparti au prorata de son temps hors occupation. "
+                    "Les bâtiments sans horaires d'ouverture n'y figurent pas.",
+                    "Share of the period's electricity used outside each building's opening "
+                    "hours (hours, holidays and closures from the inventory): heating, lights "
+                    "or appliances left on in a closed building. Each reading is split in "
+                    "proportion to its time outside occupancy. Buildings without opening hours "
+                    "are left out.",
                 ),
-                [
-                    p.target(
-                        q.night_share(ENERGY, scope, view.zone, ("building",)), "A", "$tag_building"
-                    )
-                ],
+                [p.target(q.unoccupied_share(ENERGY, scope, ("building",)), "A", "$tag_building")],
                 p.PERCENT,
                 grid.place(8, 9),
                 overrides=names.overrides(),
                 decimals=0,
-                steps=((None, "green"), (30.0, "orange"), (50.0, "red")),
+                steps=((None, "green"), (50.0, "orange"), (75.0, "red")),
                 maximum=100,
             )
         )
 
     panels.append(grid.row(t("Alertes et défauts", "Alerts and faults")))
-    panels.append(
-        p.text(
-            t("Alertes ouvertes", "Open alerts"),
-            _not_yet_alerts(t),
-            grid.place(8, 8),
-            description=t(
-                "TODO : lire les alertes dans InfluxDB quand le moteur d'alertes les y écrira.",
-                "TODO: read the alerts from InfluxDB once the alert engine writes them there.",
-            ),
-        )
-    )
+    panels.append(_open_alerts_table(view, grid.place(24, 8)))
     faults = view.of_kind("leak", "streetlight")
     if faults:
         panels.append(
@@ -458,7 +432,7 @@ def overview(view: CommuneView) -> dict[str, Any] | None:
                     )
                 ],
                 p.BOOL,
-                grid.place(8, 8),
+                grid.place(12, 8),
                 sort_by=t("Fuite", "Leak"),
                 transformations=p.organize(
                     {
@@ -469,14 +443,15 @@ def overview(view: CommuneView) -> dict[str, Any] | None:
                 ),
             )
         )
-    panels.append(_last_seen_table(view, grid.place(8, 8)))
+    panels.append(_last_seen_table(view, grid.place(12, 8)))
     return _dashboard(
         view,
         (view.id, "overview"),
         f"{view.commune.name} · {t('Vue d’ensemble', 'Overview')}",
         t(
-            "Consommations par bâtiment, comparaisons et défauts, pour les services techniques.",
-            "Consumption per building, comparisons and faults, for the technical services.",
+            "Consommations par bâtiment, comparaisons, alertes et défauts, pour les services "
+            "techniques.",
+            "Consumption per building, comparisons, alerts and faults, for the technical services.",
         ),
         panels,
     )
@@ -522,12 +497,111 @@ def _last_seen_table(view: CommuneView, pos: g.GridPos) -> g.Table:
     )
 
 
+def _severities(t: Translator) -> list[tuple[str, str, str]]:
+    return [
+        ("critical", t("Critique", "Critical"), "red"),
+        ("warning", t("Avertissement", "Warning"), "orange"),
+        ("info", t("Information", "Info"), "blue"),
+    ]
+
+
+def _states(t: Translator) -> list[tuple[str, str, str]]:
+    return [
+        ("open", t("Ouverte", "Open"), "red"),
+        ("acknowledged", t("Prise en charge", "Acknowledged"), "orange"),
+        ("resolved", t("Résolue", "Resolved"), "green"),
+    ]
+
+
+_ALERTS_HOW = (
+    "Écrites dans InfluxDB par le service à chaque événement (ouverture, aggravation, prise en "
+    "charge, résolution). Détail, preuves et prise en charge : `lorawatch alerts show`, ou la "
+    "page *Alertes* de l'interface web.",
+    "Written to InfluxDB by the service at each event (opened, escalated, acknowledged, "
+    "resolved). Details, evidence and acknowledgement: `lorawatch alerts show`, or the web "
+    "UI's *Alerts* page.",
+)
+
+
+def _open_alerts_table(view: CommuneView, pos: g.GridPos) -> g.Table:
+    """The commune's unresolved alerts, newest first; a bin or a lamp has a sensor, no
+    building, so both columns are shown."""
+    t = view.t
+    building, device = t("Bâtiment", "Building"), t("Capteur", "Sensor")
+    severity, since = t("Gravité", "Severity"), t("Depuis", "Since")
+    return p.table(
+        t("Alertes ouvertes", "Open alerts"),
+        t(
+            "Alertes non résolues (ouvertes ou prises en charge) ayant un événement dans les "
+            "12 derniers mois, les plus récentes d'abord. " + _ALERTS_HOW[0],
+            "Unresolved alerts (open or acknowledged) with an event in the last 12 months, "
+            "newest first. " + _ALERTS_HOW[1],
+        ),
+        [p.target(q.open_alerts(Scope(commune=view.id)), "A", table=True)],
+        p.COUNT,
+        pos,
+        sort_by=since,
+        overrides=[
+            *view.building_names().cell_override(building),
+            *view.device_names(view.devices).cell_override(device),
+            p.by_name(severity, *p.value_texts(_severities(t))),
+            p.unit_override(since, p.FROM_NOW),
+        ],
+        transformations=p.organize(
+            {
+                "building": building,
+                "device": device,
+                "title": t("Alerte", "Alert"),
+                "severity": severity,
+                "opened": since,
+            },
+            hide=("alert_id", "rule"),
+        ),
+        time_from="1y",
+    )
+
+
+def _building_alerts_table(view: CommuneView, pos: g.GridPos) -> g.Table:
+    t = view.t
+    device, severity = t("Capteur", "Sensor"), t("Gravité", "Severity")
+    state, opened = t("État", "State"), t("Ouverte le", "Opened")
+    return p.table(
+        t("Alertes du bâtiment", "The building's alerts"),
+        t(
+            "Alertes du bâtiment ayant un événement sur la période choisie, ouvertes ou "
+            "résolues, dans leur dernier état, les plus récentes d'abord. " + _ALERTS_HOW[0],
+            "The building's alerts with an event in the chosen period, open or resolved, in "
+            "their last state, newest first. " + _ALERTS_HOW[1],
+        ),
+        [p.target(q.alert_history(Scope(building="$building")), "A", table=True)],
+        p.COUNT,
+        pos,
+        sort_by=opened,
+        overrides=[
+            *view.device_names([d for d in view.devices if d.building]).cell_override(device),
+            p.by_name(severity, *p.value_texts(_severities(t))),
+            p.by_name(state, *p.value_texts(_states(t))),
+            p.unit_override(opened, p.DATE_TIME),
+        ],
+        transformations=p.organize(
+            {
+                "device": device,
+                "title": t("Alerte", "Alert"),
+                "severity": severity,
+                "state": state,
+                "opened": opened,
+            },
+            hide=("alert_id", "building", "rule"),
+        ),
+    )
+
+
 # --- building detail -------------------------------------------------------------------------
 
 
 def building_detail(view: CommuneView) -> dict[str, Any] | None:
-    """One building at a time (``$building``): load curve, daily bars, day/night, baseload,
-    water flow and the night flow that reveals a leak."""
+    """One building at a time (``$building``): load curve, daily bars, occupied/unoccupied,
+    baseload, water flow and the night flow that reveals a leak, and its alerts."""
     t = view.t
     buildings = [
         b
@@ -618,18 +692,28 @@ def building_detail(view: CommuneView) -> dict[str, Any] | None:
     )
     panels.append(
         p.timeseries(
-            t("Jour et nuit (kWh)", "Day and night (kWh)"),
+            t("Pendant et hors occupation (kWh)", "Occupied and unoccupied (kWh)"),
             t(
-                "Chaque jour de 6 h à 22 h, puis la nuit qui suit (22 h – 6 h). La nuit tient "
-                "lieu de période inoccupée tant que l'occupation n'est pas enregistrée avec les "
-                "consommations. Une nuit sans données n'est pas comptée.",
-                "Each day from 06:00 to 22:00, then the night that follows (22:00–06:00). The "
-                "night stands in for unoccupied time until occupancy is stored with the "
-                "consumption. A night without data is not counted.",
+                "Consommation de chaque jour pendant les horaires d'ouverture du bâtiment et en "
+                "dehors (nuits, week-ends, vacances et fermetures de l'inventaire). Chaque "
+                "relevé est réparti au prorata de son temps hors occupation. Un bâtiment sans "
+                "horaires d'ouverture n'a pas de barres ; un jour sans données non plus.",
+                "Each day's consumption during the building's opening hours and outside them "
+                "(nights, weekends, holidays and closures from the inventory). Each reading is "
+                "split in proportion to its time outside occupancy. A building without opening "
+                "hours has no bars; nor has a day without data.",
             ),
             [
-                p.target(q.night_or_day(ENERGY, elec, view.zone, "day"), "A", t("Jour", "Day")),
-                p.target(q.night_or_day(ENERGY, elec, view.zone, "night"), "B", t("Nuit", "Night")),
+                p.target(
+                    q.occupancy_daily(ENERGY, elec, view.zone, "occupied"),
+                    "A",
+                    t("Pendant l'occupation", "Occupied"),
+                ),
+                p.target(
+                    q.occupancy_daily(ENERGY, elec, view.zone, "unoccupied"),
+                    "B",
+                    t("Hors occupation", "Unoccupied"),
+                ),
             ],
             p.KWH,
             grid.place(12, 8),
@@ -658,13 +742,15 @@ def building_detail(view: CommuneView) -> dict[str, Any] | None:
     )
     panels.append(grid.row(t("Eau", "Water")))
     panels += _water_panels(view, water, grid, by=())
+    panels.append(grid.row(t("Alertes", "Alerts")))
+    panels.append(_building_alerts_table(view, grid.place(24, 8)))
     return _dashboard(
         view,
         (view.id, "building"),
         f"{view.commune.name} · {t('Bâtiment', 'Building')}",
         t(
-            "Un bâtiment en détail : courbe de charge, jours, nuit, talon, eau.",
-            "One building in detail: load curve, days, night, baseload, water.",
+            "Un bâtiment en détail : courbe de charge, jours, occupation, talon, eau, alertes.",
+            "One building in detail: load curve, days, occupancy, baseload, water, alerts.",
         ),
         panels,
         templating=[_Raw(variable_json)],

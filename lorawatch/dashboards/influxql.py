@@ -8,8 +8,10 @@ Rules every query here follows, and ``tests/test_dashboards.py`` checks:
 - The time range comes from Grafana (``$timeFilter``, ``${__to}``), never from ``now()``, so a
   panel obeys the time picker and its panel overrides, and the queries can be run in tests on
   a fixed simulated "now".
-- Days, weeks and the night window are cut in the commune's local time (``tz(...)``): a day
-  total is a local day, and a DST day has 23 or 25 hours.
+- Days and weeks are cut in the commune's local time (``tz(...)``): a day total is a local
+  day, and a DST day has 23 or 25 hours. Occupancy is not cut by the query: each delta
+  carries its part outside the building's schedule (``<field>_unoccupied``), stored by the
+  pipeline, since InfluxQL has no notion of opening hours or holidays.
 - Sparse LoRa data is drawn honestly: a bucket with no reading is null (``fill(null)``) or
   absent (``fill(none)``), never zero; only counts of received frames may be filled with 0.
 - A delta flagged ``gap`` (it spans an outage) counts in totals (the energy was consumed) but
@@ -27,6 +29,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 
+from lorawatch.pipeline.records import unoccupied_field
+
 TIME_FILTER: Final = "$timeFilter"
 INTERVAL: Final = "$__interval"
 INTERVAL_MS: Final = "$__interval_ms"
@@ -39,12 +43,6 @@ VOLUME: Final = "volume_delta_m3"
 PER_MS_TO_HOURLY_THOUSANDTHS: Final = 3_600_000_000
 # kWh over a duration in s -> W (x 1000 x 3600); m3 over s -> L/h likewise.
 PER_S_TO_HOURLY_THOUSANDTHS: Final = 3_600_000
-
-NIGHT_START_H: Final = 22
-NIGHT_END_H: Final = 6
-"""The night window (22:00-06:00 local) stands in for "unoccupied" until occupancy is stored:
-8 hours, so that a day from 06:00 is three 8 h buckets and the night is always the third."""
-_GRID_H: Final = 24 - NIGHT_START_H + NIGHT_END_H
 
 _REGEX_SPECIAL: Final = frozenset("\\.+*?()|[]{}^$/")
 
@@ -224,66 +222,83 @@ def daily_min_rate(field: str, scope: Scope, zone: str, by: Sequence[str] = ()) 
     )
 
 
-def _night_grid(field: str, scope: Scope, zone: str, by: Sequence[str]) -> str:
-    """8 h buckets starting 06:00, 14:00 and 22:00 local, filled with 0 *and a count of 0*.
+def _unoccupied_known(field: str) -> str:
+    """Keeps only the deltas that carry their part outside occupancy: those of buildings with
+    a schedule, stored since occupancy is (older deltas would count as all occupied)."""
+    return f"{ident(unoccupied_field(field))} >= 0"
 
-    The fill keeps every bucket in its place so that the third bucket of a day is always the
-    night; the count lets the outer level drop a night that had no data at all, so a silent
-    meter never reads as a night without consumption.
+
+def unoccupied_share(field: str, scope: Scope, by: Sequence[str] = ()) -> str:
+    """Share (%) of the consumption that fell outside occupancy over the range.
+
+    Each delta carries its own part outside the building's schedule (opening hours, closure
+    calendars, closures: ``lorawatch.occupancy``), computed by the pipeline; a building
+    without a schedule has none and is left out rather than counted as closed.
     """
+    unoccupied = ident(unoccupied_field(field))
     return _sql(
-        f"SELECT sum({ident(field)}) AS {ident('e')}, count({ident(field)}) AS {ident('n')} "
+        f"SELECT 100 * sum({unoccupied}) / sum({ident(field)}) AS {ident('unoccupied_pct')} "
         f"FROM {ident('consumption')}",
-        where(scope),
-        group_by(f"time({_GRID_H}h, {NIGHT_END_H % _GRID_H}h)", *_tags(by), fill="0", zone=zone),
+        where(scope, _unoccupied_known(field)),
+        group_by(*_tags(by)),
     )
 
 
-def _day_of(inner: str, select: str, zone: str, by: Sequence[str]) -> str:
-    """Group the 8 h grid into local days starting 06:00: [06-14, 14-22, 22-06 (night)]."""
-    return _sql(
-        f"SELECT {select} FROM ({inner})",
-        f"WHERE {TIME_FILTER}",
-        group_by(f"time(1d, {NIGHT_END_H}h)", *_tags(by), zone=zone),
-    )
-
-
-def night_or_day(field: str, scope: Scope, zone: str, part: str, by: Sequence[str] = ()) -> str:
-    """Consumption of each day (06:00-22:00) or of the night that follows it (22:00-06:00).
-
-    InfluxQL has no hour-of-day function, so the split comes from the bucket grid: the night
-    is the last 8 h bucket of a day that starts at 06:00. Stands in for occupied/unoccupied
-    until the pipeline stores occupancy (``lorawatch.occupancy``) with the deltas.
-    """
-    if part == "night":
-        select = f"last({ident('e')}) AS {ident('v')}, last({ident('n')}) AS {ident('n')}"
-    elif part == "day":
-        select = (
-            f"sum({ident('e')}) - last({ident('e')}) AS {ident('v')}, "
-            f"sum({ident('n')}) - last({ident('n')}) AS {ident('n')}"
-        )
+def occupancy_daily(field: str, scope: Scope, zone: str, part: str, by: Sequence[str] = ()) -> str:
+    """Local-day consumption inside (``occupied``) or outside (``unoccupied``) occupancy,
+    from the part of each delta the pipeline stored; a day without data is null."""
+    unoccupied = f"sum({ident(unoccupied_field(field))})"
+    if part == "unoccupied":
+        value = unoccupied
+    elif part == "occupied":
+        value = f"sum({ident(field)}) - {unoccupied}"
     else:
-        raise ValueError(f"part must be 'night' or 'day', not {part!r}")
-    days = _day_of(_night_grid(field, scope, zone, by), select, zone, by)
+        raise ValueError(f"part must be 'occupied' or 'unoccupied', not {part!r}")
     return _sql(
-        f"SELECT {ident('v')} AS {ident(part)} FROM ({days})",
-        f"WHERE {ident('n')} > 0",
-        group_by(*_tags(by)),
+        f"SELECT {value} AS {ident(part)} FROM {ident('consumption')}",
+        where(scope, _unoccupied_known(field)),
+        group_by("time(1d)", *_tags(by), fill="null", zone=zone),
     )
 
 
-def night_share(field: str, scope: Scope, zone: str, by: Sequence[str] = ()) -> str:
-    """Share (%) of consumption at night (22:00-06:00), over the days whose night has data."""
-    select = (
-        f"last({ident('e')}) AS {ident('night')}, sum({ident('e')}) AS {ident('all')}, "
-        f"last({ident('n')}) AS {ident('n')}"
+# --- alerts ----------------------------------------------------------------------------------
+
+ALERT_SERIES: Final = ("alert_id", "building", "device", "rule")
+"""One row per alert: its id, and the tags a table shows (they never change for an alert)."""
+
+
+def open_alerts(scope: Scope) -> str:
+    """Alerts still active (not resolved) with an event in the range, one row per alert.
+
+    Each alert is one series of the ``alert`` measurement, so ``last()`` of its fields is
+    its current state; the outer level keeps the active ones. Only the inner level has a
+    time condition (it does not group by time, see the module's rules).
+    """
+    series = _tags(ALERT_SERIES)
+    inner = _sql(
+        f"SELECT last({ident('active')}) AS {ident('active')}, "
+        f"last({ident('title')}) AS {ident('title')}, "
+        f"last({ident('severity')}) AS {ident('severity')}, "
+        f"last({ident('opened_ms')}) AS {ident('opened')} FROM {ident('alert')}",
+        where(scope),
+        group_by(*series),
     )
-    days = _day_of(_night_grid(field, scope, zone, by), select, zone, by)
     return _sql(
-        f"SELECT 100 * sum({ident('night')}) / sum({ident('all')}) AS {ident('night_pct')} "
-        f"FROM ({days})",
-        f"WHERE {ident('n')} > 0",
-        group_by(*_tags(by)),
+        f"SELECT {ident('title')}, {ident('severity')}, {ident('opened')} FROM ({inner})",
+        f"WHERE {ident('active')} = true",
+        group_by(*series),
+    )
+
+
+def alert_history(scope: Scope) -> str:
+    """Every alert with an event in the range, open or resolved: its last state."""
+    return _sql(
+        f"SELECT last({ident('state')}) AS {ident('state')}, "
+        f"last({ident('title')}) AS {ident('title')}, "
+        f"last({ident('severity')}) AS {ident('severity')}, "
+        f"last({ident('opened_ms')}) AS {ident('opened')} FROM {ident('alert')}",
+        where(scope),
+        group_by(*_tags(ALERT_SERIES)),
     )
 
 

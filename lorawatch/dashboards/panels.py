@@ -43,6 +43,7 @@ COUNT: Final = "none"
 BOOL_ON_OFF: Final = "bool_on_off"
 BOOL: Final = "bool"
 FROM_NOW: Final = "dateTimeFromNow"
+DATE_TIME: Final = "dateTimeAsIso"
 
 HOUR_MS: Final = 3_600_000
 
@@ -355,7 +356,7 @@ def state_timeline(
 
 
 def text(title: str, content: str, grid_pos: g.GridPos, description: str = "") -> g.Text:
-    """Markdown: tips on the occupant screen, and documented placeholders."""
+    """Markdown: tips on the occupant screen, and notes where Grafana cannot show the data."""
     return g.Text(
         title=title, description=description, content=content, gridPos=grid_pos, mode="markdown"
     )
@@ -390,11 +391,27 @@ def thresholds_property(steps: Sequence[tuple[float | None, str]]) -> dict[str, 
     return {"id": "thresholds", "value": {"mode": "absolute", "steps": _steps(steps)}}
 
 
-def organize(rename: Mapping[str, str], *, hide_time: bool = True) -> list[dict[str, Any]]:
-    """The transformations of a table: rename its columns, hiding ``Time`` unless it is shown."""
-    options: dict[str, Any] = {"excludeByName": {"Time": True}} if hide_time else {}
+def organize(
+    rename: Mapping[str, str], *, hide_time: bool = True, hide: Sequence[str] = ()
+) -> list[dict[str, Any]]:
+    """The transformations of a table: rename its columns, hiding ``Time`` unless it is shown,
+    and the columns in ``hide`` (keys a query needs that nobody needs to read)."""
+    hidden = {name: True for name in (["Time"] if hide_time else []) + list(hide)}
+    options: dict[str, Any] = {"excludeByName": hidden} if hidden else {}
     options["renameByName"] = dict(rename)
     return [{"id": "organize", "options": options}]
+
+
+def value_texts(values: Sequence[tuple[str, str, str]]) -> list[dict[str, Any]]:
+    """Field-override properties showing stored words (``critical``, ``resolved``) in the
+    dashboard's language and in colour: (stored value, text, colour) triples."""
+    options = {
+        v: {"text": text, "color": color, "index": i} for i, (v, text, color) in enumerate(values)
+    }
+    return [
+        {"id": "mappings", "value": [{"type": "value", "options": options}]},
+        {"id": "custom.cellOptions", "value": {"type": "color-text"}},
+    ]
 
 
 def bool_property(true_text: str, false_text: str, true_color: str) -> dict[str, Any]:

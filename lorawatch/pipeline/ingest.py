@@ -19,6 +19,7 @@ from lorawatch.errors import RejectedMessage
 from lorawatch.gateway_bridge.events import Event, UplinkEvent
 from lorawatch.gateway_bridge.source import Message
 from lorawatch.inventory import Inventory, ResolvedDevice
+from lorawatch.occupancy import BuildingSchedules
 from lorawatch.pipeline import commands as _commands
 from lorawatch.pipeline.meters import Delta, MeterEngine, MeterKey, MeterLimits, QualityEvent
 from lorawatch.pipeline.records import (
@@ -60,6 +61,7 @@ class Ingestor:
         self.chirpstack_logs: Counter[str] = Counter()
         self.chirpstack_log_devices: defaultdict[str, set[str]] = defaultdict(set)
         self._places: dict[str, Place] = {}
+        self.occupancy = BuildingSchedules(inventory)
         self._commands = commands
         self._commands_checked = 0.0
         if commands is not None:
@@ -167,9 +169,20 @@ class Ingestor:
         place: Place,
         batch: Batch,
     ) -> None:
+        unoccupied = self.occupancy.unoccupied
         for d in deltas:
             batch.consumption.append(
-                Consumption(dev_eui, d.name, d.key.channel, d.start, d.end, d.value, d.gap, place)
+                Consumption(
+                    dev_eui,
+                    d.name,
+                    d.key.channel,
+                    d.start,
+                    d.end,
+                    d.value,
+                    d.gap,
+                    place,
+                    unoccupied(place.building, d.start, d.end, d.value),
+                )
             )
         for q in events:
             self.quality[q.kind] += 1

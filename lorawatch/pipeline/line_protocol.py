@@ -1,18 +1,20 @@
 """InfluxDB line protocol for our records: a small writer, no client library needed.
 
 Schema (docs/data-model.md): measurement ``reading`` (one line per device, channel and time,
-fields = canonical names), ``consumption`` (deltas, ``interval_s``, ``gap``) and ``uplink``
-(raw frame for audit). Tags are the low-cardinality place (commune, building, device, dev_eui,
+fields = canonical names), ``consumption`` (deltas, their part outside occupancy,
+``interval_s``, ``gap``), ``uplink`` (raw frame for audit) and ``alert`` (alert lifecycle
+events, :func:`alert`). Tags are the low-cardinality place (commune, building, device, dev_eui,
 kind, channel); fCnt, deduplicationId and gateways are fields, never tags, so the tag set of a
 series is stable and a replay overwrites the same points (field notes, "InfluxDB").
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from functools import lru_cache
 
-from lorawatch.pipeline.records import Batch, Place
+from lorawatch.pipeline.records import Batch, Place, unoccupied_field
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _TAG_ESCAPES = str.maketrans({",": r"\,", " ": r"\ ", "=": r"\=", "\\": "\\\\", "\n": " "})
@@ -61,9 +63,15 @@ def encode(batch: Batch, readings: bool = True) -> list[str]:
             lines.append(f"reading{_tags(place, dev_eui, channel)} {body} {t}")
         for c in batch.consumption:
             interval = int((c.end - c.start).total_seconds())
+            unoccupied = (
+                ""
+                if c.unoccupied is None
+                else f",{unoccupied_field(c.name)}={_field(float(c.unoccupied))}"
+            )
             lines.append(
                 f"consumption{_tags(c.place, c.dev_eui, c.channel)} "
-                f"{c.name}={_field(float(c.value))},interval_s={interval}i,gap={_field(c.gap)} {ns(c.end)}"
+                f"{c.name}={_field(float(c.value))}{unoccupied},interval_s={interval}i,"
+                f"gap={_field(c.gap)} {ns(c.end)}"
             )
     for u in batch.uplinks:
         uplink_fields: dict[str, float | bool | int | str] = {
@@ -79,3 +87,13 @@ def encode(batch: Batch, readings: bool = True) -> list[str]:
             body += f",snr={_field(float(u.snr))}"
         lines.append(f"uplink{_tags(u.place, u.dev_eui)} {body} {ns(u.time)}")
     return lines
+
+
+def alert(
+    tags: Mapping[str, str], fields: Mapping[str, float | bool | int | str], t: datetime
+) -> str:
+    """One point of the ``alert`` measurement: tags in name order, empty ones left out (InfluxDB
+    has no empty tag values), string fields quoted and escaped."""
+    tag_set = "".join(f",{k}={v.translate(_TAG_ESCAPES)}" for k, v in sorted(tags.items()) if v)
+    body = ",".join(f"{k}={_field(v)}" for k, v in fields.items())
+    return f"alert{tag_set} {body} {ns(t)}"

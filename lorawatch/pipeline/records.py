@@ -49,9 +49,23 @@ class StoredReading:
     place: Place = Place()
 
 
+UNOCCUPIED_SUFFIX = "_unoccupied"
+
+
+def unoccupied_field(name: str) -> str:
+    """The InfluxDB field of a delta's part outside occupancy: ``energy_delta_kwh_unoccupied``,
+    named after the delta so that energy and water never mix."""
+    return name + UNOCCUPIED_SUFFIX
+
+
 @dataclass(slots=True)
 class Consumption:
-    """A consumption delta over (start, end], stored at ``end``; ``gap`` marks a long interval."""
+    """A consumption delta over (start, end], stored at ``end``; ``gap`` marks a long interval.
+
+    ``unoccupied`` is the part of ``value`` that fell outside the building's occupancy
+    schedule (:meth:`lorawatch.occupancy.Schedule.unoccupied_part`), or None when the building
+    has no schedule: an unknown schedule is not a closed building.
+    """
 
     dev_eui: str
     name: str
@@ -61,6 +75,7 @@ class Consumption:
     value: float
     gap: bool
     place: Place = Place()
+    unoccupied: float | None = None
 
 
 @dataclass(slots=True)
