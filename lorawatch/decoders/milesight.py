@@ -182,9 +182,10 @@ _Step = tuple[int, int, int, _Compiled]
 
 
 class _Layout:
-    """A frame shape seen before: where its headers are, and one Struct for all its values."""
+    """A frame shape seen before: where its headers are, and one function that reads all its
+    values with one Struct call and returns the decoded dict."""
 
-    __slots__ = ("expected", "headers", "keys", "posts", "unpack")
+    __slots__ = ("decode", "expected", "headers")
 
     def __init__(self, steps: list[_Step]) -> None:
         self.headers = operator.itemgetter(*(p for at, _, _, _ in steps for p in (at, at + 1)))
@@ -195,11 +196,38 @@ class _Layout:
             for _, _, _, record in steps
             for i, value in enumerate(record)
         )
-        self.unpack = struct.Struct("<" + codes).unpack_from
-        self.keys = tuple(value[0] for value in values)
-        self.posts: tuple[tuple[str, int | dict[int, str] | Callable[[Any], Any]], ...] = tuple(
-            (value[0], value[3]) for value in values if value[3] is not None
-        )
+        self.decode = _reader(struct.Struct("<" + codes).unpack_from, values)
+
+
+def _reader(unpack: Callable[[bytes], tuple[Any, ...]], values: list[_Value]) -> _FrameReader:
+    """The function that decodes a frame of a known shape, written out and compiled once, as
+    the standard library does for dataclasses and named tuples: one call, one Struct call and
+    one dict display per uplink. Keys enter the source as literals (``repr``); tables and
+    functions are passed in, never written into it."""
+    env: dict[str, Any] = {"unpack": unpack}
+    items = []
+    for i, (key, _, _, post, _) in enumerate(values):
+        if post is None:
+            expr = f"v{i}"
+        elif isinstance(post, int):
+            expr = f"v{i} / {post!r}"
+        elif isinstance(post, dict):
+            env[f"t{i}"] = post
+            expr = f"(n if (n := t{i}.get(v{i})) is not None else f'unknown ({{v{i}}})')"
+        else:
+            env[f"f{i}"] = post
+            expr = f"f{i}(v{i})"
+        items.append(f"{key!r}: {expr}")
+    names = "".join(f"v{i}, " for i in range(len(values)))
+    source = (
+        f"def decode(payload):\n    {names}= unpack(payload)\n    return {{{', '.join(items)}}}\n"
+    )
+    exec(source, env)  # noqa: S102 - source built above from literals, see the docstring
+    reader: _FrameReader = env["decode"]
+    return reader
+
+
+_FrameReader = Callable[[bytes], dict[str, Any]]
 
 
 class Table:
@@ -239,28 +267,38 @@ def _compile(record: Record) -> Handler | _Compiled:
 
 
 def walk(payload: bytes, records: Table, warnings: list[str]) -> dict[str, Any]:
-    """Decode every channel record of a Milesight frame.
+    """Decode every channel record of a Milesight frame; raise DecodeError when it cannot be.
 
     An unknown (id, type) pair ends the walk, since its length is unknown: with records
     already decoded it is a warning (the rest is reported, not guessed), alone an error.
     """
-    end = len(payload)
-    for layout in records.layouts.get(end, ()):
+    for layout in records.layouts.get(len(payload), ()):
         if layout.headers(payload) == layout.expected:
-            data = dict(zip(layout.keys, layout.unpack(payload)))  # noqa: B905 - same length
-            for key, post in layout.posts:
-                data[key] = _apply(post, data[key])
-            return data
+            return layout.decode(payload)
+    errors: list[str] = []
+    data = _walk(payload, records, warnings, errors)
+    if errors:
+        raise DecodeError(errors[0])
+    return data
+
+
+def _walk(payload: bytes, records: Table, warnings: list[str], errors: list[str]) -> dict[str, Any]:
+    """:func:`walk` record by record, for a frame of no known shape; it reports its own errors
+    in ``errors`` instead of raising (a handler may still raise): bad frames are frequent
+    enough on a big fleet to be worth the care."""
+    end = len(payload)
     if not end:
-        raise DecodeError("empty payload")
-    data = {}
+        errors.append("empty payload")
+        return {}
+    data: dict[str, Any] = {}
     reader: ByteReader | None = None
     steps: list[_Step] | None = []
     table = records.records
     pos = 0
     while pos < end:
         if end - pos < 2:
-            raise DecodeError(f"dangling byte at offset {pos}: a record needs id and type")
+            errors.append(f"dangling byte at offset {pos}: a record needs id and type")
+            return {}
         channel, kind = payload[pos], payload[pos + 1]
         record = table.get(channel << 8 | kind)
         if record is None:
@@ -269,7 +307,8 @@ def walk(payload: bytes, records: Table, warnings: list[str]) -> dict[str, Any]:
                 f"{end - pos} byte(s) not decoded"
             )
             if not data:
-                raise DecodeError(message)
+                errors.append(message)
+                return {}
             warnings.append(message)
             return data
         if type(record) is tuple:
@@ -278,9 +317,8 @@ def walk(payload: bytes, records: Table, warnings: list[str]) -> dict[str, Any]:
             pos += 2
             for key, size, unpack, then, _ in record:
                 if end - pos < size:
-                    raise DecodeError(
-                        f"{key}: needs {size} byte(s) at offset {pos}, {end - pos} left"
-                    )
+                    errors.append(f"{key}: needs {size} byte(s) at offset {pos}, {end - pos} left")
+                    return {}
                 value = unpack(payload, pos)[0]
                 if then is not None:
                     value = _apply(then, value)
@@ -332,8 +370,13 @@ class MilesightDecoder(Decoder):
         warnings: list[str] = []
         if uplink.f_port != MILESIGHT_FPORT:
             check_port(uplink.f_port, warnings)
+        payload = uplink.payload
+        for layout in self.records.layouts.get(len(payload), ()):
+            if layout.headers(payload) == layout.expected:
+                return DecodeResult(layout.decode(payload), warnings, [])
+        errors: list[str] = []
         try:
-            return DecodeResult(walk(uplink.payload, self.records, warnings), warnings, [])
+            return DecodeResult(_walk(payload, self.records, warnings, errors), warnings, errors)
         except Exception as exc:  # noqa: BLE001 - as in Decoder.decode_uplink
             return self.failed(exc, warnings)
 
