@@ -77,6 +77,8 @@ class Bridge:
         self.on_stored = on_stored
         self._once = OncePer(300.0)
         self.batches = 0
+        self.acked = 0
+        """Messages acknowledged since start (stored or dead-lettered, or duplicates)."""
         self.unknown_events = 0
         self._event_counters: dict[str, Counter] = {}
 
@@ -131,6 +133,7 @@ class Bridge:
         self.dedup.commit(prepared.keys)
         self.ingestor.commands_applied(prepared.commands)
         self.source.ack(prepared.messages)
+        self.acked += len(prepared.messages)
         self.metrics.acks_pending.dec(len(prepared.messages))
         self.metrics.readings.inc(len(prepared.batch.readings))
         if prepared.batch.uplinks:
@@ -172,10 +175,11 @@ class Bridge:
         if not isinstance(event, UplinkEvent):
             self.ingestor.event(event, batch)
             return
-        if self.dedup.is_duplicate(event):
+        keys = self.dedup.claim(event)
+        if keys is None:
             self.metrics.duplicates.inc()
             return
-        committed.append((self.dedup.keys(event), event.time))
+        committed.append((keys, event.time))
         before = len(batch.dead_letters)
         if self.ingestor.uplink(message, event, batch):
             self.metrics.uplinks.inc()

@@ -32,26 +32,31 @@ class Deduplicator:
             keys.append(f"i:{event.dedup_id}")
         return keys
 
-    def is_duplicate(self, event: UplinkEvent) -> bool:
-        """True when seen (committed or earlier in this batch); else marks it pending."""
+    def claim(self, event: UplinkEvent) -> list[str] | None:
+        """None when the uplink was seen (committed, or earlier in this batch); else its keys,
+        now pending until :meth:`commit` or :meth:`abandon`."""
         keys = self.keys(event)
-        if any(k in self._seen or k in self._pending for k in keys):
-            return True
-        self._pending.update(keys)
-        return False
+        seen, pending = self._seen, self._pending
+        for k in keys:
+            if k in seen or k in pending:
+                return None
+        pending.update(keys)
+        return keys
 
     def commit(self, events: list[tuple[list[str], datetime]]) -> None:
         """Remember the keys of a durable batch; forget keys older than the window."""
         newest = 0.0
+        seen, pending = self._seen, self._pending
         for keys, time in events:
             t = time.timestamp()
-            newest = max(newest, t)
+            if t > newest:
+                newest = t
             for k in keys:
-                self._pending.discard(k)
-                self._seen[k] = t
-                self._seen.move_to_end(k)
+                pending.discard(k)
+                if k in seen:
+                    seen.move_to_end(k)
+                seen[k] = t
         horizon = newest - self.window_s
-        seen = self._seen
         while seen and (len(seen) > self.capacity or next(iter(seen.values())) < horizon):
             seen.popitem(last=False)
 

@@ -51,41 +51,66 @@ def _field(value: float | bool | int | str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ") + '"'
 
 
+def _number(value: float | bool) -> str:
+    """A reading's value: a float (InfluxDB fixes a field's type at its first point, and a
+    counter that once came as an int must not conflict later), or a boolean."""
+    if value.__class__ is bool:
+        return "true" if value else "false"
+    return repr(float(value))
+
+
 def encode(batch: Batch, readings: bool = True) -> list[str]:
+    """The lines of a batch. Written for speed (it runs once per batch on the bridge thread):
+    readings are grouped per point without intermediate dicts of values, each timestamp is
+    converted once, and fields whose type is known are formatted inline."""
     lines: list[str] = []
+    append = lines.append
+    stamps: dict[datetime, int] = {}
+
+    def stamp(t: datetime) -> int:
+        found = stamps.get(t)
+        if found is None:
+            found = stamps[t] = ns(t)
+        return found
+
     if readings:
-        points: dict[tuple[str, str, int], tuple[Place, dict[str, float | bool]]] = {}
+        points: dict[tuple[str, str, datetime], tuple[Place, dict[str, str]]] = {}
         for r in batch.readings:
-            _, fields = points.setdefault((r.dev_eui, r.channel, ns(r.time)), (r.place, {}))
-            fields[r.name] = r.value if r.value.__class__ is bool else float(r.value)
+            key = (r.dev_eui, r.channel, r.time)
+            point = points.get(key)
+            if point is None:
+                point = points[key] = (r.place, {})
+            value = r.value
+            point[1][r.name] = (
+                f"{r.name}={value!r}" if value.__class__ is float else f"{r.name}={_number(value)}"
+            )
         for (dev_eui, channel, t), (place, fields) in points.items():
-            body = ",".join([f"{k}={_field(v)}" for k, v in fields.items()])
-            lines.append(f"reading{_tags(place, dev_eui, channel)} {body} {t}")
+            append(
+                f"reading{_tags(place, dev_eui, channel)} {','.join(fields.values())} {stamp(t)}"
+            )
         for c in batch.consumption:
             interval = int((c.end - c.start).total_seconds())
             unoccupied = (
                 ""
                 if c.unoccupied is None
-                else f",{unoccupied_field(c.name)}={_field(float(c.unoccupied))}"
+                else f",{unoccupied_field(c.name)}={float(c.unoccupied)!r}"
             )
-            lines.append(
+            append(
                 f"consumption{_tags(c.place, c.dev_eui, c.channel)} "
-                f"{c.name}={_field(float(c.value))}{unoccupied},interval_s={interval}i,"
-                f"gap={_field(c.gap)} {ns(c.end)}"
+                f"{c.name}={float(c.value)!r}{unoccupied},interval_s={interval}i,"
+                f"gap={'true' if c.gap else 'false'} {stamp(c.end)}"
             )
     for u in batch.uplinks:
-        uplink_fields: dict[str, float | bool | int | str] = {
-            "f_cnt": -1 if u.f_cnt is None else u.f_cnt,
-            "f_port": u.f_port,
-            "payload_hex": u.payload.hex(),
-            "gateways": u.gateways,
-        }
-        body = ",".join(f"{k}={_field(v)}" for k, v in uplink_fields.items())
+        # payload_hex is hex digits: nothing to escape in the string field.
+        body = (
+            f"f_cnt={-1 if u.f_cnt is None else u.f_cnt}i,f_port={u.f_port}i,"
+            f'payload_hex="{u.payload.hex()}",gateways={u.gateways}i'
+        )
         if u.rssi is not None:
-            body += f",rssi={_field(float(u.rssi))}"
+            body += f",rssi={float(u.rssi)!r}"
         if u.snr is not None:
-            body += f",snr={_field(float(u.snr))}"
-        lines.append(f"uplink{_tags(u.place, u.dev_eui)} {body} {ns(u.time)}")
+            body += f",snr={float(u.snr)!r}"
+        append(f"uplink{_tags(u.place, u.dev_eui)} {body} {stamp(u.time)}")
     return lines
 
 

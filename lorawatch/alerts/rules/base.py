@@ -108,6 +108,7 @@ class Hourly:
         """Latest delta end per meter: an hour is complete once every active meter passed it."""
         self.by_end: list[tuple[float, str]] = []
         """(end, key) of ``seen``, sorted, so a window scans only its own deltas."""
+        self.pruned = float("-inf")
 
     def add(self, meter: str, start: float, end: float, value: float, gap: bool) -> bool:
         key = f"{meter}|{end:.6f}"
@@ -153,6 +154,11 @@ class Hourly:
         return max(0.0, self.values.get(hour, 0.0))
 
     def prune(self, before: float) -> None:
+        """Forget what ended before ``before``; rules call it per batch with a bound that moves
+        by the hour, so the scan runs once per hour of data, not once per batch."""
+        if before <= self.pruned:
+            return
+        self.pruned = before
         for hour in [h for h in self.values if h + HOUR <= before]:
             self.values.pop(hour, None)
             self.covered.pop(hour, None)
