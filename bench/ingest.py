@@ -236,8 +236,11 @@ def main() -> None:
     b, p = results["bare"], results["pipeline"]
     bare_rate = b["messages"] / b["seconds"]
     pipe_rate = p["messages"] / p["seconds"]
+
     def cpu(r: dict[str, float]) -> str:
-        return f"CPU {r['cpu_s'] / r['messages'] * 1e6:4.0f} µs/msg ({r['cpu_s'] / r['seconds']:.0%})"
+        return (
+            f"CPU {r['cpu_s'] / r['messages'] * 1e6:4.0f} µs/msg ({r['cpu_s'] / r['seconds']:.0%})"
+        )
 
     print(
         f"bare client (parse JSON, ack): {bare_rate:9,.0f} msg/s   {cpu(b)}"
