@@ -111,7 +111,7 @@ class Ingestor:
         device = self.inventory.resolve(
             event.dev_eui, event.device_profile, event.tags, event.device_name
         )
-        place = place_of(device) if device else Place(device=event.device_name)
+        place = self._place(device) if device else Place(device=event.device_name)
         best = max(event.rx, key=lambda r: r.rssi if r.rssi is not None else -999.0, default=None)
         batch.uplinks.append(
             RawUplink(

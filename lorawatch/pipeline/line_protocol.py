@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from functools import lru_cache
 
 from lorawatch.pipeline.records import Batch, Place, unoccupied_field
 
@@ -25,9 +24,14 @@ def ns(t: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
 
 
-@lru_cache(maxsize=65_536)
 def _tags(place: Place, dev_eui: str, channel: str = "") -> str:
-    """The escaped tag set of a series; cached, since a fleet has few series and many points."""
+    """The escaped tag set of a series, cached per (device, channel): a fleet has few series
+    and many points, and the ingestor hands the same Place object for every point of a device
+    (another object, say after an inventory change, is worked out again)."""
+    key = (dev_eui, channel)
+    found = _TAG_SETS.get(key)
+    if found is not None and found[0] is place:
+        return found[1]
     pairs = (
         ("building", place.building),
         ("channel", channel),
@@ -36,7 +40,14 @@ def _tags(place: Place, dev_eui: str, channel: str = "") -> str:
         ("device", place.device),
         ("kind", place.kind),
     )
-    return "".join(f",{k}={v.translate(_TAG_ESCAPES)}" for k, v in pairs if v)
+    tags = "".join(f",{k}={v.translate(_TAG_ESCAPES)}" for k, v in pairs if v)
+    if len(_TAG_SETS) > 65_536:
+        _TAG_SETS.clear()
+    _TAG_SETS[key] = (place, tags)
+    return tags
+
+
+_TAG_SETS: dict[tuple[str, str], tuple[Place, str]] = {}
 
 
 def _field(value: float | bool | int | str) -> str:

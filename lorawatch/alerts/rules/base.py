@@ -12,7 +12,7 @@ a redelivered batch changes nothing.
 from __future__ import annotations
 
 import statistics
-from bisect import insort
+from bisect import bisect_right, insort
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -162,9 +162,11 @@ class Hourly:
         for hour in [h for h in self.values if h + HOUR <= before]:
             self.values.pop(hour, None)
             self.covered.pop(hour, None)
-        for key in [k for k, e in self.seen.items() if e[1] <= before]:
-            del self.seen[key]
-        self.by_end = [x for x in self.by_end if x[1] in self.seen]
+        # by_end is sorted by end: what ended by ``before`` is its head.
+        cut = bisect_right(self.by_end, (before, "\U0010ffff"))
+        for _, key in self.by_end[:cut]:
+            self.seen.pop(key, None)
+        del self.by_end[:cut]
         for meter in [m for m, e in self.ends.items() if e < before - 7 * 86400]:
             del self.ends[meter]
 
