@@ -77,7 +77,8 @@ class MqttConfig(Section):
         ge=1,
         le=65535,
         description="MQTT 5 Receive Maximum: unacknowledged messages the broker may send at once. "
-        "Keep it at least store.batch_size, or batching stalls.",
+        "Keep it at least twice store.batch_size: acks follow the write, so the next batch "
+        "only arrives meanwhile if the window holds two.",
     )
     keepalive_s: int = Field(30, ge=5, description="MQTT keep-alive interval.")
     reconnect_min_s: float = Field(

@@ -55,6 +55,17 @@ class Service:
         self.stores: list[Store] = [s for s in (self.influx, self.sqlite) if s is not None]
         self.metrics = Metrics()
         self.source = source or MqttSource(settings.mqtt)
+        window, batch = settings.mqtt.receive_maximum, settings.store.batch_size
+        if source is None and settings.mqtt.protocol == "5" and window < 2 * batch:
+            # Acks follow the write: with a window of one batch, the broker sends nothing
+            # while a batch is written, and ingestion runs at half speed or less.
+            log.warning(
+                "mqtt.receive_maximum is below twice store.batch_size: set "
+                f"mqtt.receive_maximum = {min(2 * batch, 65535)} (or lower store.batch_size) so "
+                "the next batch arrives while one is written",
+                receive_maximum=window,
+                batch_size=batch,
+            )
         self.ingestor = Ingestor(
             self.inventory, settings.bridge.use_chirpstack_object, commands=self.sqlite
         )

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import structlog.testing
 from typer.testing import CliRunner
 
 from lorawatch import config
@@ -344,3 +345,25 @@ def test_chirpstack_codec_errors_surface_in_health(tmp_path: Path) -> None:
         )
         == 1
     )
+
+
+@pytest.mark.parametrize(("window", "warned"), [(2000, True), (4000, False)])
+def test_a_receive_window_of_one_batch_is_warned_about(
+    tmp_path: Path, window: int, warned: bool
+) -> None:
+    """Acks follow the write: a window of one batch leaves the broker idle during each write."""
+    settings = config.load(
+        None,
+        {
+            "inventory": {"path": str(DATA / "inventory.toml")},
+            "store": {"batch_size": 2000, "sqlite": {"path": str(tmp_path / "lw.sqlite")}},
+            "mqtt": {"receive_maximum": window},
+        },
+    )
+    with structlog.testing.capture_logs() as logs:
+        service = Service(settings)
+    service.sqlite.close()
+    found = [e for e in logs if "receive_maximum" in e["event"]]
+    assert bool(found) is warned
+    if warned:
+        assert "mqtt.receive_maximum = 4000" in found[0]["event"]
