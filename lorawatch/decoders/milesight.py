@@ -211,6 +211,8 @@ def _reader(unpack: Callable[[bytes], tuple[Any, ...]], values: list[_Value]) ->
             expr = f"v{i}"
         elif isinstance(post, int):
             expr = f"v{i} / {post!r}"
+        elif isinstance(post, functools.partial) and post.func is round:
+            expr = f"round(v{i}, {post.keywords['ndigits']!r})"
         elif isinstance(post, dict):
             env[f"t{i}"] = post
             expr = f"(n if (n := t{i}.get(v{i})) is not None else f'unknown ({{v{i}}})')"
