@@ -80,6 +80,12 @@ class MqttConfig(Section):
         "Keep it at least twice store.batch_size: acks follow the write, so the next batch "
         "only arrives meanwhile if the window holds two.",
     )
+    receiver: Literal["process", "thread"] = Field(
+        "process",
+        description="Where the MQTT client runs: 'process' gives it a child process (and a core), "
+        "so paho's packet handling does not take turns with the pipeline; 'thread' keeps one "
+        "process (the demo's in-process broker, a one-core machine).",
+    )
     keepalive_s: int = Field(30, ge=5, description="MQTT keep-alive interval.")
     reconnect_min_s: float = Field(
         0.5, gt=0, description="First reconnect delay (jittered, doubled)."

@@ -14,6 +14,7 @@ from lorawatch.alerts import AlertEngine, AlertsConfig
 from lorawatch.config import Settings
 from lorawatch.gateway_bridge.bridge import Bridge
 from lorawatch.gateway_bridge.mqtt import MqttSource
+from lorawatch.gateway_bridge.receiver import ProcessSource
 from lorawatch.gateway_bridge.source import MessageSource
 from lorawatch.inventory import Inventory
 from lorawatch.metrics import Metrics
@@ -54,7 +55,7 @@ class Service:
         # SQLite last: it also holds the dead letters, written once the readings are safe.
         self.stores: list[Store] = [s for s in (self.influx, self.sqlite) if s is not None]
         self.metrics = Metrics()
-        self.source = source or MqttSource(settings.mqtt)
+        self.source = source or self._source(settings)
         window, batch = settings.mqtt.receive_maximum, settings.store.batch_size
         if source is None and settings.mqtt.protocol == "5" and window < 2 * batch:
             # Acks follow the write: with a window of one batch, the broker sends nothing
@@ -104,6 +105,12 @@ class Service:
         self._retention: RetentionJob | None = None
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
         """What "now" is for the pages and the API; the demo's simulated time runs faster."""
+
+    @staticmethod
+    def _source(settings: Settings) -> MessageSource:
+        if settings.mqtt.receiver == "process":
+            return ProcessSource(settings.mqtt, settings.log.level, settings.log.format)
+        return MqttSource(settings.mqtt)
 
     def _recover_meters(self) -> None:
         """Seed each meter with its last stored index, so a restart does not lose a delta."""

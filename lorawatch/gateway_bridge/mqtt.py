@@ -17,6 +17,7 @@ import random
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,9 +35,17 @@ from lorawatch.gateway_bridge.source import Message
 log = structlog.get_logger(__name__)
 
 
+Row = tuple[str, bytes, float, int, int, int, bool]
+"""A received message as a plain tuple: topic, payload, received (epoch s), mid, qos,
+generation, retained (what :mod:`lorawatch.gateway_bridge.receiver` passes between processes)."""
+
+
 class MqttSource:
-    def __init__(self, cfg: MqttConfig) -> None:
+    def __init__(self, cfg: MqttConfig, sink: Callable[[Row], None] | None = None) -> None:
+        """``sink`` takes each message as a :data:`Row` instead of the internal queue, for a
+        caller that forwards messages elsewhere (then :meth:`get_batch` returns nothing)."""
         self.cfg = cfg
+        self._sink = sink
         self.v5 = cfg.protocol == "5"
         self._queue: queue.Queue[Message] = queue.Queue()
         self._generation = 0
@@ -129,6 +138,19 @@ class MqttSource:
         return self._subscribed.wait(timeout)
 
     def _on_message(self, _: mqtt.Client, __: Any, msg: mqtt.MQTTMessage) -> None:
+        if self._sink is not None:
+            self._sink(
+                (
+                    msg.topic,
+                    bytes(msg.payload),
+                    time.time(),
+                    msg.mid,
+                    msg.qos,
+                    self._generation,
+                    msg.retain,
+                )
+            )
+            return
         self._queue.put(
             Message(
                 msg.topic,
@@ -179,10 +201,16 @@ class MqttSource:
         return batch
 
     def ack(self, messages: list[Message]) -> None:
+        self.ack_ids([(m.mid, m.qos, m.generation) for m in messages])
+
+    def ack_ids(self, acks: list[tuple[int, int, int]]) -> None:
+        """Acknowledge (mid, qos, generation) in order; those of an earlier connection are
+        dropped (their packet ids mean other messages now), and the broker redelivers them."""
         current = self._generation
-        for m in messages:
-            if m.qos and m.generation == current:
-                self._client.ack(m.mid, m.qos)
+        ack = self._client.ack
+        for mid, qos, generation in acks:
+            if qos and generation == current:
+                ack(mid, qos)
 
     def pending(self) -> int:
         return self._queue.qsize()

@@ -1,0 +1,229 @@
+"""MQTT reception in a child process: the service's second core runs paho, the first the pipeline.
+
+In one Python process, paho's packet handling and the pipeline (parsing, decoding, meters,
+stores, alerts) take turns on one core under the GIL, and the switching costs as much as a
+part of the work itself. :class:`ProcessSource` runs an unchanged :class:`MqttSource` in a
+child process and exchanges batches with it over a pipe: the child receives and queues,
+the parent decodes and stores, and the acknowledgements travel back, in arrival order, once
+the parent's batch is durable. Nothing else changes: the child holds the persistent session,
+the manual acks, the reconnections and the generation check (an ack for a message received
+on an earlier connection, or by an earlier child, is dropped and the broker redelivers).
+
+The child follows its parent: it exits when the pipe closes (the parent was stopped, or
+killed), without acknowledging anything more, so the broker keeps what was not stored. If the
+child dies, the parent starts another one (a new epoch: acks of the old one are dropped).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import signal
+import threading
+import time
+from collections import deque
+from datetime import UTC, datetime
+from multiprocessing.connection import Connection
+from typing import Any
+
+import structlog
+
+from lorawatch import logs
+from lorawatch.config import MqttConfig
+from lorawatch.gateway_bridge.mqtt import MqttSource, Row
+from lorawatch.gateway_bridge.source import Message
+
+log = structlog.get_logger(__name__)
+
+HEALTH_EVERY_S = 0.5
+RESTART_AFTER_S = 1.0
+
+
+class ProcessSource:
+    """A :class:`~lorawatch.gateway_bridge.source.MessageSource` whose MQTT client runs in a
+    child process (``mqtt.receiver = "process"``)."""
+
+    def __init__(self, cfg: MqttConfig, log_level: str = "info", log_format: str = "auto") -> None:
+        self.cfg = cfg
+        self._log = (log_level, log_format)
+        self._ctx = multiprocessing.get_context("spawn")
+        self._pending: deque[Message] = deque()
+        self._arrived = threading.Condition()
+        self._send_lock = threading.Lock()
+        self._health: dict[str, object] = {"connected": False, "subscribed": False}
+        self._subscribed = threading.Event()
+        self._stopping = False
+        self._epoch = 0
+        self.restarts = 0
+        self._conn: Connection | None = None
+        self._process: Any = None
+        self._reader: threading.Thread | None = None
+
+    # -- the child ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._spawn()
+
+    def _spawn(self) -> None:
+        parent, child = self._ctx.Pipe(duplex=True)
+        self._epoch += 1
+        self._process = self._ctx.Process(
+            target=_receive,
+            args=(self.cfg, child, self._log),
+            name=f"lorawatch-mqtt-{self._epoch}",
+            daemon=True,
+        )
+        self._process.start()
+        child.close()
+        self._conn = parent
+        self._reader = threading.Thread(
+            target=self._read, args=(parent, self._epoch), name="mqtt-receiver", daemon=True
+        )
+        self._reader.start()
+
+    def _read(self, conn: Connection, epoch: int) -> None:
+        """Take what the child sends until its pipe closes; restart it if it died."""
+        while True:
+            try:
+                kind, body = conn.recv()
+            except (EOFError, OSError):
+                break
+            if kind == "messages":
+                messages = [
+                    Message(t, p, datetime.fromtimestamp(r, UTC), m, q, (epoch << 32) | g, k)
+                    for t, p, r, m, q, g, k in body
+                ]
+                with self._arrived:
+                    self._pending.extend(messages)
+                    self._arrived.notify()
+            elif kind == "health":
+                self._health = body
+                if body.get("subscribed"):
+                    self._subscribed.set()
+        self._health = {**self._health, "connected": False, "subscribed": False}
+        self._subscribed.clear()
+        if self._stopping or epoch != self._epoch:
+            return
+        log.error("mqtt receiver process ended; starting another", exitcode=self._exitcode())
+        time.sleep(RESTART_AFTER_S)
+        if not self._stopping:
+            self.restarts += 1
+            self._spawn()
+
+    def _exitcode(self) -> object:
+        return None if self._process is None else self._process.exitcode
+
+    # -- the source --------------------------------------------------------------------------
+
+    def get_batch(self, max_messages: int, max_wait_s: float) -> list[Message]:
+        with self._arrived:
+            if not self._pending and not self._arrived.wait_for(
+                lambda: bool(self._pending), max_wait_s
+            ):
+                return []
+            deadline = time.monotonic() + max_wait_s
+            while len(self._pending) < max_messages:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not self._arrived.wait(remaining):
+                    break
+            take = min(max_messages, len(self._pending))
+            return [self._pending.popleft() for _ in range(take)]
+
+    def ack(self, messages: list[Message]) -> None:
+        rows = [(m.mid, m.qos, m.generation & 0xFFFFFFFF) for m in messages if self._current(m)]
+        if not rows:
+            return
+        with self._send_lock:
+            if self._conn is not None:
+                with contextlib.suppress(OSError):
+                    self._conn.send(("ack", rows))
+
+    def _current(self, message: Message) -> bool:
+        return message.qos > 0 and message.generation >> 32 == self._epoch
+
+    def stop(self) -> None:
+        self._stopping = True
+        with self._send_lock:
+            if self._conn is not None:
+                with contextlib.suppress(OSError):
+                    self._conn.send(("stop", None))
+        if self._process is not None:
+            self._process.join(timeout=5)
+            if self._process.is_alive():
+                self._process.terminate()
+                self._process.join(timeout=2)
+        if self._conn is not None:
+            self._conn.close()
+        if self._reader is not None:
+            self._reader.join(timeout=2)
+
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def health(self) -> dict[str, object]:
+        return {
+            **self._health,
+            "receiver": "process",
+            "receiver_restarts": self.restarts,
+            "queued": len(self._pending) + int(str(self._health.get("queued", 0))),
+        }
+
+    def wait_subscribed(self, timeout: float) -> bool:
+        return self._subscribed.wait(timeout)
+
+
+def _receive(cfg: MqttConfig, conn: Connection, log_setup: tuple[str, str]) -> None:
+    """The child: run an MqttSource, forward what it receives, ack what the parent stored."""
+    # Signals are the parent's business: the child ends when the parent closes the pipe, so
+    # an interrupted service still acks the batch it was writing.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    logs.setup(log_setup[0], log_setup[1])  # type: ignore[arg-type]
+    received: deque[Row] = deque()
+    arrived = threading.Event()
+
+    def sink(row: Row) -> None:
+        # Wake the forwarding loop only when it may be waiting: on the first message after it
+        # emptied the queue (an Event.set per message costs a lock and a notify).
+        first = not received
+        received.append(row)
+        if first:
+            arrived.set()
+
+    source = MqttSource(cfg, sink=sink)
+    done = threading.Event()
+
+    def acks() -> None:
+        while not done.is_set():
+            try:
+                kind, body = conn.recv()
+            except (EOFError, OSError):
+                break  # the parent is gone: ack nothing more
+            if kind == "stop":
+                break
+            source.ack_ids(body)
+        done.set()
+        arrived.set()
+
+    source.start()
+    threading.Thread(target=acks, name="acks", daemon=True).start()
+    last: tuple[object, ...] = ()
+    sent_at = 0.0
+    try:
+        while not done.is_set():
+            if not received:
+                arrived.wait(HEALTH_EVERY_S)
+            arrived.clear()
+            if received:
+                conn.send(("messages", [received.popleft() for _ in range(len(received))]))
+            health = source.health()
+            state = (health["connected"], health["subscribed"], health["connects"])
+            now = time.monotonic()
+            if state != last or now - sent_at >= HEALTH_EVERY_S:
+                conn.send(("health", health | {"cpu_s": time.process_time()}))
+                last, sent_at = state, now
+    except (BrokenPipeError, EOFError, OSError):
+        pass
+    finally:
+        done.set()
+        source.stop()
