@@ -84,7 +84,7 @@ class MqttConfig(Section):
         "process",
         description="Where the MQTT client runs: 'process' gives it a child process (and a core), "
         "so paho's packet handling does not take turns with the pipeline; 'thread' keeps one "
-        "process (the demo's in-process broker, a one-core machine).",
+        "process (a one-core machine).",
     )
     keepalive_s: int = Field(30, ge=5, description="MQTT keep-alive interval.")
     reconnect_min_s: float = Field(
