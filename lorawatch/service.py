@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -30,6 +31,22 @@ if TYPE_CHECKING:
     from lorawatch.web.server import WebServer
 
 log = structlog.get_logger(__name__)
+
+GC_THRESHOLDS = (50_000, 20, 100)
+
+
+def tune_gc() -> None:
+    """Make the cyclic garbage collector fit a long-running ingestion process.
+
+    The service keeps a large long-lived heap (meter windows, de-duplication keys, alert
+    state) and allocates thousands of short-lived objects per batch, which reference counting
+    frees. With the default thresholds (700, 10, 10) the collector rescans that heap over and
+    over: about an eighth of the CPU of bench/ingest. What exists at start (modules, the
+    inventory) is frozen out of collections; young objects are collected every 50,000
+    allocations instead of 700.
+    """
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def _alerts_config(settings: Settings) -> AlertsConfig:
@@ -147,6 +164,7 @@ class Service:
         }
 
     def start(self, http: bool = True) -> None:
+        tune_gc()
         if http:
             # Imported here: a backfill or a CLI command that never serves need not load it.
             from lorawatch.web import create_app

@@ -17,6 +17,7 @@ child dies, the parent starts another one (a new epoch: acks of the old one are 
 from __future__ import annotations
 
 import contextlib
+import gc
 import multiprocessing
 import signal
 import threading
@@ -179,6 +180,8 @@ def _receive(cfg: MqttConfig, conn: Connection, log_setup: tuple[str, str]) -> N
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logs.setup(log_setup[0], log_setup[1])  # type: ignore[arg-type]
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)  # as the service does (lorawatch.service.tune_gc)
     received: deque[Row] = deque()
     arrived = threading.Event()
 
