@@ -5,8 +5,9 @@ Why each setting (field notes, "MQTT and Mosquitto"):
   on 3.1.1), so the broker queues what arrives while lorawatch is down;
 - ``manual_ack``: a PUBACK leaves only after the message's batch is durable, so a crash
   between receipt and storage means redelivery, never loss;
-- MQTT 5 Receive Maximum at least the batch size: Mosquitto's default in-flight window of 20
-  would otherwise stall a consumer that acks per batch;
+- MQTT 5 Receive Maximum at least twice the batch size: Mosquitto's default in-flight window
+  of 20 would otherwise stall a consumer that acks per batch, and with one batch's worth the
+  broker waits while each batch is written;
 - reconnect with jittered exponential backoff; subscriptions are renewed on every connect.
 """
 
