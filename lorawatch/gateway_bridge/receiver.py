@@ -101,6 +101,7 @@ class ProcessSource:
                 self._health = body
                 if body.get("subscribed"):
                     self._subscribed.set()
+        conn.close()
         self._health = {**self._health, "connected": False, "subscribed": False}
         self._subscribed.clear()
         if self._stopping or epoch != self._epoch:
@@ -150,8 +151,8 @@ class ProcessSource:
                     self._conn.send(("stop", None))
         if self._process is not None:
             self._process.join(timeout=5)
-            if self._process.is_alive():
-                self._process.terminate()
+            if self._process.is_alive():  # it ignores SIGTERM (see _receive)
+                self._process.kill()
                 self._process.join(timeout=2)
         if self._conn is not None:
             self._conn.close()
