@@ -101,7 +101,7 @@ class ProcessSource:
                 self._health = body
                 if body.get("subscribed"):
                     self._subscribed.set()
-        conn.close()
+        conn.close()  # only here: this thread owns the parent's end of its child's pipe
         self._health = {**self._health, "connected": False, "subscribed": False}
         self._subscribed.clear()
         if self._stopping or epoch != self._epoch:
@@ -154,10 +154,8 @@ class ProcessSource:
             if self._process.is_alive():  # it ignores SIGTERM (see _receive)
                 self._process.kill()
                 self._process.join(timeout=2)
-        if self._conn is not None:
-            self._conn.close()
         if self._reader is not None:
-            self._reader.join(timeout=2)
+            self._reader.join(timeout=2)  # it closes the pipe once the child is gone
 
     def pending(self) -> int:
         return len(self._pending)
