@@ -174,8 +174,10 @@ temperature = Scalar("temperature", "i16le", 10)
 humidity = Scalar("humidity", "u8", 2)
 
 
-_STRUCT_CODES = {"u8": "B", "i8": "b", "u16le": "H", "i16le": "h", "u32le": "I", "i32le": "i"}
-_STRUCT_CODES |= {"f32le": "f", "u64le": "Q"}
+_STRUCT_CODES = {
+    name: st.format[-1] for name, st in STRUCTS.items() if st.size == 1 or st.format[0] == "<"
+}
+"""The formats a frame's one little-endian Struct can hold, by name, without byte order."""
 _MAX_LAYOUTS = 256
 _Step = tuple[int, int, int, _Compiled]
 """One record of a walked frame: its offset, channel id, channel type and values."""

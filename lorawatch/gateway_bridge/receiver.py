@@ -165,7 +165,7 @@ class ProcessSource:
             **self._health,
             "receiver": "process",
             "receiver_restarts": self.restarts,
-            "queued": len(self._pending) + int(str(self._health.get("queued", 0))),
+            "queued": len(self._pending) + int(self._health.get("queued", 0)),  # type: ignore[call-overload]
         }
 
     def wait_subscribed(self, timeout: float) -> bool:

@@ -221,7 +221,7 @@ class Ingestor:
     def event(self, event: Event, batch: Batch) -> None:
         """Record a non-uplink event; status battery levels also become readings."""
         device = self.inventory.devices.get(event.dev_eui)
-        place = place_of(device) if device else Place(device=event.device_name)
+        place = self._place(device) if device else Place(device=event.device_name)
         body = event.body
         code = str(body.get("code", "")) if event.kind == "log" else ""
         detail = str(body.get("description", "")) if event.kind == "log" else ""
