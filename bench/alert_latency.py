@@ -28,9 +28,10 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from lorawatch import config, logs
-from lorawatch.alerts import AlertsConfig
-from lorawatch.service import Service
+from lorawatch.alerts.config import AlertsConfig
+from lorawatch.app import config
+from lorawatch.app.service import Service
+from lorawatch.core import logs
 from lorawatch.simulators import chirpstack, encoders
 from tests.servers import Mosquitto
 

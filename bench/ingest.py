@@ -139,8 +139,9 @@ def bare(port: int, n: int) -> dict[str, float]:
 
 
 def pipeline(port: int, influx_url: str, n: int, workdir: Path) -> dict[str, float]:
-    from lorawatch import config, logs
-    from lorawatch.service import Service
+    from lorawatch.app import config
+    from lorawatch.app.service import Service
+    from lorawatch.core import logs
 
     logs.setup("warning")
     settings = config.load(

@@ -21,9 +21,10 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from lorawatch import logs
+from lorawatch.core import logs
 from lorawatch.simulators import scenario
-from lorawatch.simulators.scenario import Simulation, live
+from lorawatch.simulators.run import live
+from lorawatch.simulators.simulation import Simulation
 from tests.servers import Mosquitto
 
 START = datetime(2026, 3, 10, 8, 0, tzinfo=UTC)

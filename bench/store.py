@@ -33,18 +33,13 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from lorawatch.config import InfluxConfig
-from lorawatch.pipeline import calendar
-from lorawatch.pipeline.influx_store import InfluxStore
+from lorawatch.core import timeutil
+from lorawatch.core.timeutil import us
 from lorawatch.pipeline.records import Batch, Consumption, Place, StoredReading
-from lorawatch.pipeline.sqlite_store import (
-    QUARTER_US,
-    SqliteStore,
-    consumption_rows,
-    reading_rows,
-    us,
-)
 from lorawatch.pipeline.store import Bucket, Store
+from lorawatch.stores.influx import InfluxStore
+from lorawatch.stores.settings import InfluxConfig
+from lorawatch.stores.sqlite import QUARTER_US, SqliteStore, consumption_rows, reading_rows
 from tests.servers import InfluxDB
 
 TZ = "Europe/Paris"
@@ -190,7 +185,7 @@ def raw_daily_per_building(store: SqliteStore, fleet: Fleet) -> tuple[list[Bucke
         " WHERE name = ? AND end_us >= ? AND end_us < ? GROUP BY 1, 2",
         ("energy_delta_kwh", us(YEAR_START), us(fleet.end)),
     )
-    buckets = calendar.sum_by_period(rows, YEAR_START, fleet.end, "day", TZ)
+    buckets = timeutil.sum_by_period(rows, YEAR_START, fleet.end, "day", TZ)
     return buckets, time.perf_counter() - t
 
 

@@ -1,3 +1,3 @@
-from lorawatch.cli import main
+from lorawatch.app.cli.main import main
 
 main()

@@ -18,7 +18,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from lorawatch import inventory as inventory_mod
-from lorawatch.alerts import AlertEngine, AlertsConfig
+from lorawatch.alerts.config import AlertsConfig
+from lorawatch.alerts.engine import AlertEngine
 from lorawatch.alerts.notify import Delivery
 from lorawatch.pipeline.ingest import place_of
 from lorawatch.pipeline.records import (
@@ -30,8 +31,8 @@ from lorawatch.pipeline.records import (
     RawUplink,
     StoredReading,
 )
-from lorawatch.pipeline.sqlite_store import SqliteStore
 from lorawatch.simulators.scenario import builtin
+from lorawatch.stores.sqlite import SqliteStore
 
 PARIS = ZoneInfo("Europe/Paris")
 INVENTORY = inventory_mod.load(builtin("saint-sulpice"))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lorawatch import logs
+from lorawatch.core import logs
 from tests.servers import InfluxDB, Mosquitto
 
 # Copies of the example events of shared/reference/chirpstack (they parse into ChirpStack's

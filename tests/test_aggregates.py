@@ -19,13 +19,13 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from lorawatch import inventory as inventory_mod
-from lorawatch import occupancy
-from lorawatch.config import InfluxConfig
-from lorawatch.pipeline import aggregates
-from lorawatch.pipeline.influx_store import InfluxStore
+from lorawatch.analytics import aggregates
+from lorawatch.inventory import occupancy
 from lorawatch.pipeline.records import Batch, Consumption, Place
-from lorawatch.pipeline.sqlite_store import SqliteStore
 from lorawatch.pipeline.store import Bucket, Interval, Store
+from lorawatch.stores.influx import InfluxStore
+from lorawatch.stores.settings import InfluxConfig
+from lorawatch.stores.sqlite import SqliteStore
 from tests.conftest import DATA
 from tests.servers import InfluxDB
 

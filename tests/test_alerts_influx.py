@@ -14,18 +14,19 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from lorawatch.alerts import AlertEngine, AlertsApi, AlertsConfig
 from lorawatch.alerts import influx as alert_influx
-from lorawatch.alerts.config import Severity
+from lorawatch.alerts.api import AlertsApi
+from lorawatch.alerts.config import AlertsConfig, Severity
+from lorawatch.alerts.engine import AlertEngine
 from lorawatch.alerts.model import Alert, AlertState
 from lorawatch.alerts.notify import Delivery, NotifyError
-from lorawatch.config import InfluxConfig
+from lorawatch.core.errors import StoreUnavailable
+from lorawatch.core.timeutil import ns
 from lorawatch.dashboards import influxql
-from lorawatch.errors import StoreUnavailable
-from lorawatch.pipeline.influx_store import InfluxStore
-from lorawatch.pipeline.line_protocol import ns
 from lorawatch.pipeline.records import Batch
-from lorawatch.pipeline.sqlite_store import SqliteStore
+from lorawatch.stores.influx import InfluxStore
+from lorawatch.stores.settings import InfluxConfig
+from lorawatch.stores.sqlite import SqliteStore
 from tests.alert_kit import INVENTORY, config, local, reading
 from tests.servers import InfluxDB
 

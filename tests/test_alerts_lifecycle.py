@@ -8,9 +8,9 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from lorawatch.alerts import AlertsApi
-from lorawatch.cli import app
-from lorawatch.pipeline.sqlite_store import SqliteStore
+from lorawatch.alerts.api import AlertsApi
+from lorawatch.app.cli.main import app
+from lorawatch.stores.sqlite import SqliteStore
 from tests.alert_kit import Kit, local, reading, recorded_config, water_deltas
 from tests.test_alerts_rules import SCHOOL_WATER, school_day_flow
 

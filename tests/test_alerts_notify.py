@@ -15,9 +15,9 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from lorawatch.alerts import AlertEngine
+from lorawatch.alerts.engine import AlertEngine
 from lorawatch.pipeline.records import Batch
-from lorawatch.pipeline.sqlite_store import SqliteStore
+from lorawatch.stores.sqlite import SqliteStore
 from tests.alert_kit import INVENTORY, Receiver, config, local, reading
 from tests.servers import Mosquitto, free_port
 
@@ -280,9 +280,9 @@ def test_alert_events_are_published_as_json_on_mqtt(tmp_path: Path, mosquitto: M
 
 
 def test_the_service_runs_the_rules_on_each_stored_batch(tmp_path: Path) -> None:
-    from lorawatch import config as config_mod
+    from lorawatch.app import config as config_mod
+    from lorawatch.app.service import Service
     from lorawatch.gateway_bridge.source import NullSource
-    from lorawatch.service import Service
     from lorawatch.simulators.scenario import builtin, load
     from lorawatch.simulators.simulation import Simulation
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from lorawatch.alerts import Severity
+from lorawatch.alerts.config import Severity
 from lorawatch.pipeline.records import Consumption
 from tests.alert_kit import (
     PARIS,
@@ -173,7 +173,7 @@ def hall_hours(
     start: datetime, end: datetime, kwh: Callable[[datetime, bool], float]
 ) -> list[Consumption]:
     """Hourly deltas of the hall's meter; ``kwh(t, occupied)`` by its real bookings."""
-    from lorawatch.occupancy import Schedule
+    from lorawatch.inventory.occupancy import Schedule
     from tests.alert_kit import INVENTORY
 
     schedule = Schedule.of(INVENTORY.buildings["salle-polyvalente"])

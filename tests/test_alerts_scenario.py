@@ -15,14 +15,15 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-from lorawatch.alerts import AlertEngine, AlertsConfig
-from lorawatch.gateway_bridge.bridge import Bridge
+from lorawatch.alerts.config import AlertsConfig
+from lorawatch.alerts.engine import AlertEngine
+from lorawatch.core.metrics import Metrics
 from lorawatch.gateway_bridge.source import Message, NullSource
-from lorawatch.metrics import Metrics
+from lorawatch.pipeline.bridge import Bridge
 from lorawatch.pipeline.ingest import Ingestor
-from lorawatch.pipeline.sqlite_store import SqliteStore
 from lorawatch.simulators.scenario import Scenario, builtin, load
 from lorawatch.simulators.simulation import Simulation
+from lorawatch.stores.sqlite import SqliteStore
 from tests.alert_kit import EUI, PARIS, config, local
 
 SCENE: Scenario = load(builtin("saint-sulpice"))

@@ -14,12 +14,12 @@ import pytest
 import structlog.testing
 from typer.testing import CliRunner
 
-from lorawatch import config
-from lorawatch.cli import app
-from lorawatch.errors import InventoryError, StoreUnavailable
+from lorawatch.app import config
+from lorawatch.app.cli.main import app
+from lorawatch.app.service import Service
+from lorawatch.core.errors import InventoryError, StoreUnavailable
 from lorawatch.gateway_bridge.source import Message, NullSource
 from lorawatch.pipeline.records import Batch
-from lorawatch.service import Service
 from tests.conftest import DATA, REFERENCE
 
 EUI = "24e124136d123456"
@@ -316,7 +316,7 @@ def test_a_missing_js_codec_fails_at_start_naming_the_file(tmp_path: Path) -> No
 
 
 def test_retention_deletes_old_raw_data_and_keeps_the_aggregates(tmp_path: Path) -> None:
-    from lorawatch.pipeline.retention import purge
+    from lorawatch.stores.retention import purge
 
     service = make_service(tmp_path)
     service.bridge.process([up(1000 + 100 * i, 15 * i) for i in range(8)])

@@ -10,9 +10,9 @@ import pytest
 from pydantic import BaseModel
 from typer.testing import CliRunner
 
-from lorawatch import config
-from lorawatch.cli import app
-from lorawatch.errors import ConfigError
+from lorawatch.app import config
+from lorawatch.app.cli.main import app
+from lorawatch.core.errors import ConfigError
 
 runner = CliRunner()
 

@@ -22,7 +22,7 @@ from ruamel.yaml import YAML
 from typer.testing import CliRunner
 
 from lorawatch import inventory as inventory_mod
-from lorawatch.cli import app
+from lorawatch.app.cli.main import app
 from lorawatch.dashboards import DEFAULT_DASHBOARDS_PATH, catalog, influxql, provisioning
 from lorawatch.simulators.scenario import builtin
 from tests import grafana

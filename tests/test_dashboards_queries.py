@@ -30,12 +30,14 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from lorawatch import config
-from lorawatch.alerts import AlertsConfig
+from lorawatch.alerts.config import AlertsConfig
+from lorawatch.app import config
+from lorawatch.app.service import Service
 from lorawatch.dashboards import provisioning
 from lorawatch.gateway_bridge.source import NullSource
-from lorawatch.service import Service
-from lorawatch.simulators.scenario import Simulation, backfill, builtin, load
+from lorawatch.simulators.run import backfill
+from lorawatch.simulators.scenario import builtin, load
+from lorawatch.simulators.simulation import Simulation
 from tests import grafana
 from tests.servers import InfluxDB
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lorawatch.errors import RejectedMessage
+from lorawatch.core.errors import RejectedMessage
 from lorawatch.gateway_bridge.events import TopicMatcher, UplinkEvent, parse
 from tests.conftest import REFERENCE
 

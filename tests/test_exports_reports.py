@@ -21,13 +21,15 @@ from typer.testing import CliRunner
 
 from lorawatch import inventory as inventory_mod
 from lorawatch.alerts.api import AlertsApi
-from lorawatch.config import InfluxConfig
+from lorawatch.analytics import aggregates, exports, reports
+from lorawatch.app.cli import reports as report_cli
+from lorawatch.core.i18n import NNBSP
+from lorawatch.core.timeutil import us
 from lorawatch.inventory import Inventory
-from lorawatch.pipeline import aggregates, exports, report_cli, reports
-from lorawatch.pipeline.influx_store import InfluxStore
 from lorawatch.pipeline.records import Batch, Consumption, Place
-from lorawatch.pipeline.sqlite_store import SqliteStore, us
-from lorawatch.web.i18n import NNBSP
+from lorawatch.stores.influx import InfluxStore
+from lorawatch.stores.settings import InfluxConfig
+from lorawatch.stores.sqlite import SqliteStore
 from tests.servers import InfluxDB
 
 PARIS = ZoneInfo("Europe/Paris")

@@ -18,13 +18,13 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from pydantic import SecretStr
 
-from lorawatch.alerts import AlertEngine
-from lorawatch.config import InfluxConfig
-from lorawatch.errors import StoreRejected
-from lorawatch.pipeline.influx_store import InfluxStore
+from lorawatch.alerts.engine import AlertEngine
+from lorawatch.core.errors import StoreRejected
 from lorawatch.pipeline.line_protocol import ns
 from lorawatch.pipeline.records import Batch, Place, StoredReading
-from lorawatch.pipeline.sqlite_store import SqliteStore
+from lorawatch.stores.influx import InfluxStore
+from lorawatch.stores.settings import InfluxConfig
+from lorawatch.stores.sqlite import SqliteStore
 from tests.alert_kit import INVENTORY, config, reading
 from tests.servers import InfluxDB, wait_until
 

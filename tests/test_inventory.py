@@ -9,9 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from lorawatch import inventory
-from lorawatch.cli import app
+from lorawatch.app.cli.main import app
+from lorawatch.core.errors import InventoryError
 from lorawatch.decoders import registry
-from lorawatch.errors import InventoryError
 from tests.conftest import DATA
 
 HEAD = '[[communes]]\nid = "c"\nname = "C"\nlatitude = 48.2\nlongitude = -1.6\n[[buildings]]\nid = "b"\ncommune = "c"\nname = "B"\n'

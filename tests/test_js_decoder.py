@@ -18,10 +18,10 @@ from typing import Any, TypeVar
 
 import pytest
 
+from lorawatch.core.errors import DecodeError
 from lorawatch.decoders import devices, registry, vectors
 from lorawatch.decoders.base import DecodeResult, Uplink, readings_of
 from lorawatch.decoders.js import JSCodec
-from lorawatch.errors import DecodeError
 
 CODECS = Path(__file__).parent / "js_codecs"
 T = datetime(2026, 1, 14, 9, 26, 53, tzinfo=UTC)

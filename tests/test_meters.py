@@ -15,14 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lorawatch.pipeline.meters import (
-    Delta,
-    MeterEngine,
-    MeterKey,
-    MeterLimits,
-    QualityEvent,
-)
-from lorawatch.readings import Reading
+from lorawatch.core.readings import Reading
+from lorawatch.pipeline.meters import Delta, MeterEngine, MeterKey, MeterLimits, QualityEvent
 
 T0 = datetime(2024, 3, 4, 8, 0, tzinfo=UTC)
 DEV = "a84041000181c9d1"

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from lorawatch.inventory import Building
-from lorawatch.occupancy import (
+from lorawatch.inventory.occupancy import (
     Schedule,
     calendar,
     calendars,

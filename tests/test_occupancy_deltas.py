@@ -11,17 +11,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lorawatch.gateway_bridge.bridge import Bridge
+from lorawatch.core.metrics import Metrics
 from lorawatch.gateway_bridge.source import NullSource
 from lorawatch.inventory import Inventory, InventoryFile
-from lorawatch.metrics import Metrics
-from lorawatch.occupancy import BuildingSchedules, Schedule
+from lorawatch.inventory.occupancy import BuildingSchedules, Schedule
 from lorawatch.pipeline import line_protocol
+from lorawatch.pipeline.bridge import Bridge
 from lorawatch.pipeline.ingest import Ingestor
 from lorawatch.pipeline.records import Batch, Consumption, Place
-from lorawatch.pipeline.sqlite_store import SqliteStore
 from lorawatch.simulators.scenario import builtin, load
 from lorawatch.simulators.simulation import Simulation
+from lorawatch.stores.sqlite import SqliteStore
 
 PARIS = ZoneInfo("Europe/Paris")
 SCENE = load(builtin("saint-sulpice"))

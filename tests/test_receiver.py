@@ -15,8 +15,8 @@ import time
 import paho.mqtt.client as mqtt
 import pytest
 
-from lorawatch.config import MqttConfig
 from lorawatch.gateway_bridge.receiver import ProcessSource
+from lorawatch.gateway_bridge.settings import MqttConfig
 from lorawatch.gateway_bridge.source import Message
 from tests.servers import Mosquitto, wait_until
 

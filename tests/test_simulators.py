@@ -23,16 +23,17 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from typer.testing import CliRunner
 
+from lorawatch.core.errors import InventoryError
 from lorawatch.decoders import Uplink, readings_of
-from lorawatch.errors import InventoryError
 from lorawatch.gateway_bridge.events import TopicMatcher, UplinkEvent, parse
 from lorawatch.gateway_bridge.source import Message
 from lorawatch.inventory import load as load_inventory
+from lorawatch.inventory.sun import sun_times
 from lorawatch.simulators import scenario as scenarios
 from lorawatch.simulators.models import BinModel, StreetlightModel
 from lorawatch.simulators.run import backfill, live, parse_duration
-from lorawatch.simulators.scenario import Scenario, Simulation, SimUplink
-from lorawatch.sun import sun_times
+from lorawatch.simulators.scenario import Scenario
+from lorawatch.simulators.simulation import Simulation, SimUplink
 from tests.servers import Mosquitto
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -446,7 +447,7 @@ def test_backfill_batches_in_time_order(sim: Simulation) -> None:
 
 
 def test_cli_backfill_goes_through_the_pipeline(tmp_path: Path) -> None:
-    from lorawatch.cli import app
+    from lorawatch.app.cli.main import app
 
     db = tmp_path / "lw.sqlite"
     config = tmp_path / "lorawatch.toml"

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from lorawatch.sun import CIVIL_ZENITH, is_dark, sun_times
+from lorawatch.inventory.sun import CIVIL_ZENITH, is_dark, sun_times
 
 PARIS = ZoneInfo("Europe/Paris")
 RENNES = (48.111, -1.680)

@@ -10,9 +10,9 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from lorawatch import config
-from lorawatch.errors import ConfigError
-from lorawatch.service import Service
+from lorawatch.app import config
+from lorawatch.app.service import Service
+from lorawatch.core.errors import ConfigError
 from tests.conftest import DATA, REFERENCE
 from tests.servers import Mosquitto, wait_until
 

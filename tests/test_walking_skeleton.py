@@ -17,8 +17,8 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
-from lorawatch import config
-from lorawatch.service import Service
+from lorawatch.app import config
+from lorawatch.app.service import Service
 from tests.conftest import DATA, REFERENCE
 from tests.servers import InfluxDB, Mosquitto, wait_until
 

@@ -15,9 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
-from lorawatch.errors import ConfigError
-from lorawatch.pipeline import calendar
-from lorawatch.service import Service
+from lorawatch.app.service import Service
+from lorawatch.core import timeutil
+from lorawatch.core.errors import ConfigError
 from lorawatch.web.security import hash_password, new_token, verify_password
 from tests.web_support import (
     NOW,
@@ -173,8 +173,8 @@ def test_validation_errors_name_the_field_and_the_reason(client: httpx.Client) -
 
 def test_figures_are_the_stores_own(client: httpx.Client, service: Service) -> None:
     auth = bearer(VIEWER_TOKEN)
-    midnight = calendar.period_start(NOW, "day", TZ)
-    week = calendar.period_start(NOW, "week", TZ)
+    midnight = timeutil.period_start(NOW, "day", TZ)
+    week = timeutil.period_start(NOW, "week", TZ)
     store_today = {
         b.group: b.value
         for b in service.sqlite.consumption("energy_delta_kwh", midnight, NOW, "day", TZ)

@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
-from lorawatch.service import Service
-from lorawatch.web import i18n
+from lorawatch.app.service import Service
+from lorawatch.core import i18n
 from lorawatch.web.app import create_app
 from lorawatch.web.server import WebServer
 from tests.web_support import ARTEFACTS, OPERATOR, VIEWER_TOKEN, make_service

@@ -24,10 +24,12 @@ from typing import Any
 
 import httpx
 
-from lorawatch import config
+from lorawatch.app import config
+from lorawatch.app.service import Service
 from lorawatch.gateway_bridge.source import NullSource
-from lorawatch.service import Service
-from lorawatch.simulators.scenario import Scenario, Simulation, backfill, builtin, load
+from lorawatch.simulators.run import backfill
+from lorawatch.simulators.scenario import Scenario, builtin, load
+from lorawatch.simulators.simulation import Simulation
 from lorawatch.web import create_app
 from lorawatch.web.security import hash_password, new_token
 from lorawatch.web.server import WebServer

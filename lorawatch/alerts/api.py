@@ -25,8 +25,8 @@ from lorawatch.alerts.store import (
     create,
     get_alert,
 )
-from lorawatch.errors import LorawatchError
-from lorawatch.pipeline.sqlite_store import from_us, us
+from lorawatch.core.errors import LorawatchError
+from lorawatch.core.timeutil import from_us, us
 
 if TYPE_CHECKING:
     from lorawatch.alerts.lifecycle import Lifecycle

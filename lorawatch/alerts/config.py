@@ -16,6 +16,8 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
+from lorawatch.core.settings import read_secret
+
 
 class Severity(StrEnum):
     """How urgent an alert is; routes and quiet hours compare them in this order."""
@@ -388,9 +390,6 @@ class NotifierConfig(_Model):
     backoff_max_s: float = Field(900.0, gt=0, description="Longest retry delay.")
 
     def secret_url(self) -> str:
-        # Imported here: lorawatch.config mounts this module as its [alerts] section.
-        from lorawatch.config import read_secret
-
         return read_secret(self.url, self.url_file)
 
     @model_validator(mode="after")

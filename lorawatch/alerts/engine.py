@@ -35,10 +35,10 @@ from lorawatch.alerts.rules.lighting import Lighting
 from lorawatch.alerts.rules.waste import Waste
 from lorawatch.alerts.rules.water import Water
 from lorawatch.alerts.store import Database, create
-from lorawatch.config import MqttConfig
+from lorawatch.core.timeutil import us
+from lorawatch.gateway_bridge.settings import MqttConfig
 from lorawatch.inventory import Inventory
 from lorawatch.pipeline.records import Batch
-from lorawatch.pipeline.sqlite_store import us
 
 log = structlog.get_logger(__name__)
 

@@ -21,7 +21,8 @@ from typing import Final, Protocol
 from lorawatch.alerts.config import INFLUXDB_NOTIFIER, NotifierConfig
 from lorawatch.alerts.model import AlertState
 from lorawatch.alerts.notify import Delivery, NotifyError
-from lorawatch.errors import StoreUnavailable
+from lorawatch.core import timeutil
+from lorawatch.core.errors import StoreUnavailable
 from lorawatch.pipeline import line_protocol
 
 NAME: Final = INFLUXDB_NOTIFIER
@@ -40,7 +41,7 @@ INFLUX_CONFIG: Final = NotifierConfig.model_validate(
 
 
 class LineSink(Protocol):
-    """What the notifier needs of :class:`~lorawatch.pipeline.influx_store.InfluxStore`."""
+    """What the notifier needs of :class:`~lorawatch.stores.influx.InfluxStore`."""
 
     def write_lines(self, lines: Sequence[str]) -> None:
         """Return once InfluxDB or the spool has the lines; StoreUnavailable otherwise."""
@@ -81,7 +82,7 @@ def point(d: Delivery) -> str:
         "severity": str(d.severity),
         "title": a.title,
         "event": d.event,
-        "opened_ms": line_protocol.ns(a.opened_at) // 1_000_000,
+        "opened_ms": timeutil.ns(a.opened_at) // 1_000_000,
     }
     return line_protocol.alert(tags, fields, d.at)
 

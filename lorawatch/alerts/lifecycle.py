@@ -32,7 +32,7 @@ from lorawatch.alerts.config import AlertsConfig, Severity
 from lorawatch.alerts.model import Finding
 from lorawatch.alerts.routing import EventInfo, Router
 from lorawatch.alerts.store import Database, add_event
-from lorawatch.pipeline.sqlite_store import from_us, us
+from lorawatch.core.timeutil import from_us, us
 
 log = structlog.get_logger(__name__)
 

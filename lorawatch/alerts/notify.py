@@ -34,10 +34,10 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from lorawatch.alerts.config import AlertsConfig, NotifierConfig, Severity
 from lorawatch.alerts.model import Alert
 from lorawatch.alerts.store import ALERT_COLUMNS, Database, alert_from_row
-from lorawatch.config import MqttConfig
-from lorawatch.errors import LorawatchError
-from lorawatch.logs import OncePer
-from lorawatch.pipeline.sqlite_store import from_us, us
+from lorawatch.core.errors import LorawatchError
+from lorawatch.core.logs import OncePer
+from lorawatch.core.timeutil import from_us, us
+from lorawatch.gateway_bridge.settings import MqttConfig
 
 log = structlog.get_logger(__name__)
 
@@ -143,6 +143,7 @@ class MqttNotifier:
     digest = False
 
     def __init__(self, config: NotifierConfig, default: MqttConfig | None) -> None:
+        # lazy: paho loads only when an MQTT notifier is configured
         import paho.mqtt.client as mqtt
         from paho.mqtt.enums import CallbackAPIVersion
 
@@ -235,6 +236,7 @@ class AppriseNotifier:
             # Apprise loads its plugins on the first URL, and its PGP helper imports imghdr,
             # deprecated since Python 3.11: not ours to fix.
             warnings.simplefilter("ignore", DeprecationWarning)
+            # lazy: apprise loads only when an Apprise notifier is configured
             import apprise
 
             self.apprise = apprise.Apprise()
@@ -243,6 +245,7 @@ class AppriseNotifier:
             log.error("apprise URL not understood; nothing will be sent", notifier=config.name)
 
     def send(self, deliveries: list[Delivery]) -> None:
+        # lazy: apprise loads only when an Apprise notifier is configured
         from apprise import NotifyType
 
         if not self.valid:

@@ -17,9 +17,9 @@ import structlog
 
 from lorawatch.alerts.config import DOMAINS, AlertsConfig, RuleOverride, RuleSet
 from lorawatch.inventory import Commune, Inventory
-from lorawatch.occupancy import Schedule
+from lorawatch.inventory.occupancy import Schedule
+from lorawatch.inventory.sun import SunTimes, sun_times
 from lorawatch.pipeline.records import Place
-from lorawatch.sun import SunTimes, sun_times
 
 log = structlog.get_logger(__name__)
 

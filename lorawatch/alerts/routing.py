@@ -21,7 +21,7 @@ from lorawatch.alerts.config import (
     Severity,
     parse_clock_range,
 )
-from lorawatch.pipeline.sqlite_store import us
+from lorawatch.core.timeutil import us
 
 
 @dataclass(frozen=True, slots=True)

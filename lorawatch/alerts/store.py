@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from lorawatch.alerts.config import Severity
 from lorawatch.alerts.model import Alert, AlertState
-from lorawatch.pipeline.sqlite_store import from_us
+from lorawatch.core.timeutil import from_us
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS alerts (
@@ -72,7 +72,7 @@ ALERT_COLUMNS = (
 
 
 class Database(Protocol):
-    """What the alerts need of :class:`~lorawatch.pipeline.sqlite_store.SqliteStore`."""
+    """What the alerts need of :class:`~lorawatch.stores.sqlite.SqliteStore`."""
 
     def transaction(self) -> Any:
         """A context manager yielding a connection inside BEGIN IMMEDIATE ... COMMIT."""

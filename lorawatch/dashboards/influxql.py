@@ -232,7 +232,7 @@ def unoccupied_share(field: str, scope: Scope, by: Sequence[str] = ()) -> str:
     """Share (%) of the consumption that fell outside occupancy over the range.
 
     Each delta carries its own part outside the building's schedule (opening hours, closure
-    calendars, closures: ``lorawatch.occupancy``), computed by the pipeline; a building
+    calendars, closures: ``lorawatch.inventory.occupancy``), computed by the pipeline; a building
     without a schedule has none and is left out rather than counted as closed.
     """
     unoccupied = ident(unoccupied_field(field))

@@ -2,7 +2,7 @@
 
 A decoder turns one uplink's bytes into vendor ``data`` (JSON-like, the vendor's own names and
 units) plus ``warnings`` and ``errors``, then :meth:`Decoder.normalise` maps that data onto the
-canonical readings of :mod:`lorawatch.readings`, using the device's parameters from the
+canonical readings of :mod:`lorawatch.core.readings`, using the device's parameters from the
 inventory (pulses per kWh, bin geometry, meter index offset...).
 
 Two promises hold for every decoder, whatever the bytes: :meth:`Decoder.decode_uplink` and
@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
-from lorawatch.errors import DecodeError
-from lorawatch.readings import Reading
+from lorawatch.core.errors import DecodeError
+from lorawatch.core.readings import Reading
 
 Family = Literal["energy", "water", "waste", "lighting", "environment", "generic"]
 ParamValue = float | str | bool

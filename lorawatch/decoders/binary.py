@@ -9,7 +9,7 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from lorawatch.errors import DecodeError
+from lorawatch.core.errors import DecodeError
 
 STRUCTS = {
     name: struct.Struct(code)

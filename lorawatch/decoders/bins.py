@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from lorawatch.core.readings import Reading
 from lorawatch.decoders.base import Param, Params
-from lorawatch.readings import Reading
 
 BIN_PARAMETERS: dict[str, Param] = {
     "empty_distance_mm": Param("distance from the sensor to the bottom of the empty bin (mm)"),

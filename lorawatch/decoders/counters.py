@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from lorawatch.core.readings import Reading
 from lorawatch.decoders.base import Param, Params
-from lorawatch.readings import Reading
 
 PULSE_PARAMETERS: dict[str, Param] = {
     "meter_kind": Param(

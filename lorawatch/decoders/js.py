@@ -50,10 +50,10 @@ from typing import Any, ClassVar, Final
 import orjson
 import quickjs  # type: ignore[import-untyped]  # the quickjs-ng distribution
 
+from lorawatch.core.errors import DecodeError
+from lorawatch.core.readings import CANONICAL, Kind, Reading
 from lorawatch.decoders.base import Decoder, DecodeResult, Param, Params, Uplink
 from lorawatch.decoders.registry import register
-from lorawatch.errors import DecodeError
-from lorawatch.readings import CANONICAL, Kind, Reading
 
 DEFAULT_TIME_LIMIT_MS: Final = 100.0
 DEFAULT_MEMORY_LIMIT_MB: Final = 16.0

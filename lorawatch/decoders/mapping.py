@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from lorawatch.readings import CANONICAL, Kind, Reading
+from lorawatch.core.readings import CANONICAL, Kind, Reading
 
 
 class FieldMapping(BaseModel):

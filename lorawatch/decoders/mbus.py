@@ -17,8 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from lorawatch.core.errors import DecodeError
 from lorawatch.decoders.binary import ByteReader
-from lorawatch.errors import DecodeError
 
 Value = int | float | str | None
 

@@ -15,9 +15,9 @@ import struct
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, cast
 
+from lorawatch.core.errors import DecodeError
 from lorawatch.decoders.base import Decoder, DecodeResult, Uplink
 from lorawatch.decoders.binary import STRUCTS, ByteReader
-from lorawatch.errors import DecodeError
 
 Handler = Callable[[ByteReader, dict[str, Any]], None]
 

@@ -15,8 +15,8 @@ from typing import TypeVar
 
 import structlog
 
+from lorawatch.core.errors import InventoryError
 from lorawatch.decoders.base import Decoder
-from lorawatch.errors import InventoryError
 
 ENTRY_POINT_GROUP = "lorawatch.decoders"
 log = structlog.get_logger(__name__)
@@ -47,7 +47,7 @@ def _load() -> None:
     if _loaded:
         return
     _loaded = True
-    import lorawatch.decoders.js  # noqa: F401
+    # lazy: built-in decoders register on first use, after plugins may have
     from lorawatch.decoders import devices
 
     for module in pkgutil.iter_modules(devices.__path__, devices.__name__ + "."):

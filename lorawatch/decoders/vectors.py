@@ -29,9 +29,9 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
+from lorawatch.core.errors import InventoryError
 from lorawatch.decoders import registry
 from lorawatch.decoders.base import Decoder, Uplink, readings_of
-from lorawatch.errors import InventoryError
 
 DEFAULT_RECV_TIME = datetime(2026, 1, 14, 9, 26, 53, tzinfo=UTC)
 
@@ -89,6 +89,7 @@ def files(root: Path) -> Iterator[Path]:
 
 
 def builtin_files() -> list[Path]:
+    # lazy: the device modules load only when vectors are listed
     from lorawatch.decoders import devices
 
     return sorted(Path(devices.__file__).parent.glob("*.yaml"))

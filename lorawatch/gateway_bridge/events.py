@@ -3,7 +3,7 @@
 Facts this relies on are in shared/reference/chirpstack/README.md: every v4 field is optional
 (v4.0 omitted defaults), unknown fields are ignored, ``data`` is base64, the decoded ``object``
 is a Struct (numbers are doubles), and v3 has no top-level time (use ``rxInfo[].time``).
-Anything that does not fit raises :class:`~lorawatch.errors.RejectedMessage` with a stable
+Anything that does not fit raises :class:`~lorawatch.core.errors.RejectedMessage` with a stable
 reason, which the bridge turns into a dead letter.
 """
 
@@ -22,7 +22,7 @@ from google.protobuf import json_format
 from google.protobuf.message import DecodeError as ProtobufDecodeError
 from google.protobuf.message import Message
 
-from lorawatch.errors import RejectedMessage
+from lorawatch.core.errors import RejectedMessage
 
 Format = Literal["auto", "v4-json", "v4-protobuf", "v3"]
 EUI = re.compile(r"^[0-9a-f]{16}$")
@@ -274,6 +274,7 @@ def _from_v3(topic: Topic, body: dict[str, Any], received: datetime) -> Event:
 
 
 def _protobuf_message(event: str) -> Message | None:
+    # lazy: protobuf classes load only for a protobuf event
     from chirpstack_api import integration
 
     classes: dict[str, type[Message]] = {

@@ -29,8 +29,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from lorawatch.config import MqttConfig
-from lorawatch.errors import SourceError
+from lorawatch.core.errors import SourceError
+from lorawatch.gateway_bridge.settings import MqttConfig
 from lorawatch.gateway_bridge.source import Message
 
 log = structlog.get_logger(__name__)

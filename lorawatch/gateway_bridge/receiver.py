@@ -29,9 +29,9 @@ from typing import Any
 
 import structlog
 
-from lorawatch import logs
-from lorawatch.config import MqttConfig
+from lorawatch.core import logs
 from lorawatch.gateway_bridge.mqtt import MqttSource, Row
+from lorawatch.gateway_bridge.settings import MqttConfig
 from lorawatch.gateway_bridge.source import Message
 
 log = structlog.get_logger(__name__)
@@ -180,7 +180,7 @@ def _receive(cfg: MqttConfig, conn: Connection, log_setup: tuple[str, str]) -> N
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logs.setup(log_setup[0], log_setup[1])  # type: ignore[arg-type]
     gc.freeze()
-    gc.set_threshold(50_000, 20, 100)  # as the service does (lorawatch.service.tune_gc)
+    gc.set_threshold(50_000, 20, 100)  # as the service does (lorawatch.app.service.tune_gc)
     received: deque[Row] = deque()
     arrived = threading.Event()
 

@@ -9,12 +9,14 @@ re-issuing the same command is idempotent in the engine.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal, Protocol
 
+from lorawatch.core.timeutil import from_us, us
 from lorawatch.pipeline.meters import Emitted, MeterEngine, MeterKey
-from lorawatch.pipeline.sqlite_store import SqliteStore, from_us, us
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meter_commands (
@@ -27,6 +29,16 @@ CREATE TABLE IF NOT EXISTS meter_commands (
 Kind = Literal["replace", "calibrate"]
 
 
+class CommandDatabase(Protocol):
+    """Where commands are kept: the SQLite store (:class:`lorawatch.stores.sqlite.SqliteStore`)
+    or any database with its ``transaction``/``fetch`` pair. A protocol, so the pipeline does
+    not import the stores that sit above it."""
+
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]: ...
+
+    def fetch(self, sql: str, args: Sequence[object] = ()) -> list[tuple[Any, ...]]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class MeterCommand:
     id: int
@@ -37,13 +49,13 @@ class MeterCommand:
     note: str
 
 
-def ensure_schema(store: SqliteStore) -> None:
+def ensure_schema(store: CommandDatabase) -> None:
     with store.transaction() as db:
         db.execute(SCHEMA.strip().rstrip(";"))
 
 
 def record(
-    store: SqliteStore, key: MeterKey, kind: Kind, at: datetime, amount: float, note: str = ""
+    store: CommandDatabase, key: MeterKey, kind: Kind, at: datetime, amount: float, note: str = ""
 ) -> int:
     """Store a command for the service to apply; returns its id."""
     ensure_schema(store)
@@ -56,7 +68,7 @@ def record(
         return int(cursor.lastrowid or 0)
 
 
-def pending(store: SqliteStore) -> list[MeterCommand]:
+def pending(store: CommandDatabase) -> list[MeterCommand]:
     rows = store.fetch(
         "SELECT id, dev_eui, name, channel, kind, at_us, amount, note FROM meter_commands"
         " WHERE applied_us IS NULL ORDER BY at_us, id"

@@ -13,13 +13,14 @@ import time
 from collections import Counter, defaultdict
 from datetime import timedelta
 
+from lorawatch.core.errors import RejectedMessage
+from lorawatch.core.readings import DELTA_OF, Reading
 from lorawatch.decoders import mapping as object_mapping
 from lorawatch.decoders.base import Uplink, readings_of
-from lorawatch.errors import RejectedMessage
 from lorawatch.gateway_bridge.events import Event, UplinkEvent
 from lorawatch.gateway_bridge.source import Message
 from lorawatch.inventory import Inventory, ResolvedDevice
-from lorawatch.occupancy import BuildingSchedules
+from lorawatch.inventory.occupancy import BuildingSchedules
 from lorawatch.pipeline import commands as _commands
 from lorawatch.pipeline.meters import Delta, MeterEngine, MeterKey, MeterLimits, QualityEvent
 from lorawatch.pipeline.records import (
@@ -31,8 +32,6 @@ from lorawatch.pipeline.records import (
     RawUplink,
     StoredReading,
 )
-from lorawatch.pipeline.sqlite_store import SqliteStore
-from lorawatch.readings import DELTA_OF, Reading
 
 # Physical maxima per meter kind: beyond them a delta is a glitch, not consumption.
 DEFAULT_LIMITS = {
@@ -52,7 +51,7 @@ class Ingestor:
         inventory: Inventory,
         use_object: bool = True,
         meters: MeterEngine | None = None,
-        commands: SqliteStore | None = None,
+        commands: _commands.CommandDatabase | None = None,
     ) -> None:
         self.inventory = inventory
         self.use_object = use_object

@@ -11,17 +11,12 @@ series is stable and a replay overwrites the same points (field notes, "InfluxDB
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 
+from lorawatch.core.timeutil import ns
 from lorawatch.pipeline.records import Batch, Place, unoccupied_field
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _TAG_ESCAPES = str.maketrans({",": r"\,", " ": r"\ ", "=": r"\=", "\\": "\\\\", "\n": " "})
-
-
-def ns(t: datetime) -> int:
-    delta = t - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
 
 
 def _tags(place: Place, dev_eui: str, channel: str = "") -> str:

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final, Literal, NamedTuple
 
-from lorawatch.readings import DELTA_OF, Reading
+from lorawatch.core.readings import DELTA_OF, Reading
 
 __all__ = [
     "CommandKind",

@@ -63,7 +63,7 @@ class Consumption:
     """A consumption delta over (start, end], stored at ``end``; ``gap`` marks a long interval.
 
     ``unoccupied`` is the part of ``value`` that fell outside the building's occupancy
-    schedule (:meth:`lorawatch.occupancy.Schedule.unoccupied_part`), or None when the building
+    schedule (:meth:`lorawatch.inventory.occupancy.Schedule.unoccupied_part`), or None when the building
     has no schedule: an unknown schedule is not a closed building.
     """
 

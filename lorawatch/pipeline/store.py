@@ -2,28 +2,19 @@
 
 ``write`` returns only once the batch is durable (SQLite committed, InfluxDB answered 2xx, or
 the batch is in the disk spool): the bridge acknowledges MQTT messages after it returns, and
-never before. It raises :class:`~lorawatch.errors.StoreUnavailable` for a transient failure
-and :class:`~lorawatch.errors.StoreRejected` when a human must fix something.
+never before. It raises :class:`~lorawatch.core.errors.StoreUnavailable` for a transient failure
+and :class:`~lorawatch.core.errors.StoreRejected` when a human must fix something.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
 
+from lorawatch.core.timeutil import Bucket, Interval
 from lorawatch.pipeline.records import Batch
 
-Interval = Literal["hour", "day", "week", "month"]
-
-
-@dataclass(frozen=True, slots=True)
-class Bucket:
-    """One aggregate value: consumption of a group (building or commune) in a local period."""
-
-    group: str
-    start: datetime
-    value: float
+__all__ = ["Bucket", "Interval", "Store"]
 
 
 class Store(Protocol):
@@ -47,7 +38,7 @@ class Store(Protocol):
         contains its end time; buckets with no delta are absent (no data is not zero). Sorted
         by group then instant; an autumn DST day has 25 hourly buckets, two of them at 02:00
         (told apart by ``fold`` and offset). Both stores answer identically
-        (tests/test_aggregates.py); ``lorawatch.pipeline.aggregates`` builds on this alone.
+        (tests/test_aggregates.py); ``lorawatch.analytics.aggregates`` builds on this alone.
         """
 
     def health(self) -> dict[str, object]:

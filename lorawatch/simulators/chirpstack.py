@@ -113,6 +113,7 @@ def encode(event: dict[str, Any], fmt: OutFormat = "v4-json") -> bytes:
     if fmt == "v4-json":
         return orjson.dumps(event)
     if fmt == "v4-protobuf":
+        # lazy: protobuf classes load only for protobuf output
         from chirpstack_api import integration
         from google.protobuf import json_format
 

@@ -3,8 +3,8 @@
 Random noise alone teaches nothing: a dashboard or an alert rule is only shown to work if the
 data has the shapes of the real thing. So consumption here is driven by its causes:
 
-- a building's electricity by its occupancy (:mod:`lorawatch.occupancy`: opening hours,
-  school holidays, closures), its lighting (more after dark, :mod:`lorawatch.sun`), its
+- a building's electricity by its occupancy (:mod:`lorawatch.inventory.occupancy`: opening hours,
+  school holidays, closures), its lighting (more after dark, :mod:`lorawatch.inventory.sun`), its
   heating (outside temperature from :mod:`lorawatch.simulators.weather`, comfort setpoint
   when occupied or about to be, setback otherwise), a kitchen on school days, and a night
   baseload (servers, fridges, ventilation) that never stops;
@@ -18,6 +18,9 @@ Every value is a pure function of (seed, device, time): day profiles are drawn f
 are sums of whole days since the scenario epoch plus the part of the current day. So any
 interval can be simulated without running the ones before it, and the same seed always
 gives the same numbers, whatever the wall clock says.
+
+One module on purpose (about 900 lines): the models share the seeded day streams, the
+building load that drives both meters, and the battery; apart, each would import the others.
 """
 
 from __future__ import annotations
@@ -34,10 +37,10 @@ from zoneinfo import ZoneInfo
 
 from lorawatch.decoders.bins import fill_pct
 from lorawatch.inventory import Building, Commune, Device
-from lorawatch.occupancy import WEEKDAYS, Schedule, parse_hours
+from lorawatch.inventory.occupancy import WEEKDAYS, Schedule, parse_hours
+from lorawatch.inventory.sun import sun_times
 from lorawatch.simulators.scenario import Anomaly
 from lorawatch.simulators.weather import YEAR_S, Weather
-from lorawatch.sun import sun_times
 
 SLOT_S: Final = 900.0
 """Building loads are integrated over quarter hours, the step of French load curves."""

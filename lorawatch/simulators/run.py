@@ -27,7 +27,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from lorawatch.errors import LorawatchError
+from lorawatch.core.errors import LorawatchError
 from lorawatch.gateway_bridge.source import Message
 from lorawatch.simulators.simulation import Simulation, SimUplink
 

@@ -25,12 +25,12 @@ from typing import TYPE_CHECKING, Any, Final, Literal, cast, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from lorawatch import inventory as inventory_mod
-from lorawatch.errors import InventoryError
+from lorawatch.core.errors import InventoryError
 from lorawatch.inventory import Device, Inventory
 from lorawatch.simulators.weather import to_datetime
 
 if TYPE_CHECKING:
-    from lorawatch.simulators.simulation import Simulation, SimUplink
+    pass
 
 SCENARIO_DIR: Final = Path(__file__).with_name("scenarios")
 
@@ -234,17 +234,4 @@ def _anomaly_type(value: object) -> AnomalyType | None:
     return None
 
 
-def __getattr__(name: str) -> Any:
-    """``Simulation``, ``SimUplink``, ``live`` and ``backfill`` are importable from here too."""
-    if name in {"Simulation", "SimUplink"}:
-        from lorawatch.simulators import simulation
-
-        return getattr(simulation, name)
-    if name in {"live", "backfill"}:
-        from lorawatch.simulators import run
-
-        return getattr(run, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-__all__ = ["Anomaly", "Scenario", "SimUplink", "Simulation", "builtin", "find", "load"]
+__all__ = ["Anomaly", "Scenario", "builtin", "find", "load"]

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
+from lorawatch.core.errors import InventoryError
 from lorawatch.decoders import registry
 from lorawatch.decoders.base import Params, ParamValue
-from lorawatch.errors import InventoryError
 from lorawatch.gateway_bridge.source import Message
 from lorawatch.inventory import Commune, Device
 from lorawatch.simulators import encoders

@@ -21,12 +21,13 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from lorawatch.service import Service
+    from lorawatch.app.service import Service
 
 
 def create_app(service: Service) -> FastAPI:
     """The app of ``service`` (:func:`lorawatch.web.app.create_app`), imported on first use so
     that ``lorawatch web ...`` and the other commands do not load FastAPI."""
+    # lazy: see the docstring
     from lorawatch.web.app import create_app as build
 
     return build(service)

@@ -19,7 +19,7 @@ from lorawatch.alerts.api import AlertError
 if TYPE_CHECKING:
     from lorawatch.alerts.api import AlertsApi, StateFilter
     from lorawatch.alerts.model import Alert
-    from lorawatch.service import Service
+    from lorawatch.app.service import Service
 
 AlertStateName = Literal["open", "acknowledged", "resolved"]
 

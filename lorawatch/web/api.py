@@ -14,7 +14,7 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Body, HTTPException, Path, Query
 
-from lorawatch.pipeline.sqlite_store import from_us
+from lorawatch.core.timeutil import from_us
 from lorawatch.pipeline.store import Interval
 from lorawatch.web.alerts import (
     AlertConflict,

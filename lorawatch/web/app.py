@@ -32,7 +32,7 @@ from lorawatch.web.models import Health
 from lorawatch.web.security import Authenticator, content_security_policy
 
 if TYPE_CHECKING:
-    from lorawatch.service import Service
+    from lorawatch.app.service import Service
 
 log = structlog.get_logger(__name__)
 HERE = Path(__file__).resolve().parent

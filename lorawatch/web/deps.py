@@ -24,15 +24,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBasic, HTTPBearer
 from fastapi.security.http import HTTPBasicCredentials
 
-from lorawatch.config import HttpConfig
-from lorawatch.pipeline import calendar
+from lorawatch.core import timeutil
 from lorawatch.pipeline.store import Interval
 from lorawatch.web.security import Authenticator, Principal, Role
+from lorawatch.web.settings import HttpConfig
 
 if TYPE_CHECKING:
     from jinja2 import Environment
 
-    from lorawatch.service import Service
+    from lorawatch.app.service import Service
     from lorawatch.web.alerts import AlertsPort
     from lorawatch.web.figures import Figures
 
@@ -179,7 +179,7 @@ def time_range(
 
     Defaults: ``end`` now, ``start`` a usual span before it. Errors name the field at fault.
     """
-    zone = calendar.zone(tz)
+    zone = timeutil.zone(tz)
 
     def aware(t: datetime | None, name: str) -> datetime | None:
         if t is None:

@@ -1,10 +1,10 @@
 """The figures behind the API, the overview and the occupant screens, computed in one place.
 
 Every figure starts from hourly sums of the consumption deltas of one building (a delta belongs
-to the hour containing its end, the rule of :mod:`lorawatch.pipeline.calendar`, so they add up
+to the hour containing its end, the rule of :mod:`lorawatch.core.timeutil`, so they add up
 to what ``Store.consumption`` answers) and is then cut into local days, weeks and months.
 
-The *baseline* is :func:`lorawatch.pipeline.aggregates.baseline`: an hour is expected to cost
+The *baseline* is :func:`lorawatch.analytics.aggregates.baseline`: an hour is expected to cost
 the median of the same local hour of the same weekday over the four previous weeks, the
 definition the alert rules and the dashboards use too. A span's baseline is the sum of its
 hours' typical values, so "today so far" is compared with a typical day to the same minute.
@@ -25,10 +25,13 @@ from datetime import time as dtime
 from typing import TYPE_CHECKING, TypeVar
 from zoneinfo import ZoneInfo
 
+from lorawatch.analytics import aggregates
+from lorawatch.core import timeutil
+from lorawatch.core.timeutil import from_us, us
 from lorawatch.inventory import Building
-from lorawatch.pipeline import aggregates, calendar
-from lorawatch.pipeline.sqlite_store import QUARTER_US, from_us, us
+from lorawatch.inventory.occupancy import Schedule
 from lorawatch.pipeline.store import Interval, Store
+from lorawatch.stores.sqlite import QUARTER_US
 from lorawatch.web.models import (
     UNITS,
     BuildingSummary,
@@ -45,7 +48,7 @@ from lorawatch.web.models import (
 )
 
 if TYPE_CHECKING:
-    from lorawatch.service import Service
+    from lorawatch.app.service import Service
 
 HOUR_US = 3_600_000_000
 READING_OF: dict[str, str] = {"energy": "energy_delta_kwh", "water": "volume_delta_m3"}
@@ -263,8 +266,8 @@ class Figures:
         minute, so the overview's buildings share one query.
         """
         tz = self.timezone(building)
-        last = calendar.period_start(end - timedelta(microseconds=1), "hour", tz)
-        stop = calendar.next_period(last, "hour", tz)
+        last = timeutil.period_start(end - timedelta(microseconds=1), "hour", tz)
+        stop = timeutil.next_period(last, "hour", tz)
         points = self._typicals.get(
             ("typicals", quantity, tz, us(start), us(stop)),
             lambda: aggregates.baseline(
@@ -295,11 +298,11 @@ class Figures:
     ) -> Series:
         """One point per local period from the one containing ``start`` to before ``end``."""
         tz = self.timezone(building)
-        zone = calendar.zone(tz)
+        zone = timeutil.zone(tz)
         now = self.now()
         surface = self.building(building).surface_m2
-        periods = calendar.periods(start, end, interval, tz)
-        ends = [calendar.next_period(p, interval, tz) for p in periods]
+        periods = timeutil.periods(start, end, interval, tz)
+        ends = [timeutil.next_period(p, interval, tz) for p in periods]
         points: list[SeriesPoint] = []
         if periods:
             upto = min(ends[-1], now)
@@ -359,10 +362,10 @@ class Figures:
         self, building: str, quantity: Quantity, now: datetime
     ) -> tuple[QuantitySummary, Hours]:
         tz = self.timezone(building)
-        zone = calendar.zone(tz)
-        today = calendar.period_start(now, "day", tz)
-        week = calendar.period_start(now, "week", tz)
-        month = calendar.period_start(now, "month", tz)
+        zone = timeutil.zone(tz)
+        today = timeutil.period_start(now, "day", tz)
+        week = timeutil.period_start(now, "week", tz)
+        month = timeutil.period_start(now, "month", tz)
         earliest = min(month, _wall_shift(week, -7, zone))
         hours = self.hours(building, quantity, earliest, now)
         typicals = self.typicals(building, quantity, min(month, week), now)
@@ -434,7 +437,7 @@ class Figures:
     def _campaign(
         self, building: str, quantity: Quantity, first: date, now: datetime
     ) -> CampaignProgress:
-        zone = calendar.zone(self.timezone(building))
+        zone = timeutil.zone(self.timezone(building))
         begin = datetime.combine(first, dtime(0)).replace(tzinfo=zone)
         today = now.astimezone(zone).date()
         days_since = max(0, (today - first).days)
@@ -476,9 +479,9 @@ class Figures:
 
     def _screen(self, building: str, now: datetime) -> ScreenFigures:
         summary, hours = self._summary(building, now)
-        zone = calendar.zone(summary.timezone)
-        midnight = calendar.period_start(now, "day", summary.timezone)
-        tomorrow = calendar.next_period(midnight, "day", summary.timezone)
+        zone = timeutil.zone(summary.timezone)
+        midnight = timeutil.period_start(now, "day", summary.timezone)
+        tomorrow = timeutil.next_period(midnight, "day", summary.timezone)
         typicals = self.typicals(building, "energy", midnight, tomorrow)
         curve: list[HourOfDay] = []
         for key, _ in _hour_spans(midnight, tomorrow):
@@ -493,8 +496,6 @@ class Figures:
         occupied: bool | None = None
         b = self.building(building)
         if b.opening_hours:
-            from lorawatch.occupancy import Schedule
-
             try:
                 occupied = Schedule.of(b, summary.timezone).is_occupied(now)
             except ValueError:
@@ -505,8 +506,8 @@ class Figures:
         """The last ``days`` whole local days, split by the opening hours (aggregates)."""
         now = self.now()
         tz = self.timezone(building)
-        end = calendar.period_start(now, "day", tz)
-        start = _wall_shift(end, -days, calendar.zone(tz))
+        end = timeutil.period_start(now, "day", tz)
+        start = _wall_shift(end, -days, timeutil.zone(tz))
         return self._campaigns.get(
             ("occupancy", building, days, us(end)),
             lambda: self._occupancy(building, start, end, tz),

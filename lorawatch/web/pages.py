@@ -18,12 +18,12 @@ from urllib.parse import quote, urlsplit
 from fastapi import APIRouter, Cookie, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from lorawatch.pipeline import calendar
-from lorawatch.pipeline.sqlite_store import us
-from lorawatch.web import i18n, svg
+from lorawatch.core import i18n, timeutil
+from lorawatch.core.i18n import Lang
+from lorawatch.core.timeutil import us
+from lorawatch.web import svg
 from lorawatch.web.alerts import AlertConflict, AlertNotFound, AlertOut
 from lorawatch.web.deps import Ctx, WebContext, client_of, context, log
-from lorawatch.web.i18n import Lang
 from lorawatch.web.models import BuildingSummary, Compared, DeviceOut, Series
 from lorawatch.web.security import Authenticator, Principal, safe_next, screen_allowed
 
@@ -240,7 +240,7 @@ def overview(request: Request, ctx: Ctx, user: PageUser, lang: LangQuery = None)
         problem_count=len(problems),
         device_count=len(ctx.service.inventory.devices),
         dead_letters=_dead_letters_last_day(ctx),
-        now=ctx.figures.now().astimezone(calendar.zone(ctx.service.settings.site.timezone)),
+        now=ctx.figures.now().astimezone(timeutil.zone(ctx.service.settings.site.timezone)),
         buildings=ctx.service.inventory.buildings,
     )
 
@@ -270,7 +270,7 @@ def building_page(
     now = figures.now()
     b = ctx.service.inventory.buildings[building]
     tz = figures.timezone(building)
-    today = calendar.period_start(now, "day", tz)
+    today = timeutil.period_start(now, "day", tz)
     hourly = figures.series(building, "energy", "hour", today - timedelta(days=6), now)
     daily = figures.series(building, "energy", "day", today - timedelta(days=29), now)
     water = figures.series(building, "water", "day", today - timedelta(days=29), now)
@@ -318,7 +318,7 @@ def building_page(
         devices=devices,
         alerts=_open_alerts(ctx, building),
         alerts_enabled=ctx.alerts is not None,
-        now=now.astimezone(calendar.zone(tz)),
+        now=now.astimezone(timeutil.zone(tz)),
     )
 
 

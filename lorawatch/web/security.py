@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Literal
 
-from lorawatch.config import HttpConfig
+from lorawatch.web.settings import HttpConfig
 
 Role = Literal["viewer", "operator"]
 ROLE_RANK: dict[str, int] = {"viewer": 1, "operator": 2}

@@ -14,7 +14,7 @@ There is no outdoor temperature in the data, so a cold snap much colder than the
 can still raise these two on electric-heated buildings; the minimum excess (W/m²) and the
 run length keep ordinary weather out.
 - ``energy.unoccupied``: N unoccupied hours in a row (opening hours, closures and holiday
-  calendars of :mod:`lorawatch.occupancy`) above a multiple of the building's highest
+  calendars of :mod:`lorawatch.inventory.occupancy`) above a multiple of the building's highest
   consumption when closed at that hour of the day in the last 14 days, or above an absolute
   limit: the heating left on in a closed hall.
 - ``energy.daily_budget``: the local day's total passed the building's budget (if it has one).

@@ -1,6 +1,6 @@
 """Street lighting: a failed lamp, a lamp on in daylight or off at night, dimming not applied.
 
-Day and night are the sun's at the commune's coordinates (:mod:`lorawatch.sun`), with a
+Day and night are the sun's at the commune's coordinates (:mod:`lorawatch.inventory.sun`), with a
 margin around sunrise and sunset where either state is fine (controllers switch on their own
 clock or photocell). Wrong-state rules need a few consecutive readings, and they only clear
 on a reading that shows the right state where it matters (a lamp seen off in daylight, lit at

@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Final
 
+from lorawatch.core.errors import DecodeError
+from lorawatch.core.readings import Reading
 from lorawatch.decoders.base import Decoder, Param, Params, Uplink, plausible
 from lorawatch.decoders.binary import ByteReader
 from lorawatch.decoders.registry import register
-from lorawatch.errors import DecodeError
-from lorawatch.readings import Reading
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,12 +16,12 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from lorawatch.core.errors import DecodeError
+from lorawatch.core.readings import CANONICAL, Reading
 from lorawatch.decoders.base import Decoder, Params, Uplink
 from lorawatch.decoders.binary import ByteReader
 from lorawatch.decoders.bins import BIN_PARAMETERS, bin_readings
 from lorawatch.decoders.registry import register
-from lorawatch.errors import DecodeError
-from lorawatch.readings import CANONICAL, Reading
 
 PROTOCOL_VERSION = 2
 DATA_FPORT = 1

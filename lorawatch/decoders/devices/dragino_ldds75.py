@@ -17,12 +17,12 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from lorawatch.core.errors import DecodeError
+from lorawatch.core.readings import Reading
 from lorawatch.decoders.base import Decoder, Params, Uplink
 from lorawatch.decoders.binary import ByteReader, expect_length
 from lorawatch.decoders.bins import BIN_PARAMETERS, bin_readings
 from lorawatch.decoders.registry import register
-from lorawatch.errors import DecodeError
-from lorawatch.readings import Reading
 
 DATA_FPORT = 2
 NO_SENSOR = "No Sensor"

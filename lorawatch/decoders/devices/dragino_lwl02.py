@@ -16,11 +16,11 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from lorawatch.core.errors import DecodeError
+from lorawatch.core.readings import Reading
 from lorawatch.decoders.base import Decoder, Params, Uplink
 from lorawatch.decoders.binary import ByteReader, expect_length
 from lorawatch.decoders.registry import register
-from lorawatch.errors import DecodeError
-from lorawatch.readings import Reading
 
 SENSOR_FPORT = 10
 _DOOR, _LEAK, _BOTH = 1, 2, 3

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from lorawatch.core.readings import Reading
 from lorawatch.decoders.base import Params, plausible
 from lorawatch.decoders.binary import ByteReader
 from lorawatch.decoders.milesight import (
@@ -34,7 +35,6 @@ from lorawatch.decoders.milesight import (
     yes,
 )
 from lorawatch.decoders.registry import register
-from lorawatch.readings import Reading
 
 _SENSOR_STATUS = {0xFFFD: "over range alarm", 0xFFFF: "read failed"}
 _CURRENT_ALARM_BITS = (

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+from lorawatch.core.readings import Reading
 from lorawatch.decoders.base import Param, Params, plausible
 from lorawatch.decoders.binary import ByteReader, Group
 from lorawatch.decoders.counters import PULSE_PARAMETERS, pulse_readings
@@ -28,7 +29,6 @@ from lorawatch.decoders.milesight import (
     temperature,
 )
 from lorawatch.decoders.registry import register
-from lorawatch.readings import Reading
 
 _GPIO = {0: "low", 1: "high"}
 _GPIO_TYPE = {1: "gpio", 2: "counter"}

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from lorawatch.core.readings import Reading
 from lorawatch.decoders.base import Params, plausible
 from lorawatch.decoders.binary import ByteReader, Group
 from lorawatch.decoders.milesight import (
@@ -34,7 +35,6 @@ from lorawatch.decoders.milesight import (
     yes,
 )
 from lorawatch.decoders.registry import register
-from lorawatch.readings import Reading
 
 _LEAKAGE = {0: "normal", 1: "leak"}
 _LEAK_OF_STATUS = {"normal": False, "leak": True}

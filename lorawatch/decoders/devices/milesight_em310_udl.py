@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from lorawatch.core.readings import Reading
 from lorawatch.decoders.base import Params, Uplink
 from lorawatch.decoders.binary import ByteReader
 from lorawatch.decoders.bins import BIN_PARAMETERS, bin_readings
@@ -30,7 +31,6 @@ from lorawatch.decoders.milesight import (
     yes,
 )
 from lorawatch.decoders.registry import register
-from lorawatch.readings import Reading
 
 _POSITION = {0: "normal", 1: "tilt"}
 _TILTED = {"normal": False, "tilt": True}

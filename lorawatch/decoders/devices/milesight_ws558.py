@@ -19,11 +19,11 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from lorawatch.core.readings import CANONICAL, Reading
 from lorawatch.decoders.base import Params
 from lorawatch.decoders.binary import ByteReader
 from lorawatch.decoders.milesight import ENABLE, MilesightDecoder, Record, Scalar, replies, yes
 from lorawatch.decoders.registry import register
-from lorawatch.readings import CANONICAL, Reading
 
 LINES = 8
 ENERGY_MODULUS_KWH = 2**32 / 1000  # uint32 Wh register

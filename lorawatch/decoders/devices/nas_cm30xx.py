@@ -19,12 +19,12 @@ from collections.abc import Callable, Mapping
 from datetime import date, datetime, timedelta
 from typing import Any, ClassVar
 
+from lorawatch.core.errors import DecodeError
+from lorawatch.core.readings import Reading
 from lorawatch.decoders import mbus, nas
 from lorawatch.decoders.base import Decoder, Param, Params, Uplink, plausible
 from lorawatch.decoders.binary import ByteReader
 from lorawatch.decoders.registry import register
-from lorawatch.errors import DecodeError
-from lorawatch.readings import Reading
 
 USAGE, CONFIG_REQUEST, CONFIG, COMMAND, SYSTEM, OMS = 25, 49, 50, 60, 99, 20
 

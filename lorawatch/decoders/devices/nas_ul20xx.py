@@ -18,6 +18,9 @@ luminaire's identity on the bus, unlike the position of its record in a frame. B
 Source: NAS payload description FW 1.1.x, https://docs.nasys.no/en/lcu/payloads-uplinks and
 https://docs.nasys.no/en/lcu/payloads-configs; "Luminaire controller UL20xx FW 1.0.x
 communication protocols" (NAS, PDF); example vectors from the tests of nasys/nas-codecs (MIT).
+
+One module on purpose (over 1,000 lines): one decoder is one module beside its vectors, and
+this controller speaks six ports and two firmware generations.
 """
 
 from __future__ import annotations
@@ -27,12 +30,12 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from lorawatch.core.errors import DecodeError
+from lorawatch.core.readings import CANONICAL, Reading
 from lorawatch.decoders import nas
 from lorawatch.decoders.base import Decoder, Params, Uplink
 from lorawatch.decoders.binary import ByteReader
 from lorawatch.decoders.registry import register
-from lorawatch.errors import DecodeError
-from lorawatch.readings import CANONICAL, Reading
 
 Data = dict[str, Any]
 Parser = Callable[[ByteReader, Data, list[str]], None]

@@ -26,13 +26,13 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, ClassVar
 
+from lorawatch.core.errors import DecodeError
+from lorawatch.core.readings import Reading
 from lorawatch.decoders import mbus, nas
 from lorawatch.decoders.base import Decoder, Param, Params, Uplink, plausible
 from lorawatch.decoders.binary import ByteReader
 from lorawatch.decoders.counters import PULSE_PARAMETERS, pulse_readings
 from lorawatch.decoders.registry import register
-from lorawatch.errors import DecodeError
-from lorawatch.readings import Reading
 
 FPORT_STATUS = 24
 FPORT_USAGE = 25

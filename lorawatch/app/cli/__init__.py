@@ -1,0 +1,1 @@
+"""The ``lorawatch`` command line: one module per command group, mounted by :mod:`.main`."""

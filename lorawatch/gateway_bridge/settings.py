@@ -1,0 +1,99 @@
+"""The ``[mqtt]`` section: how the bridge reaches ChirpStack's broker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+
+from lorawatch.core.settings import Section, read_secret
+
+
+class MqttConfig(Section):
+    url: str = Field(
+        "mqtt://127.0.0.1:1883",
+        description="Broker URL: mqtt://host:port, or mqtts://host:port for TLS.",
+    )
+    client_id: str = Field(
+        "lorawatch",
+        description="Fixed client id: the broker keeps this client's session and queued "
+        "messages while it is away, so it must not change between restarts.",
+    )
+    protocol: Literal["5", "3.1.1"] = Field(
+        "5", description="MQTT version. 5 sets Receive Maximum and a session expiry."
+    )
+    username: str = Field("", description="Broker user name (empty: anonymous).")
+    password: SecretStr = Field(
+        SecretStr(""),
+        description="Broker password; prefer LORAWATCH__MQTT__PASSWORD or password_file.",
+    )
+    password_file: Path | None = Field(None, description="File holding the broker password.")
+    qos: Literal[1, 2] = Field(
+        1, description="Subscription QoS; 1 or 2, never 0 (0 loses messages)."
+    )
+    session_expiry_s: int = Field(
+        7 * 24 * 3600,
+        ge=0,
+        description="How long the broker keeps the session and its queue while lorawatch is down.",
+    )
+    receive_maximum: int = Field(
+        2000,
+        ge=1,
+        le=65535,
+        description="MQTT 5 Receive Maximum: unacknowledged messages the broker may send at once. "
+        "Keep it at least twice store.batch_size: acks follow the write, so the next batch "
+        "only arrives meanwhile if the window holds two.",
+    )
+    receiver: Literal["process", "thread"] = Field(
+        "process",
+        description="Where the MQTT client runs: 'process' gives it a child process (and a core), "
+        "so paho's packet handling does not take turns with the pipeline; 'thread' keeps one "
+        "process (a one-core machine).",
+    )
+    keepalive_s: int = Field(30, ge=5, description="MQTT keep-alive interval.")
+    reconnect_min_s: float = Field(
+        0.5, gt=0, description="First reconnect delay (jittered, doubled)."
+    )
+    reconnect_max_s: float = Field(30.0, gt=0, description="Longest reconnect delay.")
+    topics: list[str] = Field(
+        ["application/+/device/+/event/+"],
+        description="Subscriptions. Add 'application/+/device/+/rx' for ChirpStack v3 < 3.11.",
+    )
+    shared_group: str = Field(
+        "",
+        description="Shared-subscription group for several replicas ($share/<group>/...). "
+        "Per-device order is not kept across replicas.",
+    )
+    ca_file: Path | None = Field(None, description="CA certificate (PEM) to verify the broker.")
+    cert_file: Path | None = Field(None, description="Client certificate (PEM) for mutual TLS.")
+    key_file: Path | None = Field(None, description="Client private key (PEM) for mutual TLS.")
+    require_tls: bool = Field(False, description="Refuse to start on a plaintext mqtt:// URL.")
+
+    @model_validator(mode="after")
+    def _tls(self) -> MqttConfig:
+        if not self.url.startswith(("mqtt://", "mqtts://")):
+            raise ValueError("url must start with mqtt:// or mqtts://")
+        if self.require_tls and not self.url.startswith("mqtts://"):
+            raise ValueError("require_tls is true but url is plaintext: use mqtts://")
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together")
+        return self
+
+    @property
+    def tls(self) -> bool:
+        return self.url.startswith("mqtts://")
+
+    @property
+    def host(self) -> str:
+        return self.url.split("://", 1)[1].rsplit(":", 1)[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        rest = self.url.split("://", 1)[1]
+        if ":" in rest.rsplit("]", 1)[-1]:
+            return int(rest.rsplit(":", 1)[1])
+        return 8883 if self.tls else 1883
+
+    def secret(self) -> str:
+        return read_secret(self.password, self.password_file)

@@ -1,0 +1,19 @@
+"""The ``[inventory]`` and ``[site]`` sections: where the inventory is, which time zone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from lorawatch.core.settings import Section
+
+
+class InventoryConfig(Section):
+    path: Path = Field(
+        description="Device inventory (TOML): communes, buildings, devices and their decoders."
+    )
+
+
+class SiteConfig(Section):
+    timezone: str = Field("Europe/Paris", description="Local time zone for days, weeks, months.")

@@ -1,0 +1,230 @@
+"""The bridge loop: take a batch of messages, turn it into records, make it durable, ack it.
+
+Acknowledgement is the last step and happens in arrival order, only after every output
+store returned (durable, or spooled). If a store fails, the same batch is retried with backoff
+and nothing is acked meanwhile: the broker keeps the messages, so a crash at any point means
+redelivery, which idempotent writes and de-duplication absorb (Telegraf's "ack only after the
+output wrote"). Bad messages never stop the loop: they become dead letters, acked like the rest.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+
+import structlog
+from prometheus_client import Counter
+
+from lorawatch.core.errors import RejectedMessage, StoreError
+from lorawatch.core.logs import OncePer
+from lorawatch.core.metrics import Metrics
+from lorawatch.gateway_bridge.dedup import Deduplicator
+from lorawatch.gateway_bridge.events import Format, TopicMatcher, UplinkEvent, parse
+from lorawatch.gateway_bridge.source import Message, MessageSource
+from lorawatch.pipeline.ingest import Ingestor
+from lorawatch.pipeline.records import Batch, DeadLetter
+from lorawatch.pipeline.store import Store
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(slots=True)
+class Prepared:
+    """A batch of messages turned into records, waiting to be written and acked."""
+
+    messages: list[Message]
+    batch: Batch
+    keys: list[tuple[list[str], datetime]]
+    commands: list[int]
+
+
+RECORDED_EVENTS = frozenset({"status", "join", "log", "ack", "txack", "location", "integration"})
+
+
+class Bridge:
+    def __init__(
+        self,
+        source: MessageSource,
+        ingestor: Ingestor,
+        stores: list[Store],
+        metrics: Metrics,
+        *,
+        topic_template: str = "application/{application_id}/device/{dev_eui}/event/{event}",
+        fmt: Format = "auto",
+        max_message_bytes: int = 65536,
+        dedup_window_s: float = 86400.0,
+        batch_size: int = 1000,
+        batch_interval_s: float = 0.25,
+        on_stored: Callable[[Batch], None] | None = None,
+    ) -> None:
+        """``on_stored`` is called with each batch once it is durable and acked (the alert
+        engine); it must be quick, and an exception it raises is logged, never propagated."""
+        self.source = source
+        self.ingestor = ingestor
+        self.stores = stores
+        self.metrics = metrics
+        self.topics = TopicMatcher(topic_template)
+        self.fmt = fmt
+        self.max_message_bytes = max_message_bytes
+        self.dedup = Deduplicator(dedup_window_s)
+        self.batch_size = batch_size
+        self.batch_interval_s = batch_interval_s
+        self.on_stored = on_stored
+        self._once = OncePer(300.0)
+        self.batches = 0
+        self.acked = 0
+        """Messages acknowledged since start (stored or dead-lettered, or duplicates)."""
+        self.unknown_events = 0
+        self._event_counters: dict[str, Counter] = {}
+
+    def _event_counter(self, kind: str) -> Counter:
+        counter = self._event_counters.get(kind)
+        if counter is None:
+            counter = self._event_counters[kind] = self.metrics.events.labels(kind)
+        return counter
+
+    def run(self, stop: threading.Event) -> None:
+        """Process batches until ``stop`` is set; the batch in hand is finished first.
+
+        Writing is pipelined: while batch N is written by a store thread (SQLite and sockets
+        release the GIL), batch N+1 is parsed and decoded. N is acknowledged before N+1 is
+        submitted, so acks stay in arrival order and at most two batches are in memory.
+        """
+        inflight: tuple[Future[bool], Prepared] | None = None
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer") as writer:
+            while True:
+                stopping = stop.is_set()
+                wait = 0.005 if inflight else self.batch_interval_s
+                messages = [] if stopping else self.source.get_batch(self.batch_size, wait)
+                prepared = self.prepare(messages) if messages else None
+                if inflight is not None:
+                    self._finish(inflight[1], inflight[0].result())
+                    inflight = None
+                if prepared is not None:
+                    inflight = (writer.submit(self._commit, prepared.batch, stop), prepared)
+                elif stopping:
+                    return
+
+    def process(self, messages: list[Message], stop: threading.Event | None = None) -> Batch:
+        """Turn messages into records, make them durable, then ack them (synchronously)."""
+        prepared = self.prepare(messages)
+        self._finish(prepared, self._commit(prepared.batch, stop))
+        return prepared.batch
+
+    def prepare(self, messages: list[Message]) -> Prepared:
+        self.metrics.received.inc(len(messages))
+        self.metrics.acks_pending.inc(len(messages))
+        prepared = Prepared(messages, Batch(), [], [])
+        prepared.commands = self.ingestor.poll_commands(prepared.batch)
+        for message in messages:
+            self._handle(message, prepared.batch, prepared.keys)
+        return prepared
+
+    def _finish(self, prepared: Prepared, stored: bool) -> None:
+        """After the write: remember the keys and ack, or forget them (redelivery will come)."""
+        if not stored:
+            self.dedup.abandon(prepared.keys)
+            return
+        self.dedup.commit(prepared.keys)
+        self.ingestor.commands_applied(prepared.commands)
+        self.source.ack(prepared.messages)
+        self.acked += len(prepared.messages)
+        self.metrics.acks_pending.dec(len(prepared.messages))
+        self.metrics.readings.inc(len(prepared.batch.readings))
+        if prepared.batch.uplinks:
+            self.metrics.uplink_stored()
+        self.batches += 1
+        if self.on_stored is not None and len(prepared.batch):
+            try:
+                self.on_stored(prepared.batch)
+            except Exception:
+                log.exception("on_stored hook failed; ingestion goes on")
+
+    def records(self, message: Message) -> Batch:
+        """The records one message would produce, without storing or acking (for replays)."""
+        batch = Batch()
+        keys: list[tuple[list[str], datetime]] = []
+        self._handle(message, batch, keys)
+        self.dedup.abandon(keys)
+        return batch
+
+    def _handle(
+        self, message: Message, batch: Batch, committed: list[tuple[list[str], datetime]]
+    ) -> None:
+        try:
+            if len(message.payload) > self.max_message_bytes:
+                raise RejectedMessage(
+                    "oversized",
+                    f"{len(message.payload)} bytes > bridge.max_message_bytes={self.max_message_bytes}",
+                )
+            topic = self.topics.match(message.topic)
+            if topic.event not in RECORDED_EVENTS and topic.event != "up":
+                self.unknown_events += 1
+                self._event_counter("unknown").inc()
+                return
+            event = parse(topic, message.payload, self.fmt, message.received)
+        except RejectedMessage as exc:
+            self._dead_letter(message, exc, batch)
+            return
+        self._event_counter(event.kind).inc()
+        if not isinstance(event, UplinkEvent):
+            self.ingestor.event(event, batch)
+            return
+        keys = self.dedup.claim(event)
+        if keys is None:
+            self.metrics.duplicates.inc()
+            return
+        committed.append((keys, event.time))
+        before = len(batch.dead_letters)
+        if self.ingestor.uplink(message, event, batch):
+            self.metrics.uplinks.inc()
+        for letter in batch.dead_letters[before:]:
+            self._count(letter, message)
+
+    def _dead_letter(self, message: Message, exc: RejectedMessage, batch: Batch) -> None:
+        letter = DeadLetter(
+            message.received, message.topic, message.payload, exc.reason, exc.detail, exc.dev_eui
+        )
+        batch.dead_letters.append(letter)
+        self._count(letter, message)
+
+    def _count(self, letter: DeadLetter, message: Message) -> None:
+        self.metrics.dead_letters.labels(letter.reason).inc()
+        who = letter.dev_eui or message.topic.rsplit("/", 1)[0]
+        if self._once(f"{who}/{letter.reason}", time.monotonic()):
+            log.warning(
+                "message dead-lettered",
+                reason=letter.reason,
+                detail=letter.detail,
+                dev_eui=letter.dev_eui,
+                topic=message.topic[:200],
+            )
+
+    def _commit(self, batch: Batch, stop: threading.Event | None) -> bool:
+        """Write the batch to every store, retrying with backoff; False if stopped first."""
+        delay = 0.1
+        pending = list(self.stores)
+        while pending:
+            store = pending[0]
+            started = time.perf_counter()
+            try:
+                store.write(batch)
+            except StoreError as exc:
+                self.metrics.store_errors.labels(store.name).inc()
+                log.error(
+                    "store write failed, retrying the batch", store=store.name, error=str(exc)
+                )
+                if stop is not None and stop.wait(delay * random.uniform(0.8, 1.2)):  # noqa: S311
+                    return False
+                if stop is None:
+                    time.sleep(delay)
+                delay = min(delay * 2, 10.0)
+                continue
+            self.metrics.store_latency.labels(store.name).observe(time.perf_counter() - started)
+            pending.pop(0)
+        return True

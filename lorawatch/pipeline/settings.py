@@ -1,0 +1,32 @@
+"""The ``[bridge]`` section: how ChirpStack events are read, de-duplicated and mapped."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from lorawatch.core.settings import Section
+
+
+class BridgeConfig(Section):
+    format: Literal["auto", "v4-json", "v4-protobuf", "v3"] = Field(
+        "auto", description="ChirpStack event encoding; auto detects it per message."
+    )
+    event_topic: str = Field(
+        "application/{application_id}/device/{dev_eui}/event/{event}",
+        description="Topic template of ChirpStack events (chirpstack.toml event_topic).",
+    )
+    max_message_bytes: int = Field(
+        65536, ge=256, description="Larger messages are dead-lettered unread (reason: oversized)."
+    )
+    dedup_window_s: int = Field(
+        86400,
+        ge=0,
+        description="Window in which a repeated (devEui, fCnt, fPort, payload) counts once.",
+    )
+    use_chirpstack_object: bool = Field(
+        True,
+        description="When a device has no decoder, map ChirpStack's decoded 'object' through "
+        "the device's declarative mapping instead of dead-lettering the uplink.",
+    )

@@ -1,0 +1,326 @@
+"""InfluxDB store: line protocol over HTTP (v1 /write, v2 /api/v2/write, v3 /api/v3/write_lp).
+
+Durability: ``write`` returns once InfluxDB answered 2xx, or once the batch is in the disk
+spool. While InfluxDB is unreachable (connection refused, timeout, 5xx, 429) batches go to the
+spool, one gzip file each, named by sequence; a drainer thread sends them back in order when
+InfluxDB returns, honouring ``Retry-After`` and backing off with jitter, and new batches queue
+behind them so order is kept. The spool survives restarts and is bounded (past the bound,
+``write`` raises StoreUnavailable and the bridge stops acknowledging: backpressure).
+
+A 4xx answer (bad token, unknown database) is a configuration problem retrying cannot fix:
+the store stops sending, keeps spooling, and reports the error and its fix in ``health()``
+and the log; the spool drains after the operator fixes it and restarts lorawatch. A 400 on a
+spooled batch (bad points) moves that file aside to ``spool/rejected`` with the reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import os
+import random
+import threading
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import httpx
+import structlog
+
+from lorawatch.core import timeutil
+from lorawatch.core.errors import StoreRejected, StoreUnavailable
+from lorawatch.pipeline import line_protocol
+from lorawatch.pipeline.records import Batch
+from lorawatch.pipeline.store import Bucket, Interval
+from lorawatch.stores.settings import InfluxConfig
+
+log = structlog.get_logger(__name__)
+
+_FIXES = {
+    401: "InfluxDB refused the credentials: set store.influxdb.token (or username/password), "
+    "e.g. LORAWATCH__STORE__INFLUXDB__TOKEN, then restart lorawatch",
+    403: "the token may not write this database/bucket: grant write access, then restart",
+    404: "the database/bucket does not exist: create it (influx -execute 'CREATE DATABASE "
+    "<name>') or fix store.influxdb.database, then restart",
+}
+
+
+class InfluxStore:
+    name = "influxdb"
+
+    def __init__(self, cfg: InfluxConfig, readings: bool = True) -> None:
+        self.cfg = cfg
+        self.keeps_readings = readings
+        self.spool = cfg.spool_dir
+        self.rejected_dir = self.spool / "rejected"
+        self.rejected_dir.mkdir(parents=True, exist_ok=True)
+        self._headers, auth = self._credentials()
+        self._client = httpx.Client(base_url=cfg.url.rstrip("/"), timeout=cfg.timeout_s, auth=auth)
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self.last_error = ""
+        self.fix = ""
+        self.blocked = False
+        self.written_batches = 0
+        self.spooled_batches = 0
+        self._drainer: threading.Thread | None = None
+        if self._spooled():
+            with self._lock:
+                self._start_drainer()
+
+    # --- HTTP -------------------------------------------------------------------------------
+
+    def _credentials(self) -> tuple[dict[str, str], httpx.BasicAuth | None]:
+        token = self.cfg.secret_token()
+        headers = {"Content-Type": "text/plain; charset=utf-8"}
+        if token:
+            scheme = "Bearer" if self.cfg.api == "v3" else "Token"
+            headers["Authorization"] = f"{scheme} {token}"
+        auth = (
+            httpx.BasicAuth(self.cfg.username, self.cfg.secret_password())
+            if self.cfg.username
+            else None
+        )
+        return headers, auth
+
+    def _write_request(self) -> tuple[str, dict[str, str]]:
+        db = self.cfg.database
+        if self.cfg.api == "v1":
+            params = {"db": db, "precision": "ns"}
+            if self.cfg.retention_policy:
+                params["rp"] = self.cfg.retention_policy
+            return "/write", params
+        if self.cfg.api == "v2":
+            return "/api/v2/write", {"org": self.cfg.org, "bucket": db, "precision": "ns"}
+        return "/api/v3/write_lp", {"db": db, "precision": "nanosecond"}
+
+    def _post(self, body: bytes) -> None:
+        """Send one gzip body; raise StoreUnavailable (retry) or StoreRejected (human)."""
+        path, params = self._write_request()
+        headers = dict(self._headers)
+        if self.cfg.gzip:
+            headers["Content-Encoding"] = "gzip"
+        else:
+            body = gzip.decompress(body)
+        try:
+            response = self._client.post(path, params=params, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise StoreUnavailable(f"influxdb unreachable: {type(exc).__name__}: {exc}") from exc
+        status = response.status_code
+        if status < 300:
+            return
+        detail = response.text[:300].strip()
+        if status == 429 or status >= 500:
+            raise StoreUnavailable(f"influxdb answered {status}: {detail}", _retry_after(response))
+        raise StoreRejected(f"influxdb answered {status}: {detail}", _FIXES.get(status, ""))
+
+    # --- spool ------------------------------------------------------------------------------
+
+    def _spooled(self) -> list[Path]:
+        return sorted(self.spool.glob("*.lp.gz"))
+
+    def spool_bytes(self) -> int:
+        total = 0
+        for path in self._spooled():
+            # The drainer may send and remove a file between the listing and its stat.
+            with contextlib.suppress(FileNotFoundError):
+                total += path.stat().st_size
+        return total
+
+    def _to_spool(self, body: bytes) -> None:
+        files = self._spooled()
+        if self.spool_bytes() + len(body) > self.cfg.spool_max_mb * 1024 * 1024:
+            raise StoreUnavailable(
+                f"influxdb spool full ({self.cfg.spool_max_mb} MB in {self.spool}): "
+                "holding acknowledgements until InfluxDB drains it"
+            )
+        seq = int(files[-1].name.split(".")[0]) + 1 if files else 1
+        target = self.spool / f"{seq:012d}.lp.gz"
+        tmp = target.with_suffix(".tmp")
+        with tmp.open("wb") as fh:
+            fh.write(body)
+            fh.flush()
+            os.fsync(fh.fileno())
+        tmp.rename(target)
+        dir_fd = os.open(self.spool, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+        self.spooled_batches += 1
+
+    def _start_drainer(self) -> None:
+        """Called with the lock held."""
+        if self._drainer is None or not self._drainer.is_alive():
+            self._drainer = threading.Thread(
+                target=self._drain_loop, name="influx-spool", daemon=True
+            )
+            self._drainer.start()
+        self._wake.set()
+
+    def _drain_once(self) -> bool:
+        """Send the oldest spooled batch; True when the spool is empty afterwards."""
+        files = self._spooled()
+        if not files:
+            return True
+        oldest = files[0]
+        try:
+            self._post(oldest.read_bytes())
+        except StoreRejected as exc:
+            if "400" in str(exc) or "413" in str(exc):
+                oldest.rename(self.rejected_dir / oldest.name)
+                (self.rejected_dir / (oldest.name + ".reason")).write_text(
+                    str(exc), encoding="utf-8"
+                )
+                log.error(
+                    "influxdb rejected a spooled batch, moved aside",
+                    file=oldest.name,
+                    error=str(exc),
+                )
+                return not self._spooled()
+            raise
+        oldest.unlink()
+        return not self._spooled()
+
+    def _drain_loop(self) -> None:
+        # Posting happens outside the writers' lock: writers append to the spool meanwhile,
+        # and only post directly once the spool is empty, i.e. after every older batch.
+        delay = 0.2
+        while not self._stop.is_set() and not self.blocked:
+            wait = 0.0
+            try:
+                if self._drain_once():
+                    with self._lock:  # a writer may have spooled meanwhile: look again
+                        if not self._spooled():
+                            self._drainer = None
+                            self.last_error = ""
+                            log.info("influxdb spool drained")
+                            return
+                delay = 0.2
+            except StoreUnavailable as exc:
+                self.last_error = str(exc)
+                wait = exc.retry_after or delay
+                delay = min(delay * 2, 30.0)
+            except StoreRejected as exc:
+                self._block(exc)
+                return
+            if wait:
+                self._wake.clear()
+                self._wake.wait(wait * random.uniform(0.8, 1.2))  # noqa: S311 - jitter, not crypto
+
+    def _block(self, exc: StoreRejected) -> None:
+        self.blocked = True
+        self.last_error = str(exc)
+        self.fix = exc.fix
+        log.error("influxdb rejects writes; spooling until fixed", error=str(exc), fix=exc.fix)
+
+    # --- Store protocol ---------------------------------------------------------------------
+
+    def write(self, batch: Batch) -> None:
+        self.write_lines(line_protocol.encode(batch, self.keeps_readings))
+
+    def write_lines(self, lines: Sequence[str]) -> None:
+        """Write ready line-protocol lines (the alert events, say) by the batches' own path:
+        return once InfluxDB has them or the spool does, in order with the batches, so an
+        unreachable InfluxDB loses nothing; StoreUnavailable only when the spool is full."""
+        if not lines:
+            return
+        # Level 1: line protocol still shrinks ~16x, at half the CPU of level 5, and this
+        # runs on the bridge's thread for every batch (bench/store.py).
+        body = gzip.compress(("\n".join(lines) + "\n").encode(), compresslevel=1)
+        with self._lock:
+            if not self.blocked and not self._spooled():
+                try:
+                    self._post(body)
+                    self.written_batches += 1
+                    return
+                except StoreUnavailable as exc:
+                    self.last_error = str(exc)
+                    log.warning("influxdb unavailable, spooling", error=str(exc))
+                except StoreRejected as exc:
+                    self._block(exc)
+            self._to_spool(body)
+            if not self.blocked:
+                self._start_drainer()
+
+    def wait_drained(self, timeout: float) -> bool:
+        """For tests and shutdown: True once the spool is empty."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self._spooled():
+                return True
+            self._wake.set()
+            time.sleep(0.05)
+        return not self._spooled()
+
+    def query(self, q: str) -> list[dict[str, Any]]:
+        """Run InfluxQL; return the series of the first statement."""
+        params = {"db": self.cfg.database, "q": q, "epoch": "ns"}
+        try:
+            response = self._client.get("/query", params=params, headers=self._headers)
+        except httpx.HTTPError as exc:
+            raise StoreUnavailable(f"influxdb unreachable: {exc}") from exc
+        if response.status_code == 400:
+            error = response.json().get("error", "") if response.content else ""
+            raise StoreRejected(f"influxql error: {error or response.text[:300]} in {q}")
+        if response.status_code >= 300:
+            raise StoreRejected(
+                f"influxdb query answered {response.status_code}: {response.text[:300]}"
+            )
+        results = response.json().get("results", [])
+        if results and "error" in results[0]:
+            raise StoreRejected(f"influxql error: {results[0]['error']} in {q}")
+        series: list[dict[str, Any]] = results[0].get("series", []) if results else []
+        return series
+
+    def consumption(
+        self,
+        name: str,
+        start: datetime,
+        end: datetime,
+        interval: Interval,
+        tz: str,
+        group_by: Literal["building", "commune"] = "building",
+    ) -> list[Bucket]:
+        native = "1h" if interval == "hour" else "1d"
+        q = (
+            f'SELECT sum("{name}") FROM "consumption" WHERE time >= {timeutil.ns(start)} '
+            f'AND time < {timeutil.ns(end)} GROUP BY time({native}), "{group_by}" '
+            f"fill(none) tz('{tz}')"
+        )
+        rows: list[tuple[str, int, float]] = []
+        for serie in self.query(q):
+            group = serie.get("tags", {}).get(group_by, "")
+            rows.extend(
+                (group, t // 1000, value) for t, value in serie["values"] if value is not None
+            )
+        return timeutil.sum_by_period(rows, start, end, interval, tz)
+
+    def health(self) -> dict[str, object]:
+        return {
+            "spooled_batches": len(self._spooled()),
+            "spool_bytes": self.spool_bytes(),
+            "blocked": self.blocked,
+            "last_error": self.last_error,
+            "fix": self.fix,
+        }
+
+    def close(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._drainer is not None:
+            self._drainer.join(timeout=5)
+        self._client.close()
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None

@@ -1,0 +1,68 @@
+"""The ``[store]`` section: which stores receive the readings, and how they are reached."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+
+from lorawatch.core.settings import Section, read_secret
+
+
+class SqliteConfig(Section):
+    path: Path = Field(
+        Path("var/lorawatch.sqlite"),
+        description="The embedded store: readings, raw uplinks, dead letters, alerts, meter state.",
+    )
+
+
+class InfluxConfig(Section):
+    url: str = Field("http://127.0.0.1:8086", description="InfluxDB base URL.")
+    api: Literal["v1", "v2", "v3"] = Field(
+        "v1",
+        description="Write API: v1 (/write, InfluxDB 1.x), v2 (/api/v2/write, 1.8+ and 2.x), "
+        "v3 (/api/v3/write_lp). Queries use InfluxQL, which all answer.",
+    )
+    database: str = Field("lorawatch", description="Database (v1, v3) or bucket (v2).")
+    org: str = Field("", description="Organisation (v2 only).")
+    retention_policy: str = Field("", description="Retention policy (v1 only; empty: default).")
+    username: str = Field("", description="User (v1 authentication).")
+    password: SecretStr = Field(
+        SecretStr(""), description="Password (v1); prefer the env variable."
+    )
+    password_file: Path | None = Field(None, description="File holding the password.")
+    token: SecretStr = Field(
+        SecretStr(""), description="API token (v2, v3); prefer the env variable."
+    )
+    token_file: Path | None = Field(None, description="File holding the API token.")
+    gzip: bool = Field(True, description="Compress write bodies.")
+    timeout_s: float = Field(10.0, gt=0, description="HTTP timeout per request.")
+    spool_dir: Path = Field(
+        Path("var/spool"),
+        description="Batches wait here, in order, while InfluxDB is unreachable; survives restarts.",
+    )
+    spool_max_mb: int = Field(512, ge=1, description="Spool size limit; past it ingestion pauses.")
+
+    def secret_password(self) -> str:
+        return read_secret(self.password, self.password_file)
+
+    def secret_token(self) -> str:
+        return read_secret(self.token, self.token_file)
+
+
+class StoreConfig(Section):
+    outputs: list[Literal["sqlite", "influxdb"]] = Field(
+        ["sqlite"],
+        min_length=1,
+        description="Where readings go. SQLite always keeps raw uplinks, dead letters and alerts.",
+    )
+    batch_size: int = Field(1000, ge=1, description="Messages written (and then acked) together.")
+    batch_interval_ms: int = Field(
+        250, ge=1, description="Longest wait before a partial batch is written."
+    )
+    raw_retention_days: int = Field(
+        400, ge=1, description="Raw readings older than this are deleted; daily aggregates stay."
+    )
+    sqlite: SqliteConfig = Field(default_factory=SqliteConfig)  # type: ignore[arg-type]
+    influxdb: InfluxConfig = Field(default_factory=InfluxConfig)  # type: ignore[arg-type]
