@@ -359,7 +359,7 @@ def schedules(inventory: Inventory) -> dict[str, Occupied]:
     for b in inventory.buildings.values():
         if b.opening_hours:
             zone = inventory.communes[b.commune].timezone
-            out[b.id] = occupancy.Schedule.of(b, zone).is_occupied
+            out[b.id] = occupancy.Schedule.of(b, zone, inventory).is_occupied
     return out
 
 

@@ -497,7 +497,7 @@ class Figures:
         b = self.building(building)
         if b.opening_hours:
             try:
-                occupied = Schedule.of(b, summary.timezone).is_occupied(now)
+                occupied = Schedule.of(b, summary.timezone, self.inventory).is_occupied(now)
             except ValueError:
                 occupied = None
         return ScreenFigures(summary, curve, self.campaign(building), occupied)

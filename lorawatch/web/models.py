@@ -192,3 +192,8 @@ class Health(BaseModel):
     batches: int
     quality_events: dict[str, int]
     alerts: dict[str, object] | None = None
+    warnings: list[dict[str, object]] = Field(
+        default_factory=list,
+        description="Needs a human soon, without degrading the service: each has a stable "
+        "`key` (calendar_ends_soon, calendar_ended) and a `message`.",
+    )
