@@ -302,6 +302,11 @@ class Schedule:
         """False when a closure or a calendar closes the whole (local) day."""
         return day not in self.closed and not any(c.is_closed(day) for c in self.calendars)
 
+    def opens(self, day: date) -> bool:
+        """Whether the building opens at all on local ``day``: hours that weekday, and no
+        closure or calendar closing it. A weekend and a holiday are both closed days."""
+        return bool(self.hours.get(day.weekday())) and self.is_open_day(day)
+
     def _own_intervals(self, day: date) -> list[tuple[datetime, datetime]]:
         if not self.is_open_day(day):
             return []

@@ -5,8 +5,9 @@ to the hour containing its end, the rule of :mod:`lorawatch.core.timeutil`, so t
 to what ``Store.consumption`` answers) and is then cut into local days, weeks and months.
 
 The *baseline* is :func:`lorawatch.analytics.aggregates.baseline`: an hour is expected to cost
-the median of the same local hour of the same weekday over the four previous weeks, the
-definition the alert rules and the dashboards use too. A span's baseline is the sum of its
+the median of the same local hour of the same weekday over the four previous weeks of the same
+kind of day (open, or closed: holidays, closures, weekends), so a school day is compared with
+school days and a holiday with closed days. A span's baseline is the sum of its
 hours' typical values, so "today so far" is compared with a typical day to the same minute.
 
 A zero is a measurement, ``None`` is "no data": a period with no delta at all has no value, and
@@ -207,6 +208,8 @@ class Figures:
         self._campaigns = TtlCache(300.0)
         self._devices = TtlCache(20.0)
         self._typicals = TtlCache(60.0, size=64)
+        self.open_days = aggregates.open_days(self.inventory)
+        """Open or closed, per building and local day: typical days compare like with like."""
         sqlite = service.sqlite
         others = [s for s in service.stores if s is not sqlite]
         self.store: Store = sqlite if sqlite.keeps_readings or not others else others[0]
@@ -278,6 +281,7 @@ class Figures:
                 interval="hour",
                 weeks=BASELINE_WEEKS,
                 tz=tz,
+                open_days=self.open_days,
             ),
         )
         return {
