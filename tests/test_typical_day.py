@@ -101,3 +101,21 @@ def test_the_month_so_far_is_compared_alike(figures: tuple[Figures, Service]) ->
     service.clock = lambda: local(2025, 11, 21, 17, 0)
     month = fig.summary("ecole").energy.month
     assert month.ratio is not None and abs(month.ratio) < 0.15, month
+
+
+def test_this_week_is_compared_with_last_week_only_when_both_open_alike(
+    figures: tuple[Figures, Service],
+) -> None:
+    fig, service = figures
+    cases = {
+        date(2025, 10, 22): "typical_week",  # first week of holidays: last week was school
+        date(2025, 10, 30): "last_week",  # second week of holidays, like the first
+        date(2025, 11, 6): "typical_week",  # back to school after a holiday week
+        date(2025, 11, 20): "typical_week",  # last week had Armistice (11 Nov) off
+        date(2025, 11, 24): "last_week",
+    }
+    for day, against in cases.items():
+        service.clock = lambda day=day: local(day.year, day.month, day.day, 17, 0)
+        week = fig.summary("ecole").energy
+        assert week.week_against == against, day
+        assert week.week.ratio is not None and abs(week.week.ratio) < 0.25, (day, week.week)

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
 from lorawatch.analytics import aggregates
@@ -138,6 +138,14 @@ def _wall_shift(t: datetime, days: int, zone: ZoneInfo) -> datetime:
     """``t`` moved by whole local days, keeping the wall-clock time across DST changes."""
     naive = t.astimezone(zone).replace(tzinfo=None) + timedelta(days=days)
     return naive.replace(tzinfo=zone)
+
+
+def _open_days(
+    is_open: Callable[[date], bool], start: datetime, end: datetime, zone: ZoneInfo
+) -> int:
+    """How many local days of [start, end] the building opens (the day of ``end`` included)."""
+    first, last = start.astimezone(zone).date(), end.astimezone(zone).date()
+    return sum(is_open(first + timedelta(days=n)) for n in range((last - first).days + 1))
 
 
 def _round(value: float | None, digits: int = 3) -> float | None:
@@ -375,17 +383,21 @@ class Figures:
         typicals = self.typicals(building, quantity, min(month, week), now)
         surface = self.building(building).surface_m2
         today_value = actual(hours, today, now)
+        last_week, last_now = _wall_shift(week, -7, zone), _wall_shift(now, -7, zone)
+        week_reference = actual(hours, last_week, last_now, prorate=True)
+        against: Literal["last_week", "typical_week"] = "last_week"
+        is_open = self.open_days.get(building)
+        if is_open is not None and _open_days(is_open, week, now, zone) != _open_days(
+            is_open, last_week, last_now, zone
+        ):
+            week_reference, against = baseline(typicals, week, now), "typical_week"
         return (
             QuantitySummary(
                 quantity=quantity,
                 unit=UNITS[quantity],
                 today=compared(today_value, baseline(typicals, today, now)),
-                week=compared(
-                    actual(hours, week, now),
-                    actual(
-                        hours, _wall_shift(week, -7, zone), _wall_shift(now, -7, zone), prorate=True
-                    ),
-                ),
+                week=compared(actual(hours, week, now), week_reference),
+                week_against=against,
                 week_baseline=_round(baseline(typicals, week, now)),
                 month=compared(actual(hours, month, now), baseline(typicals, month, now)),
                 today_per_m2=_round(today_value / surface, 5)
