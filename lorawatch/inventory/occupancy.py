@@ -13,13 +13,13 @@ what "occupied" means; they all read it from here, from the building's inventory
   from the Ministry's open data by ``lorawatch calendars import`` into the inventory's
   ``calendar_files``); ``fr-public-holidays`` (and ``fr-public-holidays-alsace-moselle``) are
   computed by the ``holidays`` library. A day closed by a calendar has no occupancy at all.
+- ``closures``: extra closed days, ``"2026-12-24"`` or ``"2026-08-01..2026-08-20"``.
 
 A data calendar speaks for the days it ``covers``, no further. Past them a school calendar
 falls back to the zone's dates projected by the ``holidays`` library's rules (an estimate,
 not the official table) instead of counting the school as open through its holidays, and
 :func:`calendar_warnings` says so (``lorawatch config check``, ``/healthz``) from 60 days
 before its end.
-- ``closures``: extra closed days, ``"2026-12-24"`` or ``"2026-08-01..2026-08-20"``.
 
 Everything is computed in the building's local time zone (opening hours are wall-clock
 times, and a DST day is 23 or 25 hours long) and returned as aware UTC datetimes.
