@@ -5,7 +5,8 @@
   warning level: the bin was emptied, which is conclusive, so it resolves at once. Each level
   (nearly full, full, emptied) counts only once it held for ``fill_confirm_readings``
   readings or ``fill_confirm_min`` minutes: a single outlier frame at 100 % raises nothing,
-  a single one at 0 % resolves nothing, and neither enters the fill rate.
+  a single one at 0 % resolves nothing, and neither enters the fill rate (a jump of more than
+  20 points waits for the next reading before ``waste.time_to_full`` judges it).
 - ``waste.time_to_full`` (info): the fill rate of the last day (least squares over the
   readings since the last emptying) predicts the full level within ``time_to_full_h``: time
   to plan a collection before the weekend.
@@ -145,6 +146,7 @@ class Waste(Domain):
         out: list[Finding] = []
         _drop_outliers(b, fill)
         emptied = bool(b.fills) and fill < b.fills[-1][1] - EMPTIED_DROP_PCT
+        jumped = bool(b.fills) and fill > b.fills[-1][1] + EMPTIED_DROP_PCT
         if emptied:
             b.before, b.fills = b.fills, []
         b.fills = [p for p in b.fills if p[0] >= t - RATE_WINDOW_S]
@@ -164,7 +166,7 @@ class Waste(Domain):
         if rules.on("waste.time_to_full"):
             if emptied:
                 out += self.clear("waste.time_to_full", r.dev_eui, r.time, r.place, ZERO)
-            else:
+            elif not jumped:  # a jump is judged once the next reading confirms it
                 out += self._forecast(r, b, fill, self.places.where(r.place, r.dev_eui))
         return out
 
