@@ -118,8 +118,13 @@ def test_import_writes_the_calendar_the_commune_uses(tmp_path: Path) -> None:
     written = load_calendar_file(tmp_path / "calendars.toml")
     assert set(written) == {"fr-school-rennes", "fr-school-zone-b"}
     inv = inventory_mod.load(tmp_path / "inventory.toml")
-    assert inv.calendars["fr-school-zone-b"].covers == (date(2025, 10, 18), date(2027, 7, 2))
-    assert calendar("fr-school-zone-b").covers != inv.calendars["fr-school-zone-b"].covers
+    # The import updates the built-in zone B (2024-07-06..2027-08-31): its data within its
+    # coverage, the built-in data before it (the 2024-25 school year stays known).
+    merged = inv.calendars["fr-school-zone-b"]
+    assert merged.covers == (date(2024, 7, 6), date(2027, 8, 31))
+    assert merged.is_closed(date(2025, 2, 10)) and not merged.is_closed(date(2025, 3, 10))
+    assert merged.is_closed(date(2026, 5, 15)) and not merged.is_closed(date(2026, 5, 14))
+    assert calendar("fr-school-zone-b").is_closed(date(2026, 5, 14)), "built-in: Thu..Sun"
 
 
 def test_a_school_calendar_needs_the_communes_zone(tmp_path: Path) -> None:
@@ -150,13 +155,15 @@ def test_warnings_from_60_days_before_the_end(tmp_path: Path) -> None:
     [ended] = calendar_warnings(inv, end + timedelta(days=1))
     assert ended["key"] == "calendar_ended" and ended["days_left"] == -1
     # config check prints it, from the real date: a calendar file ending in 10 days.
+    cfg = write_site(tmp_path, 'school_zone = "Corse"')
     last = date.today() + timedelta(days=10)
     (tmp_path / "calendars.toml").write_text(
-        f'["fr-school-zone-b"]\ncovers = "2025-09-01..{last}"\nclosed = []\n', encoding="utf-8"
+        f'["fr-school-zone-corse"]\ncovers = "2025-09-01..{last}"\nclosed = []\n',
+        encoding="utf-8",
     )
     result = runner.invoke(app, ["config", "check", str(cfg)])
     assert result.exit_code == 0, result.output
-    assert "[calendar_ends_soon]" in result.output and "fr-school-zone-b" in result.output
+    assert "[calendar_ends_soon]" in result.output and "fr-school-zone-corse" in result.output
 
 
 def test_healthz_says_which_calendar_ends_without_degrading(tmp_path: Path) -> None:
@@ -164,10 +171,11 @@ def test_healthz_says_which_calendar_ends_without_degrading(tmp_path: Path) -> N
     from lorawatch.app.service import Service
     from tests.web_support import NOW, serve, settings
 
-    write_site(tmp_path, 'school_zone = "B"')
+    write_site(tmp_path, 'school_zone = "Corse"')
     last = NOW.date() + timedelta(days=20)
     (tmp_path / "calendars.toml").write_text(
-        f'["fr-school-zone-b"]\ncovers = "2025-09-01..{last}"\nclosed = []\n', encoding="utf-8"
+        f'["fr-school-zone-corse"]\ncovers = "2025-09-01..{last}"\nclosed = []\n',
+        encoding="utf-8",
     )
     inv = inventory_mod.load(tmp_path / "inventory.toml")
     service = Service(settings(tmp_path / "lw.sqlite"), inventory=inv, source=NullSource())
@@ -181,6 +189,6 @@ def test_healthz_says_which_calendar_ends_without_degrading(tmp_path: Path) -> N
     body = health.json()
     assert health.status_code == 200 and body["status"] == "ok", "a warning, not degraded"
     [warning] = body["warnings"]
-    assert warning["key"] == "calendar_ends_soon" and warning["calendar"] == "fr-school-zone-b"
+    assert warning["key"] == "calendar_ends_soon" and warning["calendar"] == "fr-school-zone-corse"
     assert warning["days_left"] == 20 and warning["buildings"] == ["ecole"]
     assert "projection" not in warning["message"] and "count as open" in warning["message"]

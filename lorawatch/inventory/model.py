@@ -130,7 +130,8 @@ class InventoryFile(_Entry):
     calendar_files: list[str] = Field(
         default_factory=list,
         description="Calendar files (written by `lorawatch calendars import`), relative to "
-        "this file; their calendars add to the built-in ones, or replace those of that name.",
+        "this file; their calendars add to the built-in ones, or update those of that name "
+        "(their data within their coverage, the older data outside it).",
     )
     scenario: dict[str, Any] = Field(default_factory=dict)
     anomalies: list[dict[str, Any]] = Field(default_factory=list)
@@ -236,9 +237,12 @@ class Inventory:
         for i, name in enumerate(self.doc.calendar_files):
             path = Path(name) if Path(name).is_absolute() else base / name
             try:
-                known.update(occupancy.load_calendar_file(path))
+                loaded = occupancy.load_calendar_file(path)
             except ValueError as exc:
                 problems.append((f"calendar_files[{i}]", str(exc)))
+                continue
+            for name, cal in loaded.items():
+                known[name] = known[name].updated_by(cal) if name in known else cal
         return known
 
     def calendar_names(self, building: Building | occupancy.BuildingLike) -> list[str]:

@@ -93,6 +93,24 @@ class Calendar:
         """Whether the calendar's own data speaks for ``day`` (a computed one: always)."""
         return self.covers is None or self.covers[0] <= day <= self.covers[1]
 
+    def updated_by(self, newer: Calendar) -> Calendar:
+        """``newer`` over this one: its data within its coverage, this one's before and after
+        it, so importing the coming school years does not forget the past ones."""
+        if self.covers is None or newer.covers is None:
+            return newer
+        (a, b), (c, d) = self.covers, newer.covers
+        if b < c - timedelta(days=1) or d < a - timedelta(days=1):
+            return newer  # a gap between them: nothing speaks for it
+        kept = {day for day in self.closed if not c <= day <= d}
+        return Calendar(
+            newer.name,
+            newer.description,
+            newer.source,
+            frozenset(kept | newer.closed),
+            (min(a, c), max(b, d)),
+            newer.projection or self.projection,
+        )
+
 
 def parse_day_range(text: str) -> tuple[date, date]:
     """``"2026-12-24"`` or ``"2026-08-01..2026-08-20"`` -> (first, last), inclusive."""
