@@ -192,3 +192,16 @@ def test_healthz_says_which_calendar_ends_without_degrading(tmp_path: Path) -> N
     assert warning["key"] == "calendar_ends_soon" and warning["calendar"] == "fr-school-zone-corse"
     assert warning["days_left"] == 20 and warning["buildings"] == ["ecole"]
     assert "projection" not in warning["message"] and "count as open" in warning["message"]
+
+
+def test_list_shows_coverage_and_users(tmp_path: Path) -> None:
+    cfg = write_site(tmp_path, 'school_zone = "B"')
+    result = runner.invoke(app, ["calendars", "list", "--config", str(cfg)])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert any(
+        line.startswith("fr-school-zone-b: 2024-07-06..2027-08-31 (")
+        and "then Zone B projected by rule; ecole" in line
+        for line in lines
+    ), lines
+    assert "fr-public-holidays: computed, every year; ecole" in lines

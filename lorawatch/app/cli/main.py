@@ -196,6 +196,36 @@ def calendars_import(
     )
 
 
+@calendars_app.command("list")
+def calendars_list(
+    config_file: Annotated[Path, typer.Option("--config", help="Configuration file.")],
+) -> None:
+    """Each calendar the buildings use: what it covers, what happens past it, who uses it."""
+    from lorawatch import inventory as inventory_mod
+
+    try:
+        settings = config.load(config_file)
+        inv = inventory_mod.load(settings.inventory.path)
+    except LorawatchError as exc:
+        raise fail(exc) from None
+    users: dict[str, list[str]] = {}
+    for b in inv.buildings.values():
+        for name in inv.calendar_names(b):
+            users.setdefault(name, []).append(b.id)
+    today = datetime.now(ZoneInfo(settings.site.timezone)).date()
+    for name, buildings in sorted(users.items()):
+        cal = inv.calendars[name]
+        if cal.covers is None:
+            span = "computed, every year"
+        else:
+            left = (cal.covers[1] - today).days
+            past = f"then {cal.projection} projected by rule" if cal.projection else "then unknown"
+            span = f"{cal.covers[0]}..{cal.covers[1]} ({left} day(s) left), {past}"
+        out.print(
+            f"{name}: {span}; {', '.join(sorted(buildings))}", highlight=False, soft_wrap=True
+        )
+
+
 @app.command()
 def run(
     config_file: Annotated[Path, typer.Option("--config", "-c", help="Configuration file (TOML).")],
