@@ -13,16 +13,17 @@ from typing import Any
 
 import pytest
 
-from lorawatch.alerts import AlertEngine, AlertsConfig
-from lorawatch.gateway_bridge.bridge import Bridge
+from lorawatch.alerts.config import AlertsConfig
+from lorawatch.alerts.engine import AlertEngine
+from lorawatch.core.metrics import Metrics
 from lorawatch.gateway_bridge.source import Message, NullSource
-from lorawatch.metrics import Metrics
+from lorawatch.pipeline.bridge import Bridge
 from lorawatch.pipeline.ingest import Ingestor
-from lorawatch.pipeline.sqlite_store import SqliteStore
 from lorawatch.simulators import encoders
 from lorawatch.simulators.chirpstack import encode, uplink_event
 from lorawatch.simulators.scenario import builtin, load
 from lorawatch.simulators.simulation import Simulation, SimUplink
+from lorawatch.stores.sqlite import SqliteStore
 from tests.alert_kit import EUI, config, local
 
 SCENE = load(builtin("saint-sulpice"))

@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from lorawatch import inventory as inventory_mod
-from lorawatch.inventory.calendar_import import read_records, school_calendar
 from lorawatch.app.cli.main import app
+from lorawatch.inventory.calendar_import import read_records, school_calendar
 from lorawatch.inventory.occupancy import Schedule, calendar, calendar_warnings, load_calendar_file
 
 SAMPLE = Path(__file__).parent / "data" / "fr-en-calendrier-scolaire-sample.csv"
@@ -167,8 +167,8 @@ def test_warnings_from_60_days_before_the_end(tmp_path: Path) -> None:
 
 
 def test_healthz_says_which_calendar_ends_without_degrading(tmp_path: Path) -> None:
-    from lorawatch.gateway_bridge.source import NullSource
     from lorawatch.app.service import Service
+    from lorawatch.gateway_bridge.source import NullSource
     from tests.web_support import NOW, serve, settings
 
     write_site(tmp_path, 'school_zone = "Corse"')

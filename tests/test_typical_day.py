@@ -11,15 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from lorawatch.pipeline.bridge import Bridge
-from lorawatch.gateway_bridge.source import Message, NullSource
-from lorawatch.core.metrics import Metrics
 from lorawatch.analytics import aggregates
-from lorawatch.pipeline.ingest import Ingestor
-from lorawatch.stores.sqlite import SqliteStore
 from lorawatch.app.service import Service
+from lorawatch.core.metrics import Metrics
+from lorawatch.gateway_bridge.source import Message, NullSource
+from lorawatch.pipeline.bridge import Bridge
+from lorawatch.pipeline.ingest import Ingestor
 from lorawatch.simulators.scenario import builtin, load
 from lorawatch.simulators.simulation import Simulation
+from lorawatch.stores.sqlite import SqliteStore
 from lorawatch.web.figures import Figures
 from tests.alert_kit import EUI, local
 from tests.web_support import settings

@@ -22,8 +22,8 @@ from lorawatch.gateway_bridge.mqtt import MqttSource
 from lorawatch.gateway_bridge.receiver import ProcessSource
 from lorawatch.gateway_bridge.source import MessageSource
 from lorawatch.inventory import Inventory
-from lorawatch.pipeline.bridge import Bridge
 from lorawatch.inventory.occupancy import calendar_warnings
+from lorawatch.pipeline.bridge import Bridge
 from lorawatch.pipeline.ingest import Ingestor
 from lorawatch.pipeline.meters import MeterKey
 from lorawatch.pipeline.store import Store

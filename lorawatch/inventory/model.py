@@ -27,10 +27,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from lorawatch.core.errors import InventoryError
 from lorawatch.core.settings import problems_of
-from lorawatch.inventory import occupancy
 from lorawatch.decoders import registry
 from lorawatch.decoders.base import Decoder, ParamValue
 from lorawatch.decoders.mapping import FieldMapping
+from lorawatch.inventory import occupancy
 
 DeviceKind = Literal[
     "electricity", "water", "gas", "heat", "bin", "streetlight", "leak", "environment", "other"
