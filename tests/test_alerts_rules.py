@@ -291,11 +291,15 @@ def test_full_glass_bin_before_the_weekend_escalates_then_a_collection_resolves(
     alerts = kit.alerts("waste.fill")
     assert len(alerts) == 1
     [alert] = alerts
-    assert alert.opened_at == t0 + timedelta(hours=5)
+    # 86 % at hour 5 is confirmed by the next hourly reading (fill_confirm_min = 45), and
+    # 97 % at hour 7 escalates at hour 8.
+    assert alert.opened_at == t0 + timedelta(hours=6)
     assert alert.severity == Severity.CRITICAL and "full" in alert.title.lower()
-    kinds = [e["event"] for e in kit.engine.api.show(alert.id).events]
-    assert kinds == ["opened", "escalated"]
+    events = kit.engine.api.show(alert.id).events
+    assert [e["event"] for e in events] == ["opened", "escalated"]
     kit.feed(readings=[reading(BIN, "fill_pct", 3.0, local(2026, 5, 18, 9, 0))])
+    assert str(kit.alerts("waste.fill")[0].state) == "open", "one low reading is not an emptying"
+    kit.feed(readings=[reading(BIN, "fill_pct", 4.0, local(2026, 5, 18, 10, 0))])
     assert str(kit.alerts("waste.fill")[0].state) == "resolved"
 
 
@@ -321,6 +325,8 @@ def test_tilted_sensor(tmp_path: Path) -> None:
     kit.feed(readings=[reading("pav-eglise-glass", "tilted", False, t0)])
     assert kit.alerts() == []
     kit.feed(readings=[reading("pav-eglise-glass", "tilted", True, t0 + timedelta(hours=1))])
+    assert kit.alerts() == [], "one tilted reading: a collection, maybe"
+    kit.feed(readings=[reading("pav-eglise-glass", "tilted", True, t0 + timedelta(hours=2))])
     assert [a.rule for a in kit.alerts()] == ["waste.tilt"]
 
 
@@ -417,14 +423,17 @@ def test_battery_low_and_back(tmp_path: Path) -> None:
     kit = Kit(tmp_path)
     t0 = local(2026, 4, 18, 3, 0)
     kit.feed(readings=[reading("pav-foret-paper", "battery_pct", 40.0, t0)])
-    kit.feed(readings=[reading("pav-foret-paper", "battery_pct", 12.0, t0 + timedelta(hours=1))])
-    kit.feed(readings=[reading("pav-salle-glass", "battery_v", 3.05, t0 + timedelta(hours=1))])
+    for h in (1, 2, 3):  # battery_confirm_readings
+        assert kit.alerts("fleet.battery") == []
+        at = t0 + timedelta(hours=h)
+        kit.feed(readings=[reading("pav-foret-paper", "battery_pct", 12.0, at)])
+        kit.feed(readings=[reading("pav-salle-glass", "battery_v", 3.05, at)])
     assert {a.subject for a in kit.alerts("fleet.battery")} == {
         "24e124713b43000a",
         "a840418875440004",
     }
-    kit.feed(readings=[reading("pav-foret-paper", "battery_pct", 95.0, t0 + timedelta(hours=2))])
-    kit.feed(readings=[reading("pav-foret-paper", "battery_pct", 95.0, t0 + timedelta(hours=3))])
+    kit.feed(readings=[reading("pav-foret-paper", "battery_pct", 95.0, t0 + timedelta(hours=4))])
+    kit.feed(readings=[reading("pav-foret-paper", "battery_pct", 95.0, t0 + timedelta(hours=5))])
     states = {a.subject: str(a.state) for a in kit.alerts("fleet.battery")}
     assert states == {"24e124713b43000a": "resolved", "a840418875440004": "open"}
 

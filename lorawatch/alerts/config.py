@@ -188,6 +188,28 @@ class WasteRules(_Model):
         description="waste.fill: hysteresis; the alert clears once the level is this far below "
         "near_full_pct (the bin was emptied).",
     )
+    fill_confirm_readings: int = Field(
+        3,
+        ge=1,
+        description="waste.fill: a level (nearly full, full, or emptied) counts once it held "
+        "for this many readings in a row, or for fill_confirm_min; 1 = at once. So one outlier "
+        "frame (an echo off a bag, a hand over the sensor) neither raises nor resolves it.",
+    )
+    fill_confirm_min: float = Field(
+        45.0,
+        ge=0,
+        description="waste.fill: or once it held this many minutes, from its first reading to "
+        "a later one (0: readings only). 45 min confirms an hourly sensor at its next report.",
+    )
+    tilt_confirm_readings: int = Field(
+        2,
+        ge=1,
+        description="waste.tilt: tilted readings in a row before firing (a collection tilts "
+        "the container for a minute; a lid left open stays so).",
+    )
+    tilt_confirm_min: float = Field(
+        0.0, ge=0, description="waste.tilt: or tilted this many minutes (0: readings only)."
+    )
     time_to_full_h: float = Field(
         12.0,
         gt=0,
@@ -246,6 +268,15 @@ class FleetRules(_Model):
         ge=0,
         description="fleet.battery: low below this voltage (a lithium cell is 3.6 V new, 3.0 V "
         "spent; override it per kind for other chemistries).",
+    )
+    battery_confirm_readings: int = Field(
+        3,
+        ge=1,
+        description="fleet.battery: readings in a row below the threshold before firing (a "
+        "cell's voltage dips on a cold morning or under the radio's load, then recovers).",
+    )
+    battery_confirm_min: float = Field(
+        0.0, ge=0, description="fleet.battery: or low this many minutes (0: readings only)."
     )
     decode_error_pct: float = Field(
         20.0,

@@ -90,7 +90,11 @@ class Places:
             if b is not None and b.opening_hours:
                 commune = self.inventory.communes.get(b.commune)
                 try:
-                    schedule = Schedule.of(b, commune.timezone if commune else self.config.timezone)
+                    schedule = Schedule.of(
+                        b,
+                        commune.timezone if commune else self.config.timezone,
+                        self.inventory,
+                    )
                 except ValueError as exc:
                     log.warning("building schedule unusable", building=building, error=str(exc))
             self._schedules[building] = schedule

@@ -40,6 +40,8 @@ QUANTITIES: Final[tuple[str, ...]] = get_args(Quantity)
 DEFAULT_TZ: Final = "Europe/Paris"
 _QUARTER: Final = timedelta(minutes=15)
 _WEEK_DAYS: Final = 7
+LOOKBACK_WEEKS: Final = 12
+"""How far :func:`baseline` looks back for days of the same kind (a summer holiday is 8 weeks)."""
 _YEAR_DAYS: Final = 364  # 52 weeks: the same weekday a year before
 
 
@@ -159,6 +161,8 @@ def baseline(
     statistic: Statistic = "median",
     tz: str = DEFAULT_TZ,
     group_by: GroupBy = "building",
+    open_days: Mapping[str, Callable[[date], bool]] | None = None,
+    lookback_weeks: int = LOOKBACK_WEEKS,
 ) -> list[BaselinePoint]:
     """Each period of [start, end) beside the same local period of the ``weeks`` weeks before.
 
@@ -166,25 +170,37 @@ def baseline(
     in local time. The median by default, so that one week with a holiday or a leak does not
     move the typical value. Every group with data is given every period, so a screen can draw
     today's hours still to come against their typical values.
+
+    With ``open_days`` (per group, whether its building opens on a local date: see
+    :func:`open_days`), like is compared with like: an open day with the same weekday of the
+    last ``weeks`` open weeks, a closed one (holidays, closures, weekends) with closed days,
+    looking back up to ``lookback_weeks``. Otherwise three weeks after the autumn holidays
+    half of a school's "typical" Monday would be holiday Mondays, and the school would look
+    far over its usual; and a holiday would look like a saving.
     """
     _check(quantity, start, end, tz)
     if weeks < 1:
         raise ValueError("weeks must be at least 1")
     first, stop = _whole_periods(start, end, interval, tz)
     targets = timeutil.periods(first, stop, interval, tz)
-    history_start = _shift(first, timedelta(days=_WEEK_DAYS * weeks), tz)
+    depth = max(weeks, lookback_weeks) if open_days else weeks
+    history_start = _shift(first, timedelta(days=_WEEK_DAYS * depth), tz)
     index = _index(store.consumption(quantity, history_start, stop, interval, tz, group_by))
     summarise = statistics.median if statistic == "median" else statistics.fmean
     out = []
     for group in sorted({g for g, _, _ in index}):
+        is_open = open_days.get(group) if open_days else None
         for p in targets:
             wall = p.replace(tzinfo=None)
-            samples = [
-                v
-                for k in range(1, weeks + 1)
-                if (v := _lookup(index, group, wall - timedelta(days=_WEEK_DAYS * k), p.fold))
-                is not None
-            ]
+            if is_open is None:
+                samples = [
+                    v
+                    for k in range(1, weeks + 1)
+                    if (v := _lookup(index, group, wall - timedelta(days=_WEEK_DAYS * k), p.fold))
+                    is not None
+                ]
+            else:
+                samples = _alike(index, group, wall, p.fold, is_open, weeks, depth)
             out.append(
                 BaselinePoint(
                     group,
@@ -194,6 +210,48 @@ def baseline(
                     len(samples),
                 )
             )
+    return out
+
+
+def _alike(
+    index: _Index,
+    group: str,
+    wall: datetime,
+    fold: int,
+    is_open: Callable[[date], bool],
+    weeks: int,
+    depth: int,
+) -> list[float]:
+    """Up to ``weeks`` values of the same wall-clock hour on earlier days of the same kind
+    (open or closed) as ``wall``'s, most recent first. An open day takes the same weekday of
+    earlier open weeks. A closed day takes the closed days of the last four weeks, the same
+    weekday first, then the others (a holiday Monday is like a Sunday: no one there), rather
+    than months-old ones, whose weather differs."""
+    kind = is_open(wall.date())
+    if kind:
+        candidates = [wall - timedelta(days=_WEEK_DAYS * k) for k in range(1, depth + 1)]
+    else:
+        recent = range(1, 4 * _WEEK_DAYS + 1)
+        candidates = [wall - timedelta(days=k) for k in recent if k % _WEEK_DAYS == 0]
+        candidates += [wall - timedelta(days=k) for k in recent if k % _WEEK_DAYS]
+        candidates += [wall - timedelta(days=_WEEK_DAYS * k) for k in range(5, depth + 1)]
+    samples: list[float] = []
+    for then in candidates:
+        if is_open(then.date()) == kind and (v := _lookup(index, group, then, fold)) is not None:
+            samples.append(v)
+            if len(samples) == weeks:
+                break
+    return samples
+
+
+def open_days(inventory: Inventory) -> dict[str, Callable[[date], bool]]:
+    """Whether each building with opening hours opens on a local date (its hours that
+    weekday, its calendars and closures): the kind of day :func:`baseline` compares alike."""
+    out: dict[str, Callable[[date], bool]] = {}
+    for b in inventory.buildings.values():
+        if b.opening_hours:
+            zone = inventory.communes[b.commune].timezone
+            out[b.id] = occupancy.Schedule.of(b, zone, inventory).opens
     return out
 
 
@@ -359,7 +417,7 @@ def schedules(inventory: Inventory) -> dict[str, Occupied]:
     for b in inventory.buildings.values():
         if b.opening_hours:
             zone = inventory.communes[b.commune].timezone
-            out[b.id] = occupancy.Schedule.of(b, zone).is_occupied
+            out[b.id] = occupancy.Schedule.of(b, zone, inventory).is_occupied
     return out
 
 

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import structlog
 
@@ -21,6 +22,7 @@ from lorawatch.gateway_bridge.mqtt import MqttSource
 from lorawatch.gateway_bridge.receiver import ProcessSource
 from lorawatch.gateway_bridge.source import MessageSource
 from lorawatch.inventory import Inventory
+from lorawatch.inventory.occupancy import calendar_warnings
 from lorawatch.pipeline.bridge import Bridge
 from lorawatch.pipeline.ingest import Ingestor
 from lorawatch.pipeline.meters import MeterKey
@@ -163,7 +165,14 @@ class Service:
                 for code, n in self.ingestor.chirpstack_logs.items()
             },
             "alerts": self.alerts.health() if self.alerts else None,
+            "warnings": self.warnings(),
         }
+
+    def warnings(self) -> list[dict[str, Any]]:
+        """What needs a human soon without degrading the service: calendars ending within
+        60 days or ended (stable ``key``), as ``lorawatch config check`` prints them."""
+        today = self.clock().astimezone(ZoneInfo(self.settings.site.timezone)).date()
+        return calendar_warnings(self.inventory, today)
 
     def start(self, http: bool = True) -> None:
         tune_gc()

@@ -15,7 +15,9 @@ fleet into ordinary devices, with stable dev_euis, before the same checks run on
 
 from __future__ import annotations
 
+import re
 import tomllib
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +30,7 @@ from lorawatch.core.settings import problems_of
 from lorawatch.decoders import registry
 from lorawatch.decoders.base import Decoder, ParamValue
 from lorawatch.decoders.mapping import FieldMapping
+from lorawatch.inventory import occupancy
 
 DeviceKind = Literal[
     "electricity", "water", "gas", "heat", "bin", "streetlight", "leak", "environment", "other"
@@ -45,6 +48,12 @@ class Commune(_Entry):
     longitude: float = Field(ge=-180, le=180)
     population: int | None = None
     timezone: str = "Europe/Paris"
+    school_zone: str = Field(
+        "", description="School holiday zone (A, B, C; 'Corse'...) for the 'fr-school' calendar"
+    )
+    academy: str = Field(
+        "", description="Académie (Rennes, Lyon...): its own calendar, if imported, comes first"
+    )
 
 
 class Building(_Entry):
@@ -56,7 +65,10 @@ class Building(_Entry):
     opening_hours: dict[str, list[str]] = Field(
         default_factory=dict, description="Weekly occupancy: mon..sun -> ['08:00-12:00', ...]"
     )
-    calendars: list[str] = Field(default_factory=list, description="Closure calendars by name")
+    calendars: list[str] = Field(
+        default_factory=list,
+        description="Closure calendars by name; 'fr-school': the commune's school calendar",
+    )
     closures: list[str] = Field(default_factory=list, description="Closed days or ranges")
     campaign_start: str = ""
     simulation: dict[str, Any] = Field(default_factory=dict)
@@ -115,6 +127,12 @@ class InventoryFile(_Entry):
     devices: list[Device] = Field(default_factory=list)
     profiles: list[Profile] = Field(default_factory=list)
     fleets: list[Fleet] = Field(default_factory=list)
+    calendar_files: list[str] = Field(
+        default_factory=list,
+        description="Calendar files (written by `lorawatch calendars import`), relative to "
+        "this file; their calendars add to the built-in ones, or update those of that name "
+        "(their data within their coverage, the older data outside it).",
+    )
     scenario: dict[str, Any] = Field(default_factory=dict)
     anomalies: list[dict[str, Any]] = Field(default_factory=list)
 
@@ -143,7 +161,9 @@ class Inventory:
         self.buildings = {b.id: b for b in doc.buildings}
         self.devices: dict[str, ResolvedDevice] = {}
         self._profiles = {p.device_profile: p for p in doc.profiles}
-        problems = self._check()
+        problems: list[tuple[str, str]] = []
+        self.calendars = self._calendars(problems)
+        problems += self._check()
         if problems:
             raise InventoryError(problems, source)
 
@@ -158,6 +178,22 @@ class Inventory:
         for b in self.doc.buildings:
             if b.commune not in self.communes:
                 problems.append((f"buildings[{b.id}]", f"unknown commune {b.commune!r}"))
+                continue
+            try:
+                names = self.calendar_names(b)
+            except KeyError as exc:
+                problems.append((f"buildings[{b.id}].calendars", exc.args[0]))
+                continue
+            unknown = [n for n in names if n not in self.calendars]
+            if unknown:
+                problems.append(
+                    (
+                        f"buildings[{b.id}].calendars",
+                        f"unknown calendar(s) {', '.join(unknown)} (known: "
+                        f"{', '.join(sorted(self.calendars))}); `lorawatch calendars import` "
+                        "writes one from the Ministry's open data",
+                    )
+                )
         for i, d in enumerate(self.doc.devices):
             where = f"devices[{i}] ({d.dev_eui}{' ' + d.name if d.name else ''})"
             if d.dev_eui in self.devices:
@@ -194,6 +230,38 @@ class Inventory:
                     (f"fleets[{f.name}]", f"count exceeds {16**serial_digits} for that prefix")
                 )
         return problems
+
+    def _calendars(self, problems: list[tuple[str, str]]) -> dict[str, occupancy.Calendar]:
+        known = dict(occupancy.calendars())
+        base = Path(self.source).parent if self.source else Path()
+        for i, name in enumerate(self.doc.calendar_files):
+            path = Path(name) if Path(name).is_absolute() else base / name
+            try:
+                loaded = occupancy.load_calendar_file(path)
+            except ValueError as exc:
+                problems.append((f"calendar_files[{i}]", str(exc)))
+                continue
+            for name, cal in loaded.items():
+                known[name] = known[name].updated_by(cal) if name in known else cal
+        return known
+
+    def calendar_names(self, building: Building | occupancy.BuildingLike) -> list[str]:
+        """The building's calendars, ``fr-school`` resolved to its commune's: the academy's
+        calendar when one was imported, else the zone's. KeyError saying what is missing."""
+        if occupancy.SCHOOL not in building.calendars:
+            return list(building.calendars)
+        commune = self.communes.get(getattr(building, "commune", ""))
+        if commune is None or not (commune.academy or commune.school_zone):
+            raise KeyError(
+                f"{occupancy.SCHOOL!r} needs the commune's school_zone (A, B, C) or academy"
+            )
+        candidates = []
+        if commune.academy:
+            candidates.append(school_calendar_name(academy=commune.academy))
+        if commune.school_zone:
+            candidates.append(school_calendar_name(zone=commune.school_zone))
+        chosen = next((c for c in candidates if c in self.calendars), candidates[-1])
+        return [chosen if n == occupancy.SCHOOL else n for n in building.calendars]
 
     def _decoder(
         self, where: str, name: str, raw: Mapping[str, Any], problems: list[tuple[str, str]]
@@ -306,3 +374,12 @@ def load(path: Path) -> Inventory:
     except (KeyError, IndexError, ValueError) as exc:  # a bad name_pattern
         raise InventoryError([(str(path), f"fleets: bad name_pattern: {exc}")], str(path)) from None
     return Inventory(doc, str(path))
+
+
+def school_calendar_name(zone: str = "", academy: str = "") -> str:
+    """``fr-school-zone-b`` for zone "B" (or "Zone B"), ``fr-school-rennes`` for an academy."""
+    if academy:
+        slug = unicodedata.normalize("NFKD", academy).encode("ascii", "ignore").decode()
+        return "fr-school-" + "-".join(re.findall(r"[a-z0-9]+", slug.lower()))
+    letter = zone.strip().lower().removeprefix("zone").strip()
+    return f"fr-school-zone-{'-'.join(re.findall(r'[a-z0-9]+', letter))}"

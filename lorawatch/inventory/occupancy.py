@@ -7,10 +7,19 @@ what "occupied" means; they all read it from here, from the building's inventory
 - ``opening_hours``: ``{"mon": ["08:30-12:00", "13:30-16:30"], ...}``; keys ``mon``..``sun``,
   a missing day is closed. ``24:00`` ends a day; an end before the start runs past midnight
   (``"20:00-01:00"``, a Saturday-night booking), and belongs to the day it starts.
-- ``calendars``: names of closure calendars: ``fr-school-zone-b`` (French school holidays,
-  data in ``calendars.toml`` beside this module, with its source) and ``fr-public-holidays``
-  (computed). A day closed by a calendar has no occupancy at all.
+- ``calendars``: names of closure calendars. ``fr-school`` is the school calendar of the
+  building's commune (its ``academy``, else its ``school_zone``); ``fr-school-zone-b`` names
+  one (French school holidays: data in ``calendars.toml`` beside this module, or imported
+  from the Ministry's open data by ``lorawatch calendars import`` into the inventory's
+  ``calendar_files``); ``fr-public-holidays`` (and ``fr-public-holidays-alsace-moselle``) are
+  computed by the ``holidays`` library. A day closed by a calendar has no occupancy at all.
 - ``closures``: extra closed days, ``"2026-12-24"`` or ``"2026-08-01..2026-08-20"``.
+
+A data calendar speaks for the days it ``covers``, no further. Past them a school calendar
+falls back to the zone's dates projected by the ``holidays`` library's rules (an estimate,
+not the official table) instead of counting the school as open through its holidays, and
+:func:`calendar_warnings` says so (``lorawatch config check``, ``/healthz``) from 60 days
+before its end.
 
 Everything is computed in the building's local time zone (opening hours are wall-clock
 times, and a DST day is 23 or 25 hours long) and returned as aware UTC datetimes.
@@ -24,9 +33,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 from zoneinfo import ZoneInfo
 
+import holidays
 import structlog
 
 if TYPE_CHECKING:
@@ -37,6 +47,15 @@ log = structlog.get_logger(__name__)
 WEEKDAYS: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 CALENDAR_FILE: Final = Path(__file__).with_name("calendars.toml")
 PUBLIC_HOLIDAYS: Final = "fr-public-holidays"
+SCHOOL: Final = "fr-school"
+"""Not a calendar: the school calendar of the building's commune (see Inventory)."""
+COMPUTED: Final[dict[str, str | None]] = {
+    PUBLIC_HOLIDAYS: None,
+    "fr-public-holidays-alsace-moselle": "57",
+}
+"""Computed calendars: the ``holidays`` library's subdivision of France for each."""
+WARN_DAYS: Final = 60
+"""A calendar ending within this many days is warned about."""
 
 
 class BuildingLike(Protocol):
@@ -57,10 +76,39 @@ class Calendar:
     closed: frozenset[date]
     covers: tuple[date, date] | None = None
     """First and last date the data speaks for; None for a computed calendar (always)."""
+    projection: str = ""
+    """Past ``covers``, the school zone (``Zone A``, ``Zone B``, ``Zone C``) whose dates the
+    ``holidays`` library projects by rule; empty: no projection, the days are unknown."""
+    computed: bool = False
+    subdivision: str | None = None
 
     def is_closed(self, day: date) -> bool:
-        return day in self.closed or (
-            self.name == PUBLIC_HOLIDAYS and day in public_holidays(day.year)
+        if self.computed:
+            return day in public_holidays(day.year, self.subdivision)
+        if self.covered(day):
+            return day in self.closed
+        return bool(self.projection) and day in projected_school_holidays(self.projection, day.year)
+
+    def covered(self, day: date) -> bool:
+        """Whether the calendar's own data speaks for ``day`` (a computed one: always)."""
+        return self.covers is None or self.covers[0] <= day <= self.covers[1]
+
+    def updated_by(self, newer: Calendar) -> Calendar:
+        """``newer`` over this one: its data within its coverage, this one's before and after
+        it, so importing the coming school years does not forget the past ones."""
+        if self.covers is None or newer.covers is None:
+            return newer
+        (a, b), (c, d) = self.covers, newer.covers
+        if b < c - timedelta(days=1) or d < a - timedelta(days=1):
+            return newer  # a gap between them: nothing speaks for it
+        kept = {day for day in self.closed if not c <= day <= d}
+        return Calendar(
+            newer.name,
+            newer.description,
+            newer.source,
+            frozenset(kept | newer.closed),
+            (min(a, c), max(b, d)),
+            newer.projection or self.projection,
         )
 
 
@@ -104,55 +152,99 @@ def _minutes(text: str) -> int:
     return h * 60 + m
 
 
-def easter(year: int) -> date:
-    """Gregorian Easter Sunday (the anonymous Gregorian computus)."""
-    a, b, c = year % 19, year // 100, year % 100
-    d, e = divmod(b, 4)
-    g = (8 * b + 13) // 25
-    h = (19 * a + b - d - g + 15) % 30
-    i, k = divmod(c, 4)
-    ell = (32 + 2 * e + 2 * i - h - k) % 7
-    m = (a + 11 * h + 22 * ell) // 451
-    month, day = divmod(h + ell - 7 * m + 114, 31)
-    return date(year, month, day + 1)
+@cache
+def public_holidays(year: int, subdivision: str | None = None) -> frozenset[date]:
+    """French public holidays (jours fériés) of ``year``, from the ``holidays`` library:
+    the eleven of metropolitan France (Whit Monday included: most town halls close), plus
+    Good Friday and St Stephen's Day with ``subdivision`` "57" (Alsace-Moselle)."""
+    return frozenset(holidays.country_holidays("FR", subdiv=subdivision, years=year).keys())
 
 
 @cache
-def public_holidays(year: int) -> frozenset[date]:
-    """The eleven French public holidays (jours fériés) of metropolitan France, without the
-    two extra days of Alsace-Moselle. Whit Monday is included: most town halls close."""
-    e = easter(year)
-    fixed = [(1, 1), (5, 1), (5, 8), (7, 14), (8, 15), (11, 1), (11, 11), (12, 25)]
-    moving = [e + timedelta(days=1), e + timedelta(days=39), e + timedelta(days=50)]
-    return frozenset([date(year, m, d) for m, d in fixed] + moving)
+def projected_school_holidays(zone: str, year: int) -> frozenset[date]:
+    """School holidays of ``zone`` ("Zone B") in ``year`` projected by the ``holidays``
+    library's rules: the fallback past an official calendar's end, an estimate."""
+    return frozenset(
+        holidays.country_holidays("FR", subdiv=zone, years=year, categories=holidays.SCHOOL).keys()
+    )
+
+
+def parse_calendars(raw: Mapping[str, Any], origin: str) -> dict[str, Calendar]:
+    """Calendars from a TOML document (the format of ``calendars.toml``); ValueError naming
+    every bad entry of ``origin``."""
+    out: dict[str, Calendar] = {}
+    problems: list[str] = []
+    for name, table in raw.items():
+        if not isinstance(table, dict):
+            problems.append(f"{origin}: {name!r} is not a table")
+            continue
+        closed: set[date] = set()
+        for i, entry in enumerate(table.get("closed", [])):
+            try:
+                closed.update(_days(*parse_day_range(entry["days"])))
+            except (KeyError, TypeError, ValueError) as exc:
+                problems.append(f"{origin}: {name}.closed[{i}]: {exc}")
+        covers = None
+        if "covers" in table:
+            try:
+                covers = parse_day_range(table["covers"])
+            except ValueError as exc:
+                problems.append(f"{origin}: {name}.covers: {exc}")
+        else:
+            problems.append(
+                f"{origin}: {name}.covers is missing: say which days the data speaks for"
+            )
+        projection = str(table.get("projection", ""))
+        if projection and projection not in ("Zone A", "Zone B", "Zone C"):
+            problems.append(f"{origin}: {name}.projection: 'Zone A', 'Zone B' or 'Zone C'")
+        out[name] = Calendar(
+            name,
+            str(table.get("description", "")),
+            str(table.get("source", "")),
+            frozenset(closed),
+            covers,
+            projection,
+        )
+    if problems:
+        raise ValueError("; ".join(problems))
+    return out
+
+
+def load_calendar_file(path: Path) -> dict[str, Calendar]:
+    """The calendars of a TOML file (one written by ``lorawatch calendars import``)."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read it ({exc.strerror})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{path}: not valid TOML ({exc})") from None
+    return parse_calendars(raw, str(path))
 
 
 @cache
 def calendars() -> dict[str, Calendar]:
-    """Every known calendar by name."""
-    raw = tomllib.loads(CALENDAR_FILE.read_text(encoding="utf-8"))
+    """Every built-in calendar by name: the computed ones and those of ``calendars.toml``."""
     out = {
-        PUBLIC_HOLIDAYS: Calendar(
-            PUBLIC_HOLIDAYS,
-            "French public holidays (jours fériés), metropolitan France",
-            "Code du travail, article L3133-1; Easter by the Gregorian computus",
+        name: Calendar(
+            name,
+            "French public holidays (jours fériés), "
+            + ("Alsace-Moselle" if subdivision else "metropolitan France"),
+            "Code du travail, articles L3133-1 and L3134-13; dates by the holidays library",
             frozenset(),
+            computed=True,
+            subdivision=subdivision,
         )
+        for name, subdivision in COMPUTED.items()
     }
-    for name, table in raw.items():
-        closed: set[date] = set()
-        for entry in table.get("closed", []):
-            closed.update(_days(*parse_day_range(entry["days"])))
-        covers = parse_day_range(table["covers"]) if "covers" in table else None
-        out[name] = Calendar(
-            name, table.get("description", ""), table.get("source", ""), frozenset(closed), covers
-        )
+    raw = tomllib.loads(CALENDAR_FILE.read_text(encoding="utf-8"))
+    out.update(parse_calendars(raw, CALENDAR_FILE.name))
     return out
 
 
-def calendar(name: str) -> Calendar:
-    """The calendar called ``name``; KeyError naming the known ones."""
-    known = calendars()
+def calendar(name: str, known: Mapping[str, Calendar] | None = None) -> Calendar:
+    """The calendar called ``name`` (among ``known``, default the built-in ones); KeyError
+    naming the known ones."""
+    known = calendars() if known is None else known
     if name not in known:
         raise KeyError(f"unknown calendar {name!r} (known: {', '.join(sorted(known))})")
     return known[name]
@@ -167,6 +259,7 @@ class Schedule:
         calendars: Sequence[str] = (),
         closures: Sequence[str] = (),
         timezone: str = "Europe/Paris",
+        known: Mapping[str, Calendar] | None = None,
     ) -> None:
         """Parse and check everything now; raise ValueError listing every problem."""
         problems: list[str] = []
@@ -186,7 +279,7 @@ class Schedule:
         self.calendars: list[Calendar] = []
         for name in calendars:
             try:
-                self.calendars.append(calendar(name))
+                self.calendars.append(calendar(name, known))
             except KeyError as exc:
                 problems.append(f"calendars: {exc.args[0]}")
         self.closed: set[date] = set()
@@ -201,13 +294,36 @@ class Schedule:
         self._span: tuple[datetime, datetime, bool] = _NO_SPAN
 
     @classmethod
-    def of(cls, building: BuildingLike, timezone: str = "Europe/Paris") -> Schedule:
-        """The schedule of an inventory building (``lorawatch.inventory.Building``)."""
-        return cls(building.opening_hours, building.calendars, building.closures, timezone)
+    def of(
+        cls,
+        building: BuildingLike,
+        timezone: str = "Europe/Paris",
+        inventory: Inventory | None = None,
+    ) -> Schedule:
+        """The schedule of an inventory building (``lorawatch.inventory.Building``), its
+        calendars resolved through ``inventory`` (its calendar files, ``fr-school``)."""
+        if inventory is None:
+            return cls(building.opening_hours, building.calendars, building.closures, timezone)
+        return cls(
+            building.opening_hours,
+            inventory.calendar_names(building),
+            building.closures,
+            timezone,
+            inventory.calendars,
+        )
+
+    def uncovered(self, day: date) -> list[str]:
+        """The calendars whose data does not speak for ``day`` (projected, or unknown)."""
+        return [c.name for c in self.calendars if not c.covered(day)]
 
     def is_open_day(self, day: date) -> bool:
         """False when a closure or a calendar closes the whole (local) day."""
         return day not in self.closed and not any(c.is_closed(day) for c in self.calendars)
+
+    def opens(self, day: date) -> bool:
+        """Whether the building opens at all on local ``day``: hours that weekday, and no
+        closure or calendar closing it. A weekend and a holiday are both closed days."""
+        return bool(self.hours.get(day.weekday())) and self.is_open_day(day)
 
     def _own_intervals(self, day: date) -> list[tuple[datetime, datetime]]:
         if not self.is_open_day(day):
@@ -333,7 +449,9 @@ class BuildingSchedules:
         if b is not None and b.opening_hours:
             commune = self.inventory.communes.get(b.commune)
             try:
-                schedule = Schedule.of(b, commune.timezone if commune else "Europe/Paris")
+                schedule = Schedule.of(
+                    b, commune.timezone if commune else "Europe/Paris", self.inventory
+                )
             except ValueError as exc:
                 log.warning("building schedule unusable", building=building, error=str(exc))
         self._schedules[building] = schedule
@@ -364,3 +482,45 @@ def _aware(t: datetime) -> datetime:
 def is_occupied(building: BuildingLike, t: datetime, timezone: str = "Europe/Paris") -> bool:
     """One-off question; build a :class:`Schedule` once when asking many times."""
     return Schedule.of(building, timezone).is_occupied(t)
+
+
+def calendar_warnings(inventory: Inventory, today: date) -> list[dict[str, Any]]:
+    """What an operator must renew: each data calendar used by a building that has ended or
+    ends within :data:`WARN_DAYS` days, with a stable ``key`` (``calendar_ended``,
+    ``calendar_ends_soon``) for probes and translations, as Home Assistant's repairs have."""
+    users: dict[str, list[str]] = {}
+    for b in inventory.buildings.values():
+        try:
+            names = inventory.calendar_names(b)
+        except KeyError:
+            continue
+        for name in names:
+            users.setdefault(name, []).append(b.id)
+    out: list[dict[str, Any]] = []
+    for name, buildings in sorted(users.items()):
+        cal = inventory.calendars.get(name)
+        if cal is None or cal.covers is None:
+            continue
+        end = cal.covers[1]
+        left = (end - today).days
+        if left > WARN_DAYS:
+            continue
+        fallback = (
+            f"the {cal.projection} dates projected by rule (an estimate) are used past it"
+            if cal.projection
+            else "past it its closures are unknown and the buildings count as open"
+        )
+        key = "calendar_ended" if left < 0 else "calendar_ends_soon"
+        when = f"ended on {end}" if left < 0 else f"ends on {end}, in {left} day(s)"
+        out.append(
+            {
+                "key": key,
+                "calendar": name,
+                "ends": end.isoformat(),
+                "days_left": left,
+                "buildings": sorted(buildings),
+                "message": f"calendar {name} {when}: {fallback}; import the next school years "
+                "with `lorawatch calendars import`",
+            }
+        )
+    return out

@@ -5,8 +5,9 @@ to the hour containing its end, the rule of :mod:`lorawatch.core.timeutil`, so t
 to what ``Store.consumption`` answers) and is then cut into local days, weeks and months.
 
 The *baseline* is :func:`lorawatch.analytics.aggregates.baseline`: an hour is expected to cost
-the median of the same local hour of the same weekday over the four previous weeks, the
-definition the alert rules and the dashboards use too. A span's baseline is the sum of its
+the median of the same local hour of the same weekday over the four previous weeks of the same
+kind of day (open, or closed: holidays, closures, weekends), so a school day is compared with
+school days and a holiday with closed days. A span's baseline is the sum of its
 hours' typical values, so "today so far" is compared with a typical day to the same minute.
 
 A zero is a measurement, ``None`` is "no data": a period with no delta at all has no value, and
@@ -22,7 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
 from lorawatch.analytics import aggregates
@@ -139,6 +140,14 @@ def _wall_shift(t: datetime, days: int, zone: ZoneInfo) -> datetime:
     return naive.replace(tzinfo=zone)
 
 
+def _open_days(
+    is_open: Callable[[date], bool], start: datetime, end: datetime, zone: ZoneInfo
+) -> int:
+    """How many local days of [start, end] the building opens (the day of ``end`` included)."""
+    first, last = start.astimezone(zone).date(), end.astimezone(zone).date()
+    return sum(is_open(first + timedelta(days=n)) for n in range((last - first).days + 1))
+
+
 def _round(value: float | None, digits: int = 3) -> float | None:
     return None if value is None else round(value, digits)
 
@@ -207,6 +216,8 @@ class Figures:
         self._campaigns = TtlCache(300.0)
         self._devices = TtlCache(20.0)
         self._typicals = TtlCache(60.0, size=64)
+        self.open_days = aggregates.open_days(self.inventory)
+        """Open or closed, per building and local day: typical days compare like with like."""
         sqlite = service.sqlite
         others = [s for s in service.stores if s is not sqlite]
         self.store: Store = sqlite if sqlite.keeps_readings or not others else others[0]
@@ -278,6 +289,7 @@ class Figures:
                 interval="hour",
                 weeks=BASELINE_WEEKS,
                 tz=tz,
+                open_days=self.open_days,
             ),
         )
         return {
@@ -371,17 +383,21 @@ class Figures:
         typicals = self.typicals(building, quantity, min(month, week), now)
         surface = self.building(building).surface_m2
         today_value = actual(hours, today, now)
+        last_week, last_now = _wall_shift(week, -7, zone), _wall_shift(now, -7, zone)
+        week_reference = actual(hours, last_week, last_now, prorate=True)
+        against: Literal["last_week", "typical_week"] = "last_week"
+        is_open = self.open_days.get(building)
+        if is_open is not None and _open_days(is_open, week, now, zone) != _open_days(
+            is_open, last_week, last_now, zone
+        ):
+            week_reference, against = baseline(typicals, week, now), "typical_week"
         return (
             QuantitySummary(
                 quantity=quantity,
                 unit=UNITS[quantity],
                 today=compared(today_value, baseline(typicals, today, now)),
-                week=compared(
-                    actual(hours, week, now),
-                    actual(
-                        hours, _wall_shift(week, -7, zone), _wall_shift(now, -7, zone), prorate=True
-                    ),
-                ),
+                week=compared(actual(hours, week, now), week_reference),
+                week_against=against,
                 week_baseline=_round(baseline(typicals, week, now)),
                 month=compared(actual(hours, month, now), baseline(typicals, month, now)),
                 today_per_m2=_round(today_value / surface, 5)
@@ -497,7 +513,7 @@ class Figures:
         b = self.building(building)
         if b.opening_hours:
             try:
-                occupied = Schedule.of(b, summary.timezone).is_occupied(now)
+                occupied = Schedule.of(b, summary.timezone, self.inventory).is_occupied(now)
             except ValueError:
                 occupied = None
         return ScreenFigures(summary, curve, self.campaign(building), occupied)

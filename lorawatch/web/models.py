@@ -71,7 +71,15 @@ class QuantitySummary(BaseModel):
     quantity: Quantity
     unit: str
     today: Compared = Field(description="Since local midnight, vs a typical day to this time.")
-    week: Compared = Field(description="Since Monday, vs last week to the same time.")
+    week: Compared = Field(
+        description="Since Monday, vs last week to the same time; vs a typical week when the "
+        "two do not have as many open days (week_against)."
+    )
+    week_against: Literal["last_week", "typical_week"] = Field(
+        "last_week",
+        description="What week is compared with: last week, or a typical week when last week "
+        "had more or fewer open days (holidays, closures) than this one so far.",
+    )
     week_baseline: float | None = Field(description="A typical week to this time.")
     month: Compared = Field(description="Since the 1st, vs a typical month to this time.")
     today_per_m2: float | None
@@ -192,3 +200,8 @@ class Health(BaseModel):
     batches: int
     quality_events: dict[str, int]
     alerts: dict[str, object] | None = None
+    warnings: list[dict[str, object]] = Field(
+        default_factory=list,
+        description="Needs a human soon, without degrading the service: each has a stable "
+        "`key` (calendar_ends_soon, calendar_ended) and a `message`.",
+    )

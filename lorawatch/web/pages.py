@@ -431,14 +431,21 @@ def screen(
         _reference(s.energy.today.reference, "typical_so_far", language),
     )
     value, unit = _amount(s.energy.week.value, "kWh", language)
-    line, cls = _compare_line(s.energy.week, language, "vs_last_week", "")
+    typical_week = s.energy.week_against == "typical_week"
+    line, cls = _compare_line(
+        s.energy.week, language, "vs_typical_week" if typical_week else "vs_last_week", ""
+    )
     week = Figure(
         i18n.text(language, "this_week"),
         value,
         unit,
         line,
         cls,
-        _reference(s.energy.week.reference, "last_week_so_far", language),
+        _reference(
+            s.energy.week.reference,
+            "typical_week_so_far" if typical_week else "last_week_so_far",
+            language,
+        ),
     )
     campaign = None
     if figures.campaign is not None:

@@ -90,6 +90,57 @@ class Domain:
         return out
 
 
+@dataclass(slots=True)
+class Run:
+    """A condition seen in consecutive readings of one device: since when, how many times.
+
+    Debounce for rules that would otherwise fire on one frame: a radio sensor sends an
+    outlier now and then (an ultrasonic echo off a bag, a voltage dip on a cold morning), and
+    an operator woken by a critical alert that the next frame contradicts stops trusting the
+    alerts. ``see`` with the condition's truth at each reading; ``held`` says whether it
+    lasted ``readings`` readings in a row, or ``minutes`` from its first reading to the
+    latest one (so one reading alone confirms nothing unless ``readings`` is 1).
+    """
+
+    since: float = 0.0
+    latest: float = 0.0
+    count: int = 0
+
+    def see(self, t: float, holds: bool) -> None:
+        if not holds:
+            self.since, self.latest, self.count = 0.0, 0.0, 0
+            return
+        if not self.count:
+            self.since = t
+        self.latest = t
+        self.count += 1
+
+    def held(self, readings: int, minutes: float) -> bool:
+        if not self.count:
+            return False
+        if self.count >= readings:
+            return True
+        return minutes > 0 and self.latest - self.since >= minutes * 60.0
+
+    def to_json(self) -> list[float]:
+        return [self.since, self.latest, self.count]
+
+    @classmethod
+    def from_json(cls, data: Any) -> Run:
+        if not data:
+            return cls()
+        since, latest, count = data
+        return cls(float(since), float(latest), int(count))
+
+
+def runs_to_json(runs: dict[str, Run]) -> dict[str, list[float]]:
+    return {name: run.to_json() for name, run in runs.items() if run.count}
+
+
+def runs_from_json(data: Any) -> dict[str, Run]:
+    return {str(name): Run.from_json(v) for name, v in (data or {}).items()}
+
+
 class Hourly:
     """A quantity per UTC hour from consumption deltas (litres, kWh), idempotent.
 

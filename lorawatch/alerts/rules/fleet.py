@@ -6,7 +6,9 @@
   fleet, not only the wall clock: when the network server, the broker or lorawatch itself
   was down, every device looks silent, and that outage is not the devices' fault. It clears
   at the device's next uplink.
-- ``fleet.battery``: battery level or voltage below its threshold (with a margin to clear).
+- ``fleet.battery``: battery level or voltage below its threshold in
+  ``battery_confirm_readings`` readings in a row (a cell's voltage dips on a cold morning and
+  recovers; a flat one stays low), with a margin to clear.
 - ``fleet.decode_errors``: a share of the device's uplinks of the last day failed to decode
   (dead letters with reason ``decode_error``): a firmware update changed the payload, or the
   inventory names the wrong decoder.
@@ -22,7 +24,16 @@ from typing import Any
 
 from lorawatch.alerts.config import Severity
 from lorawatch.alerts.model import Evidence, Finding
-from lorawatch.alerts.rules.base import HOUR, Domain, dt, median, ts
+from lorawatch.alerts.rules.base import (
+    HOUR,
+    Domain,
+    Run,
+    dt,
+    median,
+    runs_from_json,
+    runs_to_json,
+    ts,
+)
 from lorawatch.pipeline.records import Batch, Place
 
 ZERO = timedelta(0)
@@ -48,6 +59,8 @@ class _Device:
     hours: dict[int, list[int]] = field(default_factory=dict)
     """Hour (UTC seconds) -> [uplinks, decode errors], for the decode-error rate."""
     battery: dict[str, float] = field(default_factory=dict)
+    low: dict[str, Run] = field(default_factory=dict)
+    """Debounce of a low battery, per reading name."""
 
 
 class Fleet(Domain):
@@ -72,6 +85,7 @@ class Fleet(Domain):
             "join_t": d.join_t,
             "hours": {str(h): v for h, v in d.hours.items()},
             "battery": d.battery,
+            "low": runs_to_json(d.low),
         }
 
     def load(self, subject: str, state: Any) -> None:
@@ -87,6 +101,7 @@ class Fleet(Domain):
             float(state["join_t"]),
             {int(h): v for h, v in state["hours"].items()},
             state["battery"],
+            runs_from_json(state.get("low")),
         )
 
     def _device(self, dev_eui: str, place: Place | None) -> _Device | None:
@@ -209,7 +224,11 @@ class Fleet(Domain):
             if name == "battery_pct"
             else (cfg.battery_low_v, 0.05, "V")
         )
+        run = d.low.setdefault(name, Run())
+        run.see(ts(t), value < low)
         if value < low:
+            if not run.held(cfg.battery_confirm_readings, cfg.battery_confirm_min):
+                return []
             where = self.places.where(d.place, dev_eui)
             shown = f"{value:.0f} %" if unit == "%" else f"{value:.2f} V"
             return [
@@ -221,10 +240,11 @@ class Fleet(Domain):
                     Severity.WARNING,
                     d.place,
                     f"Battery low ({shown}): {where}",
-                    f"Battery at {shown} on {self.places.local(d.place, t)} (threshold "
-                    f"{low:g} {unit}): replace it before the device falls silent.",
+                    f"Battery at {shown} on {self.places.local(d.place, t)}, low for "
+                    f"{run.count} readings since {self.places.local(d.place, dt(run.since))} "
+                    f"(threshold {low:g} {unit}): replace it before the device falls silent.",
                     [Evidence(t, name, value, unit, d.place.device)],
-                    {name: value},
+                    {name: value, "readings": run.count},
                 )
             ]
         if value >= low + margin:

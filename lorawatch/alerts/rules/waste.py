@@ -2,11 +2,16 @@
 
 - ``waste.fill``: warning at ``near_full_pct``, escalated to critical at ``full_pct`` (one
   alert that escalates, not two). Clears once the level dropped ``clear_drop_pct`` below the
-  warning level: the bin was emptied, which is conclusive, so it resolves at once.
+  warning level: the bin was emptied, which is conclusive, so it resolves at once. Each level
+  (nearly full, full, emptied) counts only once it held for ``fill_confirm_readings``
+  readings or ``fill_confirm_min`` minutes: a single outlier frame at 100 % raises nothing,
+  a single one at 0 % resolves nothing, and neither enters the fill rate (a jump of more than
+  20 points waits for the next reading before ``waste.time_to_full`` judges it).
 - ``waste.time_to_full`` (info): the fill rate of the last day (least squares over the
   readings since the last emptying) predicts the full level within ``time_to_full_h``: time
   to plan a collection before the weekend.
-- ``waste.tilt``: the sensor reports it is tilted (lid open, container knocked over).
+- ``waste.tilt``: the sensor reports it is tilted (lid open, container knocked over) in
+  ``tilt_confirm_readings`` readings in a row: a collection tilts it for a minute only.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from typing import Any
 
 from lorawatch.alerts.config import Severity
 from lorawatch.alerts.model import Evidence, Finding
-from lorawatch.alerts.rules.base import HOUR, Domain, dt, ts
+from lorawatch.alerts.rules.base import HOUR, Domain, Run, dt, runs_from_json, runs_to_json, ts
 from lorawatch.pipeline.records import Batch, Place, StoredReading
 
 ZERO = timedelta(0)
@@ -34,6 +39,17 @@ class _Bin:
     """[[time, fill %]] since the last emptying, within the rate window."""
     last: dict[str, float] = field(default_factory=dict)
     """Newest time seen per reading name."""
+    runs: dict[str, Run] = field(default_factory=dict)
+    """Debounce per level: ``near``, ``full``, ``emptied`` and ``tilted``."""
+    before: list[list[float]] = field(default_factory=list)
+    """``fills`` as they were before the latest emptying, until the next reading confirms it
+    (or shows the emptying was one low outlier, and they are restored)."""
+
+    def run(self, name: str) -> Run:
+        found = self.runs.get(name)
+        if found is None:
+            found = self.runs[name] = Run()
+        return found
 
 
 def slope_per_hour(points: list[list[float]]) -> float | None:
@@ -64,10 +80,18 @@ class Waste(Domain):
             "place": [p.commune, p.building, p.device, p.kind],
             "fills": b.fills,
             "last": b.last,
+            "runs": runs_to_json(b.runs),
+            "before": b.before,
         }
 
     def load(self, subject: str, state: Any) -> None:
-        self.bins[subject] = _Bin(Place(*state["place"]), state["fills"], state["last"])
+        self.bins[subject] = _Bin(
+            Place(*state["place"]),
+            state["fills"],
+            state["last"],
+            runs_from_json(state.get("runs")),
+            state.get("before", []),
+        )
 
     def batch(self, batch: Batch) -> list[Finding]:
         out: list[Finding] = []
@@ -83,16 +107,22 @@ class Waste(Domain):
             b.last[r.name] = t
             self.dirty.add(r.dev_eui)
             if r.name == "tilted":
-                out += self._tilt(r)
+                out += self._tilt(r, b, t)
             else:
                 out += self._fill(r, b, t, float(r.value))
         return out
 
-    def _tilt(self, r: StoredReading) -> list[Finding]:
-        if not self.places.rules(r.place, r.dev_eui).on("waste.tilt"):
+    def _tilt(self, r: StoredReading, b: _Bin, t: float) -> list[Finding]:
+        rules = self.places.rules(r.place, r.dev_eui)
+        run = b.run("tilted")
+        run.see(t, bool(r.value))
+        if not rules.on("waste.tilt"):
             return []
         if not r.value:
             return self.clear("waste.tilt", r.dev_eui, r.time, r.place)
+        cfg = rules.set.waste
+        if not run.held(cfg.tilt_confirm_readings, cfg.tilt_confirm_min):
+            return []
         where = self.places.where(r.place, r.dev_eui)
         return [
             Finding(
@@ -103,7 +133,8 @@ class Waste(Domain):
                 Severity.WARNING,
                 r.place,
                 f"Lid open or sensor tilted: {where}",
-                f"The sensor reports it is tilted since {self.places.local(r.place, r.time)}: "
+                f"The sensor reports it is tilted since {self.places.local(r.place, dt(run.since))} "
+                f"({run.count} readings): "
                 "lid left open, container knocked over, or the sensor came loose.",
                 [Evidence(r.time, "tilted", True, "bool", r.place.device)],
             )
@@ -113,54 +144,64 @@ class Waste(Domain):
         rules = self.places.rules(r.place, r.dev_eui)
         cfg = rules.set.waste
         out: list[Finding] = []
+        _drop_outliers(b, fill)
         emptied = bool(b.fills) and fill < b.fills[-1][1] - EMPTIED_DROP_PCT
+        jumped = bool(b.fills) and fill > b.fills[-1][1] + EMPTIED_DROP_PCT
         if emptied:
-            b.fills = []
+            b.before, b.fills = b.fills, []
         b.fills = [p for p in b.fills if p[0] >= t - RATE_WINDOW_S]
         b.fills.append([t, fill])
-        evidence = [Evidence(r.time, "fill_pct", fill, "%", r.place.device)]
-        where = self.places.where(r.place, r.dev_eui)
+        near, full, low = b.run("near"), b.run("full"), b.run("emptied")
+        near.see(t, fill >= cfg.near_full_pct)
+        full.see(t, fill >= cfg.full_pct)
+        low.see(t, fill < cfg.near_full_pct - cfg.clear_drop_pct)
         if rules.on("waste.fill"):
-            if fill >= cfg.full_pct:
-                out.append(
-                    Finding(
-                        "waste.fill",
-                        r.dev_eui,
-                        r.time,
-                        True,
-                        Severity.CRITICAL,
-                        r.place,
-                        f"Bin full ({fill:.0f} %): {where}",
-                        f"Fill level {fill:.0f} % at {self.places.local(r.place, r.time)} "
-                        f"(full at {cfg.full_pct:g} %): empty it before it overflows.",
-                        evidence,
-                        {"fill_pct": fill},
-                    )
-                )
-            elif fill >= cfg.near_full_pct:
-                out.append(
-                    Finding(
-                        "waste.fill",
-                        r.dev_eui,
-                        r.time,
-                        True,
-                        Severity.WARNING,
-                        r.place,
-                        f"Bin nearly full ({fill:.0f} %): {where}",
-                        f"Fill level {fill:.0f} % at {self.places.local(r.place, r.time)} "
-                        f"(warning at {cfg.near_full_pct:g} %).",
-                        evidence,
-                        {"fill_pct": fill},
-                    )
-                )
-            elif fill < cfg.near_full_pct - cfg.clear_drop_pct:
+            confirm = (cfg.fill_confirm_readings, cfg.fill_confirm_min)
+            if full.held(*confirm):
+                out.append(self._fill_finding(r, b, full, fill, Severity.CRITICAL))
+            elif near.held(*confirm):
+                out.append(self._fill_finding(r, b, near, fill, Severity.WARNING))
+            elif low.held(*confirm):
                 out += self.clear("waste.fill", r.dev_eui, r.time, r.place, ZERO)
         if rules.on("waste.time_to_full"):
             if emptied:
                 out += self.clear("waste.time_to_full", r.dev_eui, r.time, r.place, ZERO)
-            else:
-                out += self._forecast(r, b, fill, where)
+            elif not jumped:  # a jump is judged once the next reading confirms it
+                out += self._forecast(r, b, fill, self.places.where(r.place, r.dev_eui))
         return out
+
+    def _fill_finding(
+        self, r: StoredReading, b: _Bin, run: Run, fill: float, severity: Severity
+    ) -> Finding:
+        cfg = self.places.rules(r.place, r.dev_eui).set.waste
+        where = self.places.where(r.place, r.dev_eui)
+        held = (
+            f"{run.count} readings since {self.places.local(r.place, dt(run.since))}"
+            if run.count > 1
+            else "1 reading"
+        )
+        if severity == Severity.CRITICAL:
+            title = f"Bin full ({fill:.0f} %): {where}"
+            why = f"(full at {cfg.full_pct:g} %, {held}): empty it before it overflows."
+        else:
+            title = f"Bin nearly full ({fill:.0f} %): {where}"
+            why = f"(warning at {cfg.near_full_pct:g} %, {held})."
+        return Finding(
+            "waste.fill",
+            r.dev_eui,
+            r.time,
+            True,
+            severity,
+            r.place,
+            title,
+            f"Fill level {fill:.0f} % at {self.places.local(r.place, r.time)} {why}",
+            [
+                Evidence(dt(p[0]), "fill_pct", p[1], "%", r.place.device)
+                for p in b.fills
+                if p[0] >= run.since
+            ][-12:],
+            {"fill_pct": fill, "readings": run.count},
+        )
 
     def _forecast(self, r: StoredReading, b: _Bin, fill: float, where: str) -> list[Finding]:
         cfg = self.places.rules(r.place, r.dev_eui).set.waste
@@ -192,3 +233,20 @@ class Waste(Domain):
         if hours > 2 * cfg.time_to_full_h or fill < cfg.time_to_full_min_pct - 10:
             return self.clear("waste.time_to_full", r.dev_eui, r.time, r.place)
         return []
+
+
+def _drop_outliers(b: _Bin, fill: float) -> None:
+    """Take a lone outlier out of the fill history, now that ``fill`` shows it was one.
+
+    A reading far from the one before it and followed by one back near that level was an
+    outlier: a spike is dropped, and a low reading taken for an emptying gives the history
+    back. Neither then counts in the fill rate.
+    """
+    before, b.before = b.before, []
+    if before and len(b.fills) == 1 and abs(fill - before[-1][1]) <= EMPTIED_DROP_PCT / 2:
+        b.fills = before
+        return
+    if len(b.fills) >= 2:
+        p0, p1 = b.fills[-2][1], b.fills[-1][1]
+        if abs(p1 - p0) > EMPTIED_DROP_PCT and abs(fill - p0) <= EMPTIED_DROP_PCT / 2:
+            del b.fills[-1]

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from lorawatch import __version__
 from lorawatch.app import config
@@ -101,6 +104,14 @@ def config_check(
             out.print(
                 f"inventory {path}: {len(inv.devices)} device(s), {len(inv.buildings)} building(s)"
             )
+            # lazy: with the inventory, only when one is checked
+            from lorawatch.inventory.occupancy import calendar_warnings
+
+            today = datetime.now(ZoneInfo(settings.site.timezone)).date()
+            for warning in calendar_warnings(inv, today):
+                text = f"[{warning['key']}]: {warning['message']} (buildings: "
+                text += f"{', '.join(warning['buildings'])})"
+                err.print(f"[yellow]warning[/yellow] {escape(text)}", highlight=False)
     out.print(f"[green]ok[/green]: {file}", highlight=False)
 
 
@@ -150,6 +161,7 @@ def _mount() -> None:
         "lorawatch.app.cli.decoders",
         "lorawatch.app.cli.deadletters",
         "lorawatch.app.cli.meters",
+        "lorawatch.app.cli.calendars",
         "lorawatch.app.cli.reports",
         "lorawatch.app.cli.simulate",
         "lorawatch.app.cli.alerts",

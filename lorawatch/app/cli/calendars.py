@@ -1,0 +1,134 @@
+"""``lorawatch calendars``: import the Ministry's school calendar, list what the buildings use."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.console import Console
+
+from lorawatch import inventory as inventory_mod
+from lorawatch.app import config
+from lorawatch.core.errors import ConfigError, InventoryError, LorawatchError
+from lorawatch.inventory import calendar_import, occupancy
+from lorawatch.inventory.model import school_calendar_name
+
+calendars_app = typer.Typer(help="Closure calendars: school holidays.", no_args_is_help=True)
+out = Console()
+err = Console(stderr=True, soft_wrap=True)
+EXIT_CONFIG = 2
+
+
+def fail(exc: LorawatchError) -> typer.Exit:
+    err.print(f"[red]error:[/red] {exc}", highlight=False)
+    return typer.Exit(EXIT_CONFIG if isinstance(exc, ConfigError | InventoryError) else 1)
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(calendars_app, name="calendars")
+
+
+@calendars_app.command("import")
+def calendars_import(
+    file: Annotated[
+        Path, typer.Argument(help="Export (CSV or JSON) of the data set fr-en-calendrier-scolaire.")
+    ],
+    zone: Annotated[str, typer.Option(help="School zone: A, B, C (or 'Corse'...).")] = "",
+    academy: Annotated[str, typer.Option(help="Académie (Rennes, Lyon...).")] = "",
+    commune: Annotated[
+        str, typer.Option(help="Take zone and académie from this inventory commune.")
+    ] = "",
+    config_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", help="Write into the first calendar file of this config's inventory."
+        ),
+    ] = None,
+    output: Annotated[Path | None, typer.Option("--out", help="Calendar file to write.")] = None,
+    name: Annotated[str, typer.Option(help="Calendar name (default fr-school-...).")] = "",
+    timezone: Annotated[str, typer.Option(help="Time zone of the dates.")] = "Europe/Paris",
+) -> None:
+    """Import school holidays for one zone or académie into a calendar file the service reads
+    (the inventory's calendar_files); replaces that calendar's table, keeps the others."""
+    inv = None
+    if config_file is not None:
+        try:
+            inv_path = config.load(config_file).inventory.path
+            inv = inventory_mod.load(inv_path)
+        except LorawatchError as exc:
+            raise fail(exc) from None
+        if output is None:
+            if not inv.doc.calendar_files:
+                err.print(
+                    f"[red]error:[/red] {inv_path} names no calendar file: add "
+                    'calendar_files = ["calendars.toml"] at its top, or give --out',
+                    highlight=False,
+                )
+                raise typer.Exit(EXIT_CONFIG)
+            first = Path(inv.doc.calendar_files[0])
+            output = first if first.is_absolute() else inv_path.parent / first
+    if commune:
+        found = inv.communes.get(commune) if inv else None
+        if found is None:
+            err.print(f"[red]error:[/red] --commune {commune!r}: not in the inventory of --config")
+            raise typer.Exit(EXIT_CONFIG)
+        academy, zone = academy or found.academy, zone or found.school_zone
+        if academy and zone:
+            zone = ""  # the académie's own dates first
+    if output is None:
+        err.print("[red]error:[/red] give --out FILE or --config lorawatch.toml")
+        raise typer.Exit(EXIT_CONFIG)
+    try:
+        records = calendar_import.read_records(file)
+        imported = calendar_import.school_calendar(
+            records,
+            name or school_calendar_name(zone=zone, academy=academy),
+            zone=zone,
+            academy=academy,
+            timezone=timezone,
+            origin=file.name,
+        )
+        calendar_import.write_calendar(output, imported)
+        occupancy.load_calendar_file(output)
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    for note in imported.notes:
+        err.print(f"[yellow]note:[/yellow] {note}", highlight=False)
+    first_day, last_day = imported.covers
+    out.print(
+        f"{imported.name}: {len(imported.closed)} holiday(s), covers {first_day}..{last_day}"
+        f" -> {output}",
+        highlight=False,
+    )
+
+
+@calendars_app.command("list")
+def calendars_list(
+    config_file: Annotated[Path, typer.Option("--config", help="Configuration file.")],
+) -> None:
+    """Each calendar the buildings use: what it covers, what happens past it, who uses it."""
+    try:
+        settings = config.load(config_file)
+        inv = inventory_mod.load(settings.inventory.path)
+    except LorawatchError as exc:
+        raise fail(exc) from None
+    users: dict[str, list[str]] = {}
+    for b in inv.buildings.values():
+        for name in inv.calendar_names(b):
+            users.setdefault(name, []).append(b.id)
+    today = datetime.now(ZoneInfo(settings.site.timezone)).date()
+    for name, buildings in sorted(users.items()):
+        cal = inv.calendars[name]
+        if cal.covers is None:
+            span = "computed, every year"
+        else:
+            left = (cal.covers[1] - today).days
+            past = f"then {cal.projection} projected by rule" if cal.projection else "then unknown"
+            span = f"{cal.covers[0]}..{cal.covers[1]} ({left} day(s) left), {past}"
+        out.print(
+            f"{name}: {span}; {', '.join(sorted(buildings))}", highlight=False, soft_wrap=True
+        )
