@@ -379,25 +379,78 @@ def test_a_codec_without_entry_point() -> None:
     assert_good_still_decodes()
 
 
-# --- contexts: one per codec, cached, per thread -----------------------------------------------
+# --- isolation: every call starts afresh ---------------------------------------------------
 
 
 def test_codecs_do_not_see_each_others_globals() -> None:
     a, b = codec("global_a"), codec("global_b")
-    assert a.decode_uplink(GOOD).data == {"before": None, "me": "a"}
-    assert b.decode_uplink(GOOD).data == {"before": None, "me": "b"}
-    # Their contexts are kept: each finds only what it set itself.
-    assert a.decode_uplink(GOOD).data == {"before": "a", "me": "a"}
-    assert b.decode_uplink(GOOD).data == {"before": "b", "me": "b"}
+    for _ in range(2):
+        assert a.decode_uplink(GOOD).data == {"before": None, "me": "a"}
+        assert b.decode_uplink(GOOD).data == {"before": None, "me": "b"}
 
 
-def test_one_context_per_thread() -> None:
+def test_two_devices_on_one_codec_share_no_state() -> None:
+    """Device A reports a leak; device B, on the same bound decoder, must not inherit it."""
+    shared = registry.get("js")
+    params, problems = shared.resolve_params({"codec": str(CODECS / "leak_state.js")})
+    assert problems == []
+    device_a, device_b = shared.bind(params), shared.bind(dict(params))
+    assert device_a is device_b  # one decoder per codec file: isolation must come per call
+    assert device_a.decode_uplink(uplink("01 11")).data == {"leak": True, "level": 17, "frames": 1}
+    assert device_b.decode_uplink(uplink("00 05")).data == {"level": 5, "frames": 1}
+    assert device_a.decode_uplink(uplink("00 11")).data == {"level": 17, "frames": 1}
+
+
+def test_no_state_survives_in_globals_or_builtins() -> None:
+    decoder = codec("sticky_globals")
+    fresh = {"seen": None, "json": "native", "proto": None, "math": None}
+    assert decoder.decode_uplink(uplink("01")).data == fresh
+    assert decoder.decode_uplink(uplink("02")).data == fresh
+    assert_good_still_decodes()
+
+
+def test_state_that_cannot_be_undone_rebuilds_the_context() -> None:
+    decoder = codec("stuck_global")
+    assert decoder.decode_uplink(uplink("01")).data == {"before": None}
+    assert decoder.decode_uplink(uplink("00")).data == {"before": None}
+
+
+def test_every_call_and_every_thread_starts_afresh() -> None:
     decoder = codec("counter")
     assert decoder.decode_uplink(uplink("05")).data["calls"] == 1
-    assert decoder.decode_uplink(uplink("05")).data["calls"] == 2
+    assert decoder.decode_uplink(uplink("05")).data["calls"] == 1
     other = within(20, lambda: decoder.decode_uplink(uplink("05")).data["calls"])
     assert other == 1
-    assert decoder.decode_uplink(uplink("05")).data["calls"] == 3
+    assert decoder.decode_uplink(uplink("05")).data["calls"] == 1
+
+
+def test_the_sandbox_runs_in_utc(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time as time_module
+
+    monkeypatch.setenv("TZ", "Pacific/Auckland")
+    time_module.tzset()
+    try:
+        data = codec("utc_probe").decode_uplink(uplink("00")).data
+    finally:
+        monkeypatch.undo()
+        time_module.tzset()
+    assert data == {
+        "hours": 9,
+        "offset": 0,
+        "text": "Wed Jan 14 2026 09:26:53 GMT+0000 (Coordinated Universal Time)",
+        "local": "2026-01-14T10:00:00.000Z",
+        "parsed": "2026-01-14T10:00:00.000Z",
+        "zoned": "2026-01-14T09:00:00.000Z",
+    }
+
+
+def test_ttn_v2_decoder_codec() -> None:
+    decoder = codec("v2_decoder")
+    result = decoder.decode_uplink(uplink("08fc", 3))
+    assert result.data == {"temperature_c": 23.0, "port": 3}
+    assert [(r.name, r.value) for r in readings_of(decoder, result, {}, T)] == [
+        ("temperature_c", 23.0)
+    ]
 
 
 def test_parallel_threads_decode_correctly() -> None:

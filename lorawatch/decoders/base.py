@@ -44,6 +44,8 @@ class DecodeResult:
     data: dict[str, Any]
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    # The measurements of a TTN ``normalizeUplink`` when the codec has one (see normalized.py).
+    normalized: list[dict[str, Any]] | None = None
 
     @property
     def ok(self) -> bool:

@@ -59,31 +59,140 @@ DEFAULT_TIME_LIMIT_MS: Final = 100.0
 DEFAULT_MEMORY_LIMIT_MB: Final = 16.0
 _PRELUDE: Final = (Path(__file__).parent / "js_prelude.js").read_text(encoding="utf-8")
 
-# Created before the codec is evaluated, so the codec cannot replace it; it looks the entry
-# points up at call time, which also finds codecs that declare them with const or let.
+# Created before the codec is evaluated, so the codec cannot replace what it uses. ``install``
+# compiles the codec once as the body of a factory function; every call runs the factory
+# afresh (the codec's top-level declarations and objects are new for each uplink), calls the
+# entry point it returns, then puts the global object and the built-in prototypes back as
+# they were: a property the codec added is deleted, one it replaced is restored. So nothing a
+# codec keeps, on purpose or by accident (a top-level result object, an undeclared variable),
+# reaches the next uplink, of the same device or another. When a property cannot be put back
+# (the codec made it non-configurable) the answer says so and the context is rebuilt.
 # BigInt values (readBigUInt64LE) become numbers when exact, else decimal strings.
 _RUNNER: Final = """(function () {
   var parse = JSON.parse, stringify = JSON.stringify, isSafe = Number.isSafeInteger;
+  var keysOf = Object.getOwnPropertyNames, describe = Object.getOwnPropertyDescriptor;
+  var define = Object.defineProperty, hasOwn = Object.prototype.hasOwnProperty;
+  var isExtensible = Object.isExtensible, ACCESSOR = {};
+  var geval = eval, MakeFunction = Function, G = globalThis;
+  var guarded = [G, Object, Object.prototype, Array, Array.prototype, String.prototype,
+    Number.prototype, Boolean.prototype, Function.prototype, Date, Date.prototype,
+    RegExp.prototype, Math, JSON, Buffer, Buffer.prototype, Uint8Array.prototype,
+    Error.prototype, Symbol.prototype, Map.prototype, Set.prototype];
+  // The global object is checked property by property (a replaced global is put back); the
+  // built-ins only for properties the codec added. Both look for added enumerable properties:
+  // an assignment makes one, and built-ins have none (a property added with defineProperty as
+  // non-enumerable is not seen).
+  var full = [G];
+  function snapshot(obj) {
+    var names = keysOf(obj), descs = [], values = [];
+    for (var i = 0; i < names.length; i++) {
+      descs.push(describe(obj, names[i]));
+      values.push("value" in descs[i] ? descs[i].value : ACCESSOR);
+    }
+    var light = full.indexOf(obj) < 0;
+    for (var key in obj) if (hasOwn.call(obj, key)) light = false;
+    return {obj: obj, names: names, descs: descs, values: values, light: light,
+            saved: names.reduce(function (s, n) { s[n] = true; return s; }, {})};
+  }
+  function same(a, b) {
+    return a.value === b.value && a.get === b.get && a.set === b.set &&
+      a.writable === b.writable && a.enumerable === b.enumerable &&
+      a.configurable === b.configurable;
+  }
+  function untouched(snap) {
+    var obj = snap.obj, names = snap.names, values = snap.values;
+    if (snap.light) {
+      for (var key in obj) if (hasOwn.call(obj, key)) return false;
+      return isExtensible(obj);
+    }
+    for (var added in obj) if (hasOwn.call(obj, added) && !hasOwn.call(snap.saved, added)) return false;
+    if (!isExtensible(obj)) return false;
+    var value, now;
+    for (var i = 0; i < names.length; i++) {
+      if (values[i] === ACCESSOR) {
+        now = describe(obj, names[i]);
+        if (!now || now.get !== snap.descs[i].get || now.set !== snap.descs[i].set) return false;
+        continue;
+      }
+      value = obj[names[i]];
+      if (value !== values[i] && value === value) return false;
+    }
+    return true;
+  }
+  function restore(snap) {
+    var obj = snap.obj, names = keysOf(obj), i, now;
+    if (!isExtensible(obj)) return false;
+    for (i = 0; i < names.length; i++) {
+      if (!hasOwn.call(snap.saved, names[i]) && !delete obj[names[i]]) return false;
+    }
+    for (i = 0; i < snap.names.length; i++) {
+      now = describe(obj, snap.names[i]);
+      if (now === undefined || !same(now, snap.descs[i])) {
+        try { define(obj, snap.names[i], snap.descs[i]); } catch (e) { return false; }
+      }
+    }
+    return true;
+  }
   function bigints(key, value) {
     if (typeof value !== "bigint") return value;
     return isSafe(Number(value)) ? Number(value) : String(value);
   }
-  return function (text) {
-    var input = parse(text);
-    var out;
-    if (typeof decodeUplink === "function") {
-      out = decodeUplink({bytes: input.bytes, fPort: input.fPort,
-                          recvTime: new Date(input.recvTime), variables: input.variables});
-      return stringify([4, out === undefined ? null : out], bigints);
+  return function install(source) {
+    var factory = geval("(function () {" + source + "\\n;return [" +
+      "typeof decodeUplink === 'function' ? decodeUplink : null, " +
+      "typeof Decode === 'function' ? Decode : null, " +
+      "typeof Decoder === 'function' ? Decoder : null, " +
+      "typeof normalizeUplink === 'function' ? normalizeUplink : null];\\n})");
+    try {
+      new MakeFunction(source);
+    } catch (e) {
+      throw new SyntaxError("the codec is not a self-contained script (unbalanced braces)");
     }
-    out = Decode(input.fPort, input.bytes, input.variables);
-    return stringify([3, out === undefined ? null : out], bigints);
+    var snaps = guarded.map(snapshot);
+    var tainted = false;
+    function clean() {
+      for (var i = 0; i < snaps.length; i++) {
+        if (!untouched(snaps[i]) && !restore(snaps[i])) tainted = true;
+      }
+      return !tainted;
+    }
+    var entries;
+    try {
+      entries = factory.call(G);
+    } finally {
+      clean();
+    }
+    var version = entries[0] ? 4 : entries[1] ? 3 : entries[2] ? 2 : 0;
+    function run(text) {
+      if (text === "tainted?") return tainted;
+      if (text === "version?") return version;
+      var input = parse(text), fresh, out, normalized = null;
+      try {
+        fresh = factory.call(G);
+        if (fresh[0]) {
+          out = fresh[0]({bytes: input.bytes, fPort: input.fPort,
+                          recvTime: new Date(input.recvTime), variables: input.variables});
+          if (fresh[3] && out && typeof out === "object" && out.data && !(out.errors &&
+              out.errors.length)) {
+            try {
+              normalized = fresh[3]({data: out.data});
+            } catch (e) {
+              normalized = {errors: [String(e)]};
+            }
+          }
+        } else if (fresh[1]) {
+          out = fresh[1](input.fPort, input.bytes, input.variables);
+        } else {
+          out = fresh[2](input.bytes, input.fPort);
+        }
+      } finally {
+        clean();
+      }
+      return stringify([version, out === undefined ? null : out, normalized, tainted], bigints);
+    }
+    return run;
   };
 })()"""
-_ENTRY_POINT: Final = (
-    "typeof decodeUplink === 'function' ? 4 : typeof Decode === 'function' ? 3 : 0"
-)
-
 # QuickJS messages of the failures after which a context is not trusted again.
 _INTERRUPTED = "InternalError: interrupted"
 _OUT_OF_MEMORY = "InternalError: out of memory"
@@ -92,6 +201,9 @@ _OUT_OF_MEMORY = "InternalError: out of memory"
 _OUT_OF_MEMORY_BARE = frozenset({"null", "[uninitialized]", ""})
 # The binding evaluates everything as "<input>"; a location is shown as "line N:COLUMN".
 _LOCATION = re.compile(r"<input>:(\d+(?::\d+)?)")
+
+
+_ENTRY_NAMES: Final = {4: "decodeUplink", 3: "Decode", 2: "Decoder"}
 
 
 @dataclass(slots=True)
@@ -108,6 +220,20 @@ def _js_message(exc: BaseException) -> str:
     where = next((line for line in lines[1:] if line.startswith("at ")), "")
     where = _LOCATION.sub(r"line \1", where)
     return f"{lines[0]} ({where})" if where and where != "undefined" else lines[0]
+
+
+def _normalized(out: Mapping[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
+    """The measurements of a ``normalizeUplink`` answer (one object or a list of them), and
+    its errors and warnings as problems; an answer with errors gives no measurement."""
+    problems = _strings(out.get("errors")) + _strings(out.get("warnings"))
+    if out.get("errors"):
+        return [], problems
+    data = out.get("data")
+    items = data if isinstance(data, list) else [data]
+    kept = [item for item in items if isinstance(item, dict)]
+    if len(kept) != len(items):
+        problems.append(f"ignored {len(items) - len(kept)} measurement(s) that are not objects")
+    return kept, problems
 
 
 def _strings(value: object) -> list[str]:
@@ -214,20 +340,21 @@ class JSCodec(Decoder):
         context.set_time_limit(self.time_limit_ms / 1000)
         try:
             context.eval(_PRELUDE)
-            runner = context.eval(_RUNNER)
+            install = context.eval(_RUNNER)
         except quickjs.JSException as exc:
             raise DecodeError(
                 f"{self._label}: sandbox does not start: {self._explain(exc)}"
             ) from None
         try:
-            context.eval(source)
-            entry_point = context.eval(_ENTRY_POINT)
+            runner = install(source)
+            version = runner("version?")
         except quickjs.JSException as exc:
             raise DecodeError(f"{self._label}: does not load: {self._explain(exc)}") from None
-        if not entry_point:
+        if not version:
             raise DecodeError(
-                f"{self._label}: defines neither decodeUplink(input) (TS013, ChirpStack v4) "
-                "nor Decode(fPort, bytes, variables) (ChirpStack v3)"
+                f"{self._label}: defines neither decodeUplink(input) (TS013, ChirpStack v4), "
+                "Decode(fPort, bytes, variables) (ChirpStack v3) nor Decoder(bytes, port) "
+                "(The Things Network v2)"
             )
         return _Sandbox(context, runner)
 
@@ -264,21 +391,24 @@ class JSCodec(Decoder):
                 isinstance(exc, quickjs.StackOverflow)
                 or message in _OUT_OF_MEMORY_BARE
                 or message.startswith((_INTERRUPTED, _OUT_OF_MEMORY))
+                or self._tainted(sandbox)
             ):
                 self._local.sandbox = None  # half-run state: start the next uplink afresh
             raise DecodeError(f"{self._label}: {self._explain(exc)}") from None
         if not isinstance(answer, str):
             raise DecodeError(f"{self._label}: the sandbox runner was replaced")
         try:
-            version, out = orjson.loads(answer)
+            version, out, normalized, tainted = orjson.loads(answer)
         except orjson.JSONDecodeError:  # integers beyond 64 bits
-            version, out = json.loads(answer)
-        entry = "decodeUplink" if version == 4 else "Decode"
+            version, out, normalized, tainted = json.loads(answer)
+        if tainted:
+            self._local.sandbox = None  # the codec left state that could not be undone
+        entry = _ENTRY_NAMES.get(version, "Decode")
         if not isinstance(out, dict):
             raise DecodeError(
                 f"{self._label}: {entry} returned {type(out).__name__}, not an object"
             )
-        if version == 3:
+        if version != 4:
             return DecodeResult(out)
         warnings = _strings(out.get("warnings"))
         errors = _strings(out.get("errors"))
@@ -288,7 +418,18 @@ class JSCodec(Decoder):
         if not isinstance(data, dict):
             got = "no data" if data is None else f"data of type {type(data).__name__}"
             raise DecodeError(f"{self._label}: decodeUplink returned {got}, not an object")
-        return DecodeResult(data, warnings)
+        result = DecodeResult(data, warnings)
+        if isinstance(normalized, dict):
+            result.normalized, problems = _normalized(normalized)
+            result.warnings.extend(f"normalizeUplink: {p}" for p in problems)
+        return result
+
+    @staticmethod
+    def _tainted(sandbox: _Sandbox) -> bool:
+        try:
+            return bool(sandbox.runner("tainted?"))
+        except quickjs.JSException:
+            return True
 
     def decode_uplink(self, uplink: Uplink) -> DecodeResult:
         """Decode one uplink, keeping every error and warning the codec returned; never raises."""

@@ -115,6 +115,29 @@ def _same(expected: Any, actual: Any) -> bool:
     return bool(expected == actual)
 
 
+def diff(where: str, expected: Any, actual: Any) -> list[str]:
+    """One line per difference between an expected and an actual JSON value, by path
+    (``data.meters[0].value: expected 3, got 4``), numbers compared to 1e-6 relative."""
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        out: list[str] = []
+        for key in expected:
+            if key not in actual:
+                out.append(f"{where}.{key}: missing (expected {expected[key]!r})")
+            else:
+                out += diff(f"{where}.{key}", expected[key], actual[key])
+        out += [f"{where}.{k}: unexpected {actual[k]!r}" for k in actual if k not in expected]
+        return out
+    if isinstance(expected, list) and isinstance(actual, list) and len(expected) == len(actual):
+        return [
+            line
+            for i, (e, a) in enumerate(zip(expected, actual, strict=True))
+            for line in diff(f"{where}[{i}]", e, a)
+        ]
+    if _same(expected, actual):
+        return []
+    return [f"{where}: expected {expected!r}, got {actual!r}"]
+
+
 def _messages(kind: str, expected: list[str], actual: list[str]) -> list[str]:
     if len(expected) != len(actual) or not all(
         e in a for e, a in zip(expected, actual, strict=False)
