@@ -64,7 +64,16 @@ def test_registered_as_js_with_its_parameters() -> None:
     decoder = registry.get("js")
     assert isinstance(decoder, JSCodec)
     assert (decoder.family, decoder.vendor, decoder.device) == ("generic", "any", "vendor JS codec")
-    assert set(decoder.parameters) == {"codec", "time_limit_ms", "memory_limit_mb"}
+    assert set(decoder.parameters) == {
+        "codec",
+        "repository",
+        "device",
+        "time_limit_ms",
+        "memory_limit_mb",
+    }
+    # Only the operator names files and limits; a ChirpStack tag may pick a repository device.
+    assert [k for k, p in decoder.parameters.items() if p.from_tags] == ["device"]
+    assert [k for k, p in decoder.parameters.items() if p.path] == ["codec", "repository"]
     assert decoder.parameters["codec"].type is str
     assert decoder.parameters["codec"].default is None
     params, problems = decoder.resolve_params({"codec": "x.js"})

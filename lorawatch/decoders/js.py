@@ -4,8 +4,11 @@ Most vendors publish a JavaScript codec before anything else, so a commune can p
 in service before lorawatch has a native decoder for it: the inventory names the codec file,
 and this decoder runs it the way ChirpStack v4 does (QuickJS, a time and a memory limit per
 call). It accepts a LoRa Alliance TS013 codec (``decodeUplink(input)`` with ``{bytes, fPort,
-recvTime, variables}``, returning ``{data, warnings?, errors?}``) and, when that function is
-absent, a ChirpStack v3 codec (``Decode(fPort, bytes, variables)`` returning the data).
+recvTime, variables}``, returning ``{data, warnings?, errors?}``, and TTN's ``normalizeUplink``
+when present), else a ChirpStack v3 codec (``Decode(fPort, bytes, variables)`` returning the
+data), else a The Things Network v2 codec (``Decoder(bytes, port)``, which The Things Stack
+still runs). The codec is a file (``codec``) or a device of a local copy of TTN's Device
+Repository (``repository`` and ``device = "vendor/model"``, see repository.py).
 
 The engine is QuickJS-ng (PyPI ``quickjs-ng``, imported as ``quickjs``), the maintained fork
 of the QuickJS that ChirpStack uses: the original binding (PyPI ``quickjs``) crashes the whole
@@ -20,12 +23,23 @@ that runs past its time limit or allocates past its memory limit is stopped; the
 an error and the context is rebuilt for the next one, so a bad codec or frame costs one
 uplink, never the service.
 
+Isolation: every call starts from the codec's pristine state, as ChirpStack's fresh runtime
+per call does. The codec is compiled once as the body of a factory function; each call runs
+the factory (so the codec's top-level variables and objects are new), calls the entry point,
+then puts the global object back (added globals deleted, replaced ones restored) and removes
+properties added to the built-ins. A codec that leaves state that cannot be undone gets a new
+context. Building a whole QuickJS context per call would cost milliseconds; this costs a few
+tens of µs (bench/decode.py measures it). Dates are in UTC whatever the host's time zone.
+
 Contexts: one per (codec file, limits, thread), created on first use and kept. QuickJS
 runtimes must not be used from two threads (the binding releases the GIL while JS runs), so
 each thread has its own, in a ``threading.local``; no lock is needed and threads decode in
-parallel. Codecs never share a context, so one cannot see another's globals. A context lives
-as long as its thread and its :class:`JSCodec`; a changed codec file is read again only when a
+parallel. Codecs never share a context. A changed codec file is read again only when a
 context is rebuilt (after a limit was hit) or by a new process.
+
+The codec file, the repository and the limits come from the operator's inventory only:
+ChirpStack device tags may choose ``device`` (a model of the declared repository), never a
+file nor a limit (:attr:`Param.from_tags`).
 
 The time limit counts CPU time through C ``clock()``, which is process-wide: under heavy
 parallel load a codec is stopped a little earlier than its nominal limit, never later.
@@ -52,6 +66,7 @@ import quickjs  # type: ignore[import-untyped]  # the quickjs-ng distribution
 
 from lorawatch.core.errors import DecodeError
 from lorawatch.core.readings import CANONICAL, Kind, Reading
+from lorawatch.decoders import repository
 from lorawatch.decoders.base import Decoder, DecodeResult, Param, Params, Uplink
 from lorawatch.decoders.registry import register
 
@@ -244,6 +259,36 @@ def _strings(value: object) -> list[str]:
     return [value if isinstance(value, str) else orjson.dumps(value).decode()]
 
 
+def script_of(params: Params) -> Path:
+    """The JS file a device's parameters select: ``codec`` (a .js file or a codec YAML), or
+    the codec of ``device`` in ``repository``; ValueError naming the problem."""
+    codec, repo, device = (params.get(k) for k in ("codec", "repository", "device"))
+    if isinstance(device, str) and device.strip():
+        if codec:
+            raise ValueError("give either 'codec' or 'repository' and 'device', not both")
+        if not isinstance(repo, str) or not repo.strip():
+            raise ValueError(
+                f"'device' {device!r} needs 'repository': the folder of a copy of TTN's "
+                "Device Repository"
+            )
+        try:
+            return repository.Repository(repo).codec_of(device.strip()).script
+        except repository.RepositoryError as exc:
+            raise ValueError(str(exc)) from None
+    if not isinstance(codec, str) or not codec.strip():
+        raise ValueError(
+            "the js decoder needs its 'codec' parameter (path of a .js file or codec YAML), "
+            "or 'repository' and 'device'"
+        )
+    path = Path(codec).expanduser().resolve()
+    if path.suffix.lower() in {".yaml", ".yml"}:
+        try:
+            return repository.load_codec(path).script
+        except repository.RepositoryError as exc:
+            raise ValueError(str(exc)) from None
+    return path
+
+
 @register
 class JSCodec(Decoder):
     """Runs one vendor JavaScript codec file; see the module docstring for the sandbox.
@@ -260,15 +305,35 @@ class JSCodec(Decoder):
     readings = tuple(CANONICAL)
     parameters: ClassVar[Mapping[str, Param]] = {
         "codec": Param(
-            "path of the vendor's JavaScript codec file (TS013 decodeUplink or ChirpStack v3 "
-            "Decode); required",
+            "the vendor's codec: a .js file (TS013 decodeUplink, ChirpStack v3 Decode or TTN v2 "
+            "Decoder) or a Device Repository codec .yaml; relative to the inventory file",
+            str,
+            from_tags=False,
+            path=True,
+        ),
+        "repository": Param(
+            "folder of a local copy of TTN's Device Repository (lorawan-devices), relative to "
+            "the inventory file; with 'device'",
+            str,
+            from_tags=False,
+            path=True,
+        ),
+        "device": Param(
+            "the repository's device as VENDOR/MODEL (e.g. dragino/ldds75); a ChirpStack tag "
+            "may set it, to pick a model of the operator's repository",
             str,
         ),
         "time_limit_ms": Param(
-            "CPU time one decode may take before it is stopped, in ms", float, DEFAULT_TIME_LIMIT_MS
+            "CPU time one decode may take before it is stopped, in ms",
+            float,
+            DEFAULT_TIME_LIMIT_MS,
+            from_tags=False,
         ),
         "memory_limit_mb": Param(
-            "memory the codec's JS context may use, in MiB", float, DEFAULT_MEMORY_LIMIT_MB
+            "memory the codec's JS context may use, in MiB",
+            float,
+            DEFAULT_MEMORY_LIMIT_MB,
+            from_tags=False,
         ),
     }
     documentation = (
@@ -297,13 +362,14 @@ class JSCodec(Decoder):
         return f"JSCodec({str(self.codec)!r}, {limits})"
 
     def bind(self, params: Params) -> JSCodec:
-        """The decoder for a device's parameters: one shared instance per codec and limits."""
-        codec = params.get("codec")
-        if not isinstance(codec, str) or not codec.strip():
-            raise ValueError("the js decoder needs its 'codec' parameter (path of a .js file)")
+        """The decoder for a device's parameters: one shared instance per codec and limits.
+
+        Raises ValueError saying what is missing or wrong (no codec, an unknown repository
+        device), for the inventory check to report with the device's entry.
+        """
         time_limit = float(params.get("time_limit_ms", DEFAULT_TIME_LIMIT_MS))
         memory_limit = float(params.get("memory_limit_mb", DEFAULT_MEMORY_LIMIT_MB))
-        key = (Path(codec).expanduser().resolve(), time_limit, memory_limit)
+        key = (script_of(params), time_limit, memory_limit)
         with self._bound_lock:
             bound = self._bound.get(key)
             if bound is None:
