@@ -99,18 +99,26 @@ def payload_of(value: object) -> bytes:
     raise ValueError(f"bytes: expected a list of numbers or hex text, got {value!r}")
 
 
-def f_port_of(value: object) -> int:
-    """An application fPort 1..223, or ValueError."""
+def f_port_of(value: object, ports: range = F_PORTS) -> int:
+    """An fPort within ``ports`` (the application ports 1..223 unless told), or ValueError.
+
+    Decoder vectors may use 0 or the reserved ports on purpose, to show how a decoder refuses
+    them; a vendor example or a codec under test may not.
+    """
+    span = f"{ports.start}-{ports.stop - 1}"
     if isinstance(value, bool) or not isinstance(value, int | str):
-        raise ValueError(f"fPort: expected a number 1-223, got {value!r}")
+        raise ValueError(f"fPort: expected a number {span}, got {value!r}")
     try:
         port = int(value)
     except ValueError:
-        raise ValueError(f"fPort: expected a number 1-223, got {value!r}") from None
-    if port not in F_PORTS:
-        raise ValueError(
-            f"fPort: {port} is not an application port (1-223; 0 carries MAC commands only)"
-        )
+        raise ValueError(f"fPort: expected a number {span}, got {value!r}") from None
+    if port not in ports:
+        if port in range(256):
+            raise ValueError(
+                f"fPort: {port} is not an application port ({span}; 0 carries MAC commands "
+                "only, 224 is the test port)"
+            )
+        raise ValueError(f"fPort: {port} is not a LoRaWAN port (0-255)")
     return port
 
 
