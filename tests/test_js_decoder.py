@@ -509,3 +509,22 @@ def test_buffer_matches_node_semantics() -> None:
     assert data["json"] == '{"type":"Buffer","data":[1,2]}'
     assert data["concat"] == "01ab"
     assert data["for_in_keys"] == ["0"]
+
+
+def test_vendor_idioms_behave_as_in_a_script() -> None:
+    decoder = codec("vendor_style")
+    assert decoder.decode_uplink(uplink("01 ff9c", 5)).data == {
+        "topThis": True,
+        "kind": "temperature",
+        "value": -10.0,
+    }
+    assert decoder.decode_uplink(uplink("02 0064", 6)).errors == ["unknown port 6"]
+
+
+def test_a_codec_that_is_not_a_self_contained_script_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "escape.js"
+    path.write_text(
+        "function decodeUplink(i) { return {data: {}}; }\n}); var kept = {}; (function () {\n"
+    )
+    (error,) = JSCodec(path).decode_uplink(GOOD).errors
+    assert "does not load" in error and "not a self-contained script" in error

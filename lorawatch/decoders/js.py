@@ -88,7 +88,7 @@ _RUNNER: Final = """(function () {
   var keysOf = Object.getOwnPropertyNames, describe = Object.getOwnPropertyDescriptor;
   var define = Object.defineProperty, hasOwn = Object.prototype.hasOwnProperty;
   var isExtensible = Object.isExtensible, ACCESSOR = {};
-  var geval = eval, MakeFunction = Function, G = globalThis;
+  var geval = eval, toText = Function.prototype.toString, G = globalThis;
   var guarded = [G, Object, Object.prototype, Array, Array.prototype, String.prototype,
     Number.prototype, Boolean.prototype, Function.prototype, Date, Date.prototype,
     RegExp.prototype, Math, JSON, Buffer, Buffer.prototype, Uint8Array.prototype,
@@ -153,14 +153,14 @@ _RUNNER: Final = """(function () {
     return isSafe(Number(value)) ? Number(value) : String(value);
   }
   return function install(source) {
-    var factory = geval("(function () {" + source + "\\n;return [" +
+    var body = "function () {" + source + "\\n;return [" +
       "typeof decodeUplink === 'function' ? decodeUplink : null, " +
       "typeof Decode === 'function' ? Decode : null, " +
       "typeof Decoder === 'function' ? Decoder : null, " +
-      "typeof normalizeUplink === 'function' ? normalizeUplink : null];\\n})");
-    try {
-      new MakeFunction(source);
-    } catch (e) {
+      "typeof normalizeUplink === 'function' ? normalizeUplink : null];\\n}";
+    var factory = geval("(" + body + ")");
+    // Braces that close the factory early would leave code (and state) outside it.
+    if (toText.call(factory) !== body) {
       throw new SyntaxError("the codec is not a self-contained script (unbalanced braces)");
     }
     var snaps = guarded.map(snapshot);
