@@ -218,8 +218,10 @@ def test_add_a_profile_lists_the_fields_to_map() -> None:
     assert result.exit_code == 0
     assert 'device_profile = "Plugs"' in result.stdout
     assert (
-        '# "meters[displayName=Energy].value" = { reading = "...", unit = "Wh" }' in result.stdout
+        '# "meters[displayName=Energy].value" = { reading = "energy_kwh", unit = "Wh" }'
+        in result.stdout
     )
+    assert '# "frames" = { reading = "..." }' in result.stdout
 
 
 @pytest.mark.parametrize(

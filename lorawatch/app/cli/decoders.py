@@ -320,6 +320,22 @@ def _leaves(value: Any, prefix: str = "", unit: str = "") -> list[tuple[str, Any
     return [(prefix, value, unit)]
 
 
+# Words of vendor keys and the reading they usually are: a hint in `decoders add`, to check.
+_HINTS = (
+    ("leak", "leak"),
+    ("distance", "distance_mm"),
+    ("humid", "humidity_pct"),
+    ("temp", "temperature_c"),
+    ("energy", "energy_kwh"),
+    ("power", "power_w"),
+    ("voltage", "voltage_v"),
+    ("current", "current_a"),
+    ("volume", "volume_m3"),
+    ("pulse", "pulse_count"),
+    ("bat", "battery_pct"),
+)
+
+
 def _toml(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)
 
@@ -388,7 +404,10 @@ def add(
         ]
     lines.append("# fields of its examples; map those you need (docs/decoders.md, 'Mapping'):")
     for key, (value, unit) in fields.items():
-        guess = next((name for name in CANONICAL if key.split(".")[-1] == name), "")
+        last = key.split(".")[-1].split("]")[-1].lower()
+        guess = next((name for name in CANONICAL if last == name), "") or next(
+            (name for word, name in _HINTS if word in last or word in key.lower()), ""
+        )
         hint = f"reading = {_toml(guess)}" if guess else 'reading = "..."'
         if unit in UNITS:
             hint += f", unit = {_toml(unit)}"
