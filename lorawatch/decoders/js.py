@@ -478,9 +478,11 @@ class JSCodec(Decoder):
             return DecodeResult(out)
         warnings = _strings(out.get("warnings"))
         errors = _strings(out.get("errors"))
-        if errors:
-            return DecodeResult({}, warnings, errors)
         data = out.get("data")
+        if errors:
+            # The uplink yields nothing, but the codec's own output is kept as it gave it
+            # (a vendor example states data and errors together).
+            return DecodeResult(data if isinstance(data, dict) else {}, warnings, errors)
         if not isinstance(data, dict):
             got = "no data" if data is None else f"data of type {type(data).__name__}"
             raise DecodeError(f"{self._label}: decodeUplink returned {got}, not an object")

@@ -140,7 +140,7 @@ class Example:
 
         out: list[str] = []
         if "data" in self.output:
-            out += diff("data", self.output["data"], result.data if result.ok else None)
+            out += diff("data", self.output["data"], result.data)
         want_errors = [str(e) for e in self.output.get("errors") or []]
         if want_errors != result.errors and not (
             len(want_errors) == len(result.errors)
