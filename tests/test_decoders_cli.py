@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import Result
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from lorawatch import inventory
@@ -231,3 +233,71 @@ def test_add_a_profile_lists_the_fields_to_map() -> None:
 def test_add_an_unknown_model(model: str, message: str) -> None:
     result = run("add", model, "--repository", str(REPO))
     assert result.exit_code == 2 and message in result.stderr
+
+
+_SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=True),
+    st.text(max_size=8),
+)
+_VALUES = st.recursive(
+    _SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+_EXAMPLE = st.fixed_dictionaries(
+    {},
+    optional={
+        "description": _VALUES,
+        "type": st.sampled_from(["uplink", "downlink-encode", 3]),
+        "input": st.one_of(
+            _VALUES,
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "fPort": _VALUES | st.integers(-5, 300),
+                    "bytes": _VALUES | st.lists(st.integers(-2, 300), max_size=6),
+                    "recvTime": _VALUES,
+                },
+            ),
+        ),
+        "output": st.one_of(
+            _VALUES,
+            st.fixed_dictionaries(
+                {}, optional={"data": _VALUES, "errors": _VALUES, "warnings": _VALUES}
+            ),
+        ),
+        "normalizedOutput": _VALUES,
+        "readings": _VALUES,
+        "params": _VALUES,
+    },
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    kind=st.sampled_from(["codec", "vectors"]),
+    examples=st.one_of(_VALUES, st.lists(_EXAMPLE, max_size=3)),
+    file_name=st.one_of(_VALUES, st.just("x.js")),
+)
+def test_no_file_content_makes_verify_crash(
+    tmp_path: Path, kind: str, examples: object, file_name: object
+) -> None:
+    """Any YAML a codec or vectors file may hold: an answer and an exit code."""
+    (tmp_path / "x.js").write_text(
+        "function decodeUplink(input) { return {data: {b: input.bytes}}; }\n"
+    )
+    if kind == "codec":
+        doc: object = {"uplinkDecoder": {"fileName": file_name, "examples": examples}}
+    else:
+        doc = {"decoder": "milesight-em300-di", "examples": examples}
+    path = tmp_path / "fuzz.yaml"
+    path.write_text(json.dumps(doc, default=str))  # JSON is YAML
+    result = run("verify", str(path))
+    assert result.exit_code in (0, 1, 2)

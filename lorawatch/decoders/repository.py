@@ -225,6 +225,9 @@ def _example(index: int, raw: object) -> Example:
         output = {}
     if not isinstance(output, dict):
         raise ValueError("output: must be a mapping (data, errors, warnings)")
+    for key in ("errors", "warnings"):
+        if key in output and not isinstance(output[key], list | None):
+            raise ValueError(f"output.{key}: must be a list of messages")
     normalized = raw.get("normalizedOutput")
     if normalized is not None and not isinstance(normalized, dict):
         raise ValueError("normalizedOutput: must be a mapping with data")

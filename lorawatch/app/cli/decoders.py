@@ -244,7 +244,10 @@ def _verify_codec(path: Path) -> tuple[int, int]:
         recv = example.recv_time or vectors.DEFAULT_RECV_TIME
         result = decoder.decode_uplink(Uplink(example.payload, example.f_port, recv))
         readings_of(decoder, result, {}, recv)  # normalized-output problems become warnings
-        problems = example.problems(result)
+        try:
+            problems = example.problems(result)
+        except Exception as exc:  # noqa: BLE001 - an odd expected value is the example's fault
+            problems = [f"cannot compare with this example: {type(exc).__name__}: {exc}"]
         if problems:
             failed += 1
             err.print(
@@ -253,6 +256,15 @@ def _verify_codec(path: Path) -> tuple[int, int]:
             for line in problems:
                 err.print(f"    {line}", highlight=False, markup=False)
     return len(codec.examples) - failed, failed + len(codec.problems)
+
+
+def _run_vector(example: vectors.Example) -> vectors.Outcome:
+    try:
+        return vectors.run(example)
+    except Exception as exc:  # noqa: BLE001 - a malformed example is reported, not a crash
+        outcome = vectors.Outcome(example)
+        outcome.problems.append(f"malformed example: {type(exc).__name__}: {exc}")
+        return outcome
 
 
 @app.command("verify")
@@ -274,7 +286,7 @@ def verify(
             passed, failed = passed + ok, failed + bad
             continue
         try:
-            outcomes = [vectors.run(example) for example in vectors.load(file)]
+            outcomes = [_run_vector(example) for example in vectors.load(file)]
         except InventoryError as exc:
             if path.is_dir():
                 continue  # a folder holds other YAML files too (device definitions, indexes)
