@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from lorawatch.cli import app
+from lorawatch.app.cli.main import app
 from lorawatch.decoders import registry, vectors
 
 PLUGIN = """
 from lorawatch.decoders.base import Decoder
-from lorawatch.readings import Reading
+from lorawatch.core.readings import Reading
 
 class Thing(Decoder):
     name = 'acme-thing'

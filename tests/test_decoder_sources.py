@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from lorawatch import inventory
+from lorawatch.core.errors import InventoryError
 from lorawatch.decoders import registry, repository
 from lorawatch.decoders.base import Uplink, readings_of
 from lorawatch.decoders.js import JSCodec
-from lorawatch.errors import InventoryError
 
 CODECS = Path(__file__).parent / "js_codecs"
 REPO = CODECS / "repository"

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from lorawatch import inventory
-from lorawatch.cli import app
+from lorawatch.app.cli.main import app
 from lorawatch.decoders.base import Uplink
 from lorawatch.decoders.js import JSCodec
 

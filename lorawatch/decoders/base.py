@@ -21,6 +21,7 @@ from typing import Any, ClassVar, Literal
 
 from lorawatch.core.errors import DecodeError
 from lorawatch.core.readings import Reading
+from lorawatch.decoders.normalized import readings as normalized_readings
 
 Family = Literal["energy", "water", "waste", "lighting", "environment", "generic"]
 ParamValue = float | str | bool
@@ -181,9 +182,7 @@ def readings_of(
         result.errors.append(f"normalise failed: {type(exc).__name__}: {exc}")
         return []
     if result.normalized:
-        from lorawatch.decoders import normalized
-
-        extra, problems = normalized.readings(result.normalized, time)
+        extra, problems = normalized_readings(result.normalized, time)
         result.warnings.extend(problems)
         seen = {(r.name, r.channel, r.time) for r in produced}
         produced += [r for r in extra if (r.name, r.channel, r.time) not in seen]

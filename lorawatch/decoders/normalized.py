@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Final
 
-from lorawatch.readings import Reading
+from lorawatch.core.readings import Reading
 
 _LEAK_TEXT: Final = {
     "true": True,

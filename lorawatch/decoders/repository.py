@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -122,6 +123,44 @@ def f_port_of(value: object, ports: range = F_PORTS) -> int:
     return port
 
 
+def same(expected: Any, actual: Any) -> bool:
+    """JSON values equal, numbers to 1e-6 relative, booleans only to booleans."""
+    if isinstance(expected, bool) or isinstance(actual, bool):
+        return expected is actual if isinstance(expected, bool) else False
+    if isinstance(expected, int | float) and isinstance(actual, int | float):
+        return math.isclose(float(expected), float(actual), rel_tol=1e-6, abs_tol=1e-9)
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        return expected.keys() == actual.keys() and all(
+            same(expected[k], actual[k]) for k in expected
+        )
+    if isinstance(expected, list) and isinstance(actual, list):
+        return len(expected) == len(actual) and all(map(same, expected, actual))
+    return bool(expected == actual)
+
+
+def diff(where: str, expected: Any, actual: Any) -> list[str]:
+    """One line per difference between an expected and an actual JSON value, by path
+    (``data.meters[0].value: expected 3, got 4``), numbers compared to 1e-6 relative."""
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        out: list[str] = []
+        for key in expected:
+            if key not in actual:
+                out.append(f"{where}.{key}: missing (expected {expected[key]!r})")
+            else:
+                out += diff(f"{where}.{key}", expected[key], actual[key])
+        out += [f"{where}.{k}: unexpected {actual[k]!r}" for k in actual if k not in expected]
+        return out
+    if isinstance(expected, list) and isinstance(actual, list) and len(expected) == len(actual):
+        return [
+            line
+            for i, (e, a) in enumerate(zip(expected, actual, strict=True))
+            for line in diff(f"{where}[{i}]", e, a)
+        ]
+    if same(expected, actual):
+        return []
+    return [f"{where}: expected {expected!r}, got {actual!r}"]
+
+
 @dataclass(frozen=True, slots=True)
 class Example:
     """One ``uplinkDecoder.examples`` entry, checked."""
@@ -136,8 +175,6 @@ class Example:
 
     def problems(self, result: DecodeResult) -> list[str]:
         """How ``result`` differs from what the example states (empty when it matches)."""
-        from lorawatch.decoders.vectors import diff
-
         out: list[str] = []
         if "data" in self.output:
             out += diff("data", self.output["data"], result.data)

@@ -20,7 +20,6 @@ with a YAML 1.2 loader, so ``on``/``off`` and ``00012074`` stay strings.
 
 from __future__ import annotations
 
-import math
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from lorawatch.core.errors import InventoryError
 from lorawatch.decoders import registry
 from lorawatch.decoders.base import Decoder, Uplink, readings_of
 from lorawatch.decoders.repository import RepositoryError, f_port_of, payload_of, read_yaml
+from lorawatch.decoders.repository import same as _same
 
 DEFAULT_RECV_TIME = datetime(2026, 1, 14, 9, 26, 53, tzinfo=UTC)
 
@@ -127,43 +127,6 @@ def _time(text: object, default: datetime) -> datetime:
     if text is None:
         return default
     return datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-
-
-def _same(expected: Any, actual: Any) -> bool:
-    if isinstance(expected, bool) or isinstance(actual, bool):
-        return expected is actual if isinstance(expected, bool) else False
-    if isinstance(expected, int | float) and isinstance(actual, int | float):
-        return math.isclose(float(expected), float(actual), rel_tol=1e-6, abs_tol=1e-9)
-    if isinstance(expected, dict) and isinstance(actual, dict):
-        return expected.keys() == actual.keys() and all(
-            _same(expected[k], actual[k]) for k in expected
-        )
-    if isinstance(expected, list) and isinstance(actual, list):
-        return len(expected) == len(actual) and all(map(_same, expected, actual))
-    return bool(expected == actual)
-
-
-def diff(where: str, expected: Any, actual: Any) -> list[str]:
-    """One line per difference between an expected and an actual JSON value, by path
-    (``data.meters[0].value: expected 3, got 4``), numbers compared to 1e-6 relative."""
-    if isinstance(expected, dict) and isinstance(actual, dict):
-        out: list[str] = []
-        for key in expected:
-            if key not in actual:
-                out.append(f"{where}.{key}: missing (expected {expected[key]!r})")
-            else:
-                out += diff(f"{where}.{key}", expected[key], actual[key])
-        out += [f"{where}.{k}: unexpected {actual[k]!r}" for k in actual if k not in expected]
-        return out
-    if isinstance(expected, list) and isinstance(actual, list) and len(expected) == len(actual):
-        return [
-            line
-            for i, (e, a) in enumerate(zip(expected, actual, strict=True))
-            for line in diff(f"{where}[{i}]", e, a)
-        ]
-    if _same(expected, actual):
-        return []
-    return [f"{where}: expected {expected!r}, got {actual!r}"]
 
 
 def _messages(kind: str, expected: list[str], actual: list[str]) -> list[str]:

@@ -27,12 +27,12 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from lorawatch.core.errors import InventoryError
+from lorawatch.core.readings import CANONICAL, Reading
 from lorawatch.decoders import registry, repository, vectors
 from lorawatch.decoders.base import Decoder, Uplink, readings_of
 from lorawatch.decoders.js import JSCodec
 from lorawatch.decoders.mapping import UNITS, FieldMapping, apply
-from lorawatch.core.errors import InventoryError
-from lorawatch.core.readings import CANONICAL, Reading
 
 app = typer.Typer(help="List, try and verify payload decoders.", no_args_is_help=True)
 out = Console()
