@@ -272,7 +272,7 @@ def _example(index: int, raw: object) -> Example:
         index,
         _text(raw.get("description")) or f"example {index}",
         payload_of(inp.get("bytes")),
-        f_port_of(inp.get("fPort", 1)),
+        f_port_of(inp.get("fPort", 1), range(256)),  # the vendor says which port it means
         _time(inp.get("recvTime")),
         output,
         normalized,
