@@ -6,6 +6,8 @@ with devices and codecs written for these tests.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -246,3 +248,12 @@ def test_a_tag_naming_an_unknown_model_dead_letters_instead_of_crashing(tmp_path
     result = found.decoder.decode_uplink(Uplink(b"\x00", 1, T))
     assert not result.ok
     assert "profile 'Labs'" in result.errors[0] and "VENDOR/MODEL" in result.errors[0]
+
+
+def test_the_js_decoder_is_registered_in_a_fresh_process() -> None:
+    """The service imports no decoder module itself: the registry must load ``js`` too."""
+    code = "from lorawatch.decoders import registry; print(sorted(registry.names()))"
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert "'js'" in proc.stdout

@@ -197,3 +197,31 @@ def test_a_repository_device_with_a_mapping_through_the_pipeline(tmp_path: Path)
     assert event.code == "mapping" and "89 is not one of 90" in event.detail
     assert ingestor.quality["mapping"] == 1
     assert batch.dead_letters == []
+
+
+@pytest.mark.parametrize(
+    ("spec", "value", "expected"),
+    [
+        ({"reading": "distance_mm"}, "1234 mm", 1234.0),
+        ({"reading": "distance_mm"}, "12.5cm", 125.0),
+        ({"reading": "battery_v"}, "3600 mV", 3.6),
+        ({"reading": "temperature_c"}, "-4.5 °C", -4.5),
+        ({"reading": "distance_mm", "unit": "cm"}, "12", 120.0),
+    ],
+)
+def test_numbers_written_with_their_unit(spec: dict[str, Any], value: str, expected: float) -> None:
+    ((_, got, _, _),), warnings = mapped({"v": value}, v=spec)
+    assert warnings == [] and got == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("No Sensor", "is not a number"),
+        ("1234 V", "does not convert to mm"),
+        ("12 h 30 min", "does not convert to mm"),
+    ],
+)
+def test_text_that_is_not_a_distance(value: str, message: str) -> None:
+    readings, warnings = mapped({"v": value}, v={"reading": "distance_mm"})
+    assert readings == [] and message in warnings[0]

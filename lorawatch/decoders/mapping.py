@@ -22,12 +22,13 @@ field can be found and interpreted as follows::
   17 never reads as a leak.
 * **Scale, offset and unit**: the value becomes ``value x scale + offset`` in the vendor's
   ``unit``, then is converted to the reading's unit (``Wh`` -> kWh, ``L`` -> m³, ``mV`` ->
-  V, ``cm`` -> mm, ``°F`` -> °C...; see :data:`UNITS`).
+  V, ``cm`` -> mm, ``°F`` -> °C...; see :data:`UNITS`). A number written as text with its
+  unit (``"1234 mm"``, ``"3.6V"``) reads with that unit when ``unit`` is not given.
 * **Counters**: ``modulus`` is the register's wrap in vendor counts (65536 for 16 bits), so
   the meter logic tells a wrap from a reset.
 
 What a mapping cannot do: arithmetic between fields, conditions on another field, or parsing
-text beyond numbers: those need a codec (or a native decoder). A value it cannot read is not
+text beyond a number and its unit: those need a codec (or a native decoder). A value it cannot read is not
 dropped silently: :func:`apply` returns a warning for it, which the pipeline records as a
 counted ``mapping`` quality event. ChirpStack's ``object`` is a protobuf Struct, so every
 number there arrives as a double (``1000.0``).
@@ -230,11 +231,21 @@ class FieldMapping(BaseModel):
         if flag:
             return self._flag(value)
         number = _number(value)
+        unit = self.unit
+        if number is None and isinstance(value, str):
+            number, said = _with_unit(value)
+            if number is not None and not unit:
+                target = CANONICAL[self.reading].unit
+                if said is None or (
+                    UNITS[said][0] != target and (UNITS[said][0], target) not in _SAME_UNIT
+                ):
+                    return f"{value!r}: its unit does not convert to {target}"
+                unit = said
         if number is None:
             return f"{value!r} is not a number"
         number = number * self.scale + self.offset
-        if self.unit:
-            _, factor, shift = UNITS[self.unit]
+        if unit:
+            _, factor, shift = UNITS[unit]
             number = number * factor + shift
         return number
 
@@ -262,6 +273,20 @@ class FieldMapping(BaseModel):
             return None
         factor = UNITS[self.unit][1] if self.unit else 1.0
         return self.modulus * abs(self.scale) * factor
+
+
+_NUMBER_UNIT = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(\S.*?)\s*$")
+
+
+def _with_unit(text: str) -> tuple[float | None, str | None]:
+    """``"1234 mm"`` -> (1234.0, "mm"); a suffix that is not a known unit gives (n, None), and
+    text that does not start with a number gives (None, None)."""
+    match = _NUMBER_UNIT.match(text)
+    if match is None:
+        return None, None
+    number = _number(match.group(1))
+    suffix = match.group(2)
+    return number, suffix if suffix in UNITS else None
 
 
 def _number(value: object) -> float | None:

@@ -48,8 +48,8 @@ def _load() -> None:
     if _loaded:
         return
     _loaded = True
-    # lazy: built-in decoders register on first use, after plugins may have
-    from lorawatch.decoders import devices
+    # lazy: built-in decoders (the js decoder too) register on first use, after plugins may have
+    from lorawatch.decoders import devices, js  # noqa: F401
 
     for module in pkgutil.iter_modules(devices.__path__, devices.__name__ + "."):
         importlib.import_module(module.name)
