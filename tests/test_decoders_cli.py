@@ -301,3 +301,8 @@ def test_no_file_content_makes_verify_crash(
     path.write_text(json.dumps(doc, default=str))  # JSON is YAML
     result = run("verify", str(path))
     assert result.exit_code in (0, 1, 2)
+
+
+def test_verify_a_device_yaml_runs_its_codec() -> None:
+    result = run("verify", str(LABS / "sp-300.yaml"))
+    assert result.exit_code == 0 and "1 passed, 0 failed" in result.stdout

@@ -216,12 +216,25 @@ def test_frame(
         raise typer.Exit(1)
 
 
-def _is_codec_yaml(path: Path) -> bool:
+def _kind_of(path: Path) -> str:
+    """ "codec" (a codec YAML), "device" (a repository device YAML) or "" (anything else)."""
     try:
         doc = repository.read_yaml(path)
     except repository.RepositoryError:
-        return False
-    return isinstance(doc, dict) and "uplinkDecoder" in doc
+        return ""
+    if isinstance(doc, dict) and "uplinkDecoder" in doc:
+        return "codec"
+    if isinstance(doc, dict) and "firmwareVersions" in doc:
+        return "device"
+    return ""
+
+
+def _codecs_of_device(path: Path) -> list[Path]:
+    """The codec YAMLs a device YAML names (beside it, as in the repository)."""
+    model = repository.Repository(path.parent.parent.parent).model(
+        f"{path.parent.name}/{path.stem}"
+    )
+    return [path.parent / f"{codec}.yaml" for codec in model.codecs]
 
 
 def _verify_codec(path: Path) -> tuple[int, int]:
@@ -272,7 +285,8 @@ def verify(
     path: Annotated[
         Path,
         typer.Argument(
-            help="A Device Repository codec YAML, a lorawatch vectors YAML, or a folder of them."
+            help="A Device Repository codec or device YAML, a lorawatch vectors YAML, or a "
+            "folder of them."
         ),
     ],
 ) -> None:
@@ -280,8 +294,19 @@ def verify(
     if not path.exists():
         raise _fail(f"{path}: does not exist")
     passed = failed = 0
+    single = path.is_file()
     for file in vectors.files(path):
-        if _is_codec_yaml(file):
+        kind = _kind_of(file)
+        if kind == "device" and single:  # in a folder, its codec YAMLs are run anyway
+            try:
+                codecs = _codecs_of_device(file)
+            except repository.RepositoryError as exc:
+                raise _fail(str(exc)) from None
+            for codec in codecs:
+                ok, bad = _verify_codec(codec)
+                passed, failed = passed + ok, failed + bad
+            continue
+        if kind == "codec":
             ok, bad = _verify_codec(file)
             passed, failed = passed + ok, failed + bad
             continue
