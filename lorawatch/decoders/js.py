@@ -27,7 +27,8 @@ Isolation: every call starts from the codec's pristine state, as ChirpStack's fr
 per call does. The codec is compiled once as the body of a factory function; each call runs
 the factory (so the codec's top-level variables and objects are new), calls the entry point,
 then puts the global object back (added globals deleted, replaced ones restored) and removes
-properties added to the built-ins. A codec that leaves state that cannot be undone gets a new
+properties assigned to the built-ins (Object, Array, Math, JSON, Buffer, their prototypes...;
+a non-enumerable property defined on one is not seen, nor a replaced built-in method). A codec that leaves state that cannot be undone gets a new
 context. Building a whole QuickJS context per call would cost milliseconds; this costs a few
 tens of µs (bench/decode.py measures it). Dates are in UTC whatever the host's time zone.
 
@@ -46,7 +47,8 @@ parallel load a codec is stopped a little earlier than its nominal limit, never 
 
 Source: LoRa Alliance TS013-1.0.0 "Payload Codec API"; ChirpStack v4 documentation, "Device
 profiles > Codec" (QuickJS, 100 ms default limit, Buffer); ChirpStack v3 "Custom JavaScript
-codec functions".
+codec functions"; The Things Stack documentation, "JavaScript payload formatters" (v2
+``Decoder``, ``normalizeUplink``).
 """
 
 from __future__ import annotations
@@ -295,7 +297,7 @@ class JSCodec(Decoder):
 
     The registry's shared ``js`` instance has no codec: the pipeline calls :meth:`bind` with
     the device's inventory parameters and decodes with the instance it returns (shared by every
-    device naming the same codec file and limits).
+    device naming the same codec file and limits; no state is: every call starts afresh).
     """
 
     name = "js"
