@@ -18,7 +18,8 @@ from lorawatch.pipeline.ingest import Ingestor
 from lorawatch.pipeline.records import Batch
 
 T = datetime(2026, 1, 14, 9, 26, 53, tzinfo=UTC)
-REPO = Path(__file__).parent / "js_codecs" / "repository"
+CODECS = Path(__file__).parent / "js_codecs"
+REPO = CODECS / "repository"
 
 # The SP-300 example of tests/js_codecs/repository (a TTN v2 codec's output).
 PLUG = {
@@ -225,3 +226,25 @@ def test_numbers_written_with_their_unit(spec: dict[str, Any], value: str, expec
 def test_text_that_is_not_a_distance(value: str, message: str) -> None:
     readings, warnings = mapped({"v": value}, v={"reading": "distance_mm"})
     assert readings == [] and message in warnings[0]
+
+
+def test_an_unreadable_normalized_field_is_a_mapping_event(tmp_path: Path) -> None:
+    path = tmp_path / "inventory.toml"
+    path.write_text(
+        '[[communes]]\nid = "c"\nname = "C"\nlatitude = 48.2\nlongitude = -1.6\n'
+        '[[devices]]\ndev_eui = "0000000000000002"\ndecoder = "js"\n'
+        f'params = {{ codec = "{CODECS / "normalize_odd.js"}" }}\n'
+    )
+    ingestor = Ingestor(inventory.load(path))
+    batch = Batch()
+    for payload in (b"\x01", b"\x10"):
+        event = UplinkEvent("up", "0000000000000002", T, f_port=1, payload=payload)
+        ingestor.uplink(Message("t", b"{}", T), event, batch)
+    assert [(r.name, r.value) for r in batch.readings] == [
+        ("leak", False),
+        ("battery_v", 3.1),
+        ("battery_v", 3.1),
+    ]
+    (event,) = [e for e in batch.events if e.kind == "quality"]
+    assert event.code == "mapping" and "water.leak: 'maybe' cannot be read as leak" in event.detail
+    assert ingestor.quality["mapping"] == 1

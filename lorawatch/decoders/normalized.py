@@ -30,6 +30,9 @@ from typing import Any, Final
 
 from lorawatch.core.readings import Reading
 
+# How the problems of normalized output start (the pipeline counts them as mapping events).
+PROBLEM_PREFIXES: Final = ("normalized[", "normalizeUplink:")
+
 _LEAK_TEXT: Final = {
     "true": True,
     "leak": True,

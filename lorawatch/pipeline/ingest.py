@@ -19,6 +19,7 @@ from lorawatch.core.errors import RejectedMessage
 from lorawatch.core.readings import DELTA_OF, Reading
 from lorawatch.decoders import mapping as object_mapping
 from lorawatch.decoders.base import Uplink, readings_of
+from lorawatch.decoders.normalized import PROBLEM_PREFIXES as NORMALIZED_PROBLEM
 from lorawatch.gateway_bridge.events import Event, UplinkEvent
 from lorawatch.gateway_bridge.source import Message
 from lorawatch.inventory import Inventory, ResolvedDevice
@@ -226,6 +227,8 @@ class Ingestor:
                 Uplink(event.payload, event.f_port, event.time, event.tags)
             )
             readings = readings_of(device.decoder, result, device.params, event.time)
+            # TTN normalized fields lorawatch could not read are mapping problems too.
+            notes += [w for w in result.warnings if w.startswith(NORMALIZED_PROBLEM)]
             if not result.ok:
                 raise RejectedMessage(
                     "decode_error",
