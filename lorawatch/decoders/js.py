@@ -403,6 +403,8 @@ class JSCodec(Decoder):
             raise DecodeError(f"{self._label}: cannot read: {exc.strerror or exc}") from None
         except UnicodeDecodeError:
             raise DecodeError(f"{self._label}: is not UTF-8 text") from None
+        except ValueError as exc:  # a file name no file system takes (NUL, lone surrogate)
+            raise DecodeError(f"{self._label}: cannot read: {exc}") from None
         context = quickjs.Context()
         context.set_memory_limit(int(self.memory_limit_mb * 1024 * 1024))
         context.set_time_limit(self.time_limit_ms / 1000)

@@ -231,8 +231,12 @@ def load_codec(path: Path, root: Path | None = None) -> Codec:
     name = decoder.get("fileName")
     if not isinstance(name, str) or not name.strip():
         raise RepositoryError(f"{path}: uplinkDecoder.fileName: the codec's .js file is required")
-    script = (path.parent / name).resolve()
-    fence = (root or path.parent).resolve()
+    try:
+        name.encode("utf-8")
+        script = (path.parent / name).resolve()
+        fence = (root or path.parent).resolve()
+    except (ValueError, OSError) as exc:  # a NUL byte, a lone surrogate, a loop of links
+        raise RepositoryError(f"{path}: uplinkDecoder.fileName {name!r}: {exc}") from None
     if not script.is_relative_to(fence):
         raise RepositoryError(f"{path}: uplinkDecoder.fileName {name!r} leaves {fence}")
     raw_examples = decoder.get("examples") or []
