@@ -6,7 +6,14 @@ the JS side runs tests/js_codecs/em300_di.js (our TS013 codec of the same device
 decoder. Each cost is the median over ``--repeat`` runs of ``--number`` decodes, timed in CPU
 time of the decoding thread (time.thread_time_ns: QuickJS runs in the caller's thread, and
 time the scheduler gives to other processes on a busy machine is not the decoder's cost); the
-context is built before timing, as it is once per thread in service.
+context is built before timing, as it is once per thread in service. Every JS decode includes
+the sandbox's isolation (the codec's top level run afresh, globals and built-ins put back).
+
+A second table runs a Device Repository style codec (tests/js_codecs/repository, WL-100: a
+top-level result object, TS013 decodeUplink and TTN normalizeUplink) on its own examples,
+through the repository lookup and the ``js`` decoder, against the per-call budget of
+``PER_CALL_BUDGET_US``; the same run also measures the smallest codec (tests/js_codecs/
+counter.js, a few lines), the floor under any codec's cost, isolation included, on this machine.
 
 Run from the repository root: ``python -m bench.decode`` or ``python bench/decode.py``.
 Exits 1 when the two decoders disagree on any frame's data (or on whether it decodes).
@@ -21,12 +28,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from lorawatch.decoders import devices, registry, vectors
+from lorawatch.decoders import devices, registry, repository, vectors
 from lorawatch.decoders.base import DecodeResult, Uplink
 from lorawatch.decoders.js import JSCodec
 
 ROOT = Path(__file__).resolve().parents[1]
 CODEC = ROOT / "tests" / "js_codecs" / "em300_di.js"
+REPOSITORY = ROOT / "tests" / "js_codecs" / "repository"
+REPOSITORY_DEVICE = "lorawatch-labs/wl-100"
+PER_CALL_BUDGET_US = 100.0
 VECTORS = Path(devices.__file__).parent / "milesight_em300_di.yaml"
 TARGET_RATIO = 10.0
 
@@ -96,13 +106,44 @@ def main(argv: list[str] | None = None) -> int:
     verdict = "met" if ratio >= TARGET_RATIO else "NOT met"
     print(f"target: native at least {TARGET_RATIO:g}x cheaper than the JS sandbox: {verdict}")
 
+    within_budget = repository_table(args.number, args.repeat)
+
     if disagreements:
         print(f"\n{len(disagreements)} frame(s) decoded differently:", file=sys.stderr)
         for line in disagreements:
             print(f"  {line}", file=sys.stderr)
         return 1
     print(f"native and JS decoders agree on all {len(rows)} frames")
-    return 0
+    return 0 if within_budget else 1
+
+
+def repository_table(number: int, repeat: int) -> bool:
+    """Per-call cost of a repository codec on its examples; False when a frame is over budget
+    or decodes differently from its example."""
+    codec = repository.Repository(REPOSITORY).codec_of(REPOSITORY_DEVICE)
+    decoder = JSCodec(codec.script)
+    floor = JSCodec(ROOT / "tests" / "js_codecs" / "counter.js")
+    ok = True
+    print(f"\n{REPOSITORY_DEVICE} ({codec.script.name}) through the sandbox, per call")
+    rows = []
+    for example in codec.examples:
+        uplink = Uplink(example.payload, example.f_port, vectors.DEFAULT_RECV_TIME)
+        result = decoder.decode_uplink(uplink)
+        if example.problems(result):
+            print(f"  {example.description}: {'; '.join(example.problems(result))}")
+            ok = False
+        rows.append((example.description, cost_us(decoder.decode_uplink, uplink, number, repeat)))
+    bare = cost_us(
+        floor.decode_uplink, Uplink(b"\x05", 1, vectors.DEFAULT_RECV_TIME), number, repeat
+    )
+    width = max(len(r[0]) for r in rows)
+    for description, us in rows:
+        print(f"  {description:<{width}}  {us:7.1f} µs")
+    worst = max(us for _, us in rows)
+    verdict = "met" if worst < PER_CALL_BUDGET_US else "NOT met"
+    print(f"  smallest codec (counter.js), the floor on this machine: {bare:.1f} µs")
+    print(f"  budget: every call under {PER_CALL_BUDGET_US:g} µs, isolation included: {verdict}")
+    return ok and worst < PER_CALL_BUDGET_US
 
 
 if __name__ == "__main__":

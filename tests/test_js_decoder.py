@@ -64,7 +64,16 @@ def test_registered_as_js_with_its_parameters() -> None:
     decoder = registry.get("js")
     assert isinstance(decoder, JSCodec)
     assert (decoder.family, decoder.vendor, decoder.device) == ("generic", "any", "vendor JS codec")
-    assert set(decoder.parameters) == {"codec", "time_limit_ms", "memory_limit_mb"}
+    assert set(decoder.parameters) == {
+        "codec",
+        "repository",
+        "device",
+        "time_limit_ms",
+        "memory_limit_mb",
+    }
+    # Only the operator names files and limits; a ChirpStack tag may pick a repository device.
+    assert [k for k, p in decoder.parameters.items() if p.from_tags] == ["device"]
+    assert [k for k, p in decoder.parameters.items() if p.path] == ["codec", "repository"]
     assert decoder.parameters["codec"].type is str
     assert decoder.parameters["codec"].default is None
     params, problems = decoder.resolve_params({"codec": "x.js"})
@@ -271,7 +280,7 @@ def test_a_codec_that_throws_gives_an_error_naming_it() -> None:
 def test_errors_returned_by_the_codec_are_a_failure_with_its_warnings() -> None:
     decoder = codec("errors")
     bad = decoder.decode_uplink(uplink("ff"))
-    assert bad.data == {}
+    assert bad.data == {"partial": True}  # kept as the codec gave it; the uplink yields nothing
     assert bad.errors == ["unknown frame type 0xff", "length 1 too short"]
     assert bad.warnings == ["frame version 255"]
     assert readings_of(decoder, bad, {}, T) == []
@@ -379,25 +388,78 @@ def test_a_codec_without_entry_point() -> None:
     assert_good_still_decodes()
 
 
-# --- contexts: one per codec, cached, per thread -----------------------------------------------
+# --- isolation: every call starts afresh ---------------------------------------------------
 
 
 def test_codecs_do_not_see_each_others_globals() -> None:
     a, b = codec("global_a"), codec("global_b")
-    assert a.decode_uplink(GOOD).data == {"before": None, "me": "a"}
-    assert b.decode_uplink(GOOD).data == {"before": None, "me": "b"}
-    # Their contexts are kept: each finds only what it set itself.
-    assert a.decode_uplink(GOOD).data == {"before": "a", "me": "a"}
-    assert b.decode_uplink(GOOD).data == {"before": "b", "me": "b"}
+    for _ in range(2):
+        assert a.decode_uplink(GOOD).data == {"before": None, "me": "a"}
+        assert b.decode_uplink(GOOD).data == {"before": None, "me": "b"}
 
 
-def test_one_context_per_thread() -> None:
+def test_two_devices_on_one_codec_share_no_state() -> None:
+    """Device A reports a leak; device B, on the same bound decoder, must not inherit it."""
+    shared = registry.get("js")
+    params, problems = shared.resolve_params({"codec": str(CODECS / "leak_state.js")})
+    assert problems == []
+    device_a, device_b = shared.bind(params), shared.bind(dict(params))
+    assert device_a is device_b  # one decoder per codec file: isolation must come per call
+    assert device_a.decode_uplink(uplink("01 11")).data == {"leak": True, "level": 17, "frames": 1}
+    assert device_b.decode_uplink(uplink("00 05")).data == {"level": 5, "frames": 1}
+    assert device_a.decode_uplink(uplink("00 11")).data == {"level": 17, "frames": 1}
+
+
+def test_no_state_survives_in_globals_or_builtins() -> None:
+    decoder = codec("sticky_globals")
+    fresh = {"seen": None, "json": "native", "proto": None, "math": None}
+    assert decoder.decode_uplink(uplink("01")).data == fresh
+    assert decoder.decode_uplink(uplink("02")).data == fresh
+    assert_good_still_decodes()
+
+
+def test_state_that_cannot_be_undone_rebuilds_the_context() -> None:
+    decoder = codec("stuck_global")
+    assert decoder.decode_uplink(uplink("01")).data == {"before": None}
+    assert decoder.decode_uplink(uplink("00")).data == {"before": None}
+
+
+def test_every_call_and_every_thread_starts_afresh() -> None:
     decoder = codec("counter")
     assert decoder.decode_uplink(uplink("05")).data["calls"] == 1
-    assert decoder.decode_uplink(uplink("05")).data["calls"] == 2
+    assert decoder.decode_uplink(uplink("05")).data["calls"] == 1
     other = within(20, lambda: decoder.decode_uplink(uplink("05")).data["calls"])
     assert other == 1
-    assert decoder.decode_uplink(uplink("05")).data["calls"] == 3
+    assert decoder.decode_uplink(uplink("05")).data["calls"] == 1
+
+
+def test_the_sandbox_runs_in_utc(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time as time_module
+
+    monkeypatch.setenv("TZ", "Pacific/Auckland")
+    time_module.tzset()
+    try:
+        data = codec("utc_probe").decode_uplink(uplink("00")).data
+    finally:
+        monkeypatch.undo()
+        time_module.tzset()
+    assert data == {
+        "hours": 9,
+        "offset": 0,
+        "text": "Wed Jan 14 2026 09:26:53 GMT+0000 (Coordinated Universal Time)",
+        "local": "2026-01-14T10:00:00.000Z",
+        "parsed": "2026-01-14T10:00:00.000Z",
+        "zoned": "2026-01-14T09:00:00.000Z",
+    }
+
+
+def test_ttn_v2_decoder_codec() -> None:
+    decoder = codec("v2_decoder")
+    result = decoder.decode_uplink(uplink("08fc", 3))
+    assert result.data == {"temperature_c": 23.0, "port": 3}
+    assert [(r.name, r.value) for r in readings_of(decoder, result, {}, T)] == [
+        ("temperature_c", 23.0)
+    ]
 
 
 def test_parallel_threads_decode_correctly() -> None:
@@ -447,3 +509,22 @@ def test_buffer_matches_node_semantics() -> None:
     assert data["json"] == '{"type":"Buffer","data":[1,2]}'
     assert data["concat"] == "01ab"
     assert data["for_in_keys"] == ["0"]
+
+
+def test_vendor_idioms_behave_as_in_a_script() -> None:
+    decoder = codec("vendor_style")
+    assert decoder.decode_uplink(uplink("01 ff9c", 5)).data == {
+        "topThis": True,
+        "kind": "temperature",
+        "value": -10.0,
+    }
+    assert decoder.decode_uplink(uplink("02 0064", 6)).errors == ["unknown port 6"]
+
+
+def test_a_codec_that_is_not_a_self_contained_script_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "escape.js"
+    path.write_text(
+        "function decodeUplink(i) { return {data: {}}; }\n}); var kept = {}; (function () {\n"
+    )
+    (error,) = JSCodec(path).decode_uplink(GOOD).errors
+    assert "does not load" in error and "not a self-contained script" in error

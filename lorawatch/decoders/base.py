@@ -21,6 +21,7 @@ from typing import Any, ClassVar, Literal
 
 from lorawatch.core.errors import DecodeError
 from lorawatch.core.readings import Reading
+from lorawatch.decoders.normalized import readings as normalized_readings
 
 Family = Literal["energy", "water", "waste", "lighting", "environment", "generic"]
 ParamValue = float | str | bool
@@ -44,6 +45,8 @@ class DecodeResult:
     data: dict[str, Any]
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    # The measurements of a TTN ``normalizeUplink`` when the codec has one (see normalized.py).
+    normalized: list[dict[str, Any]] | None = None
 
     @property
     def ok(self) -> bool:
@@ -58,6 +61,11 @@ class Param:
     type: type[float] | type[str] | type[bool] = float
     default: ParamValue | None = None
     choices: tuple[str, ...] = ()
+    # False for what only the operator may set (a file to run, a sandbox limit): a ChirpStack
+    # device tag of that name is ignored, since whoever edits tags is not trusted with it.
+    from_tags: bool = True
+    # A file or folder: a relative value is resolved from the inventory file's folder.
+    path: bool = False
 
     def coerce(self, raw: object) -> ParamValue:
         """Turn an inventory value (ChirpStack tags are all strings) into the declared type."""
@@ -173,6 +181,11 @@ def readings_of(
     except Exception as exc:  # noqa: BLE001 - same promise as decode_uplink
         result.errors.append(f"normalise failed: {type(exc).__name__}: {exc}")
         return []
+    if result.normalized:
+        extra, problems = normalized_readings(result.normalized, time)
+        result.warnings.extend(problems)
+        seen = {(r.name, r.channel, r.time) for r in produced}
+        produced += [r for r in extra if (r.name, r.channel, r.time) not in seen]
     kept: list[Reading] = []
     for reading in produced:
         problem = reading.problem()
@@ -191,3 +204,24 @@ def plausible(*readings: Reading) -> list[Reading]:
     and :func:`readings_of` would warn about each; the raw value stays in the vendor data.
     """
     return [r for r in readings if r.problem() is None]
+
+
+class Unusable(Decoder):
+    """Stands in for a decoder that cannot be bound for one device (a ChirpStack tag naming a
+    model the operator's repository lacks): each uplink fails with the reason, so it becomes
+    a dead letter that says why, and the service goes on."""
+
+    name = "unusable"
+    vendor = ""
+    device = ""
+    family = "generic"
+    readings = ()
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def decode(self, uplink: Uplink, warnings: list[str]) -> dict[str, Any]:
+        raise DecodeError(self.reason)
+
+    def normalise(self, data: Mapping[str, Any], params: Params, time: datetime) -> list[Reading]:
+        return []

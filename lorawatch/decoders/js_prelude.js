@@ -326,3 +326,100 @@
   var console = { log: discard, info: discard, warn: discard, error: discard, debug: discard };
   Object.defineProperty(G, "console", Object.assign({ value: console }, hidden));
 })(globalThis);
+
+// Dates in UTC, whatever the host's time zone: a codec's getHours() or new Date(y, m, d) must
+// not depend on where lorawatch runs. Local-time methods become their UTC twins, strings
+// without a zone parse as UTC, and the text forms are Node's under TZ=UTC.
+(function (G) {
+  var NativeDate = G.Date;
+  var proto = NativeDate.prototype;
+  var nativeParse = NativeDate.parse;
+  var UTC = NativeDate.UTC;
+  var DAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+  var MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+  var hidden = { writable: true, configurable: true, enumerable: false };
+  function set(obj, name, fn) {
+    Object.defineProperty(obj, name, Object.assign({ value: fn }, hidden));
+  }
+  ["FullYear", "Month", "Date", "Day", "Hours", "Minutes", "Seconds", "Milliseconds"].forEach(
+    function (part) {
+      set(proto, "get" + part, proto["getUTC" + part]);
+      if (part !== "Day") set(proto, "set" + part, proto["setUTC" + part]);
+    }
+  );
+  function two(n) {
+    return (n < 10 ? "0" : "") + n;
+  }
+  function year(d) {
+    var y = d.getUTCFullYear();
+    var text = String(Math.abs(y));
+    while (text.length < 4) text = "0" + text;
+    return (y < 0 ? "-" : "") + text;
+  }
+  function datePart(d) {
+    return DAYS[d.getUTCDay()] + " " + MONTHS[d.getUTCMonth()] + " " + two(d.getUTCDate()) + " " + year(d);
+  }
+  function timePart(d) {
+    return two(d.getUTCHours()) + ":" + two(d.getUTCMinutes()) + ":" + two(d.getUTCSeconds()) +
+      " GMT+0000 (Coordinated Universal Time)";
+  }
+  function valid(d) {
+    return !isNaN(d.getTime());
+  }
+  function clock(d) {
+    var h = d.getUTCHours() % 12;
+    return (h === 0 ? 12 : h) + ":" + two(d.getUTCMinutes()) + ":" + two(d.getUTCSeconds()) +
+      (d.getUTCHours() < 12 ? " AM" : " PM");
+  }
+  function day(d) {
+    return d.getUTCMonth() + 1 + "/" + d.getUTCDate() + "/" + d.getUTCFullYear();
+  }
+  set(proto, "getTimezoneOffset", function () {
+    return valid(this) ? 0 : NaN;
+  });
+  set(proto, "getYear", function () {
+    return this.getUTCFullYear() - 1900;
+  });
+  set(proto, "toString", function () {
+    return valid(this) ? datePart(this) + " " + timePart(this) : "Invalid Date";
+  });
+  set(proto, "toDateString", function () {
+    return valid(this) ? datePart(this) : "Invalid Date";
+  });
+  set(proto, "toTimeString", function () {
+    return valid(this) ? timePart(this) : "Invalid Date";
+  });
+  set(proto, "toLocaleString", function () {
+    return valid(this) ? day(this) + ", " + clock(this) : "Invalid Date";
+  });
+  set(proto, "toLocaleDateString", function () {
+    return valid(this) ? day(this) : "Invalid Date";
+  });
+  set(proto, "toLocaleTimeString", function () {
+    return valid(this) ? clock(this) : "Invalid Date";
+  });
+  var ZONED = /(Z|GMT|UTC|[+-]\d\d:?\d\d|\b[ECMP][SD]T)\s*(\([^)]*\))?\s*$/i;
+  function parse(text) {
+    text = String(text);
+    if (ZONED.test(text)) return nativeParse(text);
+    var asUtc = nativeParse(text + "Z");
+    if (isNaN(asUtc)) asUtc = nativeParse(text + " GMT");
+    return isNaN(asUtc) ? nativeParse(text) : asUtc;
+  }
+  function Date(a, b, c, d, e, f, g) {
+    var n = arguments.length;
+    if (!new.target) return new NativeDate(NativeDate.now()).toString();
+    if (n === 0) return new NativeDate(NativeDate.now());
+    if (n === 1) {
+      var v = a instanceof NativeDate ? a.getTime() : a;
+      return new NativeDate(typeof v === "string" ? parse(v) : v);
+    }
+    return new NativeDate(UTC.apply(null, arguments));
+  }
+  Date.prototype = proto;
+  set(proto, "constructor", Date);
+  set(Date, "parse", parse);
+  set(Date, "UTC", UTC);
+  set(Date, "now", NativeDate.now);
+  Object.defineProperty(G, "Date", Object.assign({ value: Date }, hidden));
+})(globalThis);

@@ -23,6 +23,7 @@ log = structlog.get_logger(__name__)
 
 _classes: dict[str, type[Decoder]] = {}
 _instances: dict[str, Decoder] = {}
+_problems: list[str] = []
 _loaded = False
 
 D = TypeVar("D", bound=type[Decoder])
@@ -47,19 +48,33 @@ def _load() -> None:
     if _loaded:
         return
     _loaded = True
-    # lazy: built-in decoders register on first use, after plugins may have
-    from lorawatch.decoders import devices
+    # lazy: built-in decoders (the js decoder too) register on first use, after plugins may have
+    from lorawatch.decoders import devices, js  # noqa: F401
 
     for module in pkgutil.iter_modules(devices.__path__, devices.__name__ + "."):
         importlib.import_module(module.name)
     for ep in entry_points(group=ENTRY_POINT_GROUP):
+        where = f"decoder plugin {ep.name!r} ({ep.value})"
         try:
             target = ep.load()
+            if isinstance(target, type) and issubclass(target, Decoder):
+                register(target)
         except Exception as exc:  # noqa: BLE001 - a broken plugin must not stop the service
-            log.error("decoder plugin failed to load", entry_point=ep.name, error=str(exc))
-            continue
-        if isinstance(target, type) and issubclass(target, Decoder):
-            register(target)
+            # A name clash with a built-in (or another plugin) lands here too: the first
+            # registered keeps the name, the plugin is left out and the problem reported.
+            _problems.append(f"{where} is not loaded: {exc}")
+            log.error("decoder plugin not loaded", entry_point=ep.name, error=str(exc))
+
+
+def problems() -> list[str]:
+    """Plugins that could not be loaded, and why (a name clash, an import error)."""
+    _load()
+    return list(_problems)
+
+
+def is_builtin(cls: type[Decoder]) -> bool:
+    """True for lorawatch's own decoders, False for a plugin's."""
+    return cls.__module__.startswith("lorawatch.decoders.")
 
 
 def names() -> list[str]:

@@ -20,7 +20,7 @@ with a YAML 1.2 loader, so ``on``/``off`` and ``00012074`` stay strings.
 
 from __future__ import annotations
 
-import math
+import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,6 +32,8 @@ from ruamel.yaml import YAML
 from lorawatch.core.errors import InventoryError
 from lorawatch.decoders import registry
 from lorawatch.decoders.base import Decoder, Uplink, readings_of
+from lorawatch.decoders.repository import RepositoryError, f_port_of, payload_of, read_yaml
+from lorawatch.decoders.repository import same as _same
 
 DEFAULT_RECV_TIME = datetime(2026, 1, 14, 9, 26, 53, tzinfo=UTC)
 
@@ -67,7 +69,10 @@ def _yaml() -> YAML:
 
 def load(path: Path) -> list[Example]:
     """The examples of one vectors file; raises InventoryError on a malformed file."""
-    doc = _yaml().load(path.read_text(encoding="utf-8"))
+    try:
+        doc = read_yaml(path)
+    except RepositoryError as exc:
+        raise InventoryError([(str(path), str(exc).removeprefix(f"{path}: "))]) from None
     if not isinstance(doc, dict) or not isinstance(doc.get("examples"), list):
         raise InventoryError([(str(path), "a vectors file needs 'decoder' and 'examples' keys")])
     decoder = str(doc.get("decoder", ""))
@@ -95,24 +100,33 @@ def builtin_files() -> list[Path]:
     return sorted(Path(devices.__file__).parent.glob("*.yaml"))
 
 
+def plugin_files() -> list[Path]:
+    """Vector files shipped beside plugin decoders: the YAML files in each plugin module's
+    folder that name one of its decoders (``decoder:`` key)."""
+    folders = {
+        Path(module.__file__).parent
+        for cls in registry.classes()
+        if not registry.is_builtin(cls)
+        and (module := sys.modules.get(cls.__module__)) is not None
+        and module.__file__
+    }
+    plugin_names = {cls.name for cls in registry.classes() if not registry.is_builtin(cls)}
+    found: list[Path] = []
+    for folder in sorted(folders):
+        for path in sorted(folder.glob("*.yaml")):
+            try:
+                doc = _yaml().load(path.read_text(encoding="utf-8"))
+            except Exception:  # noqa: BLE001, S112 - not a vectors file; nothing to run
+                continue
+            if isinstance(doc, dict) and str(doc.get("decoder", "")) in plugin_names:
+                found.append(path)
+    return found
+
+
 def _time(text: object, default: datetime) -> datetime:
     if text is None:
         return default
     return datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-
-
-def _same(expected: Any, actual: Any) -> bool:
-    if isinstance(expected, bool) or isinstance(actual, bool):
-        return expected is actual if isinstance(expected, bool) else False
-    if isinstance(expected, int | float) and isinstance(actual, int | float):
-        return math.isclose(float(expected), float(actual), rel_tol=1e-6, abs_tol=1e-9)
-    if isinstance(expected, dict) and isinstance(actual, dict):
-        return expected.keys() == actual.keys() and all(
-            _same(expected[k], actual[k]) for k in expected
-        )
-    if isinstance(expected, list) and isinstance(actual, list):
-        return len(expected) == len(actual) and all(map(_same, expected, actual))
-    return bool(expected == actual)
 
 
 def _messages(kind: str, expected: list[str], actual: list[str]) -> list[str]:
@@ -133,9 +147,17 @@ def run(example: Example, decoder: Decoder | None = None) -> Outcome:
         return outcome
     raw = example.raw
     inp = raw["input"]
-    recv = _time(inp.get("recvTime"), DEFAULT_RECV_TIME)
-    payload = bytes.fromhex(str(inp.get("bytes", "")).replace(" ", ""))
-    uplink = Uplink(payload, int(inp.get("fPort", 1)), recv, dict(inp.get("variables") or {}))
+    try:
+        recv = _time(inp.get("recvTime"), DEFAULT_RECV_TIME)
+        payload = payload_of(inp.get("bytes"))
+        f_port = f_port_of(inp.get("fPort", 1), range(256))
+        variables = inp.get("variables") or {}
+        if not isinstance(variables, dict):
+            raise ValueError("variables: must be a mapping")
+    except ValueError as exc:
+        outcome.problems.append(f"input: {exc}")
+        return outcome
+    uplink = Uplink(payload, f_port, recv, {str(k): str(v) for k, v in variables.items()})
     result = decoder.decode_uplink(uplink)
     params, problems = decoder.resolve_params(raw.get("params") or {})
     outcome.problems.extend(problems)

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from lorawatch.core.errors import InventoryError
 from lorawatch.core.settings import problems_of
 from lorawatch.decoders import registry
-from lorawatch.decoders.base import Decoder, ParamValue
+from lorawatch.decoders.base import Decoder, ParamValue, Unusable
 from lorawatch.decoders.mapping import FieldMapping
 from lorawatch.inventory import occupancy
 
@@ -277,10 +277,7 @@ class Inventory:
             return None, {}
         params, bad = decoder.resolve_params(raw)
         problems.extend((where, b) for b in bad)
-        codec = params.get("codec")
-        if isinstance(codec, str) and codec and self.source and not Path(codec).is_absolute():
-            # A vendor codec path is relative to the inventory file, not to the working dir.
-            params["codec"] = str(Path(self.source).parent / codec)
+        self._paths(decoder, params)
         try:
             decoder = decoder.bind(params)
         except ValueError as exc:
@@ -290,6 +287,16 @@ class Inventory:
         if problem:
             problems.append((where, problem))
         return decoder, params
+
+    def _paths(self, decoder: Decoder, params: dict[str, ParamValue]) -> None:
+        """Relative file parameters (a codec, a repository) are relative to the inventory
+        file, not to the working directory."""
+        for key, spec in decoder.parameters.items():
+            value = params.get(key)
+            if spec.path and isinstance(value, str) and value and self.source:
+                path = Path(value).expanduser()
+                if not path.is_absolute():
+                    params[key] = str(Path(self.source).parent / path)
 
     def resolve(
         self,
@@ -309,9 +316,17 @@ class Inventory:
         decoder = registry.get(profile.decoder) if profile.decoder else None
         params: dict[str, ParamValue] = {}
         if decoder is not None:
-            raw = {**profile.params, **{k: v for k, v in tags.items() if k in decoder.parameters}}
+            # Tags refine what the profile declares, but never name a file nor a sandbox limit.
+            allowed = {k for k, spec in decoder.parameters.items() if spec.from_tags}
+            raw = {**profile.params, **{k: v for k, v in tags.items() if k in allowed}}
             params, _ = decoder.resolve_params(raw)
-            decoder = decoder.bind(params)
+            self._paths(decoder, params)
+            try:
+                decoder = decoder.bind(params)
+            except ValueError as exc:
+                # A tag selecting a device the repository lacks: the uplinks of this device
+                # are dead-lettered as undecodable, with the reason, instead of crashing.
+                decoder = Unusable(f"profile {device_profile!r}: {exc}")
         building = tags.get("building", "")
         commune = tags.get("commune", "") or (
             self.buildings[building].commune if building in self.buildings else ""

@@ -13,10 +13,13 @@ import time
 from collections import Counter, defaultdict
 from datetime import timedelta
 
+import structlog
+
 from lorawatch.core.errors import RejectedMessage
 from lorawatch.core.readings import DELTA_OF, Reading
 from lorawatch.decoders import mapping as object_mapping
 from lorawatch.decoders.base import Uplink, readings_of
+from lorawatch.decoders.normalized import PROBLEM_PREFIXES as NORMALIZED_PROBLEM
 from lorawatch.gateway_bridge.events import Event, UplinkEvent
 from lorawatch.gateway_bridge.source import Message
 from lorawatch.inventory import Inventory, ResolvedDevice
@@ -32,6 +35,8 @@ from lorawatch.pipeline.records import (
     RawUplink,
     StoredReading,
 )
+
+log = structlog.get_logger(__name__)
 
 # Physical maxima per meter kind: beyond them a delta is a glitch, not consumption.
 DEFAULT_LIMITS = {
@@ -60,6 +65,7 @@ class Ingestor:
         self.chirpstack_logs: Counter[str] = Counter()
         self.chirpstack_log_devices: defaultdict[str, set[str]] = defaultdict(set)
         self._places: dict[str, Place] = {}
+        self._mapping_logged: set[tuple[str, str]] = set()
         self.occupancy = BuildingSchedules(inventory)
         self._commands = commands
         self._commands_checked = 0.0
@@ -136,7 +142,9 @@ class Ingestor:
                     f"{event.device_profile or 'none'}) is not in the inventory",
                     event.dev_eui,
                 )
-            readings = self._readings(device, event)
+            notes: list[str] = []
+            readings = self._readings(device, event, notes)
+            self._mapping_notes(device, event, notes, place, batch)
         except RejectedMessage as exc:
             batch.dead_letters.append(
                 DeadLetter(
@@ -187,7 +195,29 @@ class Ingestor:
             self.quality[q.kind] += 1
             batch.events.append(DeviceEvent(dev_eui, q.time, "quality", q.kind, q.detail, place))
 
-    def _readings(self, device: ResolvedDevice, event: UplinkEvent) -> list[Reading]:
+    def _mapping_notes(
+        self,
+        device: ResolvedDevice,
+        event: UplinkEvent,
+        notes: list[str],
+        place: Place,
+        batch: Batch,
+    ) -> None:
+        """A mapped value that could not be read is a counted ``mapping`` quality event, logged
+        once per device and field (its value is still in the raw frame)."""
+        for note in notes:
+            self.quality["mapping"] += 1
+            batch.events.append(
+                DeviceEvent(event.dev_eui, event.time, "quality", "mapping", note, place)
+            )
+            key = (device.dev_eui, note.partition(":")[0])
+            if key not in self._mapping_logged and len(self._mapping_logged) < 10_000:
+                self._mapping_logged.add(key)
+                log.warning("mapping cannot read a value", dev_eui=device.dev_eui, detail=note)
+
+    def _readings(
+        self, device: ResolvedDevice, event: UplinkEvent, notes: list[str]
+    ) -> list[Reading]:
         if device.decoder is not None:
             if not event.payload:
                 raise RejectedMessage(
@@ -197,6 +227,8 @@ class Ingestor:
                 Uplink(event.payload, event.f_port, event.time, event.tags)
             )
             readings = readings_of(device.decoder, result, device.params, event.time)
+            # TTN normalized fields lorawatch could not read are mapping problems too.
+            notes += [w for w in result.warnings if w.startswith(NORMALIZED_PROBLEM)]
             if not result.ok:
                 raise RejectedMessage(
                     "decode_error",
@@ -204,11 +236,15 @@ class Ingestor:
                     event.dev_eui,
                 )
             if device.mapping and result.data:
-                mapped, _ = object_mapping.apply(result.data, device.mapping, event.time)
-                readings += mapped
+                mapped, problems = object_mapping.apply(result.data, device.mapping, event.time)
+                notes += problems
+                # The operator's mapping is authoritative for the readings it declares.
+                declared = {(f.reading, f.channel) for f in device.mapping.values()}
+                readings = [r for r in readings if (r.name, r.channel) not in declared] + mapped
             return readings
         if device.mapping and self.use_object and event.object is not None:
-            readings, _ = object_mapping.apply(event.object, device.mapping, event.time)
+            readings, problems = object_mapping.apply(event.object, device.mapping, event.time)
+            notes += problems
             return readings
         raise RejectedMessage(
             "no_decoder",

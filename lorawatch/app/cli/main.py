@@ -112,6 +112,11 @@ def config_check(
                 text = f"[{warning['key']}]: {warning['message']} (buildings: "
                 text += f"{', '.join(warning['buildings'])})"
                 err.print(f"[yellow]warning[/yellow] {escape(text)}", highlight=False)
+    # lazy: decoders (and their plugins) load only when a check needs them
+    from lorawatch.decoders import registry
+
+    for problem in registry.problems():  # a plugin left out (name clash, import error)
+        err.print(f"[yellow]warning:[/yellow] {escape(problem)}", highlight=False)
     out.print(f"[green]ok[/green]: {file}", highlight=False)
 
 

@@ -6,6 +6,8 @@ Decentlab protocol version 2, big endian: version (1 byte, = 2), device id (2), 
 (2, a bitmask saying which sensor blocks follow), then 16-bit words per flagged block:
 bit 0 = distance mm + number of valid samples, bit 1 = battery mV. A block whose samples were
 all invalid (0 valid samples), or a distance of 0, is no measurement and gives no reading.
+Each measured value is given as Decentlab's decoder gives it (and TTN's Device Repository
+examples state it): ``{displayName, unit, value}``, battery in V.
 Source: decentlab/decentlab-decoders (MIT), DL-MBX (protocol description and key names), and
 the DL-MBX datasheet (measurement principle, 15 samples).
 """
@@ -31,9 +33,19 @@ KNOWN_FLAGS = DISTANCE_FLAG | BATTERY_FLAG
 BATTERY_MAX_V = CANONICAL["battery_v"].high
 
 
+def value_of(data: Mapping[str, Any], key: str) -> Any:
+    """The value of a ``{displayName, unit, value}`` entry, or None when absent."""
+    entry = data.get(key)
+    return entry.get("value") if isinstance(entry, Mapping) else None
+
+
+def _entry(display_name: str, unit: str | None, value: float) -> dict[str, Any]:
+    return {"displayName": display_name, "unit": unit, "value": value}
+
+
 def valid_distance(data: Mapping[str, Any]) -> bool:
     """Whether the distance block is a measurement (Decentlab's sentinels excluded)."""
-    return bool(data.get("number_of_valid_samples")) and bool(data.get("distance"))
+    return bool(value_of(data, "number_of_valid_samples")) and bool(value_of(data, "distance"))
 
 
 @register
@@ -58,17 +70,19 @@ class DecentlabDLMBX(Decoder):
         data: dict[str, Any] = {"protocol_version": version, "device_id": r.u16be("device_id")}
         flags = r.u16be("sensor flags")
         if flags & DISTANCE_FLAG:
-            data["distance"] = r.u16be("distance")
-            data["number_of_valid_samples"] = r.u16be("number_of_valid_samples")
+            distance = r.u16be("distance")
+            samples = r.u16be("number_of_valid_samples")
+            data["distance"] = _entry("Distance", "mm", distance)
+            data["number_of_valid_samples"] = _entry("Number of valid samples", None, samples)
             if not valid_distance(data):
                 warnings.append(
-                    f"distance {data['distance']} mm with {data['number_of_valid_samples']} "
-                    "valid sample(s) is not a measurement"
+                    f"distance {distance} mm with {samples} valid sample(s) is not a measurement"
                 )
         if flags & BATTERY_FLAG:
-            data["battery_voltage"] = r.u16be("battery_voltage") / 1000
-            if data["battery_voltage"] > BATTERY_MAX_V:
-                warnings.append(f"battery_voltage {data['battery_voltage']} V is implausible")
+            volts = r.u16be("battery_voltage") / 1000
+            data["battery_voltage"] = _entry("Battery voltage", "V", volts)
+            if volts > BATTERY_MAX_V:
+                warnings.append(f"battery_voltage {volts} V is implausible")
         if flags & ~KNOWN_FLAGS:
             warnings.append(
                 f"sensor flags 0x{flags:04x} name blocks unknown to DL-MBX; "
@@ -80,8 +94,9 @@ class DecentlabDLMBX(Decoder):
 
     def normalise(self, data: Mapping[str, Any], params: Params, time: datetime) -> list[Reading]:
         out: list[Reading] = []
-        if "distance" in data and valid_distance(data):
-            out.extend(bin_readings(float(data["distance"]), params, time))
-        if "battery_voltage" in data and data["battery_voltage"] <= BATTERY_MAX_V:
-            out.append(Reading("battery_v", float(data["battery_voltage"]), time))
+        if valid_distance(data):
+            out.extend(bin_readings(float(value_of(data, "distance")), params, time))
+        volts = value_of(data, "battery_voltage")
+        if isinstance(volts, int | float) and volts <= BATTERY_MAX_V:
+            out.append(Reading("battery_v", float(volts), time))
         return out

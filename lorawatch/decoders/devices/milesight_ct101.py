@@ -94,10 +94,12 @@ def _report_interval(r: ByteReader, data: dict[str, Any]) -> None:
 
 
 def _threshold_config(r: ByteReader, data: dict[str, Any]) -> None:
-    """Byte 1 packs the alarm channel (bits 3-5) and condition; then min, max, times, interval.
+    """Byte 1 packs the alarm channel (bits 3-5) and condition; then min, max, interval, counts.
 
-    The user guide orders "alarm reporting times" before "alarm reporting interval" (its
-    example ``ff06 0a 0000 3c00 0200 0500`` is 2 times every 5 minutes); we follow it.
+    Milesight's own decoder (TTN Device Repository, vendor/milesight-iot/ct101.js, 2025)
+    reads the alarm interval before the alarm counts, so ``ff06 0a 0000 3c00 0200 0500``
+    is an interval of 2 and 5 counts; we follow the vendor's decoder, whose output our data
+    is compared with, rather than the order of the user guide's table.
     """
     control = r.u8("threshold control")
     channel = (control >> 3) & 0x07
@@ -108,8 +110,8 @@ def _threshold_config(r: ByteReader, data: dict[str, Any]) -> None:
         "condition": lookup(CONDITIONS, control & 0x07),
         "min_threshold": limits[0],
         "max_threshold": limits[1],
-        "alarm_counts": r.u16le("alarm_counts"),
         "alarm_interval": r.u16le("alarm_interval"),
+        "alarm_counts": r.u16le("alarm_counts"),
     }
     if channel == 0x01:
         data["current_threshold_alarm_config"] = config
