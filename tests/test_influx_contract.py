@@ -17,8 +17,10 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 from pydantic import SecretStr
+from typer.testing import CliRunner
 
 from lorawatch.alerts.engine import AlertEngine
+from lorawatch.app.cli.main import app as cli
 from lorawatch.core.errors import StoreRejected
 from lorawatch.pipeline.line_protocol import ns
 from lorawatch.pipeline.records import Batch, Place, StoredReading
@@ -27,6 +29,7 @@ from lorawatch.stores.influx import InfluxStore
 from lorawatch.stores.settings import InfluxConfig
 from lorawatch.stores.sqlite import SqliteStore
 from tests.alert_kit import INVENTORY, config, reading
+from tests.conftest import DATA
 from tests.servers import InfluxDB, wait_until
 
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
@@ -274,6 +277,25 @@ def test_a_live_400_sets_the_batch_aside_and_the_next_batches_go_on(
     assert server.lines()[-1].split()[1] == "energy_kwh=1.0"
     assert s.health()["rejected_batches"] == 0
     s.close()
+
+
+def test_set_aside_batches_are_requeued_by_the_cli(tmp_path: Path, server: Contract) -> None:
+    server.statuses = [(400, {}, '{"error":"partial write: field type conflict"}')]
+    s = store(tmp_path, server.url, "v1")
+    s.write(batch(1))
+    s.close()
+    assert not server.lines()
+    cfg = tmp_path / "lorawatch.toml"
+    cfg.write_text(
+        f'[inventory]\npath = "{DATA / "inventory.toml"}"\n'
+        f'[store]\noutputs = ["influxdb"]\n[store.sqlite]\npath = "{tmp_path / "lw.sqlite"}"\n'
+        f'[store.influxdb]\nurl = "{server.url}"\ndatabase = "lorawatch"\n'
+        f'spool_dir = "{tmp_path / "spool"}"\n'
+    )
+    result = CliRunner().invoke(cli, ["deadletters", "influx-requeue", "-c", str(cfg)])
+    assert result.exit_code == 0, result.output
+    assert "1 requeued, all sent, 0 set aside" in result.output
+    assert [line.split()[1] for line in server.lines()] == ["energy_kwh=1.0"]
 
 
 def test_the_status_is_data_on_the_error(tmp_path: Path, server: Contract) -> None:

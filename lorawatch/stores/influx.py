@@ -12,7 +12,8 @@ the store keeps spooling, reports the error and its fix in ``health()`` and the 
 again every minute, so the spool drains as soon as the operator fixes it. Any other 4xx (a 400
 for bad points or a partial write, a 413) is about that batch alone: the batch is set aside in
 ``spool/rejected`` with the reason (counted, shown in ``health()``, put back in the spool by
-:meth:`InfluxStore.requeue_rejected` once fixed) and the next batches go on. The decision
+:meth:`InfluxStore.requeue_rejected`, ``lorawatch deadletters influx-requeue``, once fixed) and
+the next batches go on. The decision
 reads the status the error carries, never its text.
 """
 
