@@ -98,6 +98,12 @@ class Server:
 class Mosquitto(Server):
     name = "mosquitto"
 
+    def __init__(self, workdir: Path, options: dict[str, str] | None = None) -> None:
+        """``options`` replace the defaults below (``autosave_interval``, say)."""
+        super().__init__(workdir)
+        self.options = {"autosave_interval": "1", "autosave_on_changes": "false"}
+        self.options.update(options or {})
+
     def command(self) -> list[str]:
         conf = self.workdir / "mosquitto.conf"
         data = self.workdir / "data"
@@ -112,8 +118,7 @@ class Mosquitto(Server):
                     "allow_anonymous true",
                     "persistence true",
                     f"persistence_location {data}/",
-                    "autosave_interval 1",
-                    "autosave_on_changes false",
+                    *(f"{key} {value}" for key, value in self.options.items()),
                     "max_queued_messages 1000000",
                     "max_inflight_messages 0",
                     "max_packet_size 1048576",

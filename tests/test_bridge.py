@@ -177,11 +177,21 @@ def test_status_event_gives_a_battery_reading(tmp_path: Path) -> None:
     assert count(service, "SELECT COUNT(*) FROM device_events WHERE kind='status'") == 1
 
 
-def test_unknown_events_are_counted_and_ignored(tmp_path: Path) -> None:
+def test_unknown_events_are_dead_lettered_once(tmp_path: Path) -> None:
+    """A valid uplink on event/foo, event/uplink or event/Up is no uplink: kept with its
+    reason, once even when the broker delivers it again."""
     service = make_service(tmp_path)
-    service.bridge.process([Message(TOPIC.replace("/up", "/brandnew"), b"{}", T0, 1, 1)])
-    assert service.bridge.unknown_events == 1
-    assert count(service, "SELECT COUNT(*) FROM dead_letters") == 0
+    good = up(1000, 0)
+    messages = [
+        Message(good.topic.replace("/up", f"/{name}"), good.payload, T0, 1, 1)
+        for name in ("foo", "uplink", "Up")
+    ]
+    service.bridge.process(messages)
+    service.bridge.process(messages)
+    assert service.bridge.unknown_events == 6
+    assert count(service, "SELECT COUNT(*) FROM dead_letters WHERE reason='unknown_event'") == 3
+    assert count(service, "SELECT COUNT(*) FROM dead_letters") == 3
+    assert count(service, "SELECT COUNT(*) FROM uplinks") == 0
 
 
 def test_deadletters_replay_after_fixing_the_inventory(tmp_path: Path) -> None:

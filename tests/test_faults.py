@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import random
 import signal
 import sqlite3
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -37,9 +39,10 @@ class BridgeProcess:
         devices: int,
         client_id: str,
         influx: tuple[InfluxDB, str] | None = None,
+        outputs: str = "",
     ) -> None:
         self.db = tmp / "lw.sqlite"
-        outputs = '["sqlite", "influxdb"]' if influx else '["sqlite"]'
+        outputs = outputs or ('["sqlite", "influxdb"]' if influx else '["sqlite"]')
         influx_cfg = (
             f'[store.influxdb]\nurl = "{influx[0].url}"\ndatabase = "{influx[1]}"\nspool_dir = "{tmp / "spool"}"\n'
             "timeout_s = 2.0\n"
@@ -103,9 +106,46 @@ class BridgeProcess:
     def uplinks(self) -> int:
         return self.count("SELECT COUNT(*) FROM uplinks")
 
+    def receiver_pid(self) -> int:
+        """The MQTT receiver child process (``mqtt.receiver = "process"``)."""
+        assert self.proc is not None
+        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
+        (pid,) = [
+            int(c)
+            for c in children
+            if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()  # not the resource tracker
+        ]
+        return pid
 
-def assert_exact(bridge: BridgeProcess, devices: int, per_device: int) -> None:
-    assert bridge.uplinks() == devices * per_device
+    def twice(self) -> int:
+        """Identities stored more than once, in every table that holds one."""
+        return (
+            self.count(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM uplinks"
+                " GROUP BY dev_eui, f_cnt, f_port, payload HAVING COUNT(*) > 1)"
+            )
+            + self.count("SELECT COUNT(*) - COUNT(DISTINCT uid) FROM uplinks")
+            + self.count(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM dead_letters GROUP BY topic, payload"
+                " HAVING COUNT(*) > 1)"
+            )
+        )
+
+
+def copy(d: int, n: int, later: timedelta) -> tuple[str, bytes]:
+    """A retransmission of device d's uplink n: new deduplicationId, later time."""
+    event = json.loads(fleet.event(d, n))
+    event["deduplicationId"] = "ffffffff" + event["deduplicationId"][8:]
+    event["time"] = (datetime.fromisoformat(event["time"]) + later).isoformat()
+    return fleet.topic(d), json.dumps(event).encode()
+
+
+def assert_exact(bridge: BridgeProcess, devices: int, per_device: int, letters: int = 0) -> None:
+    """Every frame stored once, by identity; ``letters`` bad messages, each kept once (frames
+    that were dead-lettered after parsing keep their raw uplink too)."""
+    assert bridge.twice() == 0
+    if not letters:
+        assert bridge.uplinks() == devices * per_device
     assert (
         bridge.count("SELECT COUNT(*) FROM readings WHERE name = 'pulse_count'")
         == devices * per_device
@@ -114,7 +154,7 @@ def assert_exact(bridge: BridgeProcess, devices: int, per_device: int) -> None:
     total_wh = bridge.count("SELECT ROUND(SUM(value) * 1000) FROM consumption")
     assert total_wh == devices * (per_device - 1) * 100
     assert bridge.count("SELECT COUNT(*) FROM consumption") == devices * (per_device - 1)
-    assert bridge.count("SELECT COUNT(*) FROM dead_letters") == 0
+    assert bridge.count("SELECT COUNT(*) FROM dead_letters") == letters
 
 
 def test_bridge_killed_mid_stream_loses_and_duplicates_nothing(
@@ -289,12 +329,13 @@ def test_ten_thousand_malformed_among_ten_thousand_valid(
     try:
         bridge.start()
         items: list[tuple[str, bytes]] = []
-        bad_payloads: list[bytes] = []
+        bad_letters: set[tuple[str, bytes]] = set()
         for topic, payload in fleet.messages(devices, per_device):
             bad = fuzzed(rng, payload)
             bad_topic = topic.replace("24e12413", "ffff2413") if b'"ffff2413' in bad else topic
             items += [(topic, payload), (bad_topic, bad)]
-            bad_payloads.append(bad)
+            bad_letters.add((bad_topic, bad))  # the same bytes on the same topic: one letter
+        bad_payloads = sorted(payload for _, payload in bad_letters)
         publisher.wait(publisher.publish(iter(items)))
         wait_until(
             lambda: bridge.count("SELECT COUNT(*) FROM dead_letters") >= len(bad_payloads),
@@ -315,7 +356,7 @@ def test_ten_thousand_malformed_among_ten_thousand_valid(
         with sqlite3.connect(bridge.db) as db:
             kept = sorted(p for (p,) in db.execute("SELECT payload FROM dead_letters"))
             reasons = {r for (r,) in db.execute("SELECT DISTINCT reason FROM dead_letters")}
-        assert kept == sorted(bad_payloads), "each bad message is kept byte for byte"
+        assert kept == bad_payloads, "each bad message is kept byte for byte, once"
         assert reasons == {
             "malformed_json",
             "wrong_shape",
@@ -331,6 +372,250 @@ def test_ten_thousand_malformed_among_ten_thousand_valid(
         assert (
             bridge.count("SELECT ROUND(SUM(value) * 1000) FROM consumption")
             == devices * (per_device - 1) * 100
+        )
+    finally:
+        publisher.close()
+        if bridge.proc and bridge.proc.poll() is None:
+            bridge.kill()
+
+
+def test_sigkill_with_retransmitted_copies_queued(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """Killed mid-stream; while it is down, copies of what it stored (new ids, later times)
+    queue up with the rest: after the restart each frame is stored once."""
+    devices, per_device = 10, 300
+    bridge = BridgeProcess(tmp_path, mosquitto, devices, "fault-copies")
+    publisher = fleet.Publisher(mosquitto.port, "fault-copies-publisher")
+    try:
+        bridge.start()
+        items = list(fleet.messages(devices, per_device))
+        half = len(items) // 2
+        publisher.wait(publisher.publish(iter(items[:half])))
+        wait_until(lambda: bridge.uplinks() >= half // 2, 60, "half of the first part")
+        bridge.kill()
+        copies = [
+            copy(d, n, timedelta(minutes=2)) for n in range(per_device // 2) for d in range(devices)
+        ]
+        publisher.wait(publisher.publish(iter(copies + items[half:])))
+        bridge.start()
+        wait_until(lambda: bridge.uplinks() >= len(items), 120, "every uplink stored")
+        assert bridge.terminate() == 0
+        assert_exact(bridge, devices, per_device)
+    finally:
+        publisher.close()
+        if bridge.proc and bridge.proc.poll() is None:
+            bridge.kill()
+
+
+def test_sigkill_between_commit_and_ack_with_bad_messages(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    """The receiver is frozen, so the batches stored meanwhile are never acknowledged; then
+    the service dies. The broker delivers them again: the good ones are not stored twice and
+    the bad ones are dead-lettered once."""
+    devices, per_device = 10, 300
+    bridge = BridgeProcess(tmp_path, mosquitto, devices, "fault-unacked")
+    publisher = fleet.Publisher(mosquitto.port, "fault-unacked-publisher")
+    rng = random.Random(14)
+    try:
+        bridge.start()
+        items: list[tuple[str, bytes]] = []
+        letters: set[tuple[str, bytes]] = set()
+        for i, (topic, payload) in enumerate(fleet.messages(devices, per_device)):
+            items.append((topic, payload))
+            if i % 5 == 0:
+                bad = fuzzed(rng, payload)
+                bad_topic = topic.replace("24e12413", "ffff2413") if b'"ffff2413' in bad else topic
+                items.append((bad_topic, bad))
+                letters.add((bad_topic, bad))
+        sender = publisher.publish_in_background(items)
+        wait_until(lambda: bridge.uplinks() >= 800, 60, "800 stored uplinks")
+        receiver = bridge.receiver_pid()
+        os.kill(receiver, signal.SIGSTOP)
+        stable = [-1, 0.0]
+
+        def settled() -> bool:
+            # What the service received before the freeze is stored, never acknowledged.
+            n, now = (
+                bridge.uplinks() + bridge.count("SELECT COUNT(*) FROM dead_letters"),
+                time.monotonic(),
+            )
+            if n != stable[0]:
+                stable[:] = [n, now]
+            return now - stable[1] > 1.0
+
+        wait_until(settled, 60, "the batches in hand stored")
+        stored_unacked = bridge.uplinks()
+        bridge.kill()
+        os.kill(receiver, signal.SIGKILL)
+        assert 800 <= stored_unacked < devices * per_device
+        bridge.start()
+        sender.join(120)
+        wait_until(
+            lambda: (
+                bridge.count("SELECT COUNT(*) FROM readings WHERE name = 'pulse_count'")
+                >= devices * per_device
+            ),
+            120,
+            "every uplink stored",
+        )
+        wait_until(
+            lambda: bridge.count("SELECT COUNT(*) FROM dead_letters") >= len(letters),
+            60,
+            "every dead letter",
+        )
+        assert bridge.terminate() == 0
+        assert_exact(bridge, devices, per_device, letters=len(letters))
+    finally:
+        publisher.close()
+        if bridge.proc and bridge.proc.poll() is None:
+            bridge.kill()
+
+
+def test_clean_restart_then_retransmissions(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    devices, per_device = 10, 200
+    bridge = BridgeProcess(tmp_path, mosquitto, devices, "fault-sigterm")
+    publisher = fleet.Publisher(mosquitto.port, "fault-sigterm-publisher")
+    try:
+        bridge.start()
+        items = list(fleet.messages(devices, per_device))
+        publisher.wait(publisher.publish(iter(items)))
+        wait_until(lambda: bridge.uplinks() >= len(items), 60, "the first delivery")
+        assert bridge.terminate() == 0
+        bridge.start()
+        copies = [copy(d, n, timedelta(hours=1)) for n in range(per_device) for d in range(devices)]
+        markers = [(fleet.topic(d), fleet.event(d, per_device)) for d in range(devices)]
+        publisher.wait(publisher.publish(iter(copies + markers)))
+        wait_until(lambda: bridge.uplinks() >= len(items) + devices, 60, "the markers")
+        assert bridge.terminate() == 0
+        assert_exact(bridge, devices, per_device + 1)
+    finally:
+        publisher.close()
+        if bridge.proc and bridge.proc.poll() is None:
+            bridge.kill()
+
+
+def test_influxdb_only_restart_mid_meter(
+    tmp_path: Path, mosquitto: Mosquitto, influxdb: InfluxDB, influx_db: str
+) -> None:
+    """InfluxDB is the only output: meters continue from the state stored with each batch."""
+    devices, per_device = 10, 300
+    bridge = BridgeProcess(
+        tmp_path, mosquitto, devices, "fault-influx-only", (influxdb, influx_db), '["influxdb"]'
+    )
+    publisher = fleet.Publisher(mosquitto.port, "fault-influx-only-publisher")
+    try:
+        bridge.start()
+        items = list(fleet.messages(devices, per_device))
+        sender = publisher.publish_in_background(items)
+        wait_until(lambda: bridge.uplinks() >= 1000, 60, "1,000 uplinks")
+        bridge.kill()
+        bridge.start()
+        sender.join(120)
+        wait_until(lambda: bridge.uplinks() >= len(items), 120, "every uplink")
+        assert bridge.terminate() == 0
+
+        def one(q: str) -> float:
+            r = influxdb.query(q, influx_db)["results"][0]
+            return float(r["series"][0]["values"][0][1]) if "series" in r else 0.0
+
+        assert one('SELECT COUNT("pulse_count") FROM "reading"') == len(items)
+        assert one('SELECT COUNT("energy_delta_kwh") FROM "consumption"') == devices * (
+            per_device - 1
+        )
+        assert round(one('SELECT SUM("energy_delta_kwh") FROM "consumption"') * 1000) == (
+            devices * (per_device - 1) * 100
+        )
+        assert bridge.twice() == 0 and bridge.uplinks() == len(items)
+        assert bridge.count("SELECT COUNT(*) FROM readings") == 0
+        assert bridge.count("SELECT COUNT(*) FROM meter_state") == devices
+    finally:
+        publisher.close()
+        if bridge.proc and bridge.proc.poll() is None:
+            bridge.kill()
+
+
+def test_broker_killed_with_minus_nine_redelivers_what_it_saved(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Mosquitto with the shipped autosave settings is SIGKILLed while lorawatch drains its
+    queue: it comes back with the queue as last saved, so messages lorawatch stored after
+    that save arrive again, and are stored once."""
+    shipped = {
+        line.split()[0]: line.split()[1]
+        for line in (Path(__file__).parent.parent / "deploy" / "mosquitto.conf")
+        .read_text()
+        .splitlines()
+        if line.startswith("autosave")
+    }
+    broker = Mosquitto(tmp_path_factory.mktemp("killed-broker"), shipped)
+    broker.start()
+    devices, per_device = 10, 300
+    bridge = BridgeProcess(tmp_path, broker, devices, "fault-broker-kill")
+    publisher = fleet.Publisher(broker.port, "fault-broker-kill-publisher")
+    try:
+        bridge.start()
+        bridge.kill()  # its session stays: the broker queues for it
+        items = list(fleet.messages(devices, per_device))
+        publisher.wait(publisher.publish(iter(items)))
+        published = time.time()
+        saved = broker.workdir / "data" / "mosquitto.db"
+        wait_until(
+            lambda: saved.exists() and saved.stat().st_mtime > published + 0.01,
+            30,
+            "the broker's save after the last message",
+        )
+        bridge.start()
+        wait_until(lambda: bridge.uplinks() >= 500, 60, "500 stored uplinks")
+        broker.kill()
+        broker.start()
+        wait_until(lambda: bridge.uplinks() >= len(items), 120, "every uplink stored")
+        assert bridge.terminate() == 0
+        assert_exact(bridge, devices, per_device)
+    finally:
+        publisher.close()
+        if bridge.proc and bridge.proc.poll() is None:
+            bridge.kill()
+        broker.stop()
+
+
+def test_a_far_future_uplink_among_normal_ones(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """One uplink dated ten years ahead, then copies of everything: none is stored twice."""
+    devices, per_device = 5, 200
+    bridge = BridgeProcess(tmp_path, mosquitto, devices + 1, "fault-future")
+    publisher = fleet.Publisher(mosquitto.port, "fault-future-publisher")
+    try:
+        bridge.start()
+        items = list(fleet.messages(devices, per_device))
+        future = json.loads(fleet.event(devices, 1))
+        future["time"] = (datetime.now(UTC) + timedelta(days=3650)).isoformat()
+        half = len(items) // 2
+        publisher.wait(
+            publisher.publish(
+                iter(
+                    [
+                        *items[:half],
+                        (fleet.topic(devices), json.dumps(future).encode()),
+                        *items[half:],
+                    ]
+                )
+            )
+        )
+        wait_until(lambda: bridge.uplinks() >= len(items) + 1, 60, "every uplink")
+        copies = [
+            copy(d, n, timedelta(minutes=5)) for n in range(per_device) for d in range(devices)
+        ]
+        markers = [(fleet.topic(d), fleet.event(d, per_device)) for d in range(devices)]
+        publisher.wait(publisher.publish(iter(copies + markers)))
+        wait_until(lambda: bridge.uplinks() >= len(items) + 1 + devices, 60, "the markers")
+        assert bridge.terminate() == 0
+        assert bridge.twice() == 0
+        assert bridge.uplinks() == devices * (per_device + 1) + 1
+        assert bridge.count("SELECT COUNT(*) FROM dead_letters") == 0
+        assert (
+            bridge.count(
+                f"SELECT ROUND(SUM(value) * 1000) FROM consumption WHERE dev_eui != '{fleet.eui(devices)}'"
+            )
+            == devices * per_device * 100
         )
     finally:
         publisher.close()

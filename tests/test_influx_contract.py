@@ -17,15 +17,19 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 from pydantic import SecretStr
+from typer.testing import CliRunner
 
 from lorawatch.alerts.engine import AlertEngine
+from lorawatch.app.cli.main import app as cli
 from lorawatch.core.errors import StoreRejected
 from lorawatch.pipeline.line_protocol import ns
 from lorawatch.pipeline.records import Batch, Place, StoredReading
+from lorawatch.stores import influx as influx_store
 from lorawatch.stores.influx import InfluxStore
 from lorawatch.stores.settings import InfluxConfig
 from lorawatch.stores.sqlite import SqliteStore
 from tests.alert_kit import INVENTORY, config, reading
+from tests.conftest import DATA
 from tests.servers import InfluxDB, wait_until
 
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
@@ -247,6 +251,73 @@ def test_a_bad_spooled_batch_is_moved_aside_with_its_reason(
     rejected = list((tmp_path / "spool" / "rejected").glob("*.reason"))
     assert len(rejected) == 1 and "field type conflict" in rejected[0].read_text()
     assert server.lines() == [server.requests[2]["body"].strip()]  # type: ignore[union-attr]
+    s.close()
+
+
+def test_a_live_400_sets_the_batch_aside_and_the_next_batches_go_on(
+    tmp_path: Path, server: Contract
+) -> None:
+    server.statuses = [(400, {}, '{"error":"partial write: field type conflict"}')]
+    s = store(tmp_path, server.url, "v1")
+    s.write(batch(1))
+    s.write(batch(2))
+    s.write(batch(3))
+    health = s.health()
+    assert health["blocked"] is False and health["spooled_batches"] == 0
+    assert health["rejected_batches"] == 1 and s.rejected_batches == 1
+    assert [line.split()[1] for line in server.lines()] == [
+        "energy_kwh=2.0",
+        "energy_kwh=3.0",
+    ]
+    (reason,) = (tmp_path / "spool" / "rejected").glob("*.reason")
+    assert "field type conflict" in reason.read_text()
+    # Replayable: once the cause is fixed, the batch goes back through the spool.
+    assert s.requeue_rejected() == 1
+    assert s.wait_drained(10)
+    assert server.lines()[-1].split()[1] == "energy_kwh=1.0"
+    assert s.health()["rejected_batches"] == 0
+    s.close()
+
+
+def test_set_aside_batches_are_requeued_by_the_cli(tmp_path: Path, server: Contract) -> None:
+    server.statuses = [(400, {}, '{"error":"partial write: field type conflict"}')]
+    s = store(tmp_path, server.url, "v1")
+    s.write(batch(1))
+    s.close()
+    assert not server.lines()
+    cfg = tmp_path / "lorawatch.toml"
+    cfg.write_text(
+        f'[inventory]\npath = "{DATA / "inventory.toml"}"\n'
+        f'[store]\noutputs = ["influxdb"]\n[store.sqlite]\npath = "{tmp_path / "lw.sqlite"}"\n'
+        f'[store.influxdb]\nurl = "{server.url}"\ndatabase = "lorawatch"\n'
+        f'spool_dir = "{tmp_path / "spool"}"\n'
+    )
+    result = CliRunner().invoke(cli, ["deadletters", "influx-requeue", "-c", str(cfg)])
+    assert result.exit_code == 0, result.output
+    assert "1 requeued, all sent, 0 set aside" in result.output
+    assert [line.split()[1] for line in server.lines()] == ["energy_kwh=1.0"]
+
+
+def test_the_status_is_data_on_the_error(tmp_path: Path, server: Contract) -> None:
+    """A 400 whose body mentions 401 is still a bad batch; the decision reads the status."""
+    server.statuses = [(400, {}, '{"error":"unauthorized 401 403 404 in field"}')]
+    s = store(tmp_path, server.url, "v1")
+    s.write(batch(1))
+    assert s.health()["blocked"] is False and s.rejected_batches == 1
+    s.close()
+
+
+def test_a_refused_token_is_tried_again_without_a_restart(
+    tmp_path: Path, server: Contract, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(influx_store, "BLOCKED_RETRY_S", 0.2)
+    server.statuses = [(403, {}, "forbidden"), (403, {}, "forbidden")]
+    s = store(tmp_path, server.url, "v2", token=SecretStr("t"))
+    s.write(batch(1))
+    s.write(batch(2))
+    assert s.health()["blocked"] is True
+    wait_until(lambda: not s.health()["blocked"] and s.wait_drained(0.1), 20, "the fix")
+    assert [line.split()[1] for line in server.lines()] == ["energy_kwh=1.0", "energy_kwh=2.0"]
     s.close()
 
 

@@ -25,7 +25,7 @@ from lorawatch.inventory import Inventory
 from lorawatch.inventory.occupancy import calendar_warnings
 from lorawatch.pipeline.bridge import Bridge
 from lorawatch.pipeline.ingest import Ingestor
-from lorawatch.pipeline.meters import MeterKey
+from lorawatch.pipeline.meters import MeterEngine, MeterKey
 from lorawatch.pipeline.store import Store
 from lorawatch.stores.influx import InfluxStore
 from lorawatch.stores.retention import RetentionJob
@@ -119,6 +119,7 @@ class Service:
             batch_size=settings.store.batch_size,
             batch_interval_s=batch_interval_ms / 1000,
             on_stored=self.alerts.on_batch if self.alerts else None,
+            persisted=self.sqlite,
         )
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -134,17 +135,35 @@ class Service:
         return MqttSource(settings.mqtt)
 
     def _recover_meters(self) -> None:
-        """Seed each meter with its last stored index, so a restart does not lose a delta."""
+        """Continue each meter from the state stored with the last batch, whatever the outputs.
+
+        Files written before meter states were stored: seed each meter with its last stored
+        index instead (readings kept in SQLite only), so a restart does not lose a delta.
+        """
+        meters = self.ingestor.meters
+        try:
+            restored = meters.load_states(self.sqlite.meter_states())
+        except ValueError as exc:
+            log.error("meter states unreadable, seeding from the readings", error=str(exc))
+            meters = self.ingestor.meters = MeterEngine(self.ingestor.limits)
+            restored = 0
+        if restored:
+            log.info("meters restored from their stored state", meters=restored)
+        if not self.sqlite.keeps_readings:
+            return
         with self.sqlite.transaction() as db:
             rows = db.execute(
                 "SELECT dev_eui, name, channel, MAX(time_us), value FROM readings"
                 f" WHERE name IN ({','.join('?' * len(DELTA_OF))}) GROUP BY dev_eui, name, channel",
                 list(DELTA_OF),
             ).fetchall()
+        seeded = 0
         for dev_eui, name, channel, time_us, value in rows:
-            self.ingestor.meters.seed(MeterKey(dev_eui, name, channel), from_us(time_us), value)
-        if rows:
-            log.info("meters recovered from the store", meters=len(rows))
+            key = MeterKey(dev_eui, name, channel)
+            if not meters.has(key):
+                seeded += meters.seed(key, from_us(time_us), value)
+        if seeded:
+            log.info("meters recovered from the stored readings", meters=seeded)
 
     def health(self) -> dict[str, Any]:
         stores = {s.name: s.health() for s in self.stores}

@@ -77,10 +77,15 @@ class StoreUnavailable(StoreError):
 
 
 class StoreRejected(StoreError):
-    """Permanent store failure (4xx): retrying won't help; ``fix`` says what to change."""
+    """Permanent store failure (4xx): retrying won't help; ``fix`` says what to change.
 
-    def __init__(self, message: str, fix: str = "") -> None:
+    ``status`` is the HTTP status when the store answered one, for callers to tell a bad
+    batch (400) from a bad configuration (401, 403, 404) without reading the message.
+    """
+
+    def __init__(self, message: str, fix: str = "", status: int | None = None) -> None:
         self.fix = fix
+        self.status = status
         super().__init__(f"{message}. {fix}" if fix else message)
 
 

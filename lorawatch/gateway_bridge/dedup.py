@@ -1,69 +1,189 @@
-"""De-duplication of uplinks by deduplicationId and by (devEui, fCnt, fPort, payload).
+"""The identity of an uplink, and the de-duplication of uplinks by it.
 
-ChirpStack forwards a retransmission (same fCnt) with a *new* deduplicationId when
-``skip_fcnt_check`` is on, and MQTT redelivers a message whose ack was lost: both must count
-once (shared/reference/chirpstack/README.md). Keys are remembered for ``window_s`` of event
-time, bounded in number. A key is only remembered once its batch is durable (``commit``): a
-message whose batch failed to store must not be dropped as a duplicate on redelivery.
+ChirpStack forwards a retransmission (same fCnt) with a *new* deduplicationId and a later time
+when ``skip_fcnt_check`` is on, a second network-server path or a re-publish does the same,
+and MQTT redelivers a message whose ack was lost: all must count once
+(shared/reference/chirpstack/README.md). So an uplink's identity is a 64-bit hash of what the
+device sent: devEui, fCnt, fPort and payload (deduplicationId only when there is no fCnt, the
+raw message when there is neither). The stores keep it under a unique key, so a copy that gets
+past this module is still stored once; this module keeps copies from reaching the meters.
+
+Frame counters restart (a rejoin, an ABP reset, a 16-bit rollover), so the same fCnt and
+payload may come back as a genuinely new frame. A stored identity whose event time is more
+than ``horizon_s`` away from the new copy's is such a frame: it takes the next *generation*
+of the identity (the hash with a counter appended), and so on, so a retransmission of the
+newer frame still finds its own identity.
+
+The in-memory set is the fast path, never the authority: it holds identities for
+``window_s`` of *wall-clock* time after their batch was stored (event times cannot flush it:
+an uplink dated ten years ahead is just one more entry) and at most ``capacity`` of them,
+whatever the backlog. Behind it, :class:`Persisted` answers from the store. An uplink whose
+fCnt is above the highest its device sent is new without asking anyone, which is nearly
+every uplink: only retransmissions, late frames and a restarted counter (until it passes its
+old height again) cost a look-up.
 """
 
 from __future__ import annotations
 
+import hashlib
+import time
 from collections import OrderedDict
-from datetime import datetime
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Protocol
 
 from lorawatch.gateway_bridge.events import UplinkEvent
+from lorawatch.gateway_bridge.source import Message
+
+MAX_GENERATIONS = 8
+"""Counter restarts with the very same payload told apart; past this, the last one is reused."""
+
+_US = 1_000_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def identity(event: UplinkEvent, message: Message | None = None, generation: int = 0) -> int:
+    """The uplink's identity as a signed 64-bit integer (an SQLite INTEGER)."""
+    if event.f_cnt is None and not event.dedup_id and message is not None:
+        return _hash(b"raw:" + message.topic.encode() + b"\0" + message.payload, generation)
+    return frame_identity(
+        event.dev_eui, event.f_cnt, event.f_port, event.payload, event.dedup_id, generation
+    )
+
+
+def frame_identity(
+    dev_eui: str,
+    f_cnt: int | None,
+    f_port: int,
+    payload: bytes,
+    dedup_id: str = "",
+    generation: int = 0,
+) -> int:
+    """:func:`identity` from a stored frame's columns (no fCnt: ``None`` or -1)."""
+    if f_cnt is not None and f_cnt >= 0:
+        data = f"{dev_eui}/{f_cnt}/{f_port}/".encode() + payload
+    else:
+        data = f"{dev_eui}/id:{dedup_id}/{f_port}/".encode() + payload
+    return _hash(data, generation)
+
+
+def _hash(data: bytes, generation: int) -> int:
+    if generation:
+        data += b"#%d" % generation
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big", signed=True)
+
+
+def letter_key(topic: str, payload: bytes) -> int:
+    """The identity of a dead letter: its topic and bytes (a redelivery is the same letter)."""
+    return _hash(topic.encode() + b"\0" + payload, 0)
+
+
+def event_us(event: UplinkEvent) -> int:
+    """The event time in µs since the epoch, exactly (the stores' key)."""
+    d = event.time - _EPOCH
+    return (d.days * 86_400 + d.seconds) * _US + d.microseconds
+
+
+class Persisted(Protocol):
+    """The identities already stored (the SQLite store)."""
+
+    def uplink_time(self, uid: int) -> int | None:
+        """Event time (µs since the epoch) of the stored uplink with this identity, or None."""
+
+    def last_f_cnt(self, dev_eui: str) -> int | None:
+        """The frame counter of the device's latest stored uplink, or None."""
 
 
 class Deduplicator:
-    def __init__(self, window_s: float = 86400.0, capacity: int = 500_000) -> None:
+    def __init__(
+        self,
+        window_s: float = 86400.0,
+        capacity: int = 500_000,
+        *,
+        horizon_s: float = 86400.0,
+        persisted: Persisted | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.window_s = window_s
         self.capacity = capacity
-        self._seen: OrderedDict[str, float] = OrderedDict()
-        self._pending: set[str] = set()
+        self.horizon_us = int(horizon_s * _US)
+        self.persisted = persisted
+        self.clock = clock
+        self._seen: OrderedDict[int, tuple[int, float]] = OrderedDict()
+        """Identity -> (event time µs, wall-clock expiry), in commit order (so expiry order)."""
+        self._pending: dict[int, int] = {}
+        self._high: dict[str, int] = {}
+        """Per device, the highest fCnt claimed (or stored, after a restart)."""
+        self.lookups = 0
 
-    @staticmethod
-    def keys(event: UplinkEvent) -> list[str]:
-        """The identities of an uplink; an event with neither fCnt nor id has none (never a dup)."""
-        keys = []
-        if event.f_cnt is not None and event.payload:
-            keys.append(f"k:{event.dedup_key}")
-        if event.dedup_id:
-            keys.append(f"i:{event.dedup_id}")
-        return keys
+    def claim(self, event: UplinkEvent, message: Message | None = None) -> int | None:
+        """None when the uplink is a copy of one seen (stored, or earlier in this batch); else
+        its identity, pending until :meth:`commit` or :meth:`abandon`."""
+        t = event_us(event)
+        f_cnt = event.f_cnt
+        if f_cnt is not None:
+            high = self._high.get(event.dev_eui)
+            if high is None and self.persisted is not None:
+                self.lookups += 1
+                high = self.persisted.last_f_cnt(event.dev_eui)
+                self._high[event.dev_eui] = -1 if high is None else high
+            if high is None or f_cnt > high:
+                # Above every frame of the device: new, whoever is asked.
+                uid = identity(event, message)
+                self._high[event.dev_eui] = f_cnt
+                self._pending[uid] = t
+                return uid
+        uid, known = self.resolve(event, message, t)
+        if known is not None:
+            return None
+        self._pending[uid] = t
+        return uid
 
-    def claim(self, event: UplinkEvent) -> list[str] | None:
-        """None when the uplink was seen (committed, or earlier in this batch); else its keys,
-        now pending until :meth:`commit` or :meth:`abandon`."""
-        keys = self.keys(event)
+    def resolve(
+        self, event: UplinkEvent, message: Message | None = None, t: int | None = None
+    ) -> tuple[int, int | None]:
+        """The uplink's identity, and the event time (µs) of the copy already seen with it,
+        or None when it is new (then the identity is the first free generation)."""
+        if t is None:
+            t = event_us(event)
+        for generation in range(MAX_GENERATIONS):
+            uid = identity(event, message, generation)
+            known = self._known(uid)
+            if known is None:
+                return uid, None
+            if abs(t - known) <= self.horizon_us:
+                return uid, known
+        return uid, None
+
+    def _known(self, uid: int) -> int | None:
+        found = self._pending.get(uid)
+        if found is not None:
+            return found
+        seen = self._seen.get(uid)
+        if seen is not None:
+            return seen[0]
+        if self.persisted is None:
+            return None
+        self.lookups += 1
+        return self.persisted.uplink_time(uid)
+
+    def commit(self, uids: list[int]) -> None:
+        """Remember the identities of a durable batch; forget those past the window."""
         seen, pending = self._seen, self._pending
-        for k in keys:
-            if k in seen or k in pending:
-                return None
-        pending.update(keys)
-        return keys
-
-    def commit(self, events: list[tuple[list[str], datetime]]) -> None:
-        """Remember the keys of a durable batch; forget keys older than the window."""
-        newest = 0.0
-        seen, pending = self._seen, self._pending
-        for keys, time in events:
-            t = time.timestamp()
-            if t > newest:
-                newest = t
-            for k in keys:
-                pending.discard(k)
-                if k in seen:
-                    seen.move_to_end(k)
-                seen[k] = t
-        horizon = newest - self.window_s
-        while seen and (len(seen) > self.capacity or next(iter(seen.values())) < horizon):
+        now = self.clock()
+        expiry = now + self.window_s
+        for uid in uids:
+            t = pending.pop(uid, None)
+            if t is not None:
+                seen[uid] = (t, expiry)
+        while seen and (len(seen) > self.capacity or next(iter(seen.values()))[1] < now):
             seen.popitem(last=False)
 
-    def abandon(self, events: list[tuple[list[str], datetime]]) -> None:
-        """The batch was not stored: its keys were never seen."""
-        for keys, _ in events:
-            self._pending.difference_update(keys)
+    def abandon(self, uids: list[int]) -> None:
+        """The batch was not stored: its identities were never seen."""
+        pending = self._pending
+        for uid in uids:
+            pending.pop(uid, None)
 
     def __len__(self) -> int:
         return len(self._seen)

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import structlog
 from prometheus_client import Counter
@@ -23,7 +23,7 @@ from prometheus_client import Counter
 from lorawatch.core.errors import RejectedMessage, StoreError
 from lorawatch.core.logs import OncePer
 from lorawatch.core.metrics import Metrics
-from lorawatch.gateway_bridge.dedup import Deduplicator
+from lorawatch.gateway_bridge.dedup import Deduplicator, Persisted
 from lorawatch.gateway_bridge.events import Format, TopicMatcher, UplinkEvent, parse
 from lorawatch.gateway_bridge.source import Message, MessageSource
 from lorawatch.pipeline.ingest import Ingestor
@@ -39,10 +39,11 @@ class Prepared:
 
     messages: list[Message]
     batch: Batch
-    keys: list[tuple[list[str], datetime]]
+    keys: list[int]
     commands: list[int]
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 RECORDED_EVENTS = frozenset({"status", "join", "log", "ack", "txack", "location", "integration"})
 
 
@@ -61,9 +62,11 @@ class Bridge:
         batch_size: int = 1000,
         batch_interval_s: float = 0.25,
         on_stored: Callable[[Batch], None] | None = None,
+        persisted: Persisted | None = None,
     ) -> None:
         """``on_stored`` is called with each batch once it is durable and acked (the alert
-        engine); it must be quick, and an exception it raises is logged, never propagated."""
+        engine); it must be quick, and an exception it raises is logged, never propagated.
+        ``persisted`` answers which uplink identities are already stored (across restarts)."""
         self.source = source
         self.ingestor = ingestor
         self.stores = stores
@@ -71,7 +74,7 @@ class Bridge:
         self.topics = TopicMatcher(topic_template)
         self.fmt = fmt
         self.max_message_bytes = max_message_bytes
-        self.dedup = Deduplicator(dedup_window_s)
+        self.dedup = Deduplicator(dedup_window_s, horizon_s=dedup_window_s, persisted=persisted)
         self.batch_size = batch_size
         self.batch_interval_s = batch_interval_s
         self.on_stored = on_stored
@@ -123,6 +126,7 @@ class Bridge:
         prepared.commands = self.ingestor.poll_commands(prepared.batch)
         for message in messages:
             self._handle(message, prepared.batch, prepared.keys)
+        prepared.batch.meter_state = self.ingestor.meters.dirty_states()
         return prepared
 
     def _finish(self, prepared: Prepared, stored: bool) -> None:
@@ -148,14 +152,14 @@ class Bridge:
     def records(self, message: Message) -> Batch:
         """The records one message would produce, without storing or acking (for replays)."""
         batch = Batch()
-        keys: list[tuple[list[str], datetime]] = []
-        self._handle(message, batch, keys)
-        self.dedup.abandon(keys)
+        self._handle(message, batch, None)
+        batch.meter_state = self.ingestor.meters.dirty_states()
         return batch
 
-    def _handle(
-        self, message: Message, batch: Batch, committed: list[tuple[list[str], datetime]]
-    ) -> None:
+    def _handle(self, message: Message, batch: Batch, committed: list[int] | None) -> None:
+        """Add the message's records to the batch; ``committed`` None for a replay, which
+        passes the identity gate (its uplink may be stored while its readings were not) but
+        keeps the stored copy's time, so that it lands on the same keys."""
         try:
             if len(message.payload) > self.max_message_bytes:
                 raise RejectedMessage(
@@ -166,7 +170,12 @@ class Bridge:
             if topic.event not in RECORDED_EVENTS and topic.event != "up":
                 self.unknown_events += 1
                 self._event_counter("unknown").inc()
-                return
+                raise RejectedMessage(
+                    "unknown_event",
+                    f"event type {topic.event!r} is not one ChirpStack sends (up, "
+                    f"{', '.join(sorted(RECORDED_EVENTS))}): check bridge.event_topic",
+                    topic.dev_eui,
+                )
             event = parse(topic, message.payload, self.fmt, message.received)
         except RejectedMessage as exc:
             self._dead_letter(message, exc, batch)
@@ -175,13 +184,19 @@ class Bridge:
         if not isinstance(event, UplinkEvent):
             self.ingestor.event(event, batch)
             return
-        keys = self.dedup.claim(event)
-        if keys is None:
-            self.metrics.duplicates.inc()
-            return
-        committed.append((keys, event.time))
+        if committed is None:
+            uid, known = self.dedup.resolve(event, message)
+            if known is not None:
+                event.time = _EPOCH + timedelta(microseconds=known)
+        else:
+            claimed = self.dedup.claim(event, message)
+            if claimed is None:
+                self.metrics.duplicates.inc()
+                return
+            uid = claimed
+            committed.append(uid)
         before = len(batch.dead_letters)
-        if self.ingestor.uplink(message, event, batch):
+        if self.ingestor.uplink(message, event, batch, uid):
             self.metrics.uplinks.inc()
         for letter in batch.dead_letters[before:]:
             self._count(letter, message)

@@ -20,6 +20,7 @@ from lorawatch.core.readings import DELTA_OF, Reading
 from lorawatch.decoders import mapping as object_mapping
 from lorawatch.decoders.base import Uplink, readings_of
 from lorawatch.decoders.normalized import PROBLEM_PREFIXES as NORMALIZED_PROBLEM
+from lorawatch.gateway_bridge.dedup import identity
 from lorawatch.gateway_bridge.events import Event, UplinkEvent
 from lorawatch.gateway_bridge.source import Message
 from lorawatch.inventory import Inventory, ResolvedDevice
@@ -60,7 +61,7 @@ class Ingestor:
     ) -> None:
         self.inventory = inventory
         self.use_object = use_object
-        self.meters = meters or MeterEngine(self._limits)
+        self.meters = meters or MeterEngine(self.limits)
         self.quality: Counter[str] = Counter()
         self.chirpstack_logs: Counter[str] = Counter()
         self.chirpstack_log_devices: defaultdict[str, set[str]] = defaultdict(set)
@@ -102,7 +103,8 @@ class Ingestor:
             place = self._places[device.dev_eui] = place_of(device)
         return place
 
-    def _limits(self, key: MeterKey) -> MeterLimits:
+    def limits(self, key: MeterKey) -> MeterLimits:
+        """Each meter's physical limits, from its device's kind and parameters."""
         device = self.inventory.devices.get(key.dev_eui)
         kind = device.kind if device else ""
         limit = DEFAULT_LIMITS.get(kind, MeterLimits())
@@ -111,8 +113,12 @@ class Ingestor:
             return MeterLimits(limit.max_per_hour, timedelta(hours=gap))
         return limit
 
-    def uplink(self, message: Message, event: UplinkEvent, batch: Batch) -> int:
-        """Add the uplink's records to the batch; return the number of readings."""
+    def uplink(
+        self, message: Message, event: UplinkEvent, batch: Batch, uid: int | None = None
+    ) -> int:
+        """Add the uplink's records to the batch; return the number of readings. ``uid`` is
+        the identity the bridge resolved (:mod:`lorawatch.gateway_bridge.dedup`), else the
+        first generation's."""
         device = self.inventory.resolve(
             event.dev_eui, event.device_profile, event.tags, event.device_name
         )
@@ -132,6 +138,7 @@ class Ingestor:
                 best.snr if best else None,
                 len(event.rx),
                 place,
+                identity(event, message) if uid is None else uid,
             )
         )
         try:

@@ -40,6 +40,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final, Literal, NamedTuple
 
+import orjson
+
 from lorawatch.core.readings import DELTA_OF, Reading
 
 __all__ = [
@@ -266,6 +268,7 @@ class MeterEngine:
         self._window = window
         self._max_age = max_age
         self._meters: dict[MeterKey, _Meter] = {}
+        self._dirty: dict[MeterKey, _Meter] = {}
 
     # ------------------------------------------------------------------ readings
 
@@ -289,6 +292,7 @@ class MeterEngine:
         meter = self._meters.get(key)
         if meter is None:
             meter = self._new_meter(key, delta_name)
+        self._dirty[key] = meter
         times = meter.times
         if meter.head == len(times) or time > times[-1]:  # in order: the hot path
             times.append(time)
@@ -332,6 +336,10 @@ class MeterEngine:
         Readings after ``at`` are in the corrected frame. Re-issuing at the same ``at`` overwrites.
         """
         return self._command(key, at, "calibrate", offset)
+
+    def has(self, key: MeterKey) -> bool:
+        """Whether the meter is known (fed, seeded or loaded)."""
+        return key in self._meters
 
     def seed(self, key: MeterKey, last_reading_time: datetime, last_index: float) -> bool:
         """Start a meter from the last index found in the store (after a restart without snapshot).
@@ -408,28 +416,80 @@ class MeterEngine:
             raise ValueError(f"unsupported meter snapshot version {snapshot.get('version')!r}")
         engine = cls(limits, window=window, max_age=max_age)
         try:
-            for item in snapshot["meters"]:
-                key = MeterKey(*(str(part) for part in item["key"]))
-                meter = engine._new_meter(key, DELTA_OF[key.name])
-                meter.floor = _parse(item["floor"])
-                prev, base, base_time, pend, pend_time = item["base"]
-                meter.base = _State(
-                    _parse(prev), _num(base), _parse(base_time), _num(pend), _parse(pend_time)
-                )
-                for at, kind, amount in item["commands"]:
-                    if kind not in _COMMAND_RANK:
-                        raise ValueError(f"unknown command {kind!r}")
-                    when = datetime.fromisoformat(at)
-                    meter.commands.append((when, kind, float(amount)))
-                    meter.cmd_keys.append((when, _COMMAND_RANK[kind]))
-                for at, value, modulus in item["readings"]:
-                    meter.times.append(datetime.fromisoformat(at))
-                    meter.entries.append(_Entry(float(value), _num(modulus)))
-                if meter.times:
-                    engine._recompute(meter, 0)
+            items = list(snapshot["meters"])
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"corrupt meter snapshot: {exc!r}") from exc
+        for item in items:
+            engine._load(item)
+        return engine
+
+    def dirty_states(self) -> list[tuple[str, str]]:
+        """(key, state) of each meter changed since the last call, to store with the batch.
+
+        A state is the meter's tail: the state before its newest reading, that reading and
+        the commands from then on; :meth:`load_states` continues from it exactly (the newest
+        reading's delta is not emitted again, anything older is too late). Small and cheap,
+        so it is written with every batch: a restart never needs the readings table.
+        """
+        out = []
+        for key, m in self._dirty.items():
+            last = len(m.times) - 1
+            floor: datetime | None
+            if last > m.head:
+                base, floor = m.entries[last - 1].state, m.times[last - 1]
+            else:
+                base, floor = m.base, m.floor
+            readings = []
+            if last >= m.head:
+                entry = m.entries[last]
+                readings.append([m.times[last], entry.value, entry.modulus])
+            # orjson writes datetimes as ISO 8601, which _load reads back.
+            item = {
+                "key": list(key),
+                "floor": floor,
+                "base": list(base),
+                "readings": readings,
+                "commands": [c for c in m.commands if floor is None or c[0] >= floor],
+            }
+            out.append((state_key(key), orjson.dumps(item).decode()))
+        self._dirty.clear()
+        return out
+
+    def load_states(self, states: list[str]) -> int:
+        """Continue the meters of :meth:`dirty_states` (after a restart); returns how many.
+
+        Raises ValueError on a corrupt state, naming its meter.
+        """
+        for text in states:
+            try:
+                item = orjson.loads(text)
+            except orjson.JSONDecodeError as exc:
+                raise ValueError(f"corrupt meter state {text[:80]!r}: {exc}") from exc
+            self._load(item)
+        return len(states)
+
+    def _load(self, item: dict[str, Any]) -> None:
+        try:
+            key = MeterKey(*(str(part) for part in item["key"]))
+            meter = self._new_meter(key, DELTA_OF[key.name])
+            meter.floor = _parse(item["floor"])
+            prev, base, base_time, pend, pend_time = item["base"]
+            meter.base = _State(
+                _parse(prev), _num(base), _parse(base_time), _num(pend), _parse(pend_time)
+            )
+            for at, kind, amount in item["commands"]:
+                if kind not in _COMMAND_RANK:
+                    raise ValueError(f"unknown command {kind!r}")
+                when = datetime.fromisoformat(at)
+                meter.commands.append((when, kind, float(amount)))
+                meter.cmd_keys.append((when, _COMMAND_RANK[kind]))
+            for at, value, modulus in item["readings"]:
+                meter.times.append(datetime.fromisoformat(at))
+                meter.entries.append(_Entry(float(value), _num(modulus)))
+            if meter.times:
+                self._recompute(meter, 0)
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"corrupt meter snapshot: {exc!r}") from exc
-        return engine
 
     # ------------------------------------------------------------------ internals
 
@@ -485,6 +545,7 @@ class MeterEngine:
         meter = self._meters.get(key)
         if meter is None:
             meter = self._new_meter(key, delta_name)
+        self._dirty[key] = meter
         # A command at the floor applies after the reading there, so it is still in reach.
         late = None if meter.floor is not None and at == meter.floor else self._too_late(meter, at)
         if late is not None:
@@ -607,6 +668,11 @@ def _jump(
         " quarantined, not counted"
     )
     return _State(time, base, base_time, value, time), 0.0, QualityEvent(key, "jump", time, detail)
+
+
+def state_key(key: MeterKey) -> str:
+    """The ``meter_state`` row of a meter."""
+    return "\t".join(key)
 
 
 def _iso(time: datetime | None) -> str | None:

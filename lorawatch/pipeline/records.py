@@ -37,6 +37,9 @@ class RawUplink:
     snr: float | None
     gateways: int
     place: Place = Place()
+    uid: int = 0
+    """The frame's identity (:func:`lorawatch.gateway_bridge.dedup.identity`; 0: the store
+    works out the first generation's), unique in the stores: a copy is stored once."""
 
 
 @dataclass(slots=True)
@@ -107,6 +110,9 @@ class Batch:
     consumption: list[Consumption] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     events: list[DeviceEvent] = field(default_factory=list)
+    meter_state: list[tuple[str, str]] = field(default_factory=list)
+    """(meter key, state) of the meters this batch moved: written in the batch's transaction,
+    so a restart continues exactly where the stored data ends (not counted in ``len``)."""
 
     def __len__(self) -> int:
         return (

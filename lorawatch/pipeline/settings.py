@@ -23,7 +23,9 @@ class BridgeConfig(Section):
     dedup_window_s: int = Field(
         86400,
         ge=0,
-        description="Window in which a repeated (devEui, fCnt, fPort, payload) counts once.",
+        description="Seconds of wall-clock time the identities of stored uplinks stay in "
+        "memory (the store remains the authority after), and the event-time distance beyond "
+        "which the same (devEui, fCnt, fPort, payload) is a new frame after a counter restart.",
     )
     use_chirpstack_object: bool = Field(
         True,

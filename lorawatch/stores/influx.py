@@ -7,10 +7,14 @@ InfluxDB returns, honouring ``Retry-After`` and backing off with jitter, and new
 behind them so order is kept. The spool survives restarts and is bounded (past the bound,
 ``write`` raises StoreUnavailable and the bridge stops acknowledging: backpressure).
 
-A 4xx answer (bad token, unknown database) is a configuration problem retrying cannot fix:
-the store stops sending, keeps spooling, and reports the error and its fix in ``health()``
-and the log; the spool drains after the operator fixes it and restarts lorawatch. A 400 on a
-spooled batch (bad points) moves that file aside to ``spool/rejected`` with the reason.
+A 401, 403 or 404 (bad token, no write right, unknown database) is a configuration problem:
+the store keeps spooling, reports the error and its fix in ``health()`` and the log, and tries
+again every minute, so the spool drains as soon as the operator fixes it. Any other 4xx (a 400
+for bad points or a partial write, a 413) is about that batch alone: the batch is set aside in
+``spool/rejected`` with the reason (counted, shown in ``health()``, put back in the spool by
+:meth:`InfluxStore.requeue_rejected`, ``lorawatch deadletters influx-requeue``, once fixed) and
+the next batches go on. The decision
+reads the status the error carries, never its text.
 """
 
 from __future__ import annotations
@@ -40,11 +44,19 @@ log = structlog.get_logger(__name__)
 
 _FIXES = {
     401: "InfluxDB refused the credentials: set store.influxdb.token (or username/password), "
-    "e.g. LORAWATCH__STORE__INFLUXDB__TOKEN, then restart lorawatch",
-    403: "the token may not write this database/bucket: grant write access, then restart",
+    "e.g. LORAWATCH__STORE__INFLUXDB__TOKEN, and restart lorawatch",
+    403: "the token may not write this database/bucket: grant write access (tried again every "
+    "minute)",
     404: "the database/bucket does not exist: create it (influx -execute 'CREATE DATABASE "
-    "<name>') or fix store.influxdb.database, then restart",
+    "<name>') or fix store.influxdb.database (tried again every minute)",
 }
+BLOCKED_RETRY_S = 60.0
+"""How often a store refused for its configuration (401, 403, 404) tries again."""
+
+
+def sets_aside(exc: StoreRejected) -> bool:
+    """A refusal of the batch itself (400, 413, 422...), not of every batch (401, 403, 404)."""
+    return exc.status is not None and 400 <= exc.status < 500 and exc.status not in _FIXES
 
 
 class InfluxStore:
@@ -66,6 +78,8 @@ class InfluxStore:
         self.blocked = False
         self.written_batches = 0
         self.spooled_batches = 0
+        self.rejected_batches = 0
+        """Batches set aside since start (``health()`` counts the files, whenever written)."""
         self._drainer: threading.Thread | None = None
         if self._spooled():
             with self._lock:
@@ -115,7 +129,9 @@ class InfluxStore:
         detail = response.text[:300].strip()
         if status == 429 or status >= 500:
             raise StoreUnavailable(f"influxdb answered {status}: {detail}", _retry_after(response))
-        raise StoreRejected(f"influxdb answered {status}: {detail}", _FIXES.get(status, ""))
+        raise StoreRejected(
+            f"influxdb answered {status}: {detail}", _FIXES.get(status, ""), status=status
+        )
 
     # --- spool ------------------------------------------------------------------------------
 
@@ -153,13 +169,15 @@ class InfluxStore:
         self.spooled_batches += 1
 
     def _start_drainer(self) -> None:
-        """Called with the lock held."""
+        """Called with the lock held. A blocked store's drainer is not woken by new batches:
+        it tries again on its own every :data:`BLOCKED_RETRY_S`."""
         if self._drainer is None or not self._drainer.is_alive():
             self._drainer = threading.Thread(
                 target=self._drain_loop, name="influx-spool", daemon=True
             )
             self._drainer.start()
-        self._wake.set()
+        if not self.blocked:
+            self._wake.set()
 
     def _drain_once(self) -> bool:
         """Send the oldest spooled batch; True when the spool is empty afterwards."""
@@ -170,26 +188,61 @@ class InfluxStore:
         try:
             self._post(oldest.read_bytes())
         except StoreRejected as exc:
-            if "400" in str(exc) or "413" in str(exc):
-                oldest.rename(self.rejected_dir / oldest.name)
-                (self.rejected_dir / (oldest.name + ".reason")).write_text(
-                    str(exc), encoding="utf-8"
-                )
-                log.error(
-                    "influxdb rejected a spooled batch, moved aside",
-                    file=oldest.name,
-                    error=str(exc),
-                )
-                return not self._spooled()
-            raise
+            if not sets_aside(exc):
+                raise
+            self._set_aside(oldest.read_bytes(), exc)
+            oldest.unlink()
+            return not self._spooled()
         oldest.unlink()
+        if self.blocked:
+            self.blocked = False
+            self.fix = ""
+            log.info("influxdb accepts writes again")
         return not self._spooled()
+
+    def _set_aside(self, body: bytes, exc: StoreRejected) -> None:
+        """Keep a refused batch, with why, where an operator can see and replay it."""
+        seq = int(time.time() * 1_000_000)
+        target = self.rejected_dir / f"{seq:017d}.lp.gz"
+        while target.exists():
+            seq += 1
+            target = self.rejected_dir / f"{seq:017d}.lp.gz"
+        target.write_bytes(body)
+        target.with_name(target.name + ".reason").write_text(str(exc), encoding="utf-8")
+        self.rejected_batches += 1
+        self.last_error = str(exc)
+        log.error(
+            "influxdb refused a batch: set aside, the next batches go on",
+            file=str(target),
+            status=exc.status,
+            error=str(exc),
+        )
+
+    def requeue_rejected(self) -> int:
+        """Put the set-aside batches back in the spool (after fixing the cause); how many."""
+        moved = 0
+        with self._lock:
+            files = self._spooled()
+            seq = int(files[-1].name.split(".")[0]) + 1 if files else 1
+            for path in sorted(self.rejected_dir.glob("*.lp.gz")):
+                path.rename(self.spool / f"{seq:012d}.lp.gz")
+                path.with_name(path.name + ".reason").unlink(missing_ok=True)
+                seq += 1
+                moved += 1
+            if moved:
+                self._start_drainer()
+        return moved
 
     def _drain_loop(self) -> None:
         # Posting happens outside the writers' lock: writers append to the spool meanwhile,
         # and only post directly once the spool is empty, i.e. after every older batch.
         delay = 0.2
-        while not self._stop.is_set() and not self.blocked:
+        while not self._stop.is_set():
+            if self.blocked:  # woken early only by close()
+                self._wake.clear()
+                self._wake.wait(BLOCKED_RETRY_S * random.uniform(0.8, 1.2))  # noqa: S311
+                if self._stop.is_set():
+                    return
             wait = 0.0
             try:
                 if self._drain_once():
@@ -206,16 +259,16 @@ class InfluxStore:
                 delay = min(delay * 2, 30.0)
             except StoreRejected as exc:
                 self._block(exc)
-                return
             if wait:
                 self._wake.clear()
                 self._wake.wait(wait * random.uniform(0.8, 1.2))  # noqa: S311 - jitter, not crypto
 
     def _block(self, exc: StoreRejected) -> None:
-        self.blocked = True
         self.last_error = str(exc)
         self.fix = exc.fix
-        log.error("influxdb rejects writes; spooling until fixed", error=str(exc), fix=exc.fix)
+        if not self.blocked:
+            log.error("influxdb rejects writes; spooling until fixed", error=str(exc), fix=exc.fix)
+        self.blocked = True
 
     # --- Store protocol ---------------------------------------------------------------------
 
@@ -241,10 +294,12 @@ class InfluxStore:
                     self.last_error = str(exc)
                     log.warning("influxdb unavailable, spooling", error=str(exc))
                 except StoreRejected as exc:
+                    if sets_aside(exc):
+                        self._set_aside(body, exc)
+                        return
                     self._block(exc)
             self._to_spool(body)
-            if not self.blocked:
-                self._start_drainer()
+            self._start_drainer()
 
     def wait_drained(self, timeout: float) -> bool:
         """For tests and shutdown: True once the spool is empty."""
@@ -304,6 +359,7 @@ class InfluxStore:
             "spooled_batches": len(self._spooled()),
             "spool_bytes": self.spool_bytes(),
             "blocked": self.blocked,
+            "rejected_batches": len(list(self.rejected_dir.glob("*.lp.gz"))),
             "last_error": self.last_error,
             "fix": self.fix,
         }

@@ -17,11 +17,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
+import structlog
+
 from lorawatch.core import timeutil
 from lorawatch.core.errors import StoreUnavailable
 from lorawatch.core.timeutil import us
+from lorawatch.gateway_bridge.dedup import MAX_GENERATIONS, frame_identity, letter_key
 from lorawatch.pipeline.records import Batch, Consumption, DeadLetter, StoredReading
 from lorawatch.pipeline.store import Bucket, Interval
+
+log = structlog.get_logger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS readings (
@@ -45,13 +50,13 @@ CREATE TABLE IF NOT EXISTS consumption_quarters (
 CREATE TABLE IF NOT EXISTS uplinks (
     dev_eui TEXT NOT NULL, time_us INTEGER NOT NULL, f_cnt INTEGER NOT NULL, f_port INTEGER NOT NULL,
     payload BLOB NOT NULL, dedup_id TEXT NOT NULL, received_us INTEGER NOT NULL,
-    format TEXT NOT NULL, rssi REAL, snr REAL, gateways INTEGER NOT NULL,
+    format TEXT NOT NULL, rssi REAL, snr REAL, gateways INTEGER NOT NULL, uid INTEGER,
     PRIMARY KEY (dev_eui, time_us, f_cnt)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS dead_letters (
     id INTEGER PRIMARY KEY AUTOINCREMENT, received_us INTEGER NOT NULL, topic TEXT NOT NULL,
     payload BLOB NOT NULL, reason TEXT NOT NULL, detail TEXT NOT NULL, dev_eui TEXT NOT NULL,
-    replayed_us INTEGER
+    replayed_us INTEGER, key INTEGER
 );
 CREATE INDEX IF NOT EXISTS dead_letters_open ON dead_letters (replayed_us, id);
 CREATE TABLE IF NOT EXISTS device_events (
@@ -65,11 +70,73 @@ CREATE TABLE IF NOT EXISTS meter_state (
 """
 
 QUARTER_US = 900 * 1_000_000
-SCHEMA_VERSION = 1
-"""``PRAGMA user_version``: 1 added ``consumption_quarters`` (rebuilt from ``consumption``)."""
+SCHEMA_VERSION = 2
+"""``PRAGMA user_version``: 1 added ``consumption_quarters`` (rebuilt from ``consumption``);
+2 added the identities (``uplinks.uid``, ``dead_letters.key``, each under a unique index)."""
 
 
 Row = tuple[Any, ...]
+
+
+def _columns(db: sqlite3.Connection, table: str) -> set[str]:
+    return {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+
+
+def _add_identities(db: sqlite3.Connection, horizon_us: int = 86_400 * 1_000_000) -> None:
+    """Give the rows of an older file their identity, then make identities unique.
+
+    Copies stored before identities existed (a retransmission stored twice across a restart)
+    are found on the way: the later copy of a frame within ``horizon_us`` of the first is
+    deleted from ``uplinks``, the later copy of a dead letter too; both are logged.
+    """
+    if "uid" not in _columns(db, "uplinks"):
+        db.execute("ALTER TABLE uplinks ADD COLUMN uid INTEGER")
+    if "key" not in _columns(db, "dead_letters"):
+        db.execute("ALTER TABLE dead_letters ADD COLUMN key INTEGER")
+    first: dict[int, int] = {}
+    updates: list[tuple[int, str, int, int]] = []
+    copies: list[tuple[str, int, int]] = []
+    rows = db.execute(
+        "SELECT dev_eui, time_us, f_cnt, f_port, payload, dedup_id FROM uplinks"
+        " WHERE uid IS NULL ORDER BY time_us"
+    )
+    for dev_eui, time_us, f_cnt, f_port, payload, dedup_id in rows:
+        for generation in range(MAX_GENERATIONS):
+            uid = frame_identity(dev_eui, f_cnt, f_port, bytes(payload), dedup_id, generation)
+            known = first.get(uid)
+            if known is None or abs(known - time_us) <= horizon_us:
+                break
+        if known is not None and abs(known - time_us) <= horizon_us:
+            copies.append((dev_eui, time_us, f_cnt))
+            continue
+        first[uid] = time_us
+        updates.append((uid, dev_eui, time_us, f_cnt))
+    db.executemany("DELETE FROM uplinks WHERE dev_eui = ? AND time_us = ? AND f_cnt = ?", copies)
+    db.executemany(
+        "UPDATE uplinks SET uid = ? WHERE dev_eui = ? AND time_us = ? AND f_cnt = ?", updates
+    )
+    db.execute("CREATE UNIQUE INDEX IF NOT EXISTS uplinks_uid ON uplinks (uid)")
+    keys: set[int] = set()
+    letters: list[tuple[int, int]] = []
+    doubled: list[tuple[int]] = []
+    for id_, topic, payload in db.execute(
+        "SELECT id, topic, payload FROM dead_letters WHERE key IS NULL ORDER BY id"
+    ):
+        key = letter_key(topic, bytes(payload))
+        if key in keys:
+            doubled.append((id_,))
+        else:
+            keys.add(key)
+            letters.append((key, id_))
+    db.executemany("DELETE FROM dead_letters WHERE id = ?", doubled)
+    db.executemany("UPDATE dead_letters SET key = ? WHERE id = ?", letters)
+    db.execute("CREATE UNIQUE INDEX IF NOT EXISTS dead_letters_key ON dead_letters (key)")
+    if copies or doubled:
+        log.warning(
+            "copies stored before identities existed were removed",
+            uplinks=len(copies),
+            dead_letters=len(doubled),
+        )
 
 
 def reading_rows(readings: list[StoredReading]) -> list[Row]:
@@ -135,6 +202,8 @@ class SqliteStore:
                     f" SELECT name, end_us / {QUARTER_US}, building, commune, SUM(value)"
                     " FROM consumption GROUP BY 1, 2, 3, 4"
                 )
+            if version < 2:
+                _add_identities(db)
             if version < SCHEMA_VERSION:
                 db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
@@ -180,8 +249,10 @@ class SqliteStore:
 
     def write_in(self, db: sqlite3.Connection, batch: Batch) -> None:
         """Write a batch inside the caller's transaction (to commit other changes with it)."""
+        # OR IGNORE: a frame already stored (same identity) keeps its first copy.
         db.executemany(
-            "INSERT OR REPLACE INTO uplinks VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            "INSERT OR IGNORE INTO uplinks (dev_eui, time_us, f_cnt, f_port, payload, dedup_id,"
+            " received_us, format, rssi, snr, gateways, uid) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             [
                 (
                     u.dev_eui,
@@ -195,6 +266,7 @@ class SqliteStore:
                     u.rssi,
                     u.snr,
                     u.gateways,
+                    u.uid or frame_identity(u.dev_eui, u.f_cnt, u.f_port, u.payload, u.dedup_id),
                 )
                 for u in batch.uplinks
             ],
@@ -214,13 +286,27 @@ class SqliteStore:
             "INSERT OR REPLACE INTO device_events VALUES (?,?,?,?,?)",
             [(e.dev_eui, us(e.time), e.kind, e.code, e.detail) for e in batch.events],
         )
+        if batch.meter_state:
+            db.executemany("INSERT OR REPLACE INTO meter_state VALUES (?,?)", batch.meter_state)
 
     @staticmethod
     def _dead_letters(db: sqlite3.Connection, letters: list[DeadLetter]) -> None:
+        # OR IGNORE: a redelivered bad message (same topic and bytes) is one letter.
         db.executemany(
-            "INSERT INTO dead_letters (received_us, topic, payload, reason, detail, dev_eui)"
-            " VALUES (?,?,?,?,?,?)",
-            [(us(d.received), d.topic, d.payload, d.reason, d.detail, d.dev_eui) for d in letters],
+            "INSERT OR IGNORE INTO dead_letters"
+            " (received_us, topic, payload, reason, detail, dev_eui, key) VALUES (?,?,?,?,?,?,?)",
+            [
+                (
+                    us(d.received),
+                    d.topic,
+                    d.payload,
+                    d.reason,
+                    d.detail,
+                    d.dev_eui,
+                    letter_key(d.topic, d.payload),
+                )
+                for d in letters
+            ],
         )
 
     @staticmethod
@@ -306,6 +392,27 @@ class SqliteStore:
             interval,
             tz,
         )
+
+    def uplink_time(self, uid: int) -> int | None:
+        """Event time (µs) of the stored uplink with this identity (the de-duplicator's
+        authority, :class:`lorawatch.gateway_bridge.dedup.Persisted`)."""
+        with self._connection() as db:
+            row = db.execute("SELECT time_us FROM uplinks WHERE uid = ?", (uid,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def last_f_cnt(self, dev_eui: str) -> int | None:
+        """The frame counter of the device's latest stored uplink."""
+        with self._connection() as db:
+            row = db.execute(
+                "SELECT f_cnt FROM uplinks WHERE dev_eui = ? ORDER BY time_us DESC LIMIT 1",
+                (dev_eui,),
+            ).fetchone()
+        return None if row is None else int(row[0])
+
+    def meter_states(self) -> list[str]:
+        """Every meter's last state, written with the batches (see ``Batch.meter_state``)."""
+        with self._connection() as db:
+            return [state for (state,) in db.execute("SELECT state FROM meter_state")]
 
     def fetch(self, sql: str, args: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         """Read rows on this thread's connection, without taking the writers' lock (WAL)."""

@@ -120,3 +120,26 @@ def replay(
         fixed += 1
     out.print(f"{fixed} replayed, {still} still failing")
     service.stop()
+
+
+@app.command("influx-requeue")
+def influx_requeue(
+    config_file: ConfigOption,
+    wait: Annotated[float, typer.Option(min=0, help="Seconds to wait for them to be sent.")] = 30,
+) -> None:
+    """Send again the batches InfluxDB refused (a 400, a 413), once the cause is fixed.
+
+    They wait in ``<spool_dir>/rejected/`` next to InfluxDB's answer; this puts them back in
+    the spool, in order, and waits until InfluxDB took them. A batch refused again is set
+    aside again.
+    """
+    service = _service(config_file)
+    if service.influx is None:
+        err.print("error: influxdb is not in store.outputs: nothing to requeue")
+        service.stop()
+        raise typer.Exit(2)
+    moved = service.influx.requeue_rejected()
+    sent = service.influx.wait_drained(wait)
+    left = service.influx.health()["rejected_batches"]
+    service.stop()
+    out.print(f"{moved} requeued, {'all sent' if sent else 'not all sent yet'}, {left} set aside")
