@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 from lorawatch.alerts.engine import AlertEngine
 from lorawatch.app.cli.main import app as cli
 from lorawatch.core.errors import StoreRejected
-from lorawatch.pipeline.line_protocol import ns
+from lorawatch.core.timeutil import ns
 from lorawatch.pipeline.records import Batch, Place, StoredReading
 from lorawatch.stores import influx as influx_store
 from lorawatch.stores.influx import InfluxStore
@@ -217,8 +217,9 @@ def test_alert_events_wait_in_the_spool_while_influxdb_is_down(
     event is spooled, the outbox row counts as sent, and the point reaches InfluxDB later,
     in order with the batches written after it."""
     down = store(tmp_path, "http://127.0.0.1:9", "v1")  # discard port: connection refused
+    at_once = config(rules={"waste": {"fill_confirm_readings": 1}})  # one frame opens it
     engine = AlertEngine(
-        SqliteStore(tmp_path / "lorawatch.sqlite"), INVENTORY, config(), influx=down
+        SqliteStore(tmp_path / "lorawatch.sqlite"), INVENTORY, at_once, influx=down
     )
     full = reading("pav-salle-glass", "fill_pct", 99.0, T0)
     engine.on_batch(Batch(readings=[full]), T0)
