@@ -13,7 +13,7 @@ import hmac
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from fastapi import APIRouter, Cookie, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -25,7 +25,13 @@ from lorawatch.web import svg
 from lorawatch.web.alerts import AlertConflict, AlertNotFound, AlertOut
 from lorawatch.web.deps import Ctx, WebContext, client_of, context, log
 from lorawatch.web.models import BuildingSummary, Compared, DeviceOut, Series
-from lorawatch.web.security import Authenticator, Principal, safe_next, screen_allowed
+from lorawatch.web.security import (
+    Authenticator,
+    Principal,
+    cross_site,
+    safe_next,
+    screen_allowed,
+)
 
 router = APIRouter(include_in_schema=False)
 LangQuery = Annotated[str | None, Query(max_length=5)]
@@ -84,8 +90,7 @@ def trend(ratio: float | None, tolerance: float = 0.03) -> str:
 
 def _same_origin(request: Request) -> None:
     """Refuse a state-changing request sent by a page of another site (defence in depth)."""
-    origin = request.headers.get("origin")
-    if origin and origin != "null" and urlsplit(origin).netloc != request.headers.get("host"):
+    if cross_site(request.headers, request.headers.get("host"), allow_null=True):
         raise HTTPException(status_code=403, detail="cross-site request refused")
 
 
@@ -149,14 +154,14 @@ def login(
 ) -> Response:
     _same_origin(request)
     client = client_of(request)
-    wait = ctx.auth.limiter.blocked_for(client)
+    wait = ctx.auth.limiter.blocked_for(client, user)
     if wait:
         refused = error_page(request, 429, "Trop de tentatives : réessayez plus tard.")
         refused.headers["Retry-After"] = str(int(wait))
         return refused
     principal = ctx.auth.password(user, password)
     if principal is None:
-        ctx.auth.limiter.failed(client)
+        ctx.auth.limiter.failed(client, user)
         log.warning("login failed", user=user[:64], client=client)
         return render(
             request,
@@ -167,7 +172,7 @@ def login(
             failed=True,
             configured=ctx.auth.has_principals,
         )
-    ctx.auth.limiter.succeeded(client)
+    ctx.auth.limiter.succeeded(client, user)
     response = RedirectResponse(safe_next(next), status_code=303)
     response.set_cookie(
         Authenticator.COOKIE,
