@@ -18,7 +18,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Cookie, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from lorawatch.core import i18n, timeutil
+from lorawatch.core import catalogue, i18n, timeutil
 from lorawatch.core.i18n import Lang
 from lorawatch.core.timeutil import us
 from lorawatch.web import svg
@@ -50,11 +50,8 @@ def login_redirect(request: Request, exc: Exception) -> Response:
 
 
 def _lang(ctx: WebContext, requested: str | None) -> Lang:
-    if requested == "en":
-        return "en"
-    if requested == "fr":
-        return "fr"
-    return ctx.http.screens.language
+    """The request's ``?lang=`` when the catalogue has it, else the deployment's language."""
+    return catalogue.language(requested, ctx.http.screens.language)
 
 
 def render(
@@ -66,15 +63,23 @@ def render(
         lang=lang,
         t=lambda key, **kw: i18n.text(lang, key, **kw),
         num=lambda v, digits=None: i18n.number(v, lang, digits),
-        pct=lambda r: i18n.percent(r, lang),
+        pct=lambda r, signed=True: i18n.percent(r, lang, signed),
+        stamp=lambda t: f"{i18n.long_date(t.date(), lang)} {i18n.clock(t, lang)}",
+        long_date=lambda d: i18n.long_date(d, lang),
         trend=trend,
         **values,
     )
     return HTMLResponse(html, status_code=status)
 
 
-def error_page(request: Request, status: int, message: str) -> HTMLResponse:
-    return render(request, "error.html", status=status, status_code=status, message=message)
+def error_page(
+    request: Request, status: int, message: str, lang: Lang | None = None
+) -> HTMLResponse:
+    """An error page in ``lang`` (the request's ``?lang=``, else the deployment's)."""
+    language = lang or _lang(context(request), request.query_params.get("lang"))
+    return render(
+        request, "error.html", status=status, lang=language, status_code=status, message=message
+    )
 
 
 def trend(ratio: float | None, tolerance: float = 0.03) -> str:
@@ -151,12 +156,14 @@ def login(
     user: Annotated[str, Form(max_length=64)],
     password: Annotated[str, Form(max_length=256)],
     next: Annotated[str, Form(max_length=512)] = "/",
+    lang: Annotated[str, Form(max_length=5)] = "",
 ) -> Response:
     _same_origin(request)
+    language = _lang(ctx, lang)
     client = client_of(request)
     wait = ctx.auth.limiter.blocked_for(client, user)
     if wait:
-        refused = error_page(request, 429, "Trop de tentatives : réessayez plus tard.")
+        refused = error_page(request, 429, i18n.text(language, "login.too_many"), language)
         refused.headers["Retry-After"] = str(int(wait))
         return refused
     principal = ctx.auth.password(user, password)
@@ -167,7 +174,7 @@ def login(
             request,
             "login.html",
             status=401,
-            lang=_lang(ctx, None),
+            lang=language,
             next=safe_next(next),
             failed=True,
             configured=ctx.auth.has_principals,
@@ -269,7 +276,9 @@ def building_page(
     request: Request, ctx: Ctx, user: PageUser, building: str, lang: LangQuery = None
 ) -> HTMLResponse:
     if building not in ctx.service.inventory.buildings:
-        return error_page(request, 404, f"Bâtiment inconnu : {building}")
+        return error_page(
+            request, 404, i18n.text(_lang(ctx, lang), "error.unknown_building", building=building)
+        )
     language = _lang(ctx, lang)
     figures = ctx.figures
     now = figures.now()
@@ -279,6 +288,7 @@ def building_page(
     hourly = figures.series(building, "energy", "hour", today - timedelta(days=6), now)
     daily = figures.series(building, "energy", "day", today - timedelta(days=29), now)
     water = figures.series(building, "water", "day", today - timedelta(days=29), now)
+    decimal = "," if language == "fr" else "."
     curve = svg.line_chart(
         [p.value for p in hourly.points],
         [p.baseline for p in hourly.points],
@@ -286,22 +296,22 @@ def building_page(
             i18n.short_day(p.start.date(), language) if p.start.hour == 0 else ""
             for p in hourly.points
         ],
-        title=f"{b.name}: kWh par heure, 7 jours, et courbe type",
-        decimal=",",
+        title=i18n.text(language, "chart.curve_title", name=b.name),
+        decimal=decimal,
         unit="kWh",
         label_every=1,
     )
     bars = svg.bar_chart(
         _daily_bars(daily, language, now),
-        title=f"{b.name}: kWh par jour, 30 jours",
-        decimal=",",
+        title=i18n.text(language, "chart.daily_title", name=b.name),
+        decimal=decimal,
         unit="kWh",
         label_every=3,
     )
     water_bars = svg.bar_chart(
         _daily_bars(water, language, now),
-        title=f"{b.name}: m³ par jour, 30 jours",
-        decimal=",",
+        title=i18n.text(language, "chart.water_title", name=b.name),
+        decimal=decimal,
         unit="m³",
         label_every=3,
         css="chart water",
@@ -330,17 +340,18 @@ def building_page(
 def _alert_action(
     request: Request, ctx: WebContext, alert_id: int, action: str, who: Principal, back: str
 ) -> Response:
+    lang = _lang(ctx, request.query_params.get("lang"))
     if ctx.alerts is None:
-        return error_page(request, 404, "Les alertes ne sont pas activées.")
+        return error_page(request, 404, i18n.text(lang, "alerts.disabled"), lang)
     try:
         if action == "ack":
             ctx.alerts.ack(alert_id, who.name)
         else:
             ctx.alerts.resolve(alert_id, who.name, "")
     except AlertNotFound:
-        return error_page(request, 404, f"Pas d'alerte {alert_id}.")
+        return error_page(request, 404, i18n.text(lang, "alerts.unknown", id=alert_id), lang)
     except AlertConflict as exc:
-        return error_page(request, 409, str(exc))
+        return error_page(request, 409, str(exc), lang)
     return RedirectResponse(safe_next(back), status_code=303)
 
 
@@ -418,7 +429,7 @@ def screen(
         ctx.http, building, token
     ):
         # The same answer for "no such building" and "not allowed": nothing to enumerate.
-        return error_page(request, 404, "Écran inconnu.")
+        return error_page(request, 404, i18n.text(_lang(ctx, lang), "error.unknown_screen"))
     language = _lang(ctx, lang)
     figures = ctx.figures.screen(building)
     s = figures.summary
