@@ -173,7 +173,7 @@ def test_an_alert_raised_by_the_simulator_is_acknowledged_from_the_overview(
     w = Watched(browser, base, 1400, 1000)
     log_in(w)
     row = w.page.locator(f"#alert-{leak['id']}")
-    assert re.search("Leak detected", row.inner_text())
+    assert re.search("Fuite détectée", row.inner_text())
     assert "ouverte" in row.locator(".state").inner_text()
     w.shot("alerts-before-ack")
     row.locator("button.ack").click()

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Cookie, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from lorawatch.alerts import texts as alert_texts
 from lorawatch.core import catalogue, i18n, timeutil
 from lorawatch.core.i18n import Lang
 from lorawatch.core.timeutil import us
@@ -59,13 +60,18 @@ def render(
 ) -> HTMLResponse:
     ctx = context(request)
     template = ctx.templates.get_template(template_name)
+    asked = request.query_params.get("lang")
     html = template.render(
         lang=lang,
+        # Links keep a language asked for explicitly, and stay plain otherwise.
+        lang_query=f"?lang={lang}" if asked in i18n.LANGS else "",
         t=lambda key, **kw: i18n.text(lang, key, **kw),
         num=lambda v, digits=None: i18n.number(v, lang, digits),
         pct=lambda r, signed=True: i18n.percent(r, lang, signed),
         stamp=lambda t: f"{i18n.long_date(t.date(), lang)} {i18n.clock(t, lang)}",
-        long_date=lambda d: i18n.long_date(d, lang),
+        long_date=lambda d: i18n.long_date(
+            date.fromisoformat(d) if isinstance(d, str) else d, lang
+        ),
         trend=trend,
         **values,
     )
@@ -221,11 +227,18 @@ def _dead_letters_last_day(ctx: WebContext) -> int:
     )
 
 
-def _open_alerts(ctx: WebContext, building: str | None = None, limit: int = 50) -> list[AlertOut]:
+def _open_alerts(
+    ctx: WebContext, lang: Lang, building: str | None = None, limit: int = 50
+) -> list[AlertOut]:
+    """Open alerts, their title and message rendered again in the page's language."""
     if ctx.alerts is None:
         return []
     items, _ = ctx.alerts.list(["open", "acknowledged"], building, limit, 0)
-    return items
+    out = []
+    for a in items:
+        title, message = alert_texts.again(a.title, a.message, a.values, lang)
+        out.append(a.model_copy(update={"title": title, "message": message}))
+    return out
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -239,14 +252,15 @@ def overview(request: Request, ctx: Ctx, user: PageUser, lang: LangQuery = None)
         )
     )
     communes = ctx.service.inventory.communes
+    language = _lang(ctx, lang)
     return render(
         request,
         "overview.html",
-        lang=_lang(ctx, lang),
+        lang=language,
         user=user,
         title=", ".join(c.name for c in communes.values()) or "lorawatch",
         rows=[Row(s, f"/screens/{s.building}") for s in summaries],
-        alerts=_open_alerts(ctx),
+        alerts=_open_alerts(ctx, language),
         alerts_enabled=ctx.alerts is not None,
         problems=problems[:100],
         problem_count=len(problems),
@@ -331,7 +345,7 @@ def building_page(
         water_bars=water_bars,
         daily=daily,
         devices=devices,
-        alerts=_open_alerts(ctx, building),
+        alerts=_open_alerts(ctx, language, building),
         alerts_enabled=ctx.alerts is not None,
         now=now.astimezone(timeutil.zone(tz)),
     )
