@@ -23,6 +23,7 @@ __all__ = [
     "NNBSP",
     "Lang",
     "clock",
+    "day_name",
     "heating_season",
     "long_date",
     "number",
@@ -54,6 +55,10 @@ def long_date(day: date, lang: Lang, weekday: bool = False) -> str:
         return f"{_DAYS['fr'][day.weekday()]} {out}" if weekday else out
     out = f"{day.day} {MONTHS['en'][day.month - 1]} {day.year}"
     return f"{_DAYS['en'][day.weekday()]} {out}" if weekday else out
+
+
+def day_name(day: date, lang: Lang) -> str:
+    return _DAYS[lang][day.weekday()]
 
 
 def short_day(day: date, lang: Lang) -> str:

@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Cookie, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from markupsafe import Markup
 
 from lorawatch.alerts import texts as alert_texts
 from lorawatch.core import catalogue, i18n, timeutil
@@ -25,6 +26,7 @@ from lorawatch.core.timeutil import us
 from lorawatch.web import svg
 from lorawatch.web.alerts import AlertConflict, AlertNotFound, AlertOut
 from lorawatch.web.deps import Ctx, WebContext, client_of, context, log
+from lorawatch.web.figures import NOISE_FLOOR, ScreenFigures
 from lorawatch.web.models import BuildingSummary, Compared, DeviceOut, Series
 from lorawatch.web.security import (
     Authenticator,
@@ -404,15 +406,33 @@ class Figure:
     comparison: str
     trend: str
     reference: str = ""
+    money: str = ""
+    extra: str = ""
 
 
-def _compare_line(c: Compared, lang: Lang, against: str, missing: str) -> tuple[str, str]:
+DEFAULT_BAND = 0.03
+"""The "as usual" band when the past weeks are too few to measure one."""
+
+
+def _pct(ratio: float, lang: Lang) -> str:
+    """A signed percentage, with one decimal under 10 %: a small change never reads "0 %"."""
+    if abs(ratio) >= 0.095:
+        return i18n.percent(ratio, lang)
+    shown = i18n.number(abs(ratio) * 100, lang, 1)
+    sign = "+" if ratio > 0 else i18n.MINUS if ratio < 0 else ""
+    return f"{sign}{shown}{i18n.NNBSP if lang == 'fr' else ''}%"
+
+
+def _compare_line(
+    c: Compared, lang: Lang, against: str, missing: str, band: float = DEFAULT_BAND
+) -> tuple[str, str]:
+    """Arrow, percentage and words; within ``band`` of the reference, "as usual"."""
     if c.ratio is None:
         return missing, "unknown"
-    arrow = "▼" if c.ratio < -0.03 else "▲" if c.ratio > 0.03 else "="
-    if arrow == "=":
+    if abs(c.ratio) <= band:
         return f"= {i18n.text(lang, 'same')}", "same"
-    return f"{arrow} {i18n.percent(c.ratio, lang)} {i18n.text(lang, against)}", trend(c.ratio)
+    arrow = "▼" if c.ratio < 0 else "▲"
+    return f"{arrow} {_pct(c.ratio, lang)} {i18n.text(lang, against)}", trend(c.ratio, band)
 
 
 def _amount(value: float | None, unit: str, lang: Lang) -> tuple[str, str]:
@@ -429,6 +449,85 @@ def _reference(value: float | None, key: str, lang: Lang) -> str:
         return ""
     amount, unit = _amount(value, "kWh", lang)
     return i18n.text(lang, key, value=f"{amount}\u00a0{unit}")
+
+
+def _money(kwh: float | None, ctx: WebContext, lang: Lang) -> str:
+    """Euros and kg of CO2 for ``kwh``, from the configured price and emission factor."""
+    if kwh is None:
+        return ""
+    screens = ctx.http.screens
+    eur = abs(kwh) * screens.price_eur_kwh
+    co2 = abs(kwh) * screens.co2_kg_kwh
+    return i18n.text(
+        lang,
+        "screen.money",
+        eur=i18n.number(eur, lang, 0 if eur >= 100 else 2),
+        co2=i18n.number(co2, lang, 0 if co2 >= 100 else 1),
+    )
+
+
+def _campaign(figures: ScreenFigures, ctx: WebContext, lang: Lang) -> Figure | None:
+    """Progress since the campaign began, worded honestly: a gap within the measuring margin
+    is "about the same", never "x kWh saved" next to "0 %"."""
+    if figures.campaign is None:
+        return None
+    c = figures.campaign
+    title = i18n.text(lang, "since", date=i18n.long_date(c.start, lang))
+    if c.ratio is not None and c.saved is not None:
+        saved_value, saved_unit = _amount(abs(c.saved), "kWh", lang)
+        amount = f"{saved_value}\u00a0{saved_unit}"
+        band = max(figures.noise or DEFAULT_BAND, NOISE_FLOOR) / 2
+        if abs(c.ratio) <= band:
+            key = "screen.campaign_stable_less" if c.saved >= 0 else "screen.campaign_stable_more"
+            return Figure(
+                title, _pct(c.ratio, lang), "", i18n.text(lang, key, value=amount), "same"
+            )
+        key = "saved" if c.saved >= 0 else "overspent"
+        return Figure(
+            title,
+            _pct(c.ratio, lang),
+            "",
+            f"{i18n.text(lang, key, value=amount)} · {i18n.text(lang, 'vs_before')}",
+            trend(c.ratio, band),
+            money=_money(c.saved, ctx, lang),
+        )
+    total_value, total_unit = _amount(c.total, "kWh", lang)
+    late = c.measured_since is not None and c.measured_since > c.start + timedelta(days=1)
+    measured = (
+        i18n.text(lang, "measured_since", date=i18n.long_date(c.measured_since, lang))
+        if late and c.measured_since
+        else i18n.text(lang, "consumed_in", days=c.days)
+    )
+    return Figure(
+        i18n.text(lang, "campaign_since", date=i18n.long_date(c.start, lang)),
+        total_value,
+        total_unit,
+        f"{measured} · {i18n.text(lang, 'no_reference')}",
+        "unknown",
+    )
+
+
+def _screen_chart(figures: ScreenFigures, title: str, lang: Lang, narrow: bool) -> Markup:
+    """Today's hours against a typical day; the narrow one (phones) labels every 6 h, on a
+    smaller drawing, so that its labels stay as large once scaled down to the screen."""
+    every = 6 if narrow else 3
+    return svg.bar_chart(
+        [
+            svg.Bar(
+                label=f"{h.start:%H}" if h.start.hour % every == 0 else "",
+                value=h.value,
+                reference=h.typical,
+            )
+            for h in figures.today
+        ],
+        title=i18n.text(lang, "screen.chart_title", title=title),
+        unit="kWh",
+        width=420 if narrow else 900,
+        height=260 if narrow else 300,
+        css="chart screen-chart narrow" if narrow else "chart screen-chart wide",
+        decimal="," if lang == "fr" else ".",
+        margins=(72.0, 36.0, 40.0),
+    )
 
 
 @router.get("/screens/{building}", response_class=HTMLResponse)
@@ -448,17 +547,31 @@ def screen(
     figures = ctx.figures.screen(building)
     s = figures.summary
     zone_now = s.at.astimezone(figures.today[0].start.tzinfo) if figures.today else s.at
+    band = figures.noise or DEFAULT_BAND
     value, unit = _amount(s.energy.today.value, "kWh", language)
     line, cls = _compare_line(
-        s.energy.today, language, "vs_typical_day", i18n.text(language, "learning")
+        s.energy.today, language, "vs_typical_day", i18n.text(language, "learning"), band
     )
+    reference = _reference(s.energy.today.reference, "typical_so_far", language)
+    if reference and figures.noise is not None:
+        margin = i18n.text(language, "screen.usual_band", pct=_pct(band, language).lstrip("+"))
+        reference = f"{reference} · {margin}"
+    last_week = ""
+    if figures.last_week_day is not None and figures.last_week_day.reference is not None:
+        amount, amount_unit = _amount(figures.last_week_day.reference, "kWh", language)
+        day = i18n.day_name(zone_now.date(), language).capitalize()
+        last_week = i18n.text(
+            language, "screen.last_week_day", day=day, value=f"{amount}\u00a0{amount_unit}"
+        )
     today = Figure(
         i18n.text(language, "today"),
         value,
         unit,
         line,
         cls,
-        _reference(s.energy.today.reference, "typical_so_far", language),
+        reference,
+        money=_money(s.energy.today.value, ctx, language),
+        extra=last_week,
     )
     value, unit = _amount(s.energy.week.value, "kWh", language)
     typical_week = s.energy.week_against == "typical_week"
@@ -476,64 +589,12 @@ def screen(
             "typical_week_so_far" if typical_week else "last_week_so_far",
             language,
         ),
+        money=_money(s.energy.week.value, ctx, language),
     )
-    campaign = None
-    if figures.campaign is not None:
-        c = figures.campaign
-        title = i18n.text(language, "since", date=i18n.long_date(c.start, language))
-        if c.ratio is not None and c.saved is not None:
-            saved_value, saved_unit = _amount(abs(c.saved), "kWh", language)
-            key = "saved" if c.saved >= 0 else "overspent"
-            campaign = Figure(
-                title,
-                i18n.percent(c.ratio, language),
-                "",
-                i18n.text(language, key, value=f"{saved_value} {saved_unit}")
-                + f" · {i18n.text(language, 'vs_before')}",
-                trend(c.ratio),
-            )
-        else:
-            total_value, total_unit = _amount(c.total, "kWh", language)
-            late = c.measured_since is not None and c.measured_since > c.start + timedelta(days=1)
-            measured = (
-                i18n.text(
-                    language,
-                    "measured_since",
-                    date=i18n.long_date(c.measured_since, language),
-                )
-                if late and c.measured_since
-                else i18n.text(language, "consumed_in", days=c.days)
-            )
-            campaign = Figure(
-                i18n.text(language, "campaign_since", date=i18n.long_date(c.start, language)),
-                total_value,
-                total_unit,
-                f"{measured} · {i18n.text(language, 'no_reference')}",
-                "unknown",
-            )
     water_value, water_unit = _amount(s.water.today.value, "m³", language)
     water_line, water_cls = _compare_line(s.water.today, language, "vs_typical_day", "")
     typical = [h.typical for h in figures.today]
-    chart = (
-        svg.bar_chart(
-            [
-                svg.Bar(
-                    label=f"{h.start:%H}" if h.start.hour % 3 == 0 else "",
-                    value=h.value,
-                    reference=h.typical,
-                )
-                for h in figures.today
-            ],
-            title=f"{today.title}: kWh / h",
-            unit="kWh",
-            width=900,
-            height=300,
-            css="chart screen-chart",
-            decimal="," if language == "fr" else ".",
-        )
-        if any(v is not None for v in [*typical, *(h.value for h in figures.today)])
-        else None
-    )
+    has_curve = any(v is not None for v in [*typical, *(h.value for h in figures.today)])
     stale = None
     if s.last_data is None or s.at - s.last_data > timedelta(hours=2):
         stale = (
@@ -554,9 +615,10 @@ def screen(
         time_text=i18n.clock(zone_now, language),
         today=today,
         week=week,
-        campaign=campaign,
+        campaign=_campaign(figures, ctx, language),
         water=(water_value, water_unit, water_line, water_cls),
-        chart=chart,
+        chart=_screen_chart(figures, today.title, language, False) if has_curve else None,
+        chart_narrow=_screen_chart(figures, today.title, language, True) if has_curve else None,
         tip=i18n.tip(language, ctx.service.inventory.buildings[building].usage, building, zone_now),
         refresh_s=ctx.http.screens.refresh_s,
         stale=stale,
