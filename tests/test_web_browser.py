@@ -235,24 +235,32 @@ MEASURE = """
 """
 
 
-@pytest.mark.parametrize("size", list(SCREEN_SIZES))
+@pytest.mark.parametrize(
+    ("size", "lang"),
+    [
+        ("landscape", "fr"),
+        ("portrait", "fr"),
+        ("phone", "fr"),
+        ("landscape", "en"),
+        ("phone", "en"),
+    ],
+)
 def test_the_hall_screen_fits_landscape_portrait_and_phone(
-    site: tuple[str, Service], browser: Any, size: str, tmp_path: Path
+    site: tuple[str, Service], browser: Any, size: str, lang: str, tmp_path: Path
 ) -> None:
     """Every part of the screen inside the page, nothing clipped, no sideways scroll; on TVs
     no scroll at all; chart labels at least 14 px; a screenshot per size in tmp_path."""
     base, _ = site
     width, height = SCREEN_SIZES[size]
     w = Watched(browser, base, width, height)
-    w.page.goto(base + "/screens/ecole")
+    w.page.goto(f"{base}/screens/ecole?lang={lang}")
     m = w.page.evaluate(MEASURE, list(SCREEN_PARTS))
-    w.page.screenshot(path=str(tmp_path / f"screen-ecole-{size}.png"), full_page=True)
-    print(
-        size,
-        m["page"],
-        {k: v and (round(v["top"]), round(v["bottom"])) for k, v in m["parts"].items()},
-    )
-    print("ticks", sorted(set(round(t, 1) for t in m["ticks"])), "clipped", m["clipped"])
+    w.page.screenshot(path=str(tmp_path / f"screen-ecole-{size}-{lang}.png"), full_page=True)
+    tops = {k: v and (round(v["top"]), round(v["bottom"])) for k, v in m["parts"].items()}
+    print(size, lang, m["page"], tops, "label heights", sorted({round(t) for t in m["ticks"]}))
+    # The legend says what the chart's colours and ticks mean, in the page's language.
+    legend = w.page.locator("#legend").inner_text()
+    assert ("jour type" if lang == "fr" else "typical day") in legend
     page = m["page"]
     assert page["width"] <= width, f"sideways scroll: {page}"
     if size != "phone":
