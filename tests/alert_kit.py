@@ -87,7 +87,7 @@ def event(name: str, t: datetime, kind: str, code: str = "", detail: str = "") -
 
 def config(**overrides: Any) -> AlertsConfig:
     """Defaults, without quiet hours (tests say when they want them)."""
-    raw: dict[str, Any] = {"quiet_hours": {"start": ""}}
+    raw: dict[str, Any] = {"quiet_hours": {"start": ""}, "language": "en"}  # tests read English
     raw.update(overrides)
     return AlertsConfig.model_validate(raw)
 

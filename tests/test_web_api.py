@@ -18,7 +18,7 @@ import pytest
 from lorawatch.app.service import Service
 from lorawatch.core import timeutil
 from lorawatch.core.errors import ConfigError
-from lorawatch.web.security import hash_password, new_token, verify_password
+from lorawatch.web.security import FailureLimiter, hash_password, new_token, verify_password
 from tests.web_support import (
     NOW,
     OPERATOR,
@@ -70,8 +70,14 @@ def test_health_and_metrics_answer_without_login(client: httpx.Client, service: 
     health = client.get("/healthz")
     assert health.status_code == 200
     body = health.json()
-    assert set(body) == set(service.health())
-    assert body["status"] == "ok" and body["stores"] == service.health()["stores"]
+    assert body["status"] == "ok" and body["source_connected"] is True
+    assert body["stores"] == {"sqlite": "ok"}
+    # No path, no error text for anonymous callers: the database's path is in the full report.
+    db_path = str(service.sqlite.path)
+    assert db_path not in health.text and "last_error" not in health.text
+    full = client.get("/healthz", headers=bearer(VIEWER_TOKEN))
+    assert full.status_code == 200 and set(full.json()) == set(service.health())
+    assert full.json()["stores"]["sqlite"]["path"] == db_path
     metrics = client.get("/metrics")
     assert metrics.status_code == 200
     assert "lorawatch_messages_received_total" in metrics.text
@@ -319,7 +325,74 @@ def test_failed_logins_are_slowed_down(client: httpx.Client) -> None:
     for _ in range(10):
         assert login(client, OPERATOR[0], "nope").status_code == 401
     assert login(client, *OPERATOR).status_code == 429
-    assert client.get("/api/buildings", headers=bearer("nope")).status_code == 429
+    assert client.get("/api/buildings", headers=basic(OPERATOR[0], "x")).status_code == 429
+    # Other identities on the same address are not locked out by the operator's guesser.
+    assert client.get("/api/buildings", headers=basic(*VIEWER)).status_code == 200
+    assert client.get("/api/buildings", headers=bearer(VIEWER_TOKEN)).status_code == 200
+
+
+def test_a_success_of_another_identity_does_not_reset_the_count(client: httpx.Client) -> None:
+    """The attack of issue 17: wrong operator passwords interleaved with a valid viewer token
+    used to go on for ever (36 went through), as any success forgot the address's failures."""
+    answers = []
+    for _ in range(36):
+        answers.append(
+            client.get("/api/buildings", headers=basic(OPERATOR[0], "guess")).status_code
+        )
+        assert client.get("/api/buildings", headers=bearer(VIEWER_TOKEN)).status_code == 200
+    assert answers[:10] == [401] * 10 and set(answers[10:]) == {429}
+    # Over the form too, and the operator's right password is refused while blocked.
+    assert login(client, *OPERATOR).status_code == 429
+
+
+def test_failures_are_counted_per_user_across_addresses() -> None:
+    limiter = FailureLimiter(limit=10, per_identity=30, per_address=30)
+    for i in range(30):  # a guesser spread over 30 addresses, one try each
+        assert limiter.blocked_for(f"10.0.0.{i}", "agent") == 0
+        limiter.failed(f"10.0.0.{i}", "agent")
+        limiter.succeeded(f"10.0.1.{i}", "lecteur")  # others' successes change nothing
+    assert limiter.blocked_for("10.9.9.9", "agent") > 0
+    assert limiter.blocked_for("10.9.9.9", "lecteur") == 0
+    # One address sweeping user names is stopped too.
+    for i in range(30):
+        limiter.failed("10.2.0.1", f"user{i}")
+    assert limiter.blocked_for("10.2.0.1", "someone-else") > 0
+
+
+def test_a_cross_site_form_cannot_use_basic_credentials(
+    client: httpx.Client, service: Service
+) -> None:
+    """The other attack of issue 17: a page of another site posts a form to the API; the
+    browser adds the Basic credentials it keeps, and the alert used to be acknowledged."""
+    alert = open_alert(service)
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    for browser_says in (
+        {"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"},
+        {"Origin": "https://evil.example"},  # an older browser: no fetch metadata
+        {"Origin": "null"},  # a sandboxed frame or a data: URL
+        {"Sec-Fetch-Site": "same-site"},  # a sibling sub-domain
+    ):
+        answer = client.post(
+            f"/api/alerts/{alert}/ack", headers=basic(*OPERATOR) | form | browser_says
+        )
+        assert answer.status_code == 403, browser_says
+        assert "cross-site" in answer.json()["detail"]
+    assert alert_state(service, alert) == "open"
+    # Browsers are never asked for Basic credentials, so they do not keep any.
+    assert "Basic" not in client.get("/api/alerts").headers["www-authenticate"]
+    # curl sends no Origin: Basic still works for scripts, as does a same-origin request.
+    host = client.base_url.netloc.decode()
+    same = client.post(
+        f"/api/alerts/{alert}/ack",
+        headers=basic(*OPERATOR) | {"Origin": f"http://{host}", "Sec-Fetch-Site": "same-origin"},
+    )
+    assert same.status_code == 200 and alert_state(service, alert) == "acknowledged"
+    # A bearer token is never sent by a browser on its own: no origin check is needed.
+    resolved = client.post(
+        f"/api/alerts/{alert}/resolve",
+        headers=bearer(OPERATOR_TOKEN) | {"Origin": "https://grafana.example"},
+    )
+    assert resolved.status_code == 200
 
 
 def test_screens_can_require_a_token(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -367,3 +440,20 @@ def test_screens_may_be_framed_by_signage_only_and_redirects_stay_home(tmp_path:
                 assert answer.status_code == 303 and answer.headers["location"] == "/"
     finally:
         svc.stop()
+
+
+def test_the_api_reference_is_served_without_any_cdn(client: httpx.Client) -> None:
+    page = client.get("/api/docs")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    html = page.text
+    spec = client.get("/api/openapi.json").json()
+    for path, item in spec["paths"].items():
+        for method in item:
+            assert f'<code class="method {method}">{method.upper()}</code> <code>{path}</code>' in (
+                html.replace("&#34;", '"')
+            ), (method, path)
+    assert "<script" not in html and "cdn" not in html.lower()
+    assert 'href="https://' not in html and 'src="http' not in html
+    # The constraints a caller needs are there: a bounded limit, an enumerated interval.
+    assert "integer, ≥ 1" in html and "&#34;hour&#34; | &#34;day&#34;" in html
+    assert 'id="schema-AlertOut"' in html

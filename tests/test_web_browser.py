@@ -173,7 +173,7 @@ def test_an_alert_raised_by_the_simulator_is_acknowledged_from_the_overview(
     w = Watched(browser, base, 1400, 1000)
     log_in(w)
     row = w.page.locator(f"#alert-{leak['id']}")
-    assert re.search("Leak detected", row.inner_text())
+    assert re.search("Fuite détectée", row.inner_text())
     assert "ouverte" in row.locator(".state").inner_text()
     w.shot("alerts-before-ack")
     row.locator("button.ack").click()
@@ -183,4 +183,93 @@ def test_an_alert_raised_by_the_simulator_is_acknowledged_from_the_overview(
     assert row.locator("button.ack").count() == 0
     assert api(base, f"/api/alerts/{leak['id']}")["state"] == "acknowledged"
     w.shot("alerts-after-ack")
+    w.check_clean()
+
+
+SCREEN_SIZES = {
+    "landscape": (1920, 1080),
+    "portrait": (1080, 1920),
+    "phone": (390, 844),
+}
+SCREEN_PARTS = (
+    "#name",
+    "#today",
+    "#today-value",
+    "#today-comparison",
+    "#today-reference",
+    "#today-money",
+    "#last-week-day",
+    "#curve",
+    "#legend",
+    "#water",
+    "#week",
+    "#campaign",
+    "#campaign-comparison",
+    "#tip",
+)
+MEASURE = """
+(parts) => {
+  const box = (e) => { const r = e.getBoundingClientRect();
+    return {left: r.left, top: r.top + scrollY, right: r.right, bottom: r.bottom + scrollY,
+            width: r.width, height: r.height}; };
+  const out = {page: {width: document.documentElement.scrollWidth,
+                      height: document.documentElement.scrollHeight,
+                      innerWidth, innerHeight}, parts: {}, clipped: [], ticks: []};
+  for (const sel of parts) {
+    const e = document.querySelector(sel);
+    out.parts[sel] = e ? box(e) : null;
+  }
+  // Text cut by a container that hides its overflow: a .big section, the tip, any <p>.
+  for (const e of document.querySelectorAll('.big, .big > *, .tip, .tip > *, header > *')) {
+    if (e.scrollHeight > e.clientHeight + 1 || e.scrollWidth > e.clientWidth + 1) {
+      out.clipped.push((e.id || e.className || e.tagName) + ' ' + e.scrollWidth + 'x'
+        + e.scrollHeight + ' in ' + e.clientWidth + 'x' + e.clientHeight);
+    }
+  }
+  for (const t of document.querySelectorAll('#curve svg text.tick')) {
+    const r = t.getBoundingClientRect();
+    if (r.width > 0) out.ticks.push(r.height);
+  }
+  return out;
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("size", "lang"),
+    [
+        ("landscape", "fr"),
+        ("portrait", "fr"),
+        ("phone", "fr"),
+        ("landscape", "en"),
+        ("phone", "en"),
+    ],
+)
+def test_the_hall_screen_fits_landscape_portrait_and_phone(
+    site: tuple[str, Service], browser: Any, size: str, lang: str, tmp_path: Path
+) -> None:
+    """Every part of the screen inside the page, nothing clipped, no sideways scroll; on TVs
+    no scroll at all; chart labels at least 14 px; a screenshot per size in tmp_path."""
+    base, _ = site
+    width, height = SCREEN_SIZES[size]
+    w = Watched(browser, base, width, height)
+    w.page.goto(f"{base}/screens/ecole?lang={lang}")
+    m = w.page.evaluate(MEASURE, list(SCREEN_PARTS))
+    w.page.screenshot(path=str(tmp_path / f"screen-ecole-{size}-{lang}.png"), full_page=True)
+    tops = {k: v and (round(v["top"]), round(v["bottom"])) for k, v in m["parts"].items()}
+    print(size, lang, m["page"], tops, "label heights", sorted({round(t) for t in m["ticks"]}))
+    # The legend says what the chart's colours and ticks mean, in the page's language.
+    legend = w.page.locator("#legend").inner_text()
+    assert ("jour type" if lang == "fr" else "typical day") in legend
+    page = m["page"]
+    assert page["width"] <= width, f"sideways scroll: {page}"
+    if size != "phone":
+        assert page["height"] <= height, f"a TV does not scroll: {page}"
+    for selector, box in m["parts"].items():
+        assert box is not None, f"{selector} missing"
+        assert box["width"] > 0 and box["height"] > 0, selector
+        assert box["left"] >= 0 and box["right"] <= width, (selector, box)
+        assert box["top"] >= 0 and box["bottom"] <= page["height"], (selector, box)
+    assert m["clipped"] == [], m["clipped"]
+    assert m["ticks"] and min(m["ticks"]) >= 14, f"chart labels {min(m['ticks']):.1f} px high"
     w.check_clean()

@@ -474,6 +474,11 @@ class AlertsConfig(_Model):
     timezone: str = Field(
         "Europe/Paris", description="Local time of rules for places whose commune has none."
     )
+    language: Literal["fr", "en"] = Field(
+        "fr",
+        description="Language of stored alert titles and messages, notifications and Grafana "
+        "annotations; the web pages render them again in the language of each request.",
+    )
     notifiers: list[NotifierConfig] = Field(
         default_factory=list,
         description="Where alerts go: [[alerts.notifiers]] tables (name, type, url...).",

@@ -31,10 +31,13 @@ import httpx
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from lorawatch.alerts import texts
 from lorawatch.alerts.config import AlertsConfig, NotifierConfig, Severity
 from lorawatch.alerts.model import Alert
 from lorawatch.alerts.store import ALERT_COLUMNS, Database, alert_from_row
+from lorawatch.core import catalogue
 from lorawatch.core.errors import LorawatchError
+from lorawatch.core.formats import Lang
 from lorawatch.core.logs import OncePer
 from lorawatch.core.timeutil import from_us, us
 from lorawatch.gateway_bridge.settings import MqttConfig
@@ -89,21 +92,23 @@ class Notifier(Protocol):
     def close(self) -> None: ...
 
 
-def text_of(d: Delivery, zone: ZoneInfo) -> tuple[str, str]:
-    """Title and body for a human: what, where, why, since when."""
+def text_of(d: Delivery, zone: ZoneInfo, lang: Lang = "fr") -> tuple[str, str]:
+    """Title and body for a human, in ``lang``: what, where, why, since when."""
     a = d.alert
-    tag = {
-        "opened": a.severity.upper(),
-        "escalated": f"{a.severity.upper()}, ESCALATED",
-        "acknowledged": f"ACK by {d.actor}",
-        "resolved": "RESOLVED",
-    }.get(d.event, d.event.upper())
-    title = f"[{tag}] {a.title}"
+    severity = catalogue.text(lang, f"severity.{a.severity}").upper()
+    key = f"notify.{d.event}"
+    tag = (
+        catalogue.text(lang, key, severity=severity, who=d.actor)
+        if catalogue.has(lang, key)
+        else d.event.upper()
+    )
+    title_text, message = texts.again(a.title, a.message, a.values, lang)
+    title = f"[{tag}] {title_text}"
     opened = a.opened_at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
-    lines = [a.message if d.event in ("opened", "escalated") else d.detail or a.message]
-    lines.append(f"Alert #{a.id}, rule {a.rule}, since {opened}.")
+    lines = [message if d.event in ("opened", "escalated") else d.detail or message]
+    lines.append(catalogue.text(lang, "notify.footer", id=a.id, rule=a.rule, since=opened))
     if d.event == "resolved" and a.resolution:
-        lines.append(f"Resolution: {a.resolution}")
+        lines.append(catalogue.text(lang, "notify.resolution", resolution=a.resolution))
     return title, "\n".join(lines)
 
 
@@ -228,9 +233,10 @@ class AppriseNotifier:
 
     digest = True
 
-    def __init__(self, config: NotifierConfig, zone: ZoneInfo) -> None:
+    def __init__(self, config: NotifierConfig, zone: ZoneInfo, lang: Lang = "fr") -> None:
         self.name = config.name
         self.zone = zone
+        self.lang = lang
         self.timeout = config.timeout_s
         with warnings.catch_warnings():
             # Apprise loads its plugins on the first URL, and its PGP helper imports imghdr,
@@ -251,10 +257,10 @@ class AppriseNotifier:
         if not self.valid:
             raise NotifyError("the Apprise URL is not understood (check its scheme)")
         if len(deliveries) == 1:
-            title, body = text_of(deliveries[0], self.zone)
+            title, body = text_of(deliveries[0], self.zone, self.lang)
         else:
-            title = f"lorawatch: {len(deliveries)} alert events"
-            body = "\n\n".join("\n".join(text_of(d, self.zone)) for d in deliveries)
+            title = catalogue.text(self.lang, "notify.digest", n=len(deliveries))
+            body = "\n\n".join("\n".join(text_of(d, self.zone, self.lang)) for d in deliveries)
         worst = max(deliveries, key=lambda d: d.severity.rank)
         kind = (
             NotifyType.SUCCESS
@@ -273,12 +279,14 @@ class AppriseNotifier:
         return None
 
 
-def make_notifier(config: NotifierConfig, mqtt: MqttConfig | None, zone: ZoneInfo) -> Notifier:
+def make_notifier(
+    config: NotifierConfig, mqtt: MqttConfig | None, zone: ZoneInfo, lang: Lang = "fr"
+) -> Notifier:
     if config.type == "webhook":
         return WebhookNotifier(config)
     if config.type == "mqtt":
         return MqttNotifier(config, mqtt)
-    return AppriseNotifier(config, zone)
+    return AppriseNotifier(config, zone, lang)
 
 
 class Metrics:
@@ -531,7 +539,13 @@ class Outbox:
         zone = ZoneInfo(config.timezone)
         made = notifiers or {}
         self.workers = [
-            Worker(db, made.get(n.name) or make_notifier(n, mqtt, zone), n, metrics, clock)
+            Worker(
+                db,
+                made.get(n.name) or make_notifier(n, mqtt, zone, config.language),
+                n,
+                metrics,
+                clock,
+            )
             for n in config.notifiers
         ]
         self.workers += [Worker(db, n, c, metrics, clock) for c, n in builtin]

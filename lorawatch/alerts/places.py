@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import structlog
 
 from lorawatch.alerts.config import DOMAINS, AlertsConfig, RuleOverride, RuleSet
+from lorawatch.alerts.texts import Say
 from lorawatch.inventory import Commune, Inventory
 from lorawatch.inventory.occupancy import Schedule
 from lorawatch.inventory.sun import SunTimes, sun_times
@@ -64,6 +65,7 @@ class Places:
     def __init__(self, inventory: Inventory, config: AlertsConfig) -> None:
         self.inventory = inventory
         self.config = config
+        self.say = Say(config.language)
         self.sites = {d.dev_eui: d.site for d in inventory.doc.devices if d.site}
         self._schedules: dict[str, Schedule | None] = {}
         self._rules: dict[tuple[str, str, str, str, str], Rules] = {}
@@ -107,7 +109,8 @@ class Places:
         return _sun(day, commune.latitude, commune.longitude)
 
     def where(self, place: Place, dev_eui: str = "") -> str:
-        """Where, in words an operator on call can act on: building or site, commune, device."""
+        """Where, in names an operator on call can act on: building or site, commune, device
+        (names only, no word of a language: the alert texts are translated)."""
         parts = []
         building = self.inventory.buildings.get(place.building)
         site = self.sites.get(dev_eui, "")
@@ -120,8 +123,8 @@ class Places:
         if commune is not None:
             head = f"{head} ({commune.name})" if head else commune.name
         if place.device:
-            head = f"{head}, device {place.device}" if head else f"device {place.device}"
-        return head or dev_eui or "unknown place"
+            head = f"{head} · {place.device}" if head else place.device
+        return head or dev_eui or "?"
 
     def local(self, place: Place, t: datetime) -> str:
         return t.astimezone(self.zone(place)).strftime("%Y-%m-%d %H:%M")

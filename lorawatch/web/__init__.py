@@ -7,7 +7,9 @@ Routes (``lorawatch.web.app.create_app``):
 - ``/`` and ``/buildings/<id>``: technical overview and building pages (login at ``/login``);
 - ``/screens/<building>``: the occupant screen of a building, French by default, public and
   read-only unless ``http.screens.access`` asks for a token;
-- ``/healthz`` and ``/metrics``: unauthenticated, for probes and Prometheus.
+- ``/healthz`` and ``/metrics``: unauthenticated, for probes and Prometheus (``/healthz``
+  keeps its paths and error texts for a viewer);
+- ``/api/docs``: the API reference, rendered on the server from the schema.
 
 Why a built-in web at all, beside Grafana: an occupant screen must be read-only by
 construction (anonymous Grafana access set to Admin is a classic mistake, field notes), and a

@@ -47,6 +47,10 @@ class AlertOut(BaseModel):
     resolved_by: str
     resolution: str
     evidence: list[dict[str, Any]]
+    values: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The figures of its title and message; `text` names their catalogue entry.",
+    )
 
 
 class ResolveIn(BaseModel):

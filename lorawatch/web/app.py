@@ -1,22 +1,23 @@
 """The ASGI app: API, pages, screens, /healthz and /metrics, behind the security headers.
 
 Built once per service by :func:`create_app`; the service serves it with uvicorn
-(:mod:`lorawatch.web.server`). No interactive API docs are served: FastAPI's pull their
-scripts from a CDN, and the machine of a small commune may have no Internet; the schema itself
-is at ``/api/openapi.json``.
+(:mod:`lorawatch.web.server`). FastAPI's own API docs pull their scripts from a CDN, and the
+machine of a small commune may have no Internet: ``/api/docs`` is our page made from the
+schema (:mod:`lorawatch.web.apidocs`), without any script; the schema is at
+``/api/openapi.json``.
 """
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import structlog
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.datastructures import MutableHeaders
@@ -25,11 +26,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lorawatch import __version__
 from lorawatch.web import alerts as alerts_mod
-from lorawatch.web import api, pages
-from lorawatch.web.deps import WebContext
+from lorawatch.web import api, apidocs, pages
+from lorawatch.web.deps import WebContext, identify
 from lorawatch.web.figures import Figures
-from lorawatch.web.models import Health
-from lorawatch.web.security import Authenticator, content_security_policy
+from lorawatch.web.models import Health, PublicHealth
+from lorawatch.web.security import Authenticator, Principal, content_security_policy
 
 if TYPE_CHECKING:
     from lorawatch.app.service import Service
@@ -103,6 +104,20 @@ def _validation_error(request: Request, exc: Exception) -> Response:
     return pages.error_page(request, 422, "; ".join(f"{e['loc'][-1]}: {e['msg']}" for e in errors))
 
 
+def public_health(health: dict[str, Any]) -> dict[str, Any]:
+    """The anonymous part of ``Service.health()``: a whitelist, so that a field added later
+    (a path, an error text) stays private unless it is added here on purpose."""
+    return PublicHealth(
+        status=health["status"],
+        time=health["time"],
+        source_connected=bool(health["source"].get("connected")),
+        stores={
+            name: "blocked" if store.get("blocked") else "ok"
+            for name, store in health["stores"].items()
+        },
+    ).model_dump(mode="json")
+
+
 def create_app(service: Service) -> FastAPI:
     """The web app of ``service``: its settings decide users, tokens, screens and CORS."""
     http = service.settings.http
@@ -136,13 +151,31 @@ def create_app(service: Service) -> FastAPI:
     @app.get(
         "/healthz",
         tags=["operations"],
-        summary="Service health (503 when degraded)",
-        response_model=Health,
-        responses={503: {"model": Health, "description": "Degraded: see source and stores."}},
+        summary="Service health (503 when degraded); the details need a viewer",
+        response_model=PublicHealth | Health,
+        responses={503: {"model": PublicHealth | Health, "description": "Degraded."}},
+        # Credentials are optional here (``{}``): anyone gets the public part.
+        openapi_extra={"security": [{}, {"HTTPBearer": []}, {"HTTPBasic": []}]},
     )
-    def healthz() -> JSONResponse:
+    def healthz(principal: Annotated[Principal | None, Depends(identify)]) -> JSONResponse:
         health = service.health()
-        return JSONResponse(health, status_code=200 if health["status"] == "ok" else 503)
+        code = 200 if health["status"] == "ok" else 503
+        if principal is not None:
+            return JSONResponse(health, status_code=code)
+        return JSONResponse(public_health(health), status_code=code)
+
+    @app.get("/api/docs", include_in_schema=False, response_class=HTMLResponse)
+    def api_docs() -> HTMLResponse:
+        spec = app.openapi()
+        info = spec.get("info", {})
+        html = templates.get_template("apidocs.html").render(
+            title=info.get("title", "lorawatch"),
+            version=info.get("version", ""),
+            description=info.get("description", ""),
+            groups=apidocs.operations(spec),
+            models=apidocs.schemas(spec),
+        )
+        return HTMLResponse(html)
 
     @app.get(
         "/metrics",

@@ -5,10 +5,16 @@ Authentication is a dependency, not a middleware, so that each route says in its
 
 - ``Authorization: Bearer <token>``: scripts and integrations;
 - ``Authorization: Basic``: a user, for curl and the like;
-- the ``lorawatch_session`` cookie set by ``/login``: the pages. A cookie is sent by the
-  browser on its own, so a state-changing request that relies on it must also carry the
-  session's CSRF token (form field ``csrf`` or header ``X-CSRF-Token``); the cookie is also
-  ``SameSite=Strict``.
+- the ``lorawatch_session`` cookie set by ``/login``: the pages.
+
+A browser sends a cookie, and Basic credentials it once typed, on its own, even with a form
+another site submits. So a state-changing request that used either is refused when it comes
+from another site (:func:`~lorawatch.web.security.cross_site`: ``Sec-Fetch-Site``, else
+``Origin``), and one that used the cookie must also carry the session's CSRF token (form field
+``csrf`` or header ``X-CSRF-Token``; the cookie is also ``SameSite=Strict``). Basic is kept
+for curl and the like, which send no such header, but no longer offered in the 401 challenge,
+so that a browser never asks for it and never keeps it. Bearer tokens are never sent by a
+browser on its own and need neither check.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from fastapi.security.http import HTTPBasicCredentials
 
 from lorawatch.core import timeutil
 from lorawatch.pipeline.store import Interval
-from lorawatch.web.security import Authenticator, Principal, Role
+from lorawatch.web.security import BEARER, Authenticator, Principal, Role, cross_site
 from lorawatch.web.settings import HttpConfig
 
 if TYPE_CHECKING:
@@ -87,7 +93,7 @@ def _unauthorized(detail: str) -> HTTPException:
     return HTTPException(
         status_code=401,
         detail=detail,
-        headers={"WWW-Authenticate": 'Bearer realm="lorawatch", Basic realm="lorawatch"'},
+        headers={"WWW-Authenticate": 'Bearer realm="lorawatch"'},
     )
 
 
@@ -102,7 +108,8 @@ def identify(
     client = client_of(request)
     if bearer is None and basic is None:
         return ctx.auth.session(cookie) if cookie else None
-    wait = ctx.auth.limiter.blocked_for(client)
+    identity = BEARER if bearer is not None else basic.username[:64] if basic else ""
+    wait = ctx.auth.limiter.blocked_for(client, identity)
     if wait:
         raise HTTPException(
             status_code=429,
@@ -117,10 +124,10 @@ def identify(
         principal = ctx.auth.password(basic.username, basic.password)
         kind, who = "basic", basic.username
     if principal is None:
-        ctx.auth.limiter.failed(client)
+        ctx.auth.limiter.failed(client, identity)
         log.warning("authentication failed", method=kind, user=who[:64], client=client)
         raise _unauthorized("wrong credentials")
-    ctx.auth.limiter.succeeded(client)
+    ctx.auth.limiter.succeeded(client, identity)
     return principal
 
 
@@ -139,7 +146,13 @@ class Require:
             raise _unauthorized("authentication required")
         if not principal.may(self.role):
             raise HTTPException(status_code=403, detail=f"needs the {self.role} role")
-        if request.method not in SAFE_METHODS and principal.csrf:
+        if request.method in SAFE_METHODS or principal.via == "bearer":
+            return principal
+        session = principal.via == "session"
+        if cross_site(request.headers, request.headers.get("host"), allow_null=session):
+            log.warning("cross-site request refused", path=request.url.path, via=principal.via)
+            raise HTTPException(status_code=403, detail="cross-site request refused")
+        if session:
             sent = request.headers.get("x-csrf-token", "")
             if not sent:
                 form: Any = await request.form()

@@ -190,8 +190,22 @@ class DeadLetterOut(BaseModel):
     replayed: datetime | None
 
 
+class PublicHealth(BaseModel):
+    """What ``/healthz`` tells anyone: up or not, and which part is not; no path, no error text.
+
+    A probe needs the status code and, at most, which part failed; the reasons (store paths,
+    broker and notifier errors) help an attacker as much as an operator, so they need a viewer.
+    """
+
+    status: Literal["ok", "degraded"]
+    time: datetime
+    source_connected: bool
+    stores: dict[str, Literal["ok", "blocked"]]
+    details: str = "the same URL with a viewer's credentials gives the reasons"
+
+
 class Health(BaseModel):
-    """Same content as ``Service.health()``."""
+    """Same content as ``Service.health()``: ``/healthz`` with a viewer's credentials."""
 
     status: Literal["ok", "degraded"]
     time: datetime

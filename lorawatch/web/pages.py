@@ -11,21 +11,30 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from fastapi import APIRouter, Cookie, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from markupsafe import Markup
 
-from lorawatch.core import i18n, timeutil
+from lorawatch.alerts import texts as alert_texts
+from lorawatch.core import catalogue, i18n, timeutil
 from lorawatch.core.i18n import Lang
 from lorawatch.core.timeutil import us
 from lorawatch.web import svg
 from lorawatch.web.alerts import AlertConflict, AlertNotFound, AlertOut
 from lorawatch.web.deps import Ctx, WebContext, client_of, context, log
+from lorawatch.web.figures import NOISE_FLOOR, ScreenFigures
 from lorawatch.web.models import BuildingSummary, Compared, DeviceOut, Series
-from lorawatch.web.security import Authenticator, Principal, safe_next, screen_allowed
+from lorawatch.web.security import (
+    Authenticator,
+    Principal,
+    cross_site,
+    safe_next,
+    screen_allowed,
+)
 
 router = APIRouter(include_in_schema=False)
 LangQuery = Annotated[str | None, Query(max_length=5)]
@@ -44,11 +53,8 @@ def login_redirect(request: Request, exc: Exception) -> Response:
 
 
 def _lang(ctx: WebContext, requested: str | None) -> Lang:
-    if requested == "en":
-        return "en"
-    if requested == "fr":
-        return "fr"
-    return ctx.http.screens.language
+    """The request's ``?lang=`` when the catalogue has it, else the deployment's language."""
+    return catalogue.language(requested, ctx.http.screens.language)
 
 
 def render(
@@ -56,19 +62,32 @@ def render(
 ) -> HTMLResponse:
     ctx = context(request)
     template = ctx.templates.get_template(template_name)
+    asked = request.query_params.get("lang")
     html = template.render(
         lang=lang,
+        # Links keep a language asked for explicitly, and stay plain otherwise.
+        lang_query=f"?lang={lang}" if asked in i18n.LANGS else "",
         t=lambda key, **kw: i18n.text(lang, key, **kw),
         num=lambda v, digits=None: i18n.number(v, lang, digits),
-        pct=lambda r: i18n.percent(r, lang),
+        pct=lambda r, signed=True: i18n.percent(r, lang, signed),
+        stamp=lambda t: f"{i18n.long_date(t.date(), lang)} {i18n.clock(t, lang)}",
+        long_date=lambda d: i18n.long_date(
+            date.fromisoformat(d) if isinstance(d, str) else d, lang
+        ),
         trend=trend,
         **values,
     )
     return HTMLResponse(html, status_code=status)
 
 
-def error_page(request: Request, status: int, message: str) -> HTMLResponse:
-    return render(request, "error.html", status=status, status_code=status, message=message)
+def error_page(
+    request: Request, status: int, message: str, lang: Lang | None = None
+) -> HTMLResponse:
+    """An error page in ``lang`` (the request's ``?lang=``, else the deployment's)."""
+    language = lang or _lang(context(request), request.query_params.get("lang"))
+    return render(
+        request, "error.html", status=status, lang=language, status_code=status, message=message
+    )
 
 
 def trend(ratio: float | None, tolerance: float = 0.03) -> str:
@@ -84,8 +103,7 @@ def trend(ratio: float | None, tolerance: float = 0.03) -> str:
 
 def _same_origin(request: Request) -> None:
     """Refuse a state-changing request sent by a page of another site (defence in depth)."""
-    origin = request.headers.get("origin")
-    if origin and origin != "null" and urlsplit(origin).netloc != request.headers.get("host"):
+    if cross_site(request.headers, request.headers.get("host"), allow_null=True):
         raise HTTPException(status_code=403, detail="cross-site request refused")
 
 
@@ -146,28 +164,30 @@ def login(
     user: Annotated[str, Form(max_length=64)],
     password: Annotated[str, Form(max_length=256)],
     next: Annotated[str, Form(max_length=512)] = "/",
+    lang: Annotated[str, Form(max_length=5)] = "",
 ) -> Response:
     _same_origin(request)
+    language = _lang(ctx, lang)
     client = client_of(request)
-    wait = ctx.auth.limiter.blocked_for(client)
+    wait = ctx.auth.limiter.blocked_for(client, user)
     if wait:
-        refused = error_page(request, 429, "Trop de tentatives : réessayez plus tard.")
+        refused = error_page(request, 429, i18n.text(language, "login.too_many"), language)
         refused.headers["Retry-After"] = str(int(wait))
         return refused
     principal = ctx.auth.password(user, password)
     if principal is None:
-        ctx.auth.limiter.failed(client)
+        ctx.auth.limiter.failed(client, user)
         log.warning("login failed", user=user[:64], client=client)
         return render(
             request,
             "login.html",
             status=401,
-            lang=_lang(ctx, None),
+            lang=language,
             next=safe_next(next),
             failed=True,
             configured=ctx.auth.has_principals,
         )
-    ctx.auth.limiter.succeeded(client)
+    ctx.auth.limiter.succeeded(client, user)
     response = RedirectResponse(safe_next(next), status_code=303)
     response.set_cookie(
         Authenticator.COOKIE,
@@ -209,11 +229,18 @@ def _dead_letters_last_day(ctx: WebContext) -> int:
     )
 
 
-def _open_alerts(ctx: WebContext, building: str | None = None, limit: int = 50) -> list[AlertOut]:
+def _open_alerts(
+    ctx: WebContext, lang: Lang, building: str | None = None, limit: int = 50
+) -> list[AlertOut]:
+    """Open alerts, their title and message rendered again in the page's language."""
     if ctx.alerts is None:
         return []
     items, _ = ctx.alerts.list(["open", "acknowledged"], building, limit, 0)
-    return items
+    out = []
+    for a in items:
+        title, message = alert_texts.again(a.title, a.message, a.values, lang)
+        out.append(a.model_copy(update={"title": title, "message": message}))
+    return out
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -227,14 +254,15 @@ def overview(request: Request, ctx: Ctx, user: PageUser, lang: LangQuery = None)
         )
     )
     communes = ctx.service.inventory.communes
+    language = _lang(ctx, lang)
     return render(
         request,
         "overview.html",
-        lang=_lang(ctx, lang),
+        lang=language,
         user=user,
         title=", ".join(c.name for c in communes.values()) or "lorawatch",
         rows=[Row(s, f"/screens/{s.building}") for s in summaries],
-        alerts=_open_alerts(ctx),
+        alerts=_open_alerts(ctx, language),
         alerts_enabled=ctx.alerts is not None,
         problems=problems[:100],
         problem_count=len(problems),
@@ -264,7 +292,9 @@ def building_page(
     request: Request, ctx: Ctx, user: PageUser, building: str, lang: LangQuery = None
 ) -> HTMLResponse:
     if building not in ctx.service.inventory.buildings:
-        return error_page(request, 404, f"Bâtiment inconnu : {building}")
+        return error_page(
+            request, 404, i18n.text(_lang(ctx, lang), "error.unknown_building", building=building)
+        )
     language = _lang(ctx, lang)
     figures = ctx.figures
     now = figures.now()
@@ -274,6 +304,7 @@ def building_page(
     hourly = figures.series(building, "energy", "hour", today - timedelta(days=6), now)
     daily = figures.series(building, "energy", "day", today - timedelta(days=29), now)
     water = figures.series(building, "water", "day", today - timedelta(days=29), now)
+    decimal = "," if language == "fr" else "."
     curve = svg.line_chart(
         [p.value for p in hourly.points],
         [p.baseline for p in hourly.points],
@@ -281,22 +312,22 @@ def building_page(
             i18n.short_day(p.start.date(), language) if p.start.hour == 0 else ""
             for p in hourly.points
         ],
-        title=f"{b.name}: kWh par heure, 7 jours, et courbe type",
-        decimal=",",
+        title=i18n.text(language, "chart.curve_title", name=b.name),
+        decimal=decimal,
         unit="kWh",
         label_every=1,
     )
     bars = svg.bar_chart(
         _daily_bars(daily, language, now),
-        title=f"{b.name}: kWh par jour, 30 jours",
-        decimal=",",
+        title=i18n.text(language, "chart.daily_title", name=b.name),
+        decimal=decimal,
         unit="kWh",
         label_every=3,
     )
     water_bars = svg.bar_chart(
         _daily_bars(water, language, now),
-        title=f"{b.name}: m³ par jour, 30 jours",
-        decimal=",",
+        title=i18n.text(language, "chart.water_title", name=b.name),
+        decimal=decimal,
         unit="m³",
         label_every=3,
         css="chart water",
@@ -316,7 +347,7 @@ def building_page(
         water_bars=water_bars,
         daily=daily,
         devices=devices,
-        alerts=_open_alerts(ctx, building),
+        alerts=_open_alerts(ctx, language, building),
         alerts_enabled=ctx.alerts is not None,
         now=now.astimezone(timeutil.zone(tz)),
     )
@@ -325,17 +356,18 @@ def building_page(
 def _alert_action(
     request: Request, ctx: WebContext, alert_id: int, action: str, who: Principal, back: str
 ) -> Response:
+    lang = _lang(ctx, request.query_params.get("lang"))
     if ctx.alerts is None:
-        return error_page(request, 404, "Les alertes ne sont pas activées.")
+        return error_page(request, 404, i18n.text(lang, "alerts.disabled"), lang)
     try:
         if action == "ack":
             ctx.alerts.ack(alert_id, who.name)
         else:
             ctx.alerts.resolve(alert_id, who.name, "")
     except AlertNotFound:
-        return error_page(request, 404, f"Pas d'alerte {alert_id}.")
+        return error_page(request, 404, i18n.text(lang, "alerts.unknown", id=alert_id), lang)
     except AlertConflict as exc:
-        return error_page(request, 409, str(exc))
+        return error_page(request, 409, str(exc), lang)
     return RedirectResponse(safe_next(back), status_code=303)
 
 
@@ -374,15 +406,33 @@ class Figure:
     comparison: str
     trend: str
     reference: str = ""
+    money: str = ""
+    extra: str = ""
 
 
-def _compare_line(c: Compared, lang: Lang, against: str, missing: str) -> tuple[str, str]:
+DEFAULT_BAND = 0.03
+"""The "as usual" band when the past weeks are too few to measure one."""
+
+
+def _pct(ratio: float, lang: Lang) -> str:
+    """A signed percentage, with one decimal under 10 %: a small change never reads "0 %"."""
+    if abs(ratio) >= 0.095:
+        return i18n.percent(ratio, lang)
+    shown = i18n.number(abs(ratio) * 100, lang, 1)
+    sign = "+" if ratio > 0 else i18n.MINUS if ratio < 0 else ""
+    return f"{sign}{shown}{i18n.NNBSP if lang == 'fr' else ''}%"
+
+
+def _compare_line(
+    c: Compared, lang: Lang, against: str, missing: str, band: float = DEFAULT_BAND
+) -> tuple[str, str]:
+    """Arrow, percentage and words; within ``band`` of the reference, "as usual"."""
     if c.ratio is None:
         return missing, "unknown"
-    arrow = "▼" if c.ratio < -0.03 else "▲" if c.ratio > 0.03 else "="
-    if arrow == "=":
+    if abs(c.ratio) <= band:
         return f"= {i18n.text(lang, 'same')}", "same"
-    return f"{arrow} {i18n.percent(c.ratio, lang)} {i18n.text(lang, against)}", trend(c.ratio)
+    arrow = "▼" if c.ratio < 0 else "▲"
+    return f"{arrow} {_pct(c.ratio, lang)} {i18n.text(lang, against)}", trend(c.ratio, band)
 
 
 def _amount(value: float | None, unit: str, lang: Lang) -> tuple[str, str]:
@@ -401,6 +451,85 @@ def _reference(value: float | None, key: str, lang: Lang) -> str:
     return i18n.text(lang, key, value=f"{amount}\u00a0{unit}")
 
 
+def _money(kwh: float | None, ctx: WebContext, lang: Lang) -> str:
+    """Euros and kg of CO2 for ``kwh``, from the configured price and emission factor."""
+    if kwh is None:
+        return ""
+    screens = ctx.http.screens
+    eur = abs(kwh) * screens.price_eur_kwh
+    co2 = abs(kwh) * screens.co2_kg_kwh
+    return i18n.text(
+        lang,
+        "screen.money",
+        eur=i18n.number(eur, lang, 0 if eur >= 100 else 2),
+        co2=i18n.number(co2, lang, 0 if co2 >= 100 else 1),
+    )
+
+
+def _campaign(figures: ScreenFigures, ctx: WebContext, lang: Lang) -> Figure | None:
+    """Progress since the campaign began, worded honestly: a gap within the measuring margin
+    is "about the same", never "x kWh saved" next to "0 %"."""
+    if figures.campaign is None:
+        return None
+    c = figures.campaign
+    title = i18n.text(lang, "since", date=i18n.long_date(c.start, lang))
+    if c.ratio is not None and c.saved is not None:
+        saved_value, saved_unit = _amount(abs(c.saved), "kWh", lang)
+        amount = f"{saved_value}\u00a0{saved_unit}"
+        band = max(figures.noise or DEFAULT_BAND, NOISE_FLOOR) / 2
+        if abs(c.ratio) <= band:
+            key = "screen.campaign_stable_less" if c.saved >= 0 else "screen.campaign_stable_more"
+            return Figure(
+                title, _pct(c.ratio, lang), "", i18n.text(lang, key, value=amount), "same"
+            )
+        key = "saved" if c.saved >= 0 else "overspent"
+        return Figure(
+            title,
+            _pct(c.ratio, lang),
+            "",
+            f"{i18n.text(lang, key, value=amount)} · {i18n.text(lang, 'vs_before')}",
+            trend(c.ratio, band),
+            money=_money(c.saved, ctx, lang),
+        )
+    total_value, total_unit = _amount(c.total, "kWh", lang)
+    late = c.measured_since is not None and c.measured_since > c.start + timedelta(days=1)
+    measured = (
+        i18n.text(lang, "measured_since", date=i18n.long_date(c.measured_since, lang))
+        if late and c.measured_since
+        else i18n.text(lang, "consumed_in", days=c.days)
+    )
+    return Figure(
+        i18n.text(lang, "campaign_since", date=i18n.long_date(c.start, lang)),
+        total_value,
+        total_unit,
+        f"{measured} · {i18n.text(lang, 'no_reference')}",
+        "unknown",
+    )
+
+
+def _screen_chart(figures: ScreenFigures, title: str, lang: Lang, narrow: bool) -> Markup:
+    """Today's hours against a typical day; the narrow one (phones) labels every 6 h, on a
+    smaller drawing, so that its labels stay as large once scaled down to the screen."""
+    every = 6 if narrow else 3
+    return svg.bar_chart(
+        [
+            svg.Bar(
+                label=f"{h.start:%H}" if h.start.hour % every == 0 else "",
+                value=h.value,
+                reference=h.typical,
+            )
+            for h in figures.today
+        ],
+        title=i18n.text(lang, "screen.chart_title", title=title),
+        unit="kWh",
+        width=420 if narrow else 900,
+        height=260 if narrow else 300,
+        css="chart screen-chart narrow" if narrow else "chart screen-chart wide",
+        decimal="," if lang == "fr" else ".",
+        margins=(72.0, 36.0, 40.0),
+    )
+
+
 @router.get("/screens/{building}", response_class=HTMLResponse)
 def screen(
     request: Request,
@@ -413,22 +542,36 @@ def screen(
         ctx.http, building, token
     ):
         # The same answer for "no such building" and "not allowed": nothing to enumerate.
-        return error_page(request, 404, "Écran inconnu.")
+        return error_page(request, 404, i18n.text(_lang(ctx, lang), "error.unknown_screen"))
     language = _lang(ctx, lang)
     figures = ctx.figures.screen(building)
     s = figures.summary
     zone_now = s.at.astimezone(figures.today[0].start.tzinfo) if figures.today else s.at
+    band = figures.noise or DEFAULT_BAND
     value, unit = _amount(s.energy.today.value, "kWh", language)
     line, cls = _compare_line(
-        s.energy.today, language, "vs_typical_day", i18n.text(language, "learning")
+        s.energy.today, language, "vs_typical_day", i18n.text(language, "learning"), band
     )
+    reference = _reference(s.energy.today.reference, "typical_so_far", language)
+    if reference and figures.noise is not None:
+        margin = i18n.text(language, "screen.usual_band", pct=_pct(band, language).lstrip("+"))
+        reference = f"{reference} · {margin}"
+    last_week = ""
+    if figures.last_week_day is not None and figures.last_week_day.reference is not None:
+        amount, amount_unit = _amount(figures.last_week_day.reference, "kWh", language)
+        day = i18n.day_name(zone_now.date(), language).capitalize()
+        last_week = i18n.text(
+            language, "screen.last_week_day", day=day, value=f"{amount}\u00a0{amount_unit}"
+        )
     today = Figure(
         i18n.text(language, "today"),
         value,
         unit,
         line,
         cls,
-        _reference(s.energy.today.reference, "typical_so_far", language),
+        reference,
+        money=_money(s.energy.today.value, ctx, language),
+        extra=last_week,
     )
     value, unit = _amount(s.energy.week.value, "kWh", language)
     typical_week = s.energy.week_against == "typical_week"
@@ -446,64 +589,12 @@ def screen(
             "typical_week_so_far" if typical_week else "last_week_so_far",
             language,
         ),
+        money=_money(s.energy.week.value, ctx, language),
     )
-    campaign = None
-    if figures.campaign is not None:
-        c = figures.campaign
-        title = i18n.text(language, "since", date=i18n.long_date(c.start, language))
-        if c.ratio is not None and c.saved is not None:
-            saved_value, saved_unit = _amount(abs(c.saved), "kWh", language)
-            key = "saved" if c.saved >= 0 else "overspent"
-            campaign = Figure(
-                title,
-                i18n.percent(c.ratio, language),
-                "",
-                i18n.text(language, key, value=f"{saved_value} {saved_unit}")
-                + f" · {i18n.text(language, 'vs_before')}",
-                trend(c.ratio),
-            )
-        else:
-            total_value, total_unit = _amount(c.total, "kWh", language)
-            late = c.measured_since is not None and c.measured_since > c.start + timedelta(days=1)
-            measured = (
-                i18n.text(
-                    language,
-                    "measured_since",
-                    date=i18n.long_date(c.measured_since, language),
-                )
-                if late and c.measured_since
-                else i18n.text(language, "consumed_in", days=c.days)
-            )
-            campaign = Figure(
-                i18n.text(language, "campaign_since", date=i18n.long_date(c.start, language)),
-                total_value,
-                total_unit,
-                f"{measured} · {i18n.text(language, 'no_reference')}",
-                "unknown",
-            )
     water_value, water_unit = _amount(s.water.today.value, "m³", language)
     water_line, water_cls = _compare_line(s.water.today, language, "vs_typical_day", "")
     typical = [h.typical for h in figures.today]
-    chart = (
-        svg.bar_chart(
-            [
-                svg.Bar(
-                    label=f"{h.start:%H}" if h.start.hour % 3 == 0 else "",
-                    value=h.value,
-                    reference=h.typical,
-                )
-                for h in figures.today
-            ],
-            title=f"{today.title}: kWh / h",
-            unit="kWh",
-            width=900,
-            height=300,
-            css="chart screen-chart",
-            decimal="," if language == "fr" else ".",
-        )
-        if any(v is not None for v in [*typical, *(h.value for h in figures.today)])
-        else None
-    )
+    has_curve = any(v is not None for v in [*typical, *(h.value for h in figures.today)])
     stale = None
     if s.last_data is None or s.at - s.last_data > timedelta(hours=2):
         stale = (
@@ -524,9 +615,10 @@ def screen(
         time_text=i18n.clock(zone_now, language),
         today=today,
         week=week,
-        campaign=campaign,
+        campaign=_campaign(figures, ctx, language),
         water=(water_value, water_unit, water_line, water_cls),
-        chart=chart,
+        chart=_screen_chart(figures, today.title, language, False) if has_curve else None,
+        chart_narrow=_screen_chart(figures, today.title, language, True) if has_curve else None,
         tip=i18n.tip(language, ctx.service.inventory.buildings[building].usage, building, zone_now),
         refresh_s=ctx.http.screens.refresh_s,
         stale=stale,

@@ -3,7 +3,8 @@
 The model (docs in the package ``__init__``):
 
 - occupant screens are public and read-only, or need a per-screen token (``?token=``);
-- everything else but ``/healthz`` and ``/metrics`` needs a principal: a *user* (name and
+- everything else but ``/healthz`` (its public part), ``/metrics`` and ``/api/docs`` needs a
+  principal: a *user* (name and
   password, for people: HTTP Basic on the API, a signed session cookie on the pages) or a
   *token* (``Authorization: Bearer``, for scripts). Each has a role: ``viewer`` reads,
   ``operator`` also acknowledges and resolves alerts.
@@ -11,7 +12,8 @@ The model (docs in the package ``__init__``):
 Only hashes sit in the configuration: scrypt (standard library, memory-hard) for passwords, which
 people choose and reuse, and SHA-256 for tokens, which are 256 random bits and so need no
 slow hash. Comparisons are constant-time, an unknown user costs as much as a known one, and
-repeated failures from one address are slowed down (HTTP 429) before scrypt is even run.
+repeated failures are slowed down (HTTP 429) before scrypt is even run: see
+:class:`FailureLimiter` for what is counted.
 """
 
 from __future__ import annotations
@@ -24,10 +26,11 @@ import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Literal
+from urllib.parse import urlsplit
 
 from lorawatch.web.settings import HttpConfig
 
@@ -109,6 +112,9 @@ class Principal:
     kind: Literal["user", "token"]
     csrf: str = ""
     """For a session: the token every form of that session must send back."""
+    via: Literal["bearer", "basic", "session"] = "bearer"
+    """How the credentials came: a browser sends Basic and cookies on its own (ambient), so
+    state-changing requests that used them are checked for their origin."""
 
     def may(self, role: Role) -> bool:
         return ROLE_RANK[self.role] >= ROLE_RANK[role]
@@ -153,7 +159,7 @@ class Authenticator:
             return None
         if not verify_password(password, user.password_hash.get_secret_value()):
             return None
-        return Principal(user.name, user.role, "user")
+        return Principal(user.name, user.role, "user", via="basic")
 
     def _sign(self, payload: bytes) -> str:
         return _b64(hmac.new(self._key, payload, hashlib.sha256).digest())
@@ -190,43 +196,74 @@ class Authenticator:
         if not hmac.compare_digest(fingerprint, self._fingerprint(name)):
             return None
         csrf = self._sign(b"csrf:" + payload.encode())[:32]
-        return Principal(user.name, user.role, "user", csrf=csrf)
+        return Principal(user.name, user.role, "user", csrf=csrf, via="session")
 
 
 class FailureLimiter:
-    """At most ``limit`` failed logins per client address in ``window_s``; then HTTP 429."""
+    """Failed logins counted per (address, identity), per identity and per address.
 
-    def __init__(self, limit: int = 10, window_s: float = 300.0) -> None:
+    A success clears only the counter of the same address *and* identity: the failures of
+    others stay counted, so a valid viewer token cannot wash out an operator-password guesser
+    on the same address (the limiter used to forget an address on any success). The per
+    identity counter, across addresses, slows a guesser spread over many addresses; the per
+    address one, a sweep over many user names. Those two are never cleared by a success: they
+    only age out of the window. The identity is the user name, or ``"<bearer>"`` for tokens.
+    """
+
+    def __init__(
+        self,
+        limit: int = 10,
+        window_s: float = 300.0,
+        *,
+        per_identity: int = 30,
+        per_address: int = 30,
+    ) -> None:
         self.limit = limit
         self.window_s = window_s
-        self._failures: dict[str, deque[float]] = {}
+        self.per_identity = per_identity
+        self.per_address = per_address
+        self._failures: dict[tuple[str, str], deque[float]] = {}
         self._lock = threading.Lock()
 
-    def _recent(self, client: str, now: float) -> deque[float]:
-        failures = self._failures.setdefault(client, deque())
+    def _keys(self, client: str, identity: str) -> list[tuple[tuple[str, str], int]]:
+        return [
+            ((client, identity), self.limit),
+            (("", identity), self.per_identity),
+            ((client, ""), self.per_address),
+        ]
+
+    def _recent(self, key: tuple[str, str], now: float) -> deque[float]:
+        failures = self._failures.setdefault(key, deque())
         while failures and failures[0] < now - self.window_s:
             failures.popleft()
         return failures
 
-    def blocked_for(self, client: str) -> float:
-        """Seconds until this client may try again; 0 when it may now."""
+    def blocked_for(self, client: str, identity: str) -> float:
+        """Seconds until ``identity`` may try again from ``client``; 0 when it may now."""
         now = time.monotonic()
+        wait = 0.0
         with self._lock:
-            failures = self._recent(client, now)
-            if len(failures) < self.limit:
-                return 0.0
-            return max(1.0, failures[0] + self.window_s - now)
+            for key, limit in self._keys(client, identity):
+                failures = self._recent(key, now)
+                if len(failures) >= limit:
+                    wait = max(wait, 1.0, failures[-limit] + self.window_s - now)
+        return wait
 
-    def failed(self, client: str) -> None:
+    def failed(self, client: str, identity: str) -> None:
         now = time.monotonic()
         with self._lock:
-            self._recent(client, now).append(now)
-            if len(self._failures) > 10_000:  # an address sweep must not grow memory forever
+            for key, _ in self._keys(client, identity):
+                self._recent(key, now).append(now)
+            if len(self._failures) > 30_000:  # an address sweep must not grow memory forever
                 self._failures = {k: v for k, v in self._failures.items() if v}
 
-    def succeeded(self, client: str) -> None:
+    def succeeded(self, client: str, identity: str) -> None:
         with self._lock:
-            self._failures.pop(client, None)
+            self._failures.pop((client, identity), None)
+
+
+BEARER = "<bearer>"
+"""The identity under which failed bearer tokens are counted (a token names nobody)."""
 
 
 def screen_allowed(http: HttpConfig, building: str, token: str | None) -> bool:
@@ -246,6 +283,26 @@ def screen_allowed(http: HttpConfig, building: str, token: str | None) -> bool:
         ):
             allowed = True
     return allowed
+
+
+def cross_site(headers: Mapping[str, str], host: str | None, *, allow_null: bool) -> bool:
+    """Whether a request was sent by a page of another site (a CSRF attempt).
+
+    Browsers say it in ``Sec-Fetch-Site`` (trusted: scripts cannot set it), older ones only in
+    ``Origin``. Our own forms send ``Origin: null`` (``Referrer-Policy: no-referrer`` asks
+    for it), so ``null`` is accepted only where a CSRF token is checked as well
+    (``allow_null``). A request without either header comes from a script such as curl, which
+    no other site can make a browser send.
+    """
+    fetch_site = headers.get("sec-fetch-site")
+    if fetch_site is not None:
+        return fetch_site not in ("same-origin", "none")
+    origin = headers.get("origin")
+    if origin is None:
+        return False
+    if origin == "null":
+        return not allow_null
+    return urlsplit(origin).netloc != host
 
 
 def safe_next(target: str | None, default: str = "/") -> str:

@@ -78,6 +78,26 @@ class ScreensConfig(Section):
         "fr", description="Default language of the screens (?lang=en overrides)."
     )
     refresh_s: int = Field(60, ge=10, le=3600, description="How often a screen reloads itself.")
+    price_eur_kwh: float = Field(
+        0.20,
+        ge=0,
+        le=10,
+        description="Price of a kWh (taxes included) for the euros the screens show; set your "
+        "contract's (docs/web.md gives the default's source).",
+    )
+    price_eur_m3: float = Field(
+        4.3,
+        ge=0,
+        le=100,
+        description="Price of a m³ of water, sanitation included, for the screens' euros.",
+    )
+    co2_kg_kwh: float = Field(
+        0.052,
+        ge=0,
+        le=2,
+        description="Emission factor of a kWh (kg CO2e) for the screens' CO2 equivalents: "
+        "the average French consumption mix by default (docs/web.md).",
+    )
     frame_ancestors: list[str] = Field(
         default_factory=list,
         description="Origins allowed to frame the screens (digital-signage players), e.g. "

@@ -85,9 +85,15 @@ def bar_chart(
     label_every: int = 1,
     css: str = "chart",
     decimal: str = ".",
+    margins: tuple[float, float, float] = (56.0, 24.0, 28.0),
 ) -> Markup:
-    """Bars with an optional baseline tick and last-year dot per bar."""
-    left, right, pad_top, bottom = 56.0, 10.0, 24.0, 28.0
+    """Bars with an optional baseline tick and last-year dot per bar.
+
+    ``margins`` (left, top, bottom) leave room for the axis labels: larger for the hall
+    screens, whose labels are drawn larger to stay readable from afar.
+    """
+    left, pad_top, bottom = margins
+    right = 10.0
     plot_w, plot_h = width - left - right, height - pad_top - bottom
     values = [v for b in bars for v in (b.value, b.reference, b.marker) if v is not None]
     top = nice_max(max(values, default=0.0))
@@ -126,7 +132,7 @@ def bar_chart(
             )
         if label_every and i % label_every == 0:
             parts.append(
-                f'<text class="tick" x="{_f(x + bar_w / 2)}" y="{_f(height - 8)}" '
+                f'<text class="tick" x="{_f(x + bar_w / 2)}" y="{_f(height - 8 - (bottom - 28) / 2)}" '
                 f'text-anchor="middle">{escape(b.label)}</text>'
             )
     parts.append("</svg>")

@@ -180,11 +180,15 @@ class Energy(Domain):
                         True,
                         Severity.WARNING,
                         b.place,
-                        f"Daily energy budget exceeded: {self.places.where(b.place)}",
-                        f"{total:.0f} kWh used on {day} by {local.strftime('%H:%M')} (+1 h), "
-                        f"budget {budget:g} kWh.",
-                        [Evidence(dt(h), "energy_hour_kwh", kwh, "kWh", end=at)],
-                        {"day_kwh": total, "budget_kwh": budget},
+                        evidence=[Evidence(dt(h), "energy_hour_kwh", kwh, "kWh", end=at)],
+                        **self.places.say(
+                            "energy.daily_budget",
+                            where=self.places.where(b.place),
+                            day=str(day),
+                            time=local.strftime("%H:%M"),
+                            day_kwh=total,
+                            budget_kwh=float(budget),
+                        ),
                     )
                 )
             else:
@@ -240,11 +244,6 @@ class Energy(Domain):
         run = b.closed_over
         mean = sum(x[1] for x in run) / len(run)
         refs = [x[2] for x in run if x[2] >= 0]
-        usual = (
-            f"at most {sum(refs) / len(refs):.1f} kWh/h at these hours when closed lately"
-            if refs
-            else f"limit {absolute:g} kWh/h"
-        )
         return Finding(
             "energy.unoccupied",
             building,
@@ -252,11 +251,16 @@ class Energy(Domain):
             True,
             Severity.WARNING,
             b.place,
-            f"Consumption while closed: {self.places.where(b.place)}",
-            f"{len(run)} unoccupied hours in a row since "
-            f"{self.places.local(b.place, dt(run[0][0]))} at {mean:.1f} kWh/h ({usual}): "
-            "heating or lighting left on?",
-            [
+            **self.places.say(
+                "energy.unoccupied" if refs else "energy.unoccupied_limit",
+                where=self.places.where(b.place),
+                hours=len(run),
+                since=self.places.local(b.place, dt(run[0][0])),
+                mean_kwh_h=mean,
+                usual_kwh_h=sum(refs) / len(refs) if refs else -1.0,
+                limit_kwh_h=float(absolute) if absolute is not None else -1.0,
+            ),
+            evidence=[
                 Evidence(
                     dt(x[0]),
                     "energy_hour_kwh",
@@ -267,13 +271,11 @@ class Energy(Domain):
                 )
                 for x in run[-24:]
             ],
-            {"mean_kwh_h": mean, "usual_kwh_h": sum(refs) / len(refs) if refs else -1.0},
         )
 
     def _baseline(self, building: str, b: _Building, at: datetime, cfg: EnergyRules) -> Finding:
         run = b.over
         _, last_kwh, last_base, _ = run[-1]
-        closed = " while the building was closed" if all(x[3] for x in run) else ""
         pct = 100 * (last_kwh - last_base) / last_base if last_base > 0 else float("inf")
         return Finding(
             "energy.baseline",
@@ -282,11 +284,16 @@ class Energy(Domain):
             True,
             Severity.WARNING,
             b.place,
-            f"Overconsumption: {self.places.where(b.place)}",
-            f"{len(run)} hours in a row above the usual for the hour of the week{closed}, since "
-            f"{self.places.local(b.place, dt(run[0][0]))}: last hour {last_kwh:.1f} kWh against "
-            f"at most {last_base:.1f} kWh in recent weeks (+{pct:.0f} %).",
-            [
+            **self.places.say(
+                "energy.baseline_closed" if all(x[3] for x in run) else "energy.baseline",
+                where=self.places.where(b.place),
+                hours=len(run),
+                since=self.places.local(b.place, dt(run[0][0])),
+                last_kwh=last_kwh,
+                baseline_kwh=last_base,
+                pct=pct,
+            ),
+            evidence=[
                 Evidence(
                     dt(x[0]),
                     "energy_hour_kwh",
@@ -297,5 +304,4 @@ class Energy(Domain):
                 )
                 for x in run[-24:]
             ],
-            {"last_kwh": last_kwh, "baseline_kwh": last_base, "hours": len(run)},
         )

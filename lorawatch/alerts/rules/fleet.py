@@ -188,11 +188,11 @@ class Fleet(Domain):
             if quiet <= limit:
                 continue
             last = dt(d.last_seen)
-            battery = ""
+            text, battery = "fleet.silent", -1.0
             if "battery_pct" in d.battery:
-                battery = f" Its last battery level was {d.battery['battery_pct']:.0f} %."
+                text, battery = "fleet.silent_battery_pct", d.battery["battery_pct"]
             elif "battery_v" in d.battery:
-                battery = f" Its last battery voltage was {d.battery['battery_v']:.2f} V."
+                text, battery = "fleet.silent_battery_v", d.battery["battery_v"]
             where = self.places.where(d.place, dev_eui)
             out.append(
                 Finding(
@@ -202,11 +202,15 @@ class Fleet(Domain):
                     True,
                     Severity.WARNING,
                     d.place,
-                    f"Device silent for {_duration(quiet)}: {where}",
-                    f"No uplink since {self.places.local(d.place, last)}; it usually reports "
-                    f"every {_duration(usual)}.{battery}",
-                    [Evidence(last, "last_uplink", "", "", d.place.device)],
-                    {"silent_s": quiet, "usual_interval_s": usual},
+                    evidence=[Evidence(last, "last_uplink", "", "", d.place.device)],
+                    **self.places.say(
+                        text,
+                        where=where,
+                        since=self.places.local(d.place, last),
+                        silent_s=quiet,
+                        usual_interval_s=usual,
+                        battery=float(battery),
+                    ),
                 )
             )
         return out
@@ -230,7 +234,6 @@ class Fleet(Domain):
             if not run.held(cfg.battery_confirm_readings, cfg.battery_confirm_min):
                 return []
             where = self.places.where(d.place, dev_eui)
-            shown = f"{value:.0f} %" if unit == "%" else f"{value:.2f} V"
             return [
                 Finding(
                     "fleet.battery",
@@ -239,12 +242,17 @@ class Fleet(Domain):
                     True,
                     Severity.WARNING,
                     d.place,
-                    f"Battery low ({shown}): {where}",
-                    f"Battery at {shown} on {self.places.local(d.place, t)}, low for "
-                    f"{run.count} readings since {self.places.local(d.place, dt(run.since))} "
-                    f"(threshold {low:g} {unit}): replace it before the device falls silent.",
-                    [Evidence(t, name, value, unit, d.place.device)],
-                    {name: value, "readings": run.count},
+                    evidence=[Evidence(t, name, value, unit, d.place.device)],
+                    **self.places.say(
+                        "fleet.battery_pct" if unit == "%" else "fleet.battery_v",
+                        where=where,
+                        at=self.places.local(d.place, t),
+                        since=self.places.local(d.place, dt(run.since)),
+                        value=float(value),
+                        threshold=float(low),
+                        readings=run.count,
+                        **{name: value},
+                    ),
                 )
             ]
         if value >= low + margin:
@@ -281,15 +289,18 @@ class Fleet(Domain):
                     True,
                     Severity.WARNING,
                     d.place,
-                    f"Uplinks not decodable ({share:.0f} %): {where}",
-                    f"{errors} of {total} uplinks in the last {cfg.decode_window_h:g} h failed to "
-                    "decode: firmware change or wrong decoder? See `lorawatch deadletters list "
-                    "--reason decode_error`.",
-                    [
+                    evidence=[
                         Evidence(at, "decode_error", text, "", d.place.device)
                         for text in details[:5]
                     ],
-                    {"errors": errors, "uplinks": total, "share_pct": share},
+                    **self.places.say(
+                        "fleet.decode_errors",
+                        where=where,
+                        errors=errors,
+                        uplinks=total,
+                        share_pct=share,
+                        window_h=float(cfg.decode_window_h),
+                    ),
                 )
             ]
         if share < cfg.decode_error_pct / 2:
@@ -310,8 +321,8 @@ class Fleet(Domain):
                     dev_eui,
                     d,
                     t,
-                    f"fCnt went from {previous} down to {f_cnt} without a join: the device "
-                    "rebooted with a fixed session, or a frame was replayed.",
+                    "fleet.fcnt_reset",
+                    {"previous": previous, "f_cnt": f_cnt},
                     [
                         Evidence(dt(when), "f_cnt", previous, "", d.place.device),
                         Evidence(t, "f_cnt", f_cnt, "", d.place.device),
@@ -333,13 +344,20 @@ class Fleet(Domain):
                 dev_eui,
                 d,
                 t,
-                f"ChirpStack logged {code}: {detail[:200]}",
+                "fleet.fcnt_log",
+                {"code": code, "detail": detail[:200]},
                 [Evidence(t, "chirpstack_log", code, "", d.place.device, note=detail[:200])],
             )
         ]
 
     def _reset(
-        self, dev_eui: str, d: _Device, t: datetime, why: str, evidence: list[Evidence]
+        self,
+        dev_eui: str,
+        d: _Device,
+        t: datetime,
+        text: str,
+        values: dict[str, str | float],
+        evidence: list[Evidence],
     ) -> Finding:
         return Finding(
             "fleet.fcnt_reset",
@@ -348,15 +366,6 @@ class Fleet(Domain):
             True,
             Severity.INFO,
             d.place,
-            f"Frame counter reset: {self.places.where(d.place, dev_eui)}",
-            why,
-            evidence,
+            evidence=evidence,
+            **self.places.say(text, where=self.places.where(d.place, dev_eui), **values),
         )
-
-
-def _duration(seconds: float) -> str:
-    if seconds >= 2 * 86400:
-        return f"{seconds / 86400:.1f} days"
-    if seconds >= 2 * HOUR:
-        return f"{seconds / HOUR:.1f} h"
-    return f"{seconds / 60:.0f} min"

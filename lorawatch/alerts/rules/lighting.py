@@ -107,9 +107,8 @@ class Lighting(Domain):
                         True,
                         Severity.WARNING,
                         place,
-                        f"Lamp failure: {where()}",
-                        f"The controller reports a lamp or driver failure at {local()}.",
-                        self._evidence(t, frame, place),
+                        evidence=self._evidence(t, frame, place),
+                        **self.places.say("lighting.failure", where=where(), at=local()),
                     )
                 )
             else:
@@ -129,8 +128,7 @@ class Lighting(Domain):
             wrong: bool,
             right: bool,
             severity: Severity,
-            title: str,
-            why: Callable[[], str],
+            values: Callable[[], dict[str, str | float]],
         ) -> None:
             if not rules.on(rule):
                 return
@@ -145,10 +143,10 @@ class Lighting(Domain):
                             True,
                             severity,
                             place,
-                            f"{title}: {where()}",
-                            why(),
-                            self._evidence(t, frame, place),
-                            {"readings": lamp.runs[rule]},
+                            evidence=self._evidence(t, frame, place),
+                            **self.places.say(
+                                rule, where=where(), readings=lamp.runs[rule], **values()
+                            ),
                         )
                     )
             elif right:
@@ -161,22 +159,14 @@ class Lighting(Domain):
             lit and day,
             not lit and day,
             Severity.INFO,
-            "Lamp on in daylight",
-            lambda: (
-                f"Lit at {local()}, between sunrise ({hhmm(rise)}) and sunset "
-                f"({hhmm(set_)}), for {lamp.runs.get('lighting.day_burning', 0)} readings in a row."
-            ),
+            lambda: {"at": local(), "sunrise": hhmm(rise), "sunset": hhmm(set_)},
         )
         judge(
             "lighting.dark",
             not lit and night and not failed,
             lit and night,
             Severity.WARNING,
-            "Lamp off at night",
-            lambda: (
-                f"Off at {local()}, after sunset ({hhmm(set_)}) and before sunrise "
-                f"({hhmm(rise)}), without a failure report: breaker, relay or switching schedule?"
-            ),
+            lambda: {"at": local(), "sunrise": hhmm(rise), "sunset": hhmm(set_)},
         )
         dim = frame.get("dim_pct")
         if isinstance(dim, bool) or dim is None:
@@ -192,11 +182,12 @@ class Lighting(Domain):
             inside and lit and float(dim) > cfg.dim_max_pct,
             inside and lit and float(dim) <= cfg.dim_max_pct,
             Severity.INFO,
-            "Dimming not applied",
-            lambda: (
-                f"At {local()} the lamp was at {float(dim):.0f} % (dimming to at most "
-                f"{cfg.dim_max_pct:g} % expected {cfg.dim_window})."
-            ),
+            lambda: {
+                "at": local(),
+                "dim_pct": float(dim),
+                "dim_max_pct": float(cfg.dim_max_pct),
+                "window": cfg.dim_window,
+            },
         )
         return out
 

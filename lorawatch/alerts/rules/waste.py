@@ -132,11 +132,13 @@ class Waste(Domain):
                 True,
                 Severity.WARNING,
                 r.place,
-                f"Lid open or sensor tilted: {where}",
-                f"The sensor reports it is tilted since {self.places.local(r.place, dt(run.since))} "
-                f"({run.count} readings): "
-                "lid left open, container knocked over, or the sensor came loose.",
-                [Evidence(r.time, "tilted", True, "bool", r.place.device)],
+                evidence=[Evidence(r.time, "tilted", True, "bool", r.place.device)],
+                **self.places.say(
+                    "waste.tilt",
+                    where=where,
+                    since=self.places.local(r.place, dt(run.since)),
+                    readings=run.count,
+                ),
             )
         ]
 
@@ -174,18 +176,7 @@ class Waste(Domain):
         self, r: StoredReading, b: _Bin, run: Run, fill: float, severity: Severity
     ) -> Finding:
         cfg = self.places.rules(r.place, r.dev_eui).set.waste
-        where = self.places.where(r.place, r.dev_eui)
-        held = (
-            f"{run.count} readings since {self.places.local(r.place, dt(run.since))}"
-            if run.count > 1
-            else "1 reading"
-        )
-        if severity == Severity.CRITICAL:
-            title = f"Bin full ({fill:.0f} %): {where}"
-            why = f"(full at {cfg.full_pct:g} %, {held}): empty it before it overflows."
-        else:
-            title = f"Bin nearly full ({fill:.0f} %): {where}"
-            why = f"(warning at {cfg.near_full_pct:g} %, {held})."
+        full = severity == Severity.CRITICAL
         return Finding(
             "waste.fill",
             r.dev_eui,
@@ -193,14 +184,20 @@ class Waste(Domain):
             True,
             severity,
             r.place,
-            title,
-            f"Fill level {fill:.0f} % at {self.places.local(r.place, r.time)} {why}",
-            [
+            evidence=[
                 Evidence(dt(p[0]), "fill_pct", p[1], "%", r.place.device)
                 for p in b.fills
                 if p[0] >= run.since
             ][-12:],
-            {"fill_pct": fill, "readings": run.count},
+            **self.places.say(
+                "waste.full" if full else "waste.nearly_full",
+                where=self.places.where(r.place, r.dev_eui),
+                at=self.places.local(r.place, r.time),
+                since=self.places.local(r.place, dt(run.since)),
+                fill_pct=fill,
+                threshold_pct=float(cfg.full_pct if full else cfg.near_full_pct),
+                readings=run.count,
+            ),
         )
 
     def _forecast(self, r: StoredReading, b: _Bin, fill: float, where: str) -> list[Finding]:
@@ -219,15 +216,21 @@ class Waste(Domain):
                     True,
                     Severity.INFO,
                     r.place,
-                    f"Bin full in about {hours:.0f} h: {where}",
-                    f"{fill:.0f} % at {self.places.local(r.place, r.time)}, filling at "
-                    f"{rate:.1f} %/h over the last {(b.fills[-1][0] - b.fills[0][0]) / HOUR:.0f} h: "
-                    f"full ({cfg.full_pct:g} %) around {self.places.local(r.place, full_at)}.",
-                    [
+                    evidence=[
                         Evidence(dt(p[0]), "fill_pct", p[1], "%", r.place.device)
                         for p in b.fills[-12:]
                     ],
-                    {"fill_pct": fill, "rate_pct_h": rate, "hours_to_full": hours},
+                    **self.places.say(
+                        "waste.time_to_full",
+                        where=where,
+                        at=self.places.local(r.place, r.time),
+                        fill_pct=fill,
+                        rate_pct_h=rate,
+                        over_h=(b.fills[-1][0] - b.fills[0][0]) / HOUR,
+                        full_pct=float(cfg.full_pct),
+                        full_at=self.places.local(r.place, full_at),
+                        hours_to_full=hours,
+                    ),
                 )
             ]
         if hours > 2 * cfg.time_to_full_h or fill < cfg.time_to_full_min_pct - 10:

@@ -81,10 +81,13 @@ class Water(Domain):
                         True,
                         Severity.CRITICAL,
                         r.place,
-                        f"Leak detected: {where}",
-                        f"{r.place.device or r.dev_eui} raised its leak flag at "
-                        f"{self.places.local(r.place, r.time)}: go and look.",
-                        [Evidence(r.time, "leak", True, "bool", r.place.device)],
+                        evidence=[Evidence(r.time, "leak", True, "bool", r.place.device)],
+                        **self.places.say(
+                            "water.leak",
+                            where=where,
+                            device=r.place.device or r.dev_eui,
+                            at=self.places.local(r.place, r.time),
+                        ),
                     )
                 )
             else:
@@ -127,11 +130,15 @@ class Water(Domain):
                         True,
                         Severity.CRITICAL,
                         meter.place,
-                        f"Burst: {litres:.0f} L in {cfg.burst_window_min} min: {where}",
-                        f"{litres:.0f} litres ran in the {cfg.burst_window_min} minutes to "
-                        f"{self.places.local(meter.place, c.end)} (threshold {cfg.burst_l:.0f} L): "
-                        "a burst pipe? Close the main valve.",
-                        [
+                        **self.places.say(
+                            "water.burst",
+                            where=where,
+                            litres=litres,
+                            minutes=cfg.burst_window_min,
+                            at=self.places.local(meter.place, c.end),
+                            threshold_l=float(cfg.burst_l),
+                        ),
+                        evidence=[
                             Evidence(
                                 d.start,
                                 "volume_delta_l",
@@ -143,7 +150,6 @@ class Water(Domain):
                             for d in deltas
                             if ts(d.end) > end - window and d.end <= c.end
                         ],
-                        {"litres": litres, "threshold_l": cfg.burst_l},
                     )
                 )
             elif litres < cfg.burst_l / 2:
@@ -212,12 +218,15 @@ class Water(Domain):
             True,
             Severity.WARNING,
             meter.place,
-            f"Water running non-stop for {hours_needed:g} h: {where}",
-            f"No hour without flow since {self.places.local(meter.place, dt(span[0]))}: "
-            f"lowest hour {min(values):.0f} L, mean {sum(values) / len(values):.0f} L/h. "
-            "A stuck flush, a running tap or a leak after the meter?",
-            self._evidence(meter, span),
-            {"min_l_h": min(values), "mean_l_h": sum(values) / len(values)},
+            evidence=self._evidence(meter, span),
+            **self.places.say(
+                "water.continuous_flow",
+                where=where,
+                hours=float(hours_needed),
+                since=self.places.local(meter.place, dt(span[0])),
+                min_l_h=min(values),
+                mean_l_h=sum(values) / len(values),
+            ),
         )
 
     def _night(
@@ -233,11 +242,15 @@ class Water(Domain):
             True,
             Severity.WARNING,
             meter.place,
-            f"Water drawn all night ({low:.0f} L/h): {where}",
-            f"From {first} to {last} the flow never fell below {low:.0f} L/h "
-            f"(threshold {threshold:g} L/h): the building should be still at night.",
-            self._evidence(meter, span),
-            {"night_min_l_h": low, "threshold_l_h": threshold},
+            evidence=self._evidence(meter, span),
+            **self.places.say(
+                "water.night_flow",
+                where=where,
+                first=first,
+                last=last,
+                night_min_l_h=low,
+                threshold_l_h=threshold,
+            ),
         )
 
 
