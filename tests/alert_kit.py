@@ -85,6 +85,13 @@ def event(name: str, t: datetime, kind: str, code: str = "", detail: str = "") -
     return DeviceEvent(EUI[name], t, kind, code, detail, place(name))
 
 
+AT_ONCE: dict[str, Any] = {
+    "waste": {"fill_confirm_readings": 1, "tilt_confirm_readings": 1},
+    "fleet": {"battery_confirm_readings": 1},
+}
+"""Rules that act on one frame, for tests about notifications and storage rather than debounce."""
+
+
 def config(**overrides: Any) -> AlertsConfig:
     """Defaults, without quiet hours (tests say when they want them)."""
     raw: dict[str, Any] = {"quiet_hours": {"start": ""}, "language": "en"}  # tests read English

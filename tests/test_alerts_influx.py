@@ -27,7 +27,7 @@ from lorawatch.pipeline.records import Batch
 from lorawatch.stores.influx import InfluxStore
 from lorawatch.stores.settings import InfluxConfig
 from lorawatch.stores.sqlite import SqliteStore
-from tests.alert_kit import INVENTORY, config, local, reading
+from tests.alert_kit import AT_ONCE, INVENTORY, config, local, reading
 from tests.servers import InfluxDB
 
 GLASS = "pav-salle-glass"
@@ -129,7 +129,7 @@ def engine(
     return AlertEngine(
         SqliteStore(tmp_path / "lorawatch.sqlite"),
         INVENTORY,
-        config(**cfg),
+        config(**{"rules": AT_ONCE, **cfg}),
         clock=clock,
         influx=sink,
     )

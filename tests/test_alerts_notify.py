@@ -18,7 +18,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from lorawatch.alerts.engine import AlertEngine
 from lorawatch.pipeline.records import Batch
 from lorawatch.stores.sqlite import SqliteStore
-from tests.alert_kit import INVENTORY, Receiver, config, local, reading
+from tests.alert_kit import AT_ONCE, INVENTORY, Receiver, config, local, reading
 from tests.servers import Mosquitto, free_port
 
 
@@ -33,7 +33,10 @@ class Clock:
 def engine(tmp_path: Path, clock: Clock | None = None, **cfg: Any) -> AlertEngine:
     kwargs: dict[str, Any] = {"clock": clock} if clock else {}
     return AlertEngine(
-        SqliteStore(tmp_path / "lorawatch.sqlite"), INVENTORY, config(**cfg), **kwargs
+        SqliteStore(tmp_path / "lorawatch.sqlite"),
+        INVENTORY,
+        config(**{"rules": AT_ONCE, **cfg}),
+        **kwargs,
     )
 
 

@@ -28,7 +28,7 @@ from lorawatch.stores import influx as influx_store
 from lorawatch.stores.influx import InfluxStore
 from lorawatch.stores.settings import InfluxConfig
 from lorawatch.stores.sqlite import SqliteStore
-from tests.alert_kit import INVENTORY, config, reading
+from tests.alert_kit import AT_ONCE, INVENTORY, config, reading
 from tests.conftest import DATA
 from tests.servers import InfluxDB, wait_until
 
@@ -217,7 +217,7 @@ def test_alert_events_wait_in_the_spool_while_influxdb_is_down(
     event is spooled, the outbox row counts as sent, and the point reaches InfluxDB later,
     in order with the batches written after it."""
     down = store(tmp_path, "http://127.0.0.1:9", "v1")  # discard port: connection refused
-    at_once = config(rules={"waste": {"fill_confirm_readings": 1}})  # one frame opens it
+    at_once = config(rules=AT_ONCE)  # one frame opens it
     engine = AlertEngine(
         SqliteStore(tmp_path / "lorawatch.sqlite"), INVENTORY, at_once, influx=down
     )
