@@ -23,9 +23,11 @@ import pytest
 
 from lorawatch.gateway_bridge import amqp
 from lorawatch.gateway_bridge.amqp import AmqpSource
+from lorawatch.gateway_bridge.events import TopicMatcher, UplinkEvent, parse
 from lorawatch.gateway_bridge.settings import AmqpConfig
 from lorawatch.gateway_bridge.source import Message
 from tests import fleet
+from tests.conftest import REFERENCE
 from tests.servers import RabbitMQ, free_port, wait_until
 
 pytestmark = pytest.mark.servers
@@ -138,6 +140,25 @@ def test_source_hands_over_in_order_acks_and_redelivers_what_was_not_acked(
     again.ack(redelivered)
     assert again.health()["connected"] is True
     assert len(again.health()["active_partitions"]) >= 1  # type: ignore[arg-type]
+
+
+def test_protobuf_and_json_events_parse_from_their_routing_keys(
+    rabbitmq: RabbitMQ, amqp_vhost: str, source_factory: list[AmqpSource]
+) -> None:
+    cfg = config(rabbitmq, amqp_vhost)
+    amqp.setup(cfg)
+    pb = (REFERENCE / "v4-event-up.pb").read_bytes()
+    js = (REFERENCE / "v4-event-up.json").read_bytes()
+    dev_eui = json.loads(js)["deviceInfo"]["devEui"]
+    key = f"application.{fleet.APP}.device.{dev_eui}.event.up"
+    publish(rabbitmq, amqp_vhost, [(key, pb), (key, js), (routing_key(3, "status"), b"{")])
+    got = receive(started(source_factory, cfg), 3)
+    matcher = TopicMatcher()
+    ups = [m for m in got if m.topic.endswith("/up")]  # one device: one queue, in order
+    events = [parse(matcher.match(m.topic), m.payload, "auto", m.received) for m in ups]
+    assert [e.format for e in events] == ["v4-protobuf", "v4-json"]
+    assert all(isinstance(e, UplinkEvent) and e.dev_eui == dev_eui for e in events)
+    assert [matcher.match(m.topic).event for m in got if m not in ups] == ["status"]
 
 
 def test_acks_of_an_earlier_connection_are_dropped(
@@ -256,7 +277,8 @@ def test_a_killed_worker_s_partitions_move_to_the_other_one_losing_nothing(
         # The first consumer of each queue is its active one: the second stands by on all.
         second = worker(tmp_path, rabbitmq, amqp_vhost, "second")
         wait_until(lambda: logged(tmp_path, "second", "amqp consuming"), 60, "second worker")
-        items = uplinks(devices, per_device)
+        bad = (routing_key(0), b"{not json")  # a dead letter, as on the MQTT path
+        items = [bad, *uplinks(devices, per_device)]
         publisher = threading.Thread(
             target=publish, args=(rabbitmq, amqp_vhost, items, 0.004), daemon=True
         )
@@ -269,8 +291,10 @@ def test_a_killed_worker_s_partitions_move_to_the_other_one_losing_nothing(
         wait_until(lambda: len(stored(db)) > at_kill, 30, "the second worker storing")
         takeover_s = time.monotonic() - killed_at
         publisher.join(60)
-        wait_until(lambda: len(stored(db)) == len(items), 60, "every uplink stored")
+        wait_until(lambda: len(stored(db)) == len(items) - 1, 60, "every uplink stored")
         rows = stored(db)
+        with sqlite3.connect(db) as conn:
+            letters = conn.execute("SELECT reason, topic FROM dead_letters").fetchall()
         assert logged(tmp_path, "second", "amqp partition active")
         assert logged(tmp_path, "first", "amqp partition active")
     finally:
@@ -281,6 +305,9 @@ def test_a_killed_worker_s_partitions_move_to_the_other_one_losing_nothing(
     keys = {(dev, n) for dev, n, _ in rows}
     expected = {(fleet.eui(d), n) for d in range(devices) for n in range(per_device)}
     assert keys == expected  # lost 0
+    assert [(reason, topic.split("/")[-1]) for reason, topic in letters] == [
+        ("malformed_json", "up")
+    ]
     assert len(rows) == len(keys)  # stored once each
     for d in range(devices):  # per device, in order of receipt = in fCnt order
         counts = [n for dev, n, _ in rows if dev == fleet.eui(d)]
