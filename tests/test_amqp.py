@@ -7,9 +7,11 @@ publisher confirms, so every message is in a queue when ``publish`` returns.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -173,6 +175,86 @@ def test_acks_of_an_earlier_connection_are_dropped(
     source.ack(stale)  # tags of another channel: ignored, not sent
     source.stop()
     assert sum(queue_depths(rabbitmq, amqp_vhost, cfg)) == 10
+
+
+class Proxy:
+    """A TCP relay to the broker whose connections the test can cut, as a network fault."""
+
+    def __init__(self, port: int) -> None:
+        self.target = port
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.pairs: list[tuple[socket.socket, socket.socket]] = []
+        self.upstream_bytes = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target))
+            self.pairs.append((client, upstream))
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, a: socket.socket, b: socket.socket) -> None:
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+                if b.getpeername()[1] == self.target:
+                    self.upstream_bytes += len(data)
+        except OSError:
+            pass
+        for s in (a, b):
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            s.close()
+
+    def cut(self) -> None:
+        pairs, self.pairs = self.pairs, []
+        for pair in pairs:
+            for s in pair:
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+                s.close()
+
+    def close(self) -> None:
+        self.server.close()
+        self.cut()
+
+
+def test_a_cut_connection_reconnects_and_what_was_not_acked_comes_again(
+    rabbitmq: RabbitMQ, amqp_vhost: str, source_factory: list[AmqpSource]
+) -> None:
+    cfg = config(rabbitmq, amqp_vhost)
+    amqp.setup(cfg)
+    proxy = Proxy(rabbitmq.port)
+    try:
+        via = config(rabbitmq, amqp_vhost, reconnect_min_s=0.05)
+        via = via.model_copy(update={"url": via.url.replace(str(rabbitmq.port), str(proxy.port))})
+        publish(rabbitmq, amqp_vhost, uplinks(devices=3, per_device=10))
+        source = started(source_factory, via)
+        first = receive(source, 30)
+        relayed = proxy.upstream_bytes
+        source.ack(first[:10])
+        wait_until(lambda: source.health()["acks_sent"] == 10, 10, "the acks sent")
+        wait_until(lambda: proxy.upstream_bytes > relayed, 10, "the acks relayed")
+        proxy.cut()
+        wait_until(lambda: source.health()["connects"] == 2, 20, "a reconnection")
+        assert source.health()["last_error"]  # the reason of the reconnection, reported
+        source.ack(first[10:])  # received on the cut connection: dropped, not sent
+        again = receive(source, 20)
+        assert sorted(m.payload for m in again) == sorted(m.payload for m in first[10:])
+        assert source.get_batch(10, 0.5) == []  # the 10 acked before the cut stay acked
+        source.ack(again)
+        wait_until(lambda: source.health()["acks_sent"] == 30, 10, "the acks sent")
+        assert source.health()["connects"] == 2  # a stale ack would have closed the channel
+        source.stop()
+        assert sum(queue_depths(rabbitmq, amqp_vhost, cfg)) == 0  # nothing requeued
+    finally:
+        proxy.close()
 
 
 def test_unreachable_broker_is_retried_with_backoff_and_reported(

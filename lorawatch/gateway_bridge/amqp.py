@@ -193,6 +193,7 @@ class AmqpSource:
         self._thread: threading.Thread | None = None
         self._tag = f"{socket.gethostname()}.{os.getpid()}"
         self.connects = 0
+        self.acks_sent = 0
         self.last_error = ""
 
     # -- the I/O thread ----------------------------------------------------------------------
@@ -231,7 +232,11 @@ class AmqpSource:
                 self._acked_upto = 0
                 self._active = set()
             self._queue_of = {}
-            for i, queue in enumerate(self.cfg.queues()):
+            # From a random queue on: workers that subscribe at the same time each come first
+            # on some queues, so they share the partitions instead of one taking them all.
+            queues = self.cfg.queues()
+            start = random.randrange(len(queues))  # noqa: S311 - not a secret
+            for i, queue in enumerate(queues[start:] + queues[:start]):
                 tag = f"{self._tag}.{i}"
                 self._queue_of[tag] = queue
                 channel.basic_consume(queue, self._on_message, consumer_tag=tag)
@@ -287,6 +292,7 @@ class AmqpSource:
             for tag in tags:
                 channel.basic_ack(tag)
         self._acked_upto = max(self._acked_upto, tags[-1])
+        self.acks_sent += len(tags)
 
     # -- the source --------------------------------------------------------------------------
 
@@ -331,6 +337,7 @@ class AmqpSource:
             "connected": self._connected.is_set(),
             "subscribed": self._connected.is_set(),
             "connects": self.connects,
+            "acks_sent": self.acks_sent,
             "queued": len(self._pending),
             "partitions": len(self.cfg.queues()),
             "active_partitions": sorted(self._active),
