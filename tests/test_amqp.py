@@ -22,7 +22,9 @@ from pathlib import Path
 
 import pika
 import pytest
+from typer.testing import CliRunner
 
+from lorawatch.app.cli.main import app
 from lorawatch.gateway_bridge import amqp
 from lorawatch.gateway_bridge.amqp import AmqpSource
 from lorawatch.gateway_bridge.events import TopicMatcher, UplinkEvent, parse
@@ -281,6 +283,31 @@ def test_deploy_definitions_are_the_generated_topology_and_load_at_boot(
     publish(rabbitmq, "lorawatch", [(routing_key(1), fleet.event(1, 0))])
     cfg = AmqpConfig.model_validate({"url": rabbitmq.url("lorawatch")})
     wait_until(lambda: sum(queue_depths(rabbitmq, "lorawatch", cfg)) == 1, 10, "routed")
+
+
+def test_cli_setup_declares_once_and_prints_the_definitions(
+    rabbitmq: RabbitMQ, amqp_vhost: str, tmp_path: Path
+) -> None:
+    cfg = tmp_path / "lorawatch.toml"
+    cfg.write_text(
+        f'[inventory]\npath = "inv.toml"\n[amqp]\nurl = "{rabbitmq.url(amqp_vhost)}"\n'
+        "partitions = 3\n"
+    )
+    runner = CliRunner()
+    for _ in range(2):  # idempotent
+        result = runner.invoke(app, ["amqp", "setup", "-c", str(cfg)])
+        assert result.exit_code == 0, result.output
+        assert "3 partition queue(s) lorawatch.events.0 ... lorawatch.events.2" in result.output
+    printed = runner.invoke(app, ["amqp", "definitions", "-c", str(cfg), "--vhost", "v"])
+    assert printed.exit_code == 0
+    queues = json.loads(printed.output)["queues"]
+    assert [q["name"] for q in queues] == [f"lorawatch.events.{i}" for i in range(3)]
+    # A name taken by another kind of exchange: a clear error, exit code 1.
+    cfg.write_text(cfg.read_text().replace("partitions = 3", 'hash_exchange = "amq.direct"'))
+    clash = runner.invoke(app, ["amqp", "setup", "-c", str(cfg)])
+    assert clash.exit_code == 1
+    assert "the broker refused the topology" in clash.output
+    assert "exists with other arguments" in clash.output
 
 
 def test_amqp_settings_refuse_credentials_in_the_url() -> None:

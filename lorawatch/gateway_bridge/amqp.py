@@ -102,6 +102,8 @@ def setup(cfg: AmqpConfig) -> list[str]:
                 " (a queue or exchange of that name exists with other arguments: delete it,"
                 " or choose another amqp.queue_prefix / amqp.hash_exchange)"
             )
+        elif exc.reply_code == 403:
+            hint = " (the user needs configure rights; amq.* names are the broker's own)"
         elif exc.reply_code == 503:
             hint = " (enable the rabbitmq_consistent_hash_exchange plugin)"
         raise SourceError(f"the broker refused the topology: {exc.reply_text}{hint}") from exc

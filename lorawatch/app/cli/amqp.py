@@ -15,7 +15,7 @@ from lorawatch.core.errors import ConfigError, LorawatchError
 amqp_app = typer.Typer(
     help="RabbitMQ partition queues for several workers (docs/scaling.md).", no_args_is_help=True
 )
-out = Console()
+out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="Configuration file (TOML).")]
