@@ -233,6 +233,13 @@ class AmqpSource:
                 self._connection, self._channel = connection, channel
                 self._acked_upto = 0
                 self._active = set()
+            with self._arrived:
+                # What an earlier connection received and the bridge has not taken yet: the
+                # broker requeued it when that connection ended and delivers it again.
+                stale = len(self._pending)
+                self._pending.clear()
+            if stale:
+                log.info("amqp dropped messages of the lost connection", messages=stale)
             self._queue_of = {}
             # From a random queue on: workers that subscribe at the same time each come first
             # on some queues, so they share the partitions instead of one taking them all.
