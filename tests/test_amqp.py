@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pika
 import pytest
 from typer.testing import CliRunner
@@ -318,8 +319,11 @@ def test_amqp_settings_refuse_credentials_in_the_url() -> None:
 # -- two workers, one killed ------------------------------------------------------------------
 
 
-def worker(workdir: Path, broker: RabbitMQ, vhost: str, name: str) -> subprocess.Popen[bytes]:
+def worker(
+    workdir: Path, broker: RabbitMQ, vhost: str, name: str, http_port: int = 0
+) -> subprocess.Popen[bytes]:
     """A ``lorawatch run`` process with the AMQP source; both workers share one SQLite file."""
+    http_port = http_port or free_port()
     cfg = workdir / f"{name}.toml"
     cfg.write_text(
         f"""[inventory]
@@ -337,7 +341,7 @@ batch_interval_ms = 50
 [store.sqlite]
 path = "{workdir / "lorawatch.sqlite"}"
 [http]
-listen = "127.0.0.1:{free_port()}"
+listen = "127.0.0.1:{http_port}"
 [alerts]
 enabled = false
 [log]
@@ -384,7 +388,8 @@ def test_a_killed_worker_s_partitions_move_to_the_other_one_losing_nothing(
     try:
         wait_until(lambda: logged(tmp_path, "first", "amqp consuming"), 60, "first worker")
         # The first consumer of each queue is its active one: the second stands by on all.
-        second = worker(tmp_path, rabbitmq, amqp_vhost, "second")
+        second_http = free_port()
+        second = worker(tmp_path, rabbitmq, amqp_vhost, "second", second_http)
         wait_until(lambda: logged(tmp_path, "second", "amqp consuming"), 60, "second worker")
         bad = (routing_key(0), b"{not json")  # a dead letter, as on the MQTT path
         items = [bad, *uplinks(devices, per_device)]
@@ -405,6 +410,9 @@ def test_a_killed_worker_s_partitions_move_to_the_other_one_losing_nothing(
         with sqlite3.connect(db) as conn:
             letters = conn.execute("SELECT reason, topic FROM dead_letters").fetchall()
         assert logged(tmp_path, "second", "amqp partition active")
+        health = httpx.get(f"http://127.0.0.1:{second_http}/healthz", timeout=10).json()
+        assert health["source"]["kind"] == "amqp" and health["source"]["connected"] is True
+        assert health["source"]["active_partitions"], health["source"]
         assert logged(tmp_path, "first", "amqp partition active")
     finally:
         for proc in (first, second):
