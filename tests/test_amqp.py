@@ -25,7 +25,9 @@ import pika
 import pytest
 from typer.testing import CliRunner
 
+from lorawatch.app import config as app_config
 from lorawatch.app.cli.main import app
+from lorawatch.app.service import Service
 from lorawatch.gateway_bridge import amqp
 from lorawatch.gateway_bridge.amqp import AmqpSource
 from lorawatch.gateway_bridge.events import TopicMatcher, UplinkEvent, parse
@@ -430,3 +432,21 @@ def test_a_killed_worker_s_partitions_move_to_the_other_one_losing_nothing(
         counts = [n for dev, n, _ in rows if dev == fleet.eui(d)]
         assert counts == sorted(counts)
     print(f"\ntakeover after SIGKILL: {takeover_s:.2f} s ({at_kill} of {len(items)} stored before)")
+
+
+def test_the_amqp_source_is_selected_and_its_prefetch_sized_from_the_batch() -> None:
+    def source(**amqp_section: object) -> object:
+        settings = app_config.load(
+            None,
+            {
+                "inventory": {"path": "inv.toml"},
+                "bridge": {"source": "amqp"},
+                "store": {"batch_size": 700},
+                "amqp": amqp_section,
+            },
+        )
+        return Service._source(settings)
+
+    sized = source()
+    assert isinstance(sized, AmqpSource) and sized.prefetch == 1400  # two batches
+    assert source(prefetch=5000).prefetch == 5000  # type: ignore[attr-defined]
