@@ -262,6 +262,18 @@ def test_a_cut_connection_reconnects_and_what_was_not_acked_comes_again(
         proxy.close()
 
 
+def test_missing_queues_are_reported_with_the_command_that_declares_them(
+    rabbitmq: RabbitMQ, amqp_vhost: str, source_factory: list[AmqpSource]
+) -> None:
+    source = AmqpSource(config(rabbitmq, amqp_vhost, reconnect_min_s=0.05), 10)
+    source_factory.append(source)
+    source.start()
+    wait_until(lambda: bool(source.health()["last_error"]), 10, "an error")
+    assert "NOT_FOUND" in str(source.health()["last_error"])
+    assert "lorawatch amqp setup" in str(source.health()["last_error"])
+    assert source.health()["connected"] is False
+
+
 def test_unreachable_broker_is_retried_with_backoff_and_reported(
     source_factory: list[AmqpSource],
 ) -> None:

@@ -211,6 +211,11 @@ class AmqpSource:
                 self._consume()
             except (pika.exceptions.AMQPError, OSError) as exc:
                 self.last_error = _reason(exc)
+                if "NOT_FOUND" in self.last_error:
+                    self.last_error += " (declare the queues: lorawatch amqp setup)"
+            except Exception as exc:  # a bug must not end reception: log it, reconnect
+                log.exception("amqp consumer failed")
+                self.last_error = _reason(exc)
             if self._stopping.is_set():
                 break
             if self._connected.is_set():  # it had connected: start the back-off afresh
@@ -245,8 +250,8 @@ class AmqpSource:
             # on some queues, so they share the partitions instead of one taking them all.
             queues = self.cfg.queues()
             start = random.randrange(len(queues))  # noqa: S311 - not a secret
-            for i, queue in enumerate(queues[start:] + queues[:start]):
-                tag = f"{self._tag}.{i}"
+            for queue in queues[start:] + queues[:start]:
+                tag = f"{self._tag}.{queue}"
                 self._queue_of[tag] = queue
                 channel.basic_consume(queue, self._on_message, consumer_tag=tag)
             self.connects += 1
