@@ -8,6 +8,7 @@ publisher confirms, so every message is in a queue when ``publish`` returns.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import signal
@@ -40,6 +41,7 @@ from tests.servers import RabbitMQ, free_port, wait_until
 pytestmark = pytest.mark.servers
 
 ROOT = Path(__file__).resolve().parent.parent
+TOKEN = "amqp-test-viewer-token"
 
 
 def routing_key(d: int, event: str = "up") -> str:
@@ -356,6 +358,9 @@ batch_interval_ms = 50
 path = "{workdir / "lorawatch.sqlite"}"
 [http]
 listen = "127.0.0.1:{http_port}"
+[[http.tokens]]
+name = "test"
+sha256 = "{hashlib.sha256(TOKEN.encode()).hexdigest()}"
 [alerts]
 enabled = false
 [log]
@@ -424,7 +429,11 @@ def test_a_killed_worker_s_partitions_move_to_the_other_one_losing_nothing(
         with sqlite3.connect(db) as conn:
             letters = conn.execute("SELECT reason, topic FROM dead_letters").fetchall()
         assert logged(tmp_path, "second", "amqp partition active")
-        health = httpx.get(f"http://127.0.0.1:{second_http}/healthz", timeout=10).json()
+        health = httpx.get(
+            f"http://127.0.0.1:{second_http}/healthz",
+            headers={"Authorization": f"Bearer {TOKEN}"},  # the details are for a viewer
+            timeout=10,
+        ).json()
         assert health["source"]["kind"] == "amqp" and health["source"]["connected"] is True
         assert health["source"]["active_partitions"], health["source"]
         assert logged(tmp_path, "first", "amqp partition active")
