@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from lorawatch.core import logs
-from tests.servers import InfluxDB, Mosquitto
+from tests.servers import InfluxDB, Mosquitto, RabbitMQ
 
 # Copies of the example events of shared/reference/chirpstack (they parse into ChirpStack's
 # protobuf messages), kept in the repo so the tests stand on their own.
 REFERENCE = Path(__file__).resolve().parent / "data" / "chirpstack"
 DATA = Path(__file__).resolve().parent / "data"
+ROOT = Path(__file__).resolve().parent.parent
 
 logs.setup("warning", "console")
 _db_counter = itertools.count(1)
@@ -42,3 +44,19 @@ def influx_db(influxdb: InfluxDB) -> str:
     name = f"test{next(_db_counter)}"
     influxdb.create_database(name)
     return name
+
+
+@pytest.fixture(scope="session")
+def rabbitmq(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitMQ]:
+    """One broker for the session (it boots in tens of seconds); a vhost per test."""
+    deploy = json.loads((ROOT / "deploy" / "rabbitmq-definitions.json").read_text())
+    server = RabbitMQ(tmp_path_factory.mktemp("rabbitmq"), extra_definitions=[deploy])
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def amqp_vhost(rabbitmq: RabbitMQ) -> str:
+    """A virtual host of the session's broker that no other test of the session uses."""
+    return rabbitmq.next_vhost()

@@ -1,4 +1,4 @@
-"""Private test instances of the real servers: Mosquitto and InfluxDB on free loopback ports.
+"""Private test instances of the real servers: Mosquitto, InfluxDB and RabbitMQ on free ports.
 
 Each instance has its own config and data directory under the test's temporary folder, never
 touches the machine's system services or their standard ports, and can be stopped, killed
@@ -7,8 +7,12 @@ and restarted by fault tests. Readiness is polled (TCP connect, /ping) with a de
 
 from __future__ import annotations
 
+import base64
 import getpass
+import hashlib
+import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -20,6 +24,10 @@ import httpx
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 INFLUXD = shutil.which("influxd") or "/usr/bin/influxd"
+RABBITMQ_SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"  # not /usr/sbin's: it switches user
+EPMD = shutil.which("epmd") or next(
+    iter(sorted(Path("/usr/lib/erlang").glob("erts-*/bin/epmd"))), "epmd"
+)
 
 
 def free_port() -> int:
@@ -56,6 +64,9 @@ class Server:
     def command(self) -> list[str]:
         raise NotImplementedError
 
+    def env(self) -> dict[str, str] | None:
+        return None
+
     def ready(self) -> bool:
         return _port_open(self.port)
 
@@ -67,6 +78,7 @@ class Server:
             stderr=subprocess.STDOUT,
             start_new_session=True,
             cwd=self.workdir,
+            env=self.env(),
         )
         try:
             wait_until(lambda: self.ready() or self.proc.poll() is not None, timeout, self.name)  # type: ignore[union-attr]
@@ -192,3 +204,147 @@ bind-address = "127.0.0.1:{self.rpc_port}"
 
     def create_database(self, db: str) -> None:
         self.query(f'CREATE DATABASE "{db}"')
+
+
+def rabbit_password_hash(password: str) -> str:
+    """RabbitMQ's stored form (rabbit_password_hashing_sha256): base64(salt + sha256(salt +
+    password)), so the definitions file needs no plaintext password."""
+    salt = secrets.token_bytes(4)
+    return base64.b64encode(salt + hashlib.sha256(salt + password.encode()).digest()).decode()
+
+
+class RabbitMQ(Server):
+    """Debian's rabbitmq-server as a private node: its own node name, ports, Erlang cookie,
+    data and log directories, and its own epmd (on a free port, started and stopped here),
+    with the consistent-hash exchange plugin. Virtual hosts ``t1``... are created at boot
+    from a definitions file, one per test (creating them later needs rabbitmqctl, seconds each).
+    """
+
+    name = "rabbitmq"
+    VHOSTS = 24
+
+    def __init__(self, workdir: Path, extra_definitions: list[dict] | None = None) -> None:  # type: ignore[type-arg]
+        super().__init__(workdir)
+        self.dist_port = free_port()
+        self.epmd_port = free_port()
+        self.node = f"lwtest{os.getpid()}p{self.port}@localhost"
+        self.epmd: subprocess.Popen[bytes] | None = None
+        self.extra_definitions = extra_definitions or []
+        self.vhosts = [f"t{i}" for i in range(1, self.VHOSTS + 1)]
+        self._next = 0
+
+    def env(self) -> dict[str, str]:
+        d = self.workdir
+        return {
+            **os.environ,
+            "HOME": str(d / "home"),
+            "RABBITMQ_NODENAME": self.node,
+            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+            "RABBITMQ_NODE_PORT": str(self.port),
+            "RABBITMQ_DIST_PORT": str(self.dist_port),
+            "ERL_EPMD_PORT": str(self.epmd_port),
+            "ERL_EPMD_ADDRESS": "127.0.0.1",
+            "RABBITMQ_MNESIA_BASE": str(d / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(d / "log"),
+            "RABBITMQ_LOGS": "-",
+            "RABBITMQ_PID_FILE": str(d / "rabbitmq.pid"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(d / "enabled_plugins"),
+            "RABBITMQ_CONFIG_FILE": str(d / "rabbitmq.conf"),
+        }
+
+    def command(self) -> list[str]:
+        d = self.workdir
+        home = d / "home"
+        home.mkdir(exist_ok=True)
+        cookie = home / ".erlang.cookie"
+        if not cookie.exists():
+            cookie.write_text(secrets.token_hex(16))
+            cookie.chmod(0o400)
+        (d / "enabled_plugins").write_text("[rabbitmq_consistent_hash_exchange].\n")
+        vhosts = ["/", *self.vhosts]
+        definitions: dict = {  # type: ignore[type-arg]
+            "users": [
+                {
+                    "name": "guest",
+                    "password_hash": rabbit_password_hash("guest"),
+                    "hashing_algorithm": "rabbit_password_hashing_sha256",
+                    "tags": ["administrator"],
+                }
+            ],
+            "vhosts": [{"name": v} for v in vhosts],
+            "permissions": [
+                {"user": "guest", "vhost": v, "configure": ".*", "write": ".*", "read": ".*"}
+                for v in vhosts
+            ],
+        }
+        for extra in self.extra_definitions:
+            for key, items in extra.items():
+                definitions.setdefault(key, []).extend(items)
+            for vhost in extra.get("vhosts", []):
+                definitions["permissions"].append(
+                    {
+                        "user": "guest",
+                        "vhost": vhost["name"],
+                        "configure": ".*",
+                        "write": ".*",
+                        "read": ".*",
+                    }
+                )
+        (d / "definitions.json").write_text(json.dumps(definitions))
+        (d / "rabbitmq.conf").write_text(
+            f"listeners.tcp.default = 127.0.0.1:{self.port}\n"
+            f"load_definitions = {d / 'definitions.json'}\n"
+            "log.console.level = warning\n"
+        )
+        return [RABBITMQ_SERVER]
+
+    def start(self, timeout: float = 180.0) -> None:
+        """RabbitMQ boots in 10 to 60 s here (first boot creates its database): one per session."""
+        if self.epmd is None or self.epmd.poll() is not None:
+            self.epmd = subprocess.Popen(
+                [EPMD, "-port", str(self.epmd_port), "-address", "127.0.0.1"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            wait_until(lambda: _port_open(self.epmd_port), 10, "epmd")
+        super().start(timeout)
+
+    def ready(self) -> bool:
+        # lazy: only the AMQP tests need pika
+        import pika
+        import pika.exceptions
+
+        try:
+            connection = pika.BlockingConnection(self.parameters("/"))
+        except (pika.exceptions.AMQPError, OSError):
+            return False
+        connection.close()
+        return True
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> None:
+        super().stop(sig, timeout)
+        if self.epmd is not None and self.epmd.poll() is None:
+            self.epmd.terminate()
+            self.epmd.wait(5)
+
+    def parameters(self, vhost: str):  # type: ignore[no-untyped-def]
+        import pika
+
+        return pika.ConnectionParameters(
+            "127.0.0.1",
+            self.port,
+            vhost,
+            pika.PlainCredentials("guest", "guest"),
+            connection_attempts=1,
+            socket_timeout=2,
+        )
+
+    def url(self, vhost: str) -> str:
+        return f"amqp://127.0.0.1:{self.port}/{vhost.replace('/', '%2F')}"
+
+    def next_vhost(self) -> str:
+        if self._next >= len(self.vhosts):
+            raise RuntimeError(f"more than {len(self.vhosts)} AMQP tests: raise RabbitMQ.VHOSTS")
+        self._next += 1
+        return self.vhosts[self._next - 1]

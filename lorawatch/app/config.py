@@ -25,7 +25,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from lorawatch.alerts.config import AlertsConfig
 from lorawatch.core.errors import ConfigError
 from lorawatch.core.settings import ENV_PREFIX, LogConfig, problems_of
-from lorawatch.gateway_bridge.settings import MqttConfig
+from lorawatch.gateway_bridge.settings import AmqpConfig, MqttConfig
 from lorawatch.inventory.settings import InventoryConfig, SiteConfig
 from lorawatch.pipeline.settings import BridgeConfig
 from lorawatch.stores.settings import StoreConfig
@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     site: SiteConfig = Field(default_factory=SiteConfig)  # type: ignore[arg-type]
     inventory: InventoryConfig
     mqtt: MqttConfig = Field(default_factory=MqttConfig)  # type: ignore[arg-type]
+    amqp: AmqpConfig = Field(default_factory=AmqpConfig)  # type: ignore[arg-type]
     bridge: BridgeConfig = Field(default_factory=BridgeConfig)  # type: ignore[arg-type]
     store: StoreConfig = Field(default_factory=StoreConfig)  # type: ignore[arg-type]
     log: LogConfig = Field(default_factory=LogConfig)  # type: ignore[arg-type]

@@ -1,4 +1,4 @@
-"""The running service: stores, MQTT source, bridge and HTTP endpoints wired from the config."""
+"""The running service: stores, MQTT or AMQP source, bridge and HTTP endpoints wired from the config."""
 
 from __future__ import annotations
 
@@ -78,7 +78,8 @@ class Service:
         self.metrics = Metrics()
         self.source = source or self._source(settings)
         window, batch = settings.mqtt.receive_maximum, settings.store.batch_size
-        if source is None and settings.mqtt.protocol == "5" and window < 2 * batch:
+        mqtt_v5 = settings.bridge.source == "mqtt" and settings.mqtt.protocol == "5"
+        if source is None and mqtt_v5 and window < 2 * batch:
             # Acks follow the write: with a window of one batch, the broker sends nothing
             # while a batch is written, and ingestion runs at half speed or less.
             log.warning(
@@ -130,6 +131,22 @@ class Service:
 
     @staticmethod
     def _source(settings: Settings) -> MessageSource:
+        if settings.bridge.source == "amqp":
+            # Imported here: pika loads only when the AMQP source is configured.
+            from lorawatch.gateway_bridge.amqp import AmqpSource
+
+            batch = settings.store.batch_size
+            prefetch = settings.amqp.prefetch or min(2 * batch, 65535)
+            if prefetch < 2 * batch:
+                # As MQTT's Receive Maximum: acks follow the write, so with one batch's worth
+                # the broker sends nothing while a batch is written.
+                log.warning(
+                    f"amqp.prefetch is below twice store.batch_size: set amqp.prefetch = "
+                    f"{min(2 * batch, 65535)} or 0 (sized from the batch)",
+                    prefetch=prefetch,
+                    batch_size=batch,
+                )
+            return AmqpSource(settings.amqp, prefetch)
         if settings.mqtt.receiver == "process":
             return ProcessSource(settings.mqtt, settings.log.level, settings.log.format)
         return MqttSource(settings.mqtt)

@@ -97,3 +97,93 @@ class MqttConfig(Section):
 
     def secret(self) -> str:
         return read_secret(self.password, self.password_file)
+
+
+class AmqpConfig(Section):
+    """The ``[amqp]`` section: ChirpStack's AMQP integration, consumed from partition queues.
+
+    ChirpStack publishes each event to ``exchange`` with the routing key
+    ``application.{id}.device.{dev_eui}.event.{event}``. ``lorawatch amqp setup`` binds that
+    exchange to a consistent-hash exchange feeding ``partitions`` quorum queues with a single
+    active consumer each; every worker consumes all of them (docs/scaling.md).
+    """
+
+    url: str = Field(
+        "amqp://127.0.0.1:5672/%2F",
+        description="Broker URL: amqp://host:port/vhost (amqps:// for TLS; %2F is the default "
+        "vhost). Keep the password out of it: use username and password_file.",
+    )
+    username: str = Field(
+        "", description="Broker user name (empty: the URL's, or RabbitMQ's guest)."
+    )
+    password: SecretStr = Field(
+        SecretStr(""),
+        description="Broker password; prefer LORAWATCH__AMQP__PASSWORD or password_file.",
+    )
+    password_file: Path | None = Field(None, description="File holding the broker password.")
+    exchange: str = Field(
+        "amq.topic",
+        description="Where ChirpStack publishes (chirpstack.toml [integration.amqp] exchange).",
+    )
+    binding_key: str = Field(
+        "application.*.device.*.event.*",
+        description="Which of the exchange's routing keys are ChirpStack events for lorawatch.",
+    )
+    hash_exchange: str = Field(
+        "lorawatch.events",
+        description="The consistent-hash exchange that spreads devices over the partitions.",
+    )
+    queue_prefix: str = Field(
+        "lorawatch.events",
+        description="Partition queues are named <queue_prefix>.0 ... <queue_prefix>.<P-1>.",
+    )
+    partitions: int = Field(
+        8,
+        ge=1,
+        le=1024,
+        description="Number of partition queues (P). Workers beyond P stand by. Change it only "
+        "with the queues drained: a device may move to another partition.",
+    )
+    prefetch: int = Field(
+        0,
+        ge=0,
+        le=65535,
+        description="Unacknowledged messages per partition queue; 0 sizes it from the batch "
+        "(2 x store.batch_size), so the next batch arrives while one is written.",
+    )
+    heartbeat_s: int = Field(
+        30,
+        ge=0,
+        description="AMQP heartbeat: a worker whose host vanished loses its partitions after "
+        "about twice this (a killed process loses them at once: its socket closes).",
+    )
+    reconnect_min_s: float = Field(
+        0.5, gt=0, description="First reconnect delay (jittered, doubled)."
+    )
+    reconnect_max_s: float = Field(30.0, gt=0, description="Longest reconnect delay.")
+    ca_file: Path | None = Field(None, description="CA certificate (PEM) to verify the broker.")
+    cert_file: Path | None = Field(None, description="Client certificate (PEM) for mutual TLS.")
+    key_file: Path | None = Field(None, description="Client private key (PEM) for mutual TLS.")
+
+    @model_validator(mode="after")
+    def _check(self) -> AmqpConfig:
+        if not self.url.startswith(("amqp://", "amqps://")):
+            raise ValueError("url must start with amqp:// or amqps://")
+        if "@" in self.url.split("://", 1)[1].split("/", 1)[0]:
+            raise ValueError(
+                "url holds credentials: move them to username and password_file "
+                "(or LORAWATCH__AMQP__PASSWORD)"
+            )
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together")
+        return self
+
+    @property
+    def tls(self) -> bool:
+        return self.url.startswith("amqps://")
+
+    def queues(self) -> list[str]:
+        return [f"{self.queue_prefix}.{i}" for i in range(self.partitions)]
+
+    def secret(self) -> str:
+        return read_secret(self.password, self.password_file)

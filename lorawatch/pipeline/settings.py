@@ -10,6 +10,11 @@ from lorawatch.core.settings import Section
 
 
 class BridgeConfig(Section):
+    source: Literal["mqtt", "amqp"] = Field(
+        "mqtt",
+        description="Where events come from: 'mqtt' (the [mqtt] section, one worker) or 'amqp' "
+        "(the [amqp] section: RabbitMQ partition queues, several workers; docs/scaling.md).",
+    )
     format: Literal["auto", "v4-json", "v4-protobuf", "v3"] = Field(
         "auto", description="ChirpStack event encoding; auto detects it per message."
     )

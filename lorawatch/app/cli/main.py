@@ -165,6 +165,7 @@ def _mount() -> None:
     for module in (
         "lorawatch.app.cli.decoders",
         "lorawatch.app.cli.deadletters",
+        "lorawatch.app.cli.amqp",
         "lorawatch.app.cli.meters",
         "lorawatch.app.cli.calendars",
         "lorawatch.app.cli.reports",
