@@ -15,6 +15,7 @@ import os
 import platform
 import subprocess
 import sys
+import threading
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -183,3 +184,40 @@ def write(
         f"run {run}: {m['cores']} cores ({m['cpu_model']}), load {m['load_average_at_start']} at"
         f" start; settings {json.dumps(settings, ensure_ascii=False)}; written to {path}"
     )
+
+
+class TreeRss:
+    """Peak RSS of this process and its descendants, sampled while a bench runs, so children
+    that end before the figures are taken (a backfill's producer) are counted too.
+
+    Use as a context manager; ``peaks`` maps each pid seen to its last read VmHWM.
+    """
+
+    def __init__(self, every_s: float = 0.2, exclude: Iterable[int | None] = ()) -> None:
+        self.every_s = every_s
+        self.exclude = list(exclude)
+        self.peaks: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+
+    def _sample(self) -> None:
+        for pid, peak in tree_peak_rss_mb(exclude=self.exclude).items():
+            if pid != "total" and peak:
+                self.peaks[pid] = max(peak, self.peaks.get(pid, 0.0))
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every_s):
+            self._sample()
+
+    def __enter__(self) -> TreeRss:
+        self._sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+    def result(self) -> dict[str, float]:
+        return {**self.peaks, "total": round(sum(self.peaks.values()), 1)}
