@@ -35,9 +35,10 @@ from pathlib import Path
 from typing import Any
 
 from bench import report
-from lorawatch import config, logs
+from lorawatch.app import config
+from lorawatch.core import logs
 from lorawatch.simulators import run, scenario
-from lorawatch.simulators.scenario import Simulation
+from lorawatch.simulators.simulation import Simulation
 
 TARGET = 5000.0
 
@@ -51,7 +52,7 @@ def simulate_only(sim: Simulation, start: datetime, end: datetime) -> dict[str, 
 def backfill(
     scene: Any, start: datetime, end: datetime, workdir: Path, batch: int, workers: int | None
 ) -> dict[str, Any]:
-    from lorawatch.service import Service
+    from lorawatch.app.service import Service
 
     workdir.mkdir(parents=True)
     settings = config.load(
