@@ -261,7 +261,7 @@ def main() -> None:
             influx.stop()
 
     print(
-        f"daily kWh per building for a year ({len(sqlite_days):,} buckets):"
+        f"daily kWh per building over the {args.days} days ({len(sqlite_days):,} buckets):"
         f" SQLite {sqlite_q:.2f} s, InfluxDB {influx_q:.2f} s"
         + (f", SQLite without the rollup {raw_q[1]:.2f} s" if raw_q else "")
     )
@@ -314,13 +314,14 @@ def main() -> None:
         measured,
         [
             {
-                "benchmark": f"`store`: a year of 15-min readings of {args.meters} meters"
+                "benchmark": f"`store`: {args.days} days of 15-min readings of {args.meters} meters"
                 f" ({readings:,} readings, each with its delta: 2 rows), batches of"
                 f" {args.steps_per_batch * args.meters:,} readings",
-                "figure": f'SQLite {n / sqlite_s:,.0f} readings/s; "daily kWh per building for'
-                f' a year" {sqlite_q:.1f} s',
+                "figure": f'SQLite {n / sqlite_s:,.0f} readings/s; "daily kWh per building"'
+                f" over the period {sqlite_q:.2f} s; file {sqlite_bytes / n:.0f} bytes per reading"
+                " (its delta, the rollup and the indexes included)",
                 "baseline": f"InfluxDB 1.x {n / influx_s:,.0f} readings/s, same query"
-                f" {influx_q:.1f} s; plain `executemany` {n_plain / plain_s:,.0f} readings/s"
+                f" {influx_q:.2f} s; plain `executemany` {n_plain / plain_s:,.0f} readings/s"
                 f" ({2 * n_plain / plain_s:,.0f} rows/s)",
                 "ratio": f"ingest SQLite/InfluxDB {(n / sqlite_s) / (n / influx_s):.2f};"
                 f" SqliteStore/plain {(n / sqlite_s) / (n_plain / plain_s):.2f}; query"
