@@ -12,7 +12,7 @@ import importlib.util
 import subprocess
 import sys
 
-ALL = ("decode", "ingest", "backfill", "memory", "store", "simulate", "alert_latency")
+ALL = ("decode", "ingest", "stages", "backfill", "memory", "store", "simulate", "alert_latency")
 
 
 def main() -> int:
