@@ -390,7 +390,7 @@ def readme_rows(
         "all points stored and right" if all(c["ok"] for c in checks.values()) else "POINTS MISSING"
     )
     what = (
-        f"drain of {messages:,} queued v4 uplinks (QoS 1) into InfluxDB 1.x, {len(rounds)} rounds"
+        f"drain of {messages:,} queued v4 uplinks (QoS 1) into InfluxDB 1.x, {len(rounds)} round(s)"
         f" rotating who drains first; {ok}"
     )
     return [
