@@ -42,7 +42,13 @@ def commit() -> dict[str, Any]:
         for line in _git("status", "--porcelain", "--untracked-files=no").splitlines()
         if not line[3:].startswith("bench/results/") and line[3:] != "README.md"
     ]
-    return {"sha": _git("rev-parse", "HEAD") or "unknown", "uncommitted_changes": changed}
+    # The subject and date find the commit again after a rebase gave it another sha.
+    return {
+        "sha": _git("rev-parse", "HEAD") or "unknown",
+        "subject": _git("log", "-1", "--format=%s"),
+        "date": _git("log", "-1", "--format=%cI"),
+        "uncommitted_changes": changed,
+    }
 
 
 def cpu_model() -> str:
