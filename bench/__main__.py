@@ -1,7 +1,9 @@
 """Run every benchmark, one after the other: `python -m bench` (or `python -m bench decode ingest`).
 
-Each prints its own figures and a ratio against a baseline measured in the same run; machines
-here are noisy, so compare ratios, not absolute times.
+Each prints its own figures and a ratio against a baseline measured in the same run (machines
+are noisy: compare ratios, not absolute times) and writes them with the run's commit, machine,
+date and settings to ``bench/results/<bench>.json``. ``python -m bench readme`` then generates
+the README's table from those files.
 """
 
 from __future__ import annotations
@@ -10,10 +12,14 @@ import importlib.util
 import subprocess
 import sys
 
-ALL = ("decode", "ingest", "store", "simulate", "alert_latency")
+ALL = ("decode", "ingest", "stages", "backfill", "memory", "store", "simulate", "alert_latency")
 
 
 def main() -> int:
+    if sys.argv[1:2] == ["readme"]:
+        from bench import readme
+
+        return readme.main(sys.argv[2:])
     chosen = sys.argv[1:] or list(ALL)
     failed = []
     for name in chosen:

@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from bench import report
 from lorawatch.decoders import devices, registry, repository, vectors
 from lorawatch.decoders.base import DecodeResult, Uplink
 from lorawatch.decoders.js import JSCodec
@@ -76,7 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=15, help="timed runs per frame (median)")
     parser.add_argument("--number", type=int, default=200, help="decodes per timed run")
+    report.add_json_out(parser, "decode")
     args = parser.parse_args(argv)
+    ctx = report.context()
 
     native = registry.get("milesight-em300-di")
     js = JSCodec(CODEC)
@@ -108,6 +111,30 @@ def main(argv: list[str] | None = None) -> int:
 
     within_budget = repository_table(args.number, args.repeat)
 
+    report.write(
+        args.json_out,
+        "decode",
+        ctx,
+        {"repeat": args.repeat, "number": args.number, "clock": "thread CPU time"},
+        {
+            "frames": [
+                {"frame": d, "bytes": size, "native_us": n, "js_us": j} for d, size, n, j in rows
+            ],
+            "native_median_us": n_med,
+            "js_median_us": j_med,
+            "ratio": ratio,
+            "disagreements": disagreements,
+        },
+        [
+            {
+                "benchmark": f"`decode`: the {len(rows)} EM300-DI vector frames, median per frame,"
+                " CPU time of the decoding thread",
+                "figure": f"native {n_med:.1f} µs",
+                "baseline": f"vendor-style JS codec in the QuickJS sandbox {j_med:.1f} µs",
+                "ratio": f"{ratio:.1f}× cheaper (target {TARGET_RATIO:g}×)",
+            }
+        ],
+    )
     if disagreements:
         print(f"\n{len(disagreements)} frame(s) decoded differently:", file=sys.stderr)
         for line in disagreements:

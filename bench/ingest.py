@@ -1,13 +1,22 @@
-"""Drain of a pre-queued MQTT backlog: the full pipeline into InfluxDB vs a bare JSON-parsing client.
+"""Drain of a pre-queued MQTT backlog: lorawatch into InfluxDB against two baselines.
 
 100,000 realistic ChirpStack v4 ``up`` events (EM300-DI frames of 200 meters, rxInfo, txInfo)
-are queued by a private Mosquitto for two persistent sessions; then, each in its own process,
-a bare paho client that only parses the JSON, and ``lorawatch`` (bridge, decoders, meters,
-alerts, SQLite + real InfluxDB 1.x, manual acks, its MQTT client in a receiver process as
-recommended for production) drain their queue. Printed per round: both rates, CPU per
-message, peak memory and the ratio; then the median ratio (target >= 0.5). Rounds alternate
-who drains first and each gets new uplinks: this machine's speed drifts by tens of percent
-from one minute to the next, and one round's ratio is at its mercy.
+are queued by a private Mosquitto for three persistent sessions; then, each in its own
+process, three systems drain their queue into a private InfluxDB 1.x:
+
+- ``bare``: a paho client that only parses the JSON and acks (the floor of any Python bridge);
+- ``handwritten``: :mod:`bench.handwritten`, the paho + decode + batched InfluxDB writes script
+  an integrator writes by hand (the comparison people make first);
+- ``lorawatch``: the service with InfluxDB as its only readings output (SQLite still holds
+  dead letters, meter state and alert state), bridge, decoders, meters, de-duplication,
+  alerts, acks after the write, its MQTT client in a receiver child process as in production.
+
+Per round and system: drain rate, CPU per message of all its processes (lorawatch: service +
+receiver child), peak RSS of all its processes (sum of each one's VmHWM), and the ratios; the
+points each wrote are counted and their pulse counters summed against the expected sum.
+Rounds rotate who drains first and each gets new uplinks: this machine's speed drifts by tens
+of percent from one minute to the next, and one round's ratio is at its mercy; ratios are
+reported as the median over rounds. Figures and settings go to bench/results/ingest.json.
 
     python -m bench.ingest [--messages 100000] [--rounds 3]
 """
@@ -17,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import resource
 import statistics
 import struct
 import subprocess
@@ -27,14 +35,17 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from bench import report
 from lorawatch.simulators import chirpstack
 from tests.servers import InfluxDB, Mosquitto, wait_until
 
+ROLES = ("bare", "handwritten", "lorawatch")
 DEVICES = 200
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 PROFILE = "Milesight EM300-DI (EU868)"
@@ -58,6 +69,11 @@ def inventory(path: Path) -> Path:
     )
     path.write_text("\n".join(lines))
     return path
+
+
+def pulse_sum(n: int, first: int = 0) -> int:
+    """The sum of the pulse counters of uplinks ``first`` to ``first + n`` (see backlog)."""
+    return sum(1000 + 37 * (i // DEVICES) for i in range(first, first + n))
 
 
 def backlog(n: int, first: int = 0) -> list[tuple[str, bytes]]:
@@ -111,7 +127,7 @@ def _session_props():  # type: ignore[no-untyped-def]
     return props
 
 
-def bare(port: int, n: int) -> dict[str, float]:
+def bare(port: int, n: int) -> dict[str, Any]:
     """Only receive and parse the JSON; ack each message (the baseline)."""
     done = {"n": 0, "first": 0.0, "last": 0.0}
     c = mqtt.Client(
@@ -135,10 +151,15 @@ def bare(port: int, n: int) -> dict[str, float]:
     cpu = time.process_time() - cpu
     c.disconnect()
     c.loop_stop()
-    return {"seconds": done["last"] - started, "messages": done["n"], "cpu_s": cpu}
+    return {
+        "seconds": done["last"] - started,
+        "messages": done["n"],
+        "cpu_s": cpu,
+        "peak_rss_mb": report.tree_peak_rss_mb(),
+    }
 
 
-def pipeline(port: int, influx_url: str, n: int, workdir: Path) -> dict[str, float]:
+def pipeline(port: int, influx_url: str, n: int, workdir: Path) -> dict[str, Any]:
     from lorawatch.app import config
     from lorawatch.app.service import Service
     from lorawatch.core import logs
@@ -150,7 +171,7 @@ def pipeline(port: int, influx_url: str, n: int, workdir: Path) -> dict[str, flo
             "inventory": {"path": str(inventory(workdir / "inventory.toml"))},
             "mqtt": {
                 "url": f"mqtt://127.0.0.1:{port}",
-                "client_id": "bench-pipeline",
+                "client_id": "bench-lorawatch",
             },
             "store": {
                 "outputs": ["influxdb"],
@@ -164,6 +185,15 @@ def pipeline(port: int, influx_url: str, n: int, workdir: Path) -> dict[str, flo
         },
     )
     service = Service(settings)
+    applied = {
+        "outputs": list(settings.store.outputs),
+        "batch_size": service.bridge.batch_size,
+        "batch_interval_ms_applied": round(service.bridge.batch_interval_s * 1000),
+        "batch_interval_ms_configured": settings.store.batch_interval_ms,
+        "receiver": settings.mqtt.receiver,
+        "receive_maximum": settings.mqtt.receive_maximum,
+        "alerts": service.alerts is not None,
+    }
     started = time.perf_counter()
     cpu = time.process_time()
     service.start(http=False)
@@ -174,22 +204,31 @@ def pipeline(port: int, influx_url: str, n: int, workdir: Path) -> dict[str, flo
     cpu = time.process_time() - cpu
     receiver_cpu = float(str(service.source.health().get("cpu_s", 0.0)))
     readings = service.metrics.registry.get_sample_value("lorawatch_readings_stored_total") or 0
+    rss = report.tree_peak_rss_mb()  # before stop: the receiver child is still alive
     service.stop()
     return {
         "seconds": seconds,
         "messages": n,
         "readings": readings,
-        "cpu_s": cpu,
+        "cpu_s": cpu + receiver_cpu,
+        "service_cpu_s": cpu,
         "receiver_cpu_s": receiver_cpu,
+        "peak_rss_mb": rss,
+        "settings": applied,
     }
 
 
-def peak_rss_mb() -> float:
-    """This process's own peak resident memory (VmHWM: unlike ru_maxrss, not inherited by fork)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def rate(r: dict[str, Any]) -> float:
+    return float(r["messages"] / r["seconds"])
+
+
+def us_per_msg(r: dict[str, Any]) -> float:
+    return float(r["cpu_s"] / r["messages"] * 1e6)
+
+
+def spread(values: list[float], fmt: str = ",.0f") -> str:
+    lo, hi = min(values), max(values)
+    return f"{lo:{fmt}}" if f"{lo:{fmt}}" == f"{hi:{fmt}}" else f"{lo:{fmt}}–{hi:{fmt}}"
 
 
 def main() -> None:
@@ -198,22 +237,23 @@ def main() -> None:
     )
     parser.add_argument("--messages", type=int, default=100_000, help="uplinks per round")
     parser.add_argument(
-        "--rounds", type=int, default=3, help="rounds (the ratio printed is their median)"
+        "--rounds", type=int, default=3, help="rounds (the ratios printed are their median)"
     )
-    parser.add_argument("--role", choices=["bare", "pipeline"], help=argparse.SUPPRESS)
+    parser.add_argument("--role", choices=["bare", "lorawatch"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--influx", help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
+    report.add_json_out(parser, "ingest")
     args = parser.parse_args()
     if args.role:
         if args.role == "bare":
             result = bare(args.port, args.messages)
         else:
             result = pipeline(args.port, args.influx, args.messages, Path(args.workdir))
-        result["peak_rss_mb"] = peak_rss_mb()
         print(json.dumps(result))
         return
-    rounds: list[dict[str, dict[str, float]]] = []
+    ctx = report.context()
+    rounds: list[dict[str, dict[str, Any]]] = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         broker, influx = Mosquitto(root / "mosquitto"), InfluxDB(root / "influxdb")
@@ -221,75 +261,174 @@ def main() -> None:
         influx.start()
         try:
             influx.create_database("bench")
+            influx.create_database("handwritten")
             for r in range(args.rounds):
                 print(
-                    f"round {r + 1}/{args.rounds}: queuing {args.messages:,} v4 uplinks for two "
-                    "persistent sessions...",
+                    f"round {r + 1}/{args.rounds}: queuing {args.messages:,} v4 uplinks for"
+                    f" {len(ROLES)} persistent sessions...",
                     flush=True,
                 )
                 items = backlog(args.messages, r * args.messages)
-                queue_for(broker, ["bench-bare", "bench-pipeline"], items)
-                # Alternate who goes first, so a drift of the machine's speed cancels out.
-                order = ("bare", "pipeline") if r % 2 == 0 else ("pipeline", "bare")
+                queue_for(broker, [f"bench-{role}" for role in ROLES], items)
+                del items
+                # Rotate who goes first, so a drift of the machine's speed cancels out.
+                order = ROLES[r % len(ROLES) :] + ROLES[: r % len(ROLES)]
                 rounds.append(
                     {role: drain(role, args, broker, influx, root / f"r{r}") for role in order}
                 )
-            points = influx.query('SELECT COUNT("pulse_count") FROM "reading"', "bench")["results"][
-                0
-            ]["series"][0]["values"][0][1]
+                show(r + 1, rounds[-1])
+            stored = {
+                "lorawatch": stored_points(influx, "bench", "reading"),
+                "handwritten": stored_points(influx, "handwritten", "em300di"),
+            }
         finally:
             broker.stop()
             influx.stop()
-
-    def cpu(r: dict[str, float]) -> str:
-        return (
-            f"CPU {r['cpu_s'] / r['messages'] * 1e6:4.0f} µs/msg ({r['cpu_s'] / r['seconds']:.0%})"
-        )
-
-    ratios = []
-    for i, results in enumerate(rounds, 1):
-        b, p = results["bare"], results["pipeline"]
-        bare_rate, pipe_rate = b["messages"] / b["seconds"], p["messages"] / p["seconds"]
-        ratios.append(pipe_rate / bare_rate)
+    total = args.rounds * args.messages
+    expected = pulse_sum(total)
+    checks = {
+        system: {
+            **found,
+            "expected_points": total,
+            "expected_pulse_sum": expected,
+            "ok": found["points"] == total and found["pulse_sum"] == expected,
+        }
+        for system, found in stored.items()
+    }
+    for system, check in checks.items():
         print(
-            f"round {i}: bare client (parse JSON, ack): {bare_rate:7,.0f} msg/s   {cpu(b)}"
-            f"   peak RSS {b['peak_rss_mb']:.0f} MB"
+            f"{system}: {check['points']:,} points in InfluxDB for {total:,} uplinks, pulse"
+            f" counters sum {check['pulse_sum']:,} (expected {expected:,}): "
+            + ("right" if check["ok"] else "WRONG")
         )
-        print(
-            f"round {i}: lorawatch -> InfluxDB:          {pipe_rate:7,.0f} msg/s   {cpu(p)}"
-            f" + receiver {p['receiver_cpu_s'] / p['messages'] * 1e6:.0f} µs/msg"
-            f"   peak RSS {p['peak_rss_mb']:.0f} MB   ({p['readings']:,.0f} readings)"
-            f"   ratio {pipe_rate / bare_rate:.2f}"
-        )
-    print(f"{points:,} points in InfluxDB for {args.rounds * args.messages:,} uplinks")
+    summary = summarise(rounds)
     print(
-        f"ratio pipeline / bare, median of {len(ratios)} round(s): "
-        f"{statistics.median(ratios):.2f} (target >= 0.5)"
+        f"median over {len(rounds)} round(s): drain lorawatch/bare {summary['drain_vs_bare']:.2f},"
+        f" lorawatch/handwritten {summary['drain_vs_handwritten']:.2f};"
+        f" CPU per message lorawatch/bare {summary['cpu_vs_bare']:.2f},"
+        f" lorawatch/handwritten {summary['cpu_vs_handwritten']:.2f} (target <= 1.3)"
     )
+    settings = {
+        "messages_per_round": args.messages,
+        "rounds": args.rounds,
+        "devices": DEVICES,
+        "lorawatch": rounds[0]["lorawatch"]["settings"],
+        "handwritten": rounds[0]["handwritten"]["settings"],
+        "bare": {"ack": "manual, after parsing"},
+        "broker": "Mosquitto (private), QoS 1, persistent sessions, MQTT 5",
+        "influxdb": "InfluxDB 1.x (private)",
+    }
+    report.write(
+        args.json_out,
+        "ingest",
+        ctx,
+        settings,
+        {"rounds": rounds, "summary": summary, "checks": checks},
+        readme_rows(rounds, summary, args.messages, checks),
+    )
+    if not all(c["ok"] for c in checks.values()):
+        raise SystemExit(1)
+
+
+def stored_points(influx: InfluxDB, database: str, measurement: str) -> dict[str, int]:
+    result = influx.query(
+        f'SELECT COUNT("pulse_count"), SUM("pulse_count") FROM "{measurement}"', database
+    )["results"][0]
+    values = result["series"][0]["values"][0] if "series" in result else [0, 0, 0]
+    return {"points": int(values[1]), "pulse_sum": int(values[2])}
+
+
+def show(n: int, results: dict[str, dict[str, Any]]) -> None:
+    bare_rate = rate(results["bare"])
+    for role in ROLES:
+        r = results[role]
+        extra = (
+            f" (service {r['service_cpu_s'] / r['messages'] * 1e6:.0f} + receiver"
+            f" {r['receiver_cpu_s'] / r['messages'] * 1e6:.0f})"
+            if role == "lorawatch"
+            else ""
+        )
+        print(
+            f"round {n}: {role:<11} {rate(r):7,.0f} msg/s  CPU {us_per_msg(r):4.0f} µs/msg{extra}"
+            f"  peak RSS {r['peak_rss_mb']['total']:.0f} MB  drain/bare {rate(r) / bare_rate:.2f}",
+            flush=True,
+        )
+
+
+def summarise(rounds: list[dict[str, dict[str, Any]]]) -> dict[str, Any]:
+    def med(f: Any) -> float:
+        return float(statistics.median(f(r) for r in rounds))
+
+    return {
+        "drain_vs_bare": med(lambda r: rate(r["lorawatch"]) / rate(r["bare"])),
+        "drain_vs_handwritten": med(lambda r: rate(r["lorawatch"]) / rate(r["handwritten"])),
+        "cpu_vs_bare": med(lambda r: us_per_msg(r["lorawatch"]) / us_per_msg(r["bare"])),
+        "cpu_vs_handwritten": med(
+            lambda r: us_per_msg(r["lorawatch"]) / us_per_msg(r["handwritten"])
+        ),
+    }
+
+
+def readme_rows(
+    rounds: list[dict[str, dict[str, Any]]],
+    summary: dict[str, Any],
+    messages: int,
+    checks: dict[str, Any],
+) -> list[dict[str, str]]:
+    def col(role: str, f: Any) -> list[float]:
+        return [float(f(r[role])) for r in rounds]
+
+    def figures(role: str) -> str:
+        return (
+            f"{spread(col(role, rate))} msg/s, {spread(col(role, us_per_msg))} µs CPU/msg,"
+            f" peak RSS {spread(col(role, lambda r: r['peak_rss_mb']['total']))} MB"
+        )
+
+    lw = rounds[0]["lorawatch"]["settings"]
+    receiver = col("lorawatch", lambda r: r["receiver_cpu_s"] / r["messages"] * 1e6)
+    ok = (
+        "all points stored and right" if all(c["ok"] for c in checks.values()) else "POINTS MISSING"
+    )
+    what = (
+        f"drain of {messages:,} queued v4 uplinks (QoS 1) into InfluxDB 1.x, {len(rounds)} round(s)"
+        f" rotating who drains first; {ok}"
+    )
+    return [
+        {
+            "benchmark": f"`ingest`: {what}; lorawatch with outputs = {lw['outputs']}, batches of"
+            f" {lw['batch_size']} / {lw['batch_interval_ms_applied']} ms, receiver {lw['receiver']}",
+            "figure": f"lorawatch {figures('lorawatch')} (receiver child"
+            f" {spread(receiver)} µs/msg of it; CPU and RSS of all its processes)",
+            "baseline": f"bare paho client parsing JSON: {figures('bare')}",
+            "ratio": f"drain {summary['drain_vs_bare']:.2f}, CPU/msg {summary['cpu_vs_bare']:.2f}"
+            " (medians)",
+        },
+        {
+            "benchmark": f"`ingest`, second baseline: {what}",
+            "figure": f"lorawatch {figures('lorawatch')}",
+            "baseline": "hand-written bridge (paho + json + inline decode + InfluxDB batches of"
+            f" {rounds[0]['handwritten']['settings']['batch_points']:,} points / "
+            f"{rounds[0]['handwritten']['settings']['flush_s']:g} s, bench/handwritten.py):"
+            f" {figures('handwritten')}",
+            "ratio": f"drain {summary['drain_vs_handwritten']:.2f} (target ≥ 1.0), CPU/msg"
+            f" {summary['cpu_vs_handwritten']:.2f} (target ≤ 1.3) (medians)",
+        },
+    ]
 
 
 def drain(
     role: str, args: argparse.Namespace, broker: Mosquitto, influx: InfluxDB, workdir: Path
-) -> dict[str, float]:
-    """Run one side in its own process and return its figures."""
+) -> dict[str, Any]:
+    """Run one system in its own process and return its figures."""
     workdir.mkdir(exist_ok=True)
-    cmd = [
-        sys.executable,
-        "-m",
-        "bench.ingest",
-        "--role",
-        role,
-        "--messages",
-        str(args.messages),
-        "--port",
-        str(broker.port),
-        "--influx",
-        influx.url,
-        "--workdir",
-        str(workdir),
-    ]
+    common = ["--messages", str(args.messages), "--port", str(broker.port)]
+    if role == "handwritten":
+        cmd = [sys.executable, "-m", "bench.handwritten", *common, "--influx", influx.url]
+    else:
+        cmd = [sys.executable, "-m", "bench.ingest", "--role", role, *common]
+        cmd += ["--influx", influx.url, "--workdir", str(workdir)]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    result: dict[str, float] = json.loads(out.splitlines()[-1])
+    result: dict[str, Any] = json.loads(out.splitlines()[-1])
     return result
 
 

@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bench import report
 from lorawatch.core import timeutil
 from lorawatch.core.timeutil import us
 from lorawatch.pipeline.records import Batch, Consumption, Place, StoredReading
@@ -208,7 +209,9 @@ def main() -> None:
         "--raw-query", action="store_true", help="also time SQLite's query without the rollup"
     )
     parser.add_argument("--workdir", type=Path, help="keep the files here (default: a temp dir)")
+    report.add_json_out(parser, "store")
     args = parser.parse_args()
+    ctx = report.context()
     began = time.perf_counter()
     fleet = Fleet(args.meters, args.days)
     expected = fleet.total()
@@ -228,13 +231,17 @@ def main() -> None:
         )
         print(f"SqliteStore.write:   {n / sqlite_s:9,.0f} readings/s ({sqlite_s:.1f} s)")
         print(
-            f"plain executemany:   {n_plain / plain_s:9,.0f} readings/s"
-            f" ({n_plain:,} readings, every {args.plain_every}th batch)",
+            f"plain executemany:   {n_plain / plain_s:9,.0f} readings/s, each a reading row and a"
+            f" delta row ({n_plain:,} readings, every {args.plain_every}th batch)",
             flush=True,
         )
         sqlite_days, sqlite_q = daily_per_building(sqlite, fleet)
         raw_q = raw_daily_per_building(sqlite, fleet) if args.raw_query else None
         sqlite.close()
+        sqlite_bytes = sum(f.stat().st_size for f in root.glob("store.sqlite*") if f.is_file())
+        print(
+            f"SQLite file: {sqlite_bytes / n:.0f} bytes per reading (its delta and indexes included)"
+        )
 
         influx = InfluxDB(root / "influxdb")
         influx.start()
@@ -254,7 +261,7 @@ def main() -> None:
             influx.stop()
 
     print(
-        f"daily kWh per building for a year ({len(sqlite_days):,} buckets):"
+        f"daily kWh per building over the {args.days} days ({len(sqlite_days):,} buckets):"
         f" SQLite {sqlite_q:.2f} s, InfluxDB {influx_q:.2f} s"
         + (f", SQLite without the rollup {raw_q[1]:.2f} s" if raw_q else "")
     )
@@ -272,6 +279,55 @@ def main() -> None:
     print(
         f"check: stores agree: {same}; total {total:,.3f} kWh, expected {expected:,.3f}:"
         f" {total == expected}; whole run {time.perf_counter() - began:.0f} s"
+    )
+    readings = args.meters * fleet.steps
+    measured = {
+        "readings": readings,
+        "rows_per_reading": 2,
+        "sqlite_readings_per_s": n / sqlite_s,
+        "plain_executemany_readings_per_s": n_plain / plain_s,
+        "plain_executemany_rows_per_s": 2 * n_plain / plain_s,
+        "influx_readings_per_s": n / influx_s,
+        "query_s": {
+            "sqlite": sqlite_q,
+            "influxdb": influx_q,
+            "sqlite_raw": raw_q[1] if raw_q else None,
+        },
+        "sqlite_bytes": sqlite_bytes,
+        "sqlite_bytes_per_reading": sqlite_bytes / n,
+        "stores_agree": same,
+        "total_kwh": total,
+        "expected_kwh": expected,
+    }
+    report.write(
+        args.json_out,
+        "store",
+        ctx,
+        {
+            "meters": args.meters,
+            "days": args.days,
+            "readings_per_batch": args.steps_per_batch * args.meters,
+            "plain_every": args.plain_every,
+            "sqlite": "SqliteStore, WAL, synchronous=FULL",
+            "influxdb": "InfluxDB 1.x (private), InfluxStore",
+        },
+        measured,
+        [
+            {
+                "benchmark": f"`store`: {args.days} days of 15-min readings of {args.meters} meters"
+                f" ({readings:,} readings, each with its delta: 2 rows), batches of"
+                f" {args.steps_per_batch * args.meters:,} readings",
+                "figure": f'SQLite {n / sqlite_s:,.0f} readings/s; "daily kWh per building"'
+                f" over the period {sqlite_q:.2f} s; file {sqlite_bytes / n:.0f} bytes per reading"
+                " (its delta, the rollup and the indexes included)",
+                "baseline": f"InfluxDB 1.x {n / influx_s:,.0f} readings/s, same query"
+                f" {influx_q:.2f} s; plain `executemany` {n_plain / plain_s:,.0f} readings/s"
+                f" ({2 * n_plain / plain_s:,.0f} rows/s)",
+                "ratio": f"ingest SQLite/InfluxDB {(n / sqlite_s) / (n / influx_s):.2f};"
+                f" SqliteStore/plain {(n / sqlite_s) / (n_plain / plain_s):.2f}; query"
+                f" SQLite/InfluxDB {sqlite_q / influx_q:.2f} (time)",
+            }
+        ],
     )
     if not same or total != expected:
         raise SystemExit(1)

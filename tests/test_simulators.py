@@ -446,6 +446,19 @@ def test_backfill_batches_in_time_order(sim: Simulation) -> None:
         parse_duration("soon")
 
 
+def test_backfill_producers_hand_over_the_same_messages_in_order(sim: Simulation) -> None:
+    """Two producer processes taking days in turn: the same messages, in the same order, as
+    the simulation in process, across window boundaries that are not midnight."""
+    start = local("2026-03-10T07:30")
+    end = start + timedelta(days=2, hours=12)
+    serial: list[Message] = []
+    produced: list[Message] = []
+    n = backfill(sim, start, end, serial.extend, batch=700, progress=False, workers=0)
+    m = backfill(sim, start, end, produced.extend, batch=700, progress=False, workers=2)
+    assert n == m == len(serial) > 1000
+    assert produced == serial
+
+
 def test_cli_backfill_goes_through_the_pipeline(tmp_path: Path) -> None:
     from lorawatch.app.cli.main import app
 

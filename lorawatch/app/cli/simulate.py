@@ -108,7 +108,11 @@ def _backfill(
     service = Service(settings, inventory=inventory)
     try:
         count = run.backfill(
-            sim, begin, end, service.bridge.process, batch=max(1, settings.store.batch_size)
+            sim,
+            begin,
+            end,
+            service.bridge.process,
+            batch=max(settings.store.batch_size, run.BACKFILL_BATCH),
         )
     finally:
         for store in service.stores:

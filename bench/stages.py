@@ -1,0 +1,141 @@
+"""CPU per message of each stage of the pipeline, against a bare ``orjson.loads``.
+
+The ingest bench's uplinks (200 EM300-DI meters, ChirpStack v4 JSON) go through the stages
+of the service's bridge one at a time, each over the whole backlog, timed in CPU time of
+the thread (time.thread_time: another process's turn on a busy machine is not the stage's
+cost). No broker and no InfluxDB server: the receiver child's cost is in ``bench.ingest``,
+and the HTTP post is the server's time. What profiling chooses from, and where a change
+shows up: the stages add up to the service's own CPU per message in ``bench.ingest``.
+
+    python -m bench.stages [--messages 20000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import gzip
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+
+from bench import report
+from bench.ingest import backlog, inventory
+from lorawatch.app import config
+from lorawatch.core import logs
+from lorawatch.gateway_bridge.events import parse
+from lorawatch.gateway_bridge.source import Message, NullSource
+from lorawatch.pipeline import line_protocol
+
+
+def timed(action: Callable[[], object]) -> float:
+    start = time.thread_time()
+    action()
+    return time.thread_time() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--messages", type=int, default=20_000)
+    report.add_json_out(parser, "stages")
+    args = parser.parse_args()
+    ctx = report.context()
+    logs.setup("warning")
+    from lorawatch.app.service import Service
+
+    n = args.messages
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        settings = config.load(
+            None,
+            {
+                "inventory": {"path": str(inventory(root / "inventory.toml"))},
+                "store": {"outputs": ["sqlite"], "sqlite": {"path": str(root / "lw.sqlite")}},
+            },
+        )
+        service = Service(settings, source=NullSource())
+        bridge = service.bridge
+        now = datetime.now(UTC)
+        messages = [Message(t, p, now) for t, p in backlog(n)]
+        gc.collect()
+        size = bridge.batch_size
+        chunks = [messages[i : i + size] for i in range(0, n, size)]
+        spent: dict[str, float] = {}
+        timed(lambda: [orjson.loads(m.payload) for m in messages])  # warm up: caches, pages
+        spent["bare: orjson.loads"] = timed(lambda: [orjson.loads(m.payload) for m in messages])
+        spent["parse: topic, JSON, UplinkEvent"] = timed(
+            lambda: [
+                parse(bridge.topics.match(m.topic), m.payload, bridge.fmt, m.received)
+                for m in messages
+            ]
+        )
+        prepared = []
+        spent["prepare: parse + dedup + decode + meters"] = timed(
+            lambda: prepared.extend(bridge.prepare(c) for c in chunks)
+        )
+        lines: list[list[str]] = []
+        spent["line protocol"] = timed(
+            lambda: lines.extend(line_protocol.encode(p.batch) for p in prepared)
+        )
+        spent["InfluxDB body: join + gzip level 1"] = timed(
+            lambda: [
+                gzip.compress(("\n".join(ls) + "\n").encode(), compresslevel=1) for ls in lines
+            ]
+        )
+        spent["SQLite write (readings, deltas, rollup)"] = timed(
+            lambda: [service.sqlite.write(p.batch) for p in prepared]
+        )
+        spent["finish: dedup commit, ack, metrics, alert rules"] = timed(
+            lambda: [bridge._finish(p, True) for p in prepared]
+        )
+        for store in service.stores:
+            store.close()
+    per_msg = {k: v / n * 1e6 for k, v in spent.items()}
+    per_msg["of which dedup + decode + meters (prepare - parse)"] = (
+        per_msg["prepare: parse + dedup + decode + meters"]
+        - per_msg["parse: topic, JSON, UplinkEvent"]
+    )
+    service_influx = sum(
+        per_msg[k]
+        for k in (
+            "prepare: parse + dedup + decode + meters",
+            "line protocol",
+            "InfluxDB body: join + gzip level 1",
+            "finish: dedup commit, ack, metrics, alert rules",
+        )
+    )
+    for k, v in per_msg.items():
+        print(f"{k:<52} {v:7.1f} µs/msg")
+    print(f"{'service with InfluxDB output, sum of its stages':<52} {service_influx:7.1f} µs/msg")
+    bare = per_msg["bare: orjson.loads"]
+    report.write(
+        args.json_out,
+        "stages",
+        ctx,
+        {"messages": n, "batch_size": size, "clock": "thread CPU time", "alerts": True},
+        {"us_per_message": per_msg, "service_influx_us": service_influx},
+        [
+            {
+                "benchmark": f"`stages`: CPU per message of each pipeline stage, {n:,} v4"
+                " uplinks of the ingest backlog, thread CPU time",
+                "figure": "; ".join(
+                    f"{k.split(':')[0]} {v:.1f} µs"
+                    for k, v in per_msg.items()
+                    if k != "bare: orjson.loads"
+                ),
+                "baseline": f"bare orjson.loads {bare:.1f} µs",
+                "ratio": f"service stages for InfluxDB output {service_influx:.0f} µs"
+                f" ({service_influx / bare:.0f}× the bare parse)",
+            }
+        ],
+    )
+
+
+if __name__ == "__main__":
+    main()
