@@ -169,6 +169,7 @@ def _mount() -> None:
         "lorawatch.app.cli.meters",
         "lorawatch.app.cli.calendars",
         "lorawatch.app.cli.reports",
+        "lorawatch.app.cli.weather",
         "lorawatch.app.cli.simulate",
         "lorawatch.app.cli.alerts",
         "lorawatch.app.cli.dashboards",
