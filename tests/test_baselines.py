@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lorawatch.alerts import AlertEngine, AlertsConfig
+from lorawatch.alerts.config import AlertsConfig
+from lorawatch.alerts.engine import AlertEngine
 from lorawatch.analytics import baseline as towt
 from lorawatch.core.readings import OUTDOOR
 from lorawatch.pipeline.records import Batch, Consumption, StoredReading

@@ -171,6 +171,7 @@ def _mount() -> None:
         "lorawatch.app.cli.reports",
         "lorawatch.app.cli.weather",
         "lorawatch.app.cli.savings",
+        "lorawatch.app.cli.decret",
         "lorawatch.app.cli.simulate",
         "lorawatch.app.cli.alerts",
         "lorawatch.app.cli.dashboards",
