@@ -12,7 +12,17 @@ import importlib.util
 import subprocess
 import sys
 
-ALL = ("decode", "ingest", "stages", "backfill", "memory", "store", "simulate", "alert_latency")
+ALL = (
+    "decode",
+    "ingest",
+    "stages",
+    "backfill",
+    "memory",
+    "store",
+    "simulate",
+    "alert_latency",
+    "baseline_fit",
+)
 
 
 def main() -> int:

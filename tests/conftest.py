@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import lorawatch.analytics  # noqa: F401 - before numpy: one BLAS thread (see its docstring)
 from lorawatch.core import logs
 from tests.servers import InfluxDB, Mosquitto, RabbitMQ
 

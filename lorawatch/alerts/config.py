@@ -41,6 +41,7 @@ RuleId = Literal[
     "energy.baseline",
     "energy.unoccupied",
     "energy.daily_budget",
+    "energy.drift",
     "waste.fill",
     "waste.time_to_full",
     "waste.tilt",
@@ -169,6 +170,54 @@ class EnergyRules(_Model):
         gt=0,
         description="energy.daily_budget: a building's budget per local day (kWh); set it per "
         "building in an override. Unset: no budget.",
+    )
+    baseline_model: Literal["towt", "recent"] = Field(
+        "towt",
+        description="energy.baseline, energy.unoccupied: 'towt' judges each hour against a "
+        "time-of-week-and-temperature regression of the building (docs/baselines.md) once it "
+        "has model_min_days of hours with an outdoor temperature, and the weather-blind "
+        "'recent' rules until then (their alerts say so); 'recent' never uses the model.",
+    )
+    min_excess_pct: float = Field(
+        20.0,
+        ge=0,
+        description="towt: and above the prediction by this percentage of it, so a kitchen's "
+        "busy day or a full hall does not count as a fault.",
+    )
+    model_weeks: int = Field(
+        8,
+        ge=3,
+        le=52,
+        description="towt: the model is refitted every local day on this many weeks of hours.",
+    )
+    model_min_days: int = Field(
+        21,
+        ge=7,
+        description="towt: days of hours with an outdoor temperature before the model is used.",
+    )
+    interval_z: float = Field(
+        2.33,
+        gt=0,
+        description="towt: an hour is over when above the prediction by this many standard "
+        "deviations of the model's residuals (2.33: a one-sided 99 % prediction interval) and "
+        "by the minimum excess (min_excess_w_m2, min_excess_kwh).",
+    )
+    drift_k_sigma: float = Field(
+        1.0,
+        gt=0,
+        description="energy.drift: allowance of the CUSUM of daily residuals, in standard "
+        "deviations of a day's relative residual: days within it bring the sum down.",
+    )
+    drift_h_sigma: float = Field(
+        8.0,
+        gt=0,
+        description="energy.drift: the CUSUM fires above this many standard deviations.",
+    )
+    drift_min_pct: float = Field(
+        4.0,
+        gt=0,
+        description="energy.drift: floor of a day's residual standard deviation (percent of "
+        "the expected day), so a very regular building does not flag a 2 % wobble.",
     )
 
 

@@ -41,6 +41,7 @@ SUPPRESSED_BY: Final[dict[str, tuple[str, ...]]] = {
     "water.night_flow": ("water.leak", "water.burst"),
     "energy.baseline": ("energy.unoccupied", "energy.daily_budget"),
     "energy.unoccupied": ("energy.baseline",),
+    "energy.drift": ("energy.baseline", "energy.unoccupied"),
     "waste.time_to_full": ("waste.fill",),
     "lighting.dark": ("lighting.failure",),
     "lighting.dimming": ("lighting.failure",),

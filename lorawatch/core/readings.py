@@ -51,6 +51,9 @@ CANONICAL: Final[dict[str, Spec]] = {
     "battery_v": Spec("V", Kind.GAUGE, 0, 60, "battery voltage"),
     "temperature_c": Spec("°C", Kind.GAUGE, -60, 150, "temperature"),
     "humidity_pct": Spec("%RH", Kind.GAUGE, 0, 100, "relative humidity"),
+    "outdoor_temperature_c": Spec(
+        "°C", Kind.GAUGE, -60, 60, "outdoor air temperature: a commune's weather source"
+    ),
 }
 
 # Derived by the pipeline from counters, never by decoders.
@@ -58,6 +61,10 @@ DERIVED: Final[dict[str, Spec]] = {
     "energy_delta_kwh": Spec("kWh", Kind.GAUGE, 0, 1e7, "energy consumed in the interval"),
     "volume_delta_m3": Spec("m3", Kind.GAUGE, 0, 1e7, "water consumed in the interval"),
 }
+
+OUTDOOR: Final = "outdoor_temperature_c"
+"""What an outdoor sensor's ``temperature_c`` is stored as (and what weather imports write):
+the commune's weather, never mixed with room temperatures."""
 
 DELTA_OF: Final[dict[str, str]] = {"energy_kwh": "energy_delta_kwh", "volume_m3": "volume_delta_m3"}
 

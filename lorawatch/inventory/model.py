@@ -85,6 +85,11 @@ class Device(_Entry):
     params: dict[str, Any] = Field(default_factory=dict)
     mapping: dict[str, FieldMapping] = Field(default_factory=dict)
     simulation: dict[str, Any] = Field(default_factory=dict)
+    outdoor: bool = Field(
+        False,
+        description="The sensor is outside: its temperature_c is the commune's outdoor "
+        "temperature (stored as outdoor_temperature_c), which weather-aware baselines use.",
+    )
 
     @field_validator("dev_eui", mode="before")
     @classmethod
@@ -119,6 +124,7 @@ class Fleet(_Entry):
     per_site: int = Field(1, ge=1, description="devices sharing one site (a drop-off point)")
     params: dict[str, Any] = Field(default_factory=dict)
     simulation: dict[str, Any] = Field(default_factory=dict)
+    outdoor: bool = Field(False, description="see Device.outdoor")
 
 
 class InventoryFile(_Entry):
@@ -149,6 +155,7 @@ class ResolvedDevice:
     decoder: Decoder | None
     params: Mapping[str, ParamValue]
     mapping: Mapping[str, FieldMapping] = field(default_factory=dict)
+    outdoor: bool = False
 
 
 class Inventory:
@@ -217,6 +224,7 @@ class Inventory:
                 decoder,
                 params,
                 d.mapping,
+                d.outdoor,
             )
         for p in self.doc.profiles:
             self._decoder(f"profiles[{p.device_profile}]", p.decoder, p.params, problems)
@@ -367,6 +375,7 @@ def expand_fleets(doc: InventoryFile) -> list[Device]:
                         site=f"{commune}-{f.name}-{n // f.per_site:04d}",
                         params=f.params,
                         simulation={**f.simulation, "fleet_index": n},
+                        outdoor=f.outdoor,
                     )
                 )
     return out

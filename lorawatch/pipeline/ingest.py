@@ -16,7 +16,7 @@ from datetime import timedelta
 import structlog
 
 from lorawatch.core.errors import RejectedMessage
-from lorawatch.core.readings import DELTA_OF, Reading
+from lorawatch.core.readings import DELTA_OF, OUTDOOR, Reading
 from lorawatch.decoders import mapping as object_mapping
 from lorawatch.decoders.base import Uplink, readings_of
 from lorawatch.decoders.normalized import PROBLEM_PREFIXES as NORMALIZED_PROBLEM
@@ -164,9 +164,11 @@ class Ingestor:
                 )
             )
             return 0
+        outdoor = device.outdoor
         for r in readings:
+            name = OUTDOOR if outdoor and r.name == "temperature_c" else r.name
             batch.readings.append(
-                StoredReading(event.dev_eui, r.name, r.channel, r.time, r.value, place)
+                StoredReading(event.dev_eui, name, r.channel, r.time, r.value, place)
             )
             if r.name not in DELTA_OF:
                 continue

@@ -904,6 +904,20 @@ class LeakModel(DeviceModel):
         return bisect.bisect_left([t + 2.0 for t in self.changes], ts)
 
 
+# ---- outdoor temperature ----------------------------------------------------------------------
+
+
+class OutdoorSensor(DeviceModel):
+    """A temperature sensor under a shelter outside (``outdoor = true``): the commune's weather
+    source, read by the weather-aware baselines; a few tenths of noise, like a real probe."""
+
+    default_interval_s = 600.0
+
+    def state(self, ts: float) -> State:
+        noise = 0.3 * (unit(self.ctx.seed, self.dev_eui, "probe", int(ts // 60)) - 0.5)
+        return {**self.common(ts), "temperature_c": self.ctx.weather.at(ts) + noise}
+
+
 def building_of(device: Device, buildings: Mapping[str, Building]) -> Building | None:
     return buildings.get(device.building) if device.building else None
 

@@ -35,6 +35,7 @@ from lorawatch.simulators.models import (
     DeviceModel,
     ElectricityMeter,
     LeakModel,
+    OutdoorSensor,
     State,
     StreetlightModel,
     WaterMeter,
@@ -76,6 +77,7 @@ _APPLICATIONS: Final = {
     "leak": "batiments-eau",
     "bin": "dechets-points-apport",
     "streetlight": "eclairage-public",
+    "environment": "meteo",
 }
 
 
@@ -192,6 +194,8 @@ class Simulation:
             return BinModel(self.ctx, entry, anomalies)
         if kind == "streetlight":
             return StreetlightModel(self.ctx, entry, anomalies, commune)
+        if kind == "environment" and entry.outdoor:
+            return OutdoorSensor(self.ctx, entry, anomalies)
         return None
 
     def load(self, building_id: str) -> BuildingLoad:

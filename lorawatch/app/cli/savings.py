@@ -1,0 +1,119 @@
+"""``lorawatch savings``: avoided energy of a building, weather-normalised (ASHRAE Guideline 14)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.console import Console
+
+from lorawatch import inventory as inventory_mod
+from lorawatch.analytics import savings as savings_mod
+from lorawatch.app import config
+from lorawatch.core.errors import LorawatchError
+from lorawatch.core.readings import OUTDOOR
+from lorawatch.core.timeutil import us
+from lorawatch.inventory.occupancy import Schedule
+from lorawatch.stores.sqlite import SqliteStore
+
+out = Console()
+err = Console(stderr=True, soft_wrap=True)
+
+
+def register(root: typer.Typer) -> None:
+    root.command("savings")(savings)
+
+
+def load_series(
+    store: SqliteStore, building: str, commune: str, start_us: int, end_us: int
+) -> tuple[dict[int, float], dict[int, float]]:
+    """Hourly kWh of the building's electricity and hourly mean outdoor °C of its commune."""
+    deltas = [
+        (a / 1e6, b / 1e6, v, bool(g))
+        for a, b, v, g in store.fetch(
+            "SELECT start_us, end_us, value, gap FROM consumption WHERE name = 'energy_delta_kwh' "
+            "AND building = ? AND end_us > ? AND end_us <= ?",
+            (building, start_us, end_us),
+        )
+    ]
+    sums: dict[int, list[float]] = {}
+    for t, v in store.fetch(
+        "SELECT time_us, value FROM readings WHERE name = ? AND commune = ? "
+        "AND time_us >= ? AND time_us < ?",
+        (OUTDOOR, commune, start_us, end_us),
+    ):
+        hour = int(t // 1_000_000) // 3600 * 3600
+        acc = sums.setdefault(hour, [0.0, 0.0])
+        acc[0] += v
+        acc[1] += 1
+    return savings_mod.hourly(deltas), {h: s / n for h, (s, n) in sums.items()}
+
+
+def savings(
+    building: Annotated[str, typer.Option("--building", help="Building id of the inventory.")],
+    baseline: Annotated[
+        str, typer.Option("--baseline", help="Baseline period FROM..TO (local dates, TO included).")
+    ],
+    reporting: Annotated[
+        str, typer.Option("--reporting", help="Reporting period FROM..TO (after the change).")
+    ],
+    config_file: Annotated[Path, typer.Option("--config", "-c", help="Configuration file (TOML).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Energy avoided in the reporting period against a weather-aware model of the baseline
+    period, with CV(RMSE), NMBE and the 90 % fractional savings uncertainty (ASHRAE G14);
+    refused when the model does not meet Guideline 14."""
+    try:
+        settings = config.load(config_file)
+        inv = inventory_mod.load(settings.inventory.path)
+    except LorawatchError as exc:
+        err.print(f"error: {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    found = inv.buildings.get(building)
+    if found is None:
+        raise typer.BadParameter(f"{building!r} is not in the inventory", param_hint="--building")
+    commune = inv.communes[found.commune]
+    zone = ZoneInfo(commune.timezone)
+    try:
+        base = savings_mod.parse_period(baseline, zone)
+        rep = savings_mod.parse_period(reporting, zone)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    if "sqlite" not in settings.store.outputs:
+        err.print("error: savings read the SQLite store: add 'sqlite' to store.outputs")
+        raise typer.Exit(2)
+    store = SqliteStore(settings.store.sqlite.path)
+    try:
+        energy, temps = load_series(
+            store, building, found.commune, us(min(base[0], rep[0])), us(max(base[1], rep[1]))
+        )
+    finally:
+        store.close()
+    schedule = Schedule.of(found, commune.timezone) if found.opening_hours else None
+    try:
+        result = savings_mod.verify(building, energy, temps, schedule, zone, base, rep)
+    except savings_mod.SavingsRefused as exc:
+        if as_json:
+            sys.stdout.write(json.dumps({"building": building, "refused": str(exc)}) + "\n")
+        else:
+            err.print(f"refused: {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    if as_json:
+        sys.stdout.write(json.dumps(result.to_json()) + "\n")
+        return
+    low, high = result.avoided_kwh_90
+    out.print(
+        f"{found.name}: {result.avoided_kwh:.0f} kWh avoided ({result.avoided_pct:+.1f} % of "
+        f"{result.adjusted_baseline_kwh:.0f} kWh expected with the reporting period's weather; "
+        f"{result.measured_kwh:.0f} kWh measured)\n"
+        f"  90 % interval {low:.0f} .. {high:.0f} kWh, fractional savings uncertainty "
+        f"{result.fsu_90_pct:.0f} %\n"
+        f"  baseline model: R² {result.r2:.2f}, CV(RMSE) {result.cv_rmse_pct:.1f} %, NMBE "
+        f"{result.nmbe_pct:+.2f} % over {result.baseline_hours} h (ASHRAE G14: CV(RMSE) ≤ 30 %, "
+        f"|NMBE| ≤ 10 %)",
+        highlight=False,
+    )
