@@ -6,6 +6,7 @@ MQTT session is closed, the stores flushed, and the process exits 0 within secon
 
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
 import signal
@@ -118,6 +119,7 @@ def run_demo(
     its last day; then the village runs live on the embedded MQTT broker, ``speed`` times
     faster than real time, with a leak, a full bin and a lamp out in its first minutes.
     """
+    # lazy: the embedded broker and the web server load only for `demo`
     from lorawatch.gateway_bridge.embedded_broker import free_port
     from lorawatch.web.server import bind
 
@@ -138,8 +140,6 @@ DEMO_MARK = ".lorawatch-demo"
 def demo_workdir(workdir: Path) -> Iterator[Path]:
     """Hold the demo's working directory: create it, lock it, and refuse a store the demo did
     not make. A second demo on the same directory fails here, before deleting anything."""
-    import fcntl
-
     try:
         workdir.mkdir(parents=True, exist_ok=True)
         lock = (workdir / ".lock").open("a+", encoding="utf-8")
@@ -285,6 +285,7 @@ def history(
 ) -> None:
     """Backfill the demo's history: the buildings' ``days``, then every device's last
     DEMO_RECENT_DAYS; a status after each step, so the console moves while it loads."""
+    # lazy: the simulator loads only for `demo`
     from lorawatch.simulators.run import backfill
 
     if days <= 0:
