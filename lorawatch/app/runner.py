@@ -248,25 +248,24 @@ def _run_demo(
         status = DemoStatus(service, scene, console)
         try:
             history(sim, scene, start, history_days, service, status, stop)
-            if stop.is_set():
-                return
-            publisher = threading.Thread(
-                target=live,
-                args=(sim, broker.url, speed, stop),
-                kwargs={"start": start},
-                name="simulator",
-            )
-            publisher.start()
-            began = clock.run()
-            deadline = began + seconds if seconds else None
-            while not stop.wait(2.0):
-                status.show(
-                    start + timedelta(seconds=(time.monotonic() - began) * speed),
-                    f"live x{speed:g}",
+            if not stop.is_set():  # Ctrl-C during the history: no live run
+                publisher = threading.Thread(
+                    target=live,
+                    args=(sim, broker.url, speed, stop),
+                    kwargs={"start": start},
+                    name="simulator",
                 )
-                if deadline is not None and time.monotonic() >= deadline:
-                    stop.set()
-            publisher.join(timeout=3)
+                publisher.start()
+                began = clock.run()
+                deadline = began + seconds if seconds else None
+                while not stop.wait(2.0):
+                    status.show(
+                        start + timedelta(seconds=(time.monotonic() - began) * speed),
+                        f"live x{speed:g}",
+                    )
+                    if deadline is not None and time.monotonic() >= deadline:
+                        stop.set()
+                publisher.join(timeout=3)
         finally:
             stop.set()
             service.stop()
