@@ -3,7 +3,9 @@ traceback, and nothing destroyed that the failing command did not create."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -13,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from lorawatch.app import config
+from lorawatch.app.cli.main import app
 from lorawatch.app.runner import DEMO_MARK, demo_workdir
 from lorawatch.core.errors import ConfigError
 from lorawatch.gateway_bridge.settings import MqttConfig
@@ -37,10 +41,23 @@ def lorawatch(
     )
 
 
+def cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The same command in this process (no interpreter start-up): for errors each command
+    reports itself; what only ``main()`` catches is tested through :func:`lorawatch`."""
+    with contextlib.chdir(cwd):
+        result = CliRunner().invoke(app, list(args), env=env)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return subprocess.CompletedProcess(list(args), result.exit_code, result.stdout, result.stderr)
+
+
 def assert_user_error(proc: subprocess.CompletedProcess[str], code: int, *words: str) -> None:
     text = proc.stdout + proc.stderr
     assert proc.returncode == code, text
     assert "Traceback" not in text, text
+    text = " ".join(re.sub("[│╭╮╰╯─]", " ", text).split())  # rich's error box, wrapped
     for word in words:
         assert word in text, text
 
@@ -140,9 +157,9 @@ def test_config_check_catches_what_run_would_crash_on(
     project: Path, env: dict[str, str], key: str, words: list[str]
 ) -> None:
     (project / "afile").write_text("a file, not a folder")
-    check = lorawatch("config", "check", "lorawatch.toml", cwd=project, env=env)
+    check = cli("config", "check", "lorawatch.toml", cwd=project, env=env)
     assert_user_error(check, 2, key, *words)
-    run = lorawatch("run", "-c", "lorawatch.toml", cwd=project, env=env)
+    run = cli("run", "-c", "lorawatch.toml", cwd=project, env=env)
     assert_user_error(run, 2, key, *words)
 
 
@@ -203,9 +220,9 @@ LEAK = "24e124710b420001"  # its leak probe
 def test_meters_reset_refuses_what_could_not_be_applied(
     project: Path, args: list[str], words: list[str]
 ) -> None:
-    proc = lorawatch("meters", "reset", "-c", "lorawatch.toml", *args, cwd=project)
+    proc = cli("meters", "reset", "-c", "lorawatch.toml", *args, cwd=project)
     assert_user_error(proc, 2, *words)
-    listed = lorawatch("meters", "list", "-c", "lorawatch.toml", cwd=project)
+    listed = cli("meters", "list", "-c", "lorawatch.toml", cwd=project)
     assert "replace" not in listed.stdout, "a refused command must not be recorded"
 
 
@@ -225,9 +242,9 @@ def test_meters_reset_takes_the_index_the_device_counts(project: Path) -> None:
 
 
 def test_alerts_list_names_the_valid_kinds(project: Path) -> None:
-    proc = lorawatch("alerts", "list", "-c", "lorawatch.toml", "--kind", "nonsense", cwd=project)
+    proc = cli("alerts", "list", "-c", "lorawatch.toml", "--kind", "nonsense", cwd=project)
     assert_user_error(proc, 2, "--kind", "water", "fleet.silent")
-    ok = lorawatch("alerts", "list", "-c", "lorawatch.toml", "--kind", "water.leak", cwd=project)
+    ok = cli("alerts", "list", "-c", "lorawatch.toml", "--kind", "water.leak", cwd=project)
     assert ok.returncode == 0 and "0 alert(s)" in ok.stdout
 
 
