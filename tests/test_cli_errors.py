@@ -248,21 +248,6 @@ def test_alerts_list_names_the_valid_kinds(project: Path) -> None:
     assert ok.returncode == 0 and "0 alert(s)" in ok.stdout
 
 
-def test_every_rule_id_in_the_rules_is_listed() -> None:
-    import re
-
-    from lorawatch.alerts import rules
-
-    root = Path(rules.__file__).parent
-    found = set()
-    for path in root.glob("*.py"):
-        found |= set(
-            re.findall(r'"((?:water|energy|waste|lighting|fleet)\.[a-z_]+)"', path.read_text())
-        )
-    assert found == set(rules.RULES)
-    assert {r.split(".")[0] for r in rules.RULES} == set(rules.DOMAINS)
-
-
 @pytest.mark.parametrize("fport", ["999", "-1"])
 def test_decoders_test_takes_an_application_fport(fport: str) -> None:
     proc = lorawatch("decoders", "test", "milesight-em300-di", "0175", "--fport", fport)

@@ -19,8 +19,7 @@ from rich.table import Table
 
 from lorawatch.alerts import influx
 from lorawatch.alerts.api import AlertError, AlertsApi, StateFilter
-from lorawatch.alerts.config import AlertsConfig, Severity
-from lorawatch.alerts.rules import DOMAINS, RULES
+from lorawatch.alerts.config import RULE_IDS, AlertsConfig, Severity
 from lorawatch.app import config
 from lorawatch.core.errors import LorawatchError
 from lorawatch.stores.sqlite import SqliteStore
@@ -90,13 +89,14 @@ def list_alerts(
         err.print(f"error: --severity {severity!r}: info, warning or critical")
         raise typer.Exit(2) from None
     api, store = _api(config_file)
-    if kind and kind not in DOMAINS and kind not in RULES:
+    domains = tuple(dict.fromkeys(rule.split(".")[0] for rule in RULE_IDS))
+    if kind and kind not in domains and kind not in RULE_IDS:
         stored = {r for row in store.fetch("SELECT DISTINCT kind, rule FROM alerts") for r in row}
         if kind not in stored:
             store.close()
             err.print(
-                f"error: --kind {kind!r}: a domain ({', '.join(DOMAINS)}) or a rule id "
-                f"({', '.join(RULES)})",
+                f"error: --kind {kind!r}: a domain ({', '.join(domains)}) or a rule id "
+                f"({', '.join(RULE_IDS)})",
                 highlight=False,
             )
             raise typer.Exit(2)
