@@ -188,6 +188,16 @@ def test_init_writes_a_checked_pair_and_never_overwrites(tmp_path: Path) -> None
     assert (tmp_path / "inventory.toml").read_text() == "# my own devices\n"
 
 
+def test_init_after_config_init_writes_only_the_inventory(tmp_path: Path) -> None:
+    (tmp_path / "lorawatch.toml").write_text(config.template() + "\n# mine\n")
+    proc = cli("init", ".", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "kept lorawatch.toml" in proc.stdout
+    assert (tmp_path / "lorawatch.toml").read_text().endswith("# mine\n")
+    check = cli("config", "check", "lorawatch.toml", cwd=tmp_path)
+    assert check.returncode == 0, check.stderr
+
+
 def test_dashboards_build_into_an_unwritable_folder(tmp_path: Path) -> None:
     (tmp_path / "afile").write_text("x")
     proc = lorawatch(

@@ -212,8 +212,8 @@ def runtime_problems(settings: Settings) -> list[tuple[str, str]]:
         problems.append(
             (
                 "inventory.path",
-                f"{inv} does not exist: write a template with `lorawatch init` (or "
-                "`lorawatch config init --with-inventory`), or point inventory.path at yours",
+                f"{inv} does not exist: `lorawatch init` writes a template beside the "
+                "configuration, or point inventory.path at yours",
             )
         )
     sqlite = settings.store.sqlite.path

@@ -132,19 +132,26 @@ def init(
     ] = Path(),
     force: Annotated[bool, typer.Option(help="Overwrite files that already exist.")] = False,
 ) -> None:
-    """Write a runnable configuration and an inventory template, both commented."""
+    """Write a runnable configuration and an inventory template, both commented.
+
+    A file that exists is kept (``--force`` overwrites): after ``config init > lorawatch.toml``
+    it writes the missing inventory only."""
     files = {
         directory / "lorawatch.toml": config.template(),
         directory / "inventory.toml": INVENTORY_TEMPLATE.read_text(encoding="utf-8"),
     }
-    existing = [str(p) for p in files if p.exists()]
-    if existing and not force:
+    existing = [p for p in files if p.exists()]
+    if len(existing) == len(files) and not force:
         err.print(
-            f"[red]error:[/red] {', '.join(existing)} already exist(s): nothing written. Give "
-            "another directory, or --force to overwrite.",
+            f"[red]error:[/red] {' and '.join(map(str, existing))} already exist: nothing "
+            "written. Give another directory, or --force to overwrite them.",
             highlight=False,
         )
         raise typer.Exit(EXIT_CONFIG)
+    if not force:
+        for path in existing:
+            out.print(f"kept {path} (it exists; --force overwrites it)", highlight=False)
+            del files[path]
     try:
         directory.mkdir(parents=True, exist_ok=True)
         for path, text in files.items():
