@@ -37,6 +37,12 @@ def test_template_is_valid_and_documents_every_option(tmp_path: Path) -> None:
     path = tmp_path / "f.toml"
     path.write_text(text)
     check = runner.invoke(app, ["config", "check", str(path)])
+    assert check.exit_code == 2, "the template's inventory.toml does not exist yet"
+    assert "inventory.path" in check.output and "lorawatch init" in check.output
+    (tmp_path / "inventory.toml").write_text(
+        (Path(config.__file__).parents[1] / "inventory" / "template.toml").read_text()
+    )
+    check = runner.invoke(app, ["config", "check", str(path)])
     assert check.exit_code == 0, check.output
 
 

@@ -14,6 +14,8 @@ from a file (``password_file``), so they need not sit in the TOML at all.
 
 from __future__ import annotations
 
+import os
+import tempfile
 import textwrap
 import tomllib
 from pathlib import Path
@@ -160,3 +162,71 @@ def template() -> str:
         assert isinstance(annotation, type) and issubclass(annotation, BaseModel)
         lines += _section_lines(annotation, name, f"{ENV_PREFIX}{name.upper()}__")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _writable_dir(path: Path) -> str:
+    """Why ``path`` cannot be (created as) a writable directory, or "" when it can."""
+    probe = path
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"{probe} is not a directory"
+    try:
+        # Trying is the only honest test: permissions, read-only mounts, root's exceptions.
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as exc:
+        return f"cannot write in {probe} ({exc.strerror or exc})"
+    return ""
+
+
+def _secret_files(model: BaseModel, prefix: str) -> list[tuple[str, str]]:
+    """Every ``*_file`` / certificate path that is set but cannot be read."""
+    problems: list[tuple[str, str]] = []
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        key = f"{prefix}{name}"
+        if isinstance(value, BaseModel):
+            problems += _secret_files(value, key + ".")
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                if isinstance(item, BaseModel):
+                    problems += _secret_files(item, f"{key}.{i}.")
+        elif isinstance(value, Path) and name.endswith("_file"):
+            if not value.is_file():
+                problems.append((key, f"{value} does not exist (or is not a file)"))
+            elif not os.access(value, os.R_OK):
+                problems.append((key, f"{value} is not readable by this user"))
+    return problems
+
+
+def runtime_problems(settings: Settings) -> list[tuple[str, str]]:
+    """What ``lorawatch run`` would fail on although the values are well formed: the
+    inventory missing, a store directory not writable, a secret file unreadable. ``config
+    check`` and ``run`` both report them, each with its key, before anything starts."""
+    problems: list[tuple[str, str]] = []
+    inv = settings.inventory.path
+    if not inv.is_file():
+        problems.append(
+            (
+                "inventory.path",
+                f"{inv} does not exist: `lorawatch init` writes a template beside the "
+                "configuration, or point inventory.path at yours",
+            )
+        )
+    sqlite = settings.store.sqlite.path
+    if sqlite.is_dir():
+        problems.append(("store.sqlite.path", f"{sqlite} is a directory: name a file in it"))
+    elif why := _writable_dir(sqlite.parent):
+        problems.append(
+            ("store.sqlite.path", f"cannot create {sqlite}: {why}; choose another path")
+        )
+    elif sqlite.exists() and not os.access(sqlite, os.R_OK | os.W_OK):
+        problems.append(("store.sqlite.path", f"{sqlite} is not writable by this user"))
+    if "influxdb" in settings.store.outputs and (
+        why := _writable_dir(settings.store.influxdb.spool_dir)
+    ):
+        problems.append(("store.influxdb.spool_dir", f"cannot use it: {why}; choose another"))
+    return problems + _secret_files(settings, "")

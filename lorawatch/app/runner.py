@@ -6,6 +6,8 @@ MQTT session is closed, the stores flushed, and the process exits 0 within secon
 
 from __future__ import annotations
 
+import fcntl
+import os
 import secrets
 import signal
 import threading
@@ -22,12 +24,15 @@ from rich.console import Console
 from rich.table import Table
 
 from lorawatch.app.config import Settings
+from lorawatch.core.errors import BusyError, ConfigError
 from lorawatch.core.timeutil import from_us, us
 
 if TYPE_CHECKING:
     # lazy: FastAPI, paho and the stores load only when the service starts
     from lorawatch.app.service import Service
+    from lorawatch.gateway_bridge.source import Message
     from lorawatch.simulators.scenario import Scenario
+    from lorawatch.simulators.simulation import Simulation
 
 log = structlog.get_logger(__name__)
 
@@ -61,23 +66,38 @@ def run_until_signal(settings: Settings) -> None:
             service.stop()
 
 
-# The demo's story: the anomalies of the scenario, moved to the first simulated minutes.
-DEMO_SCHEDULE = {"stuck_flush": 1, "leak": 3, "bin_full": 5, "lamp_out": 7, "heating_left_on": 9}
+DEMO_SCHEDULE: dict[str, tuple[timedelta, timedelta]] = {
+    "stuck_flush": (timedelta(hours=-27), timedelta(hours=30)),
+    "heating_left_on": (timedelta(hours=-20), timedelta(hours=23)),
+    "leak": (timedelta(minutes=3), timedelta(hours=3)),
+    "bin_full": (timedelta(minutes=5), timedelta(hours=3)),
+    "lamp_out": (timedelta(minutes=7), timedelta(hours=3)),
+}
+"""The demo's story: each anomaly of the scenario re-timed (onset from the start of the live
+run, longest duration). A stuck flush is only told from a night of flow or a day without a
+dry hour, and heating left on from hours of a closed building above its usual closed level:
+they start in the history, so their alerts are there when the live run begins. A leak, a
+full bin and a lamp out show at once: they happen in the first live seconds."""
+
+DEMO_HISTORY_DAYS = 28.0
+"""The buildings' history: four weeks, what the baselines, "jour type" and comparisons need."""
+
+DEMO_RECENT_DAYS = 3.0
+"""The other devices' history (bins, streetlights): their rules need days, not weeks."""
+
+BUILDING_KINDS = frozenset({"electricity", "water", "gas", "heat", "leak"})
 
 
 def demo_scenario(scene: Scenario, start: datetime) -> Scenario:
-    """The scenario with its anomalies re-timed to unfold within the demo's first minutes."""
+    """The scenario with its anomalies re-timed to tell the demo's story (DEMO_SCHEDULE)."""
     moved = []
     for anomaly in scene.anomalies:
-        minutes = DEMO_SCHEDULE.get(anomaly.type)
-        if minutes is None:
+        timing = DEMO_SCHEDULE.get(anomaly.type)
+        if timing is None:
             continue
-        onset = start + timedelta(minutes=minutes)
-        end = (
-            None
-            if anomaly.end is None
-            else onset + min(anomaly.end - anomaly.onset, timedelta(hours=3))
-        )
+        offset, longest = timing
+        onset = start + offset
+        end = None if anomaly.end is None else onset + min(anomaly.end - anomaly.onset, longest)
         moved.append(replace(anomaly, onset=onset, end=end))
     return replace(scene, anomalies=tuple(moved))
 
@@ -89,35 +109,104 @@ def run_demo(
     speed: float,
     http_port: int,
     console: Console,
-    history_days: float = 1.0,
+    history_days: float = DEMO_HISTORY_DAYS,
+    log: dict[str, str] | None = None,
 ) -> None:
     """Embedded broker + simulated Saint-Sulpice + the real service on a SQLite store.
 
-    First ``history_days`` of history go through the pipeline in process (a backfill), then
-    the village runs live on the embedded MQTT broker, ``speed`` times faster than real time,
-    with its anomalies (a stuck flush, a leak, a full bin, a lamp out) in the first minutes.
+    First ``history_days`` of the buildings' history (three days of the other devices') go
+    through the pipeline in process (a backfill), with a stuck flush and heating left on in
+    its last day; then the village runs live on the embedded MQTT broker, ``speed`` times
+    faster than real time, with a leak, a full bin and a lamp out in its first minutes.
     """
+    # lazy: the embedded broker and the web server load only for `demo`
+    from lorawatch.gateway_bridge.embedded_broker import free_port
+    from lorawatch.web.server import bind
+
+    with demo_workdir(workdir) as store_path:
+        port = http_port or free_port()
+        # Probed before anything starts: a busy port stops the demo here, with nothing changed.
+        bind(f"127.0.0.1:{port}", key="--port").close()
+        for stale in workdir.glob("lorawatch.sqlite*"):
+            stale.unlink()  # this demo's own store, from its last run: the story starts afresh
+        _run_demo(store_path, port, seconds, speed, console, history_days, log or {})
+
+
+DEMO_MARK = ".lorawatch-demo"
+"""A file the demo leaves in its working directory: the store there is the demo's own."""
+
+
+@contextmanager
+def demo_workdir(workdir: Path) -> Iterator[Path]:
+    """Hold the demo's working directory: create it, lock it, and refuse a store the demo did
+    not make. A second demo on the same directory fails here, before deleting anything."""
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+        lock = (workdir / ".lock").open("a+", encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            [
+                (
+                    "--workdir",
+                    f"cannot use {workdir}: {exc.strerror or exc}; choose another --workdir",
+                )
+            ]
+        ) from None
+    with lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "?"
+            raise BusyError(
+                f"another lorawatch demo (pid {holder}) is running in {workdir}: stop it "
+                "first, or give this one another --workdir"
+            ) from None
+        store = workdir / "lorawatch.sqlite"
+        mark = workdir / DEMO_MARK
+        if store.exists() and not mark.exists():
+            raise ConfigError(
+                [
+                    (
+                        "--workdir",
+                        f"{store} was not made by the demo, which starts from an empty store: "
+                        "choose another --workdir (or delete it yourself if it is a demo's)",
+                    )
+                ]
+            )
+        lock.seek(0)
+        lock.truncate()
+        lock.write(f"{os.getpid()}\n")
+        lock.flush()
+        mark.touch()
+        yield store
+
+
+def _run_demo(
+    store_path: Path,
+    port: int,
+    seconds: float,
+    speed: float,
+    console: Console,
+    history_days: float,
+    log: dict[str, str],
+) -> None:
     # lazy: the demo's embedded broker and simulator load only for `demo`
     from lorawatch.app.config import load
 
     # lazy: FastAPI, paho and the stores load only when the service starts
     from lorawatch.app.service import Service
-    from lorawatch.gateway_bridge.embedded_broker import EmbeddedBroker, free_port
+    from lorawatch.gateway_bridge.embedded_broker import EmbeddedBroker
     from lorawatch.simulators import scenario as scenarios
-    from lorawatch.simulators.run import backfill, live
+    from lorawatch.simulators.run import live
     from lorawatch.simulators.simulation import Simulation
     from lorawatch.web.security import hash_password
 
-    workdir.mkdir(parents=True, exist_ok=True)
-    store_path = workdir / "lorawatch.sqlite"
-    for stale in workdir.glob("lorawatch.sqlite*"):
-        stale.unlink()  # each demo tells its story from the start
     path = scenarios.builtin("saint-sulpice")
     start = datetime.now(UTC).replace(second=0, microsecond=0)
     scene = demo_scenario(scenarios.load(path), start)
     broker = EmbeddedBroker()
     broker.start()
-    port = http_port or free_port()
     # A one-off operator for the demo's pages: a fresh password each run, shown on this
     # console only (never logged), and only its hash in the settings, as in production.
     password = secrets.token_urlsafe(12)
@@ -127,6 +216,7 @@ def run_demo(
             "inventory": {"path": str(path)},
             "mqtt": {"url": broker.url, "protocol": "3.1.1", "client_id": "lorawatch-demo"},
             "store": {"sqlite": {"path": str(store_path)}, "batch_interval_ms": 200},
+            "log": log,  # the command line's --log-level/--log-format, for the receiver too
             "http": {
                 "listen": f"127.0.0.1:{port}",
                 "users": [
@@ -157,37 +247,81 @@ def run_demo(
         )
         status = DemoStatus(service, scene, console)
         try:
-            if history_days > 0:
-                backfill(
-                    sim,
-                    start - timedelta(days=history_days),
-                    start,
-                    service.bridge.process,
-                    progress=False,
+            history(sim, scene, start, history_days, service, status, stop)
+            if not stop.is_set():  # Ctrl-C during the history: no live run
+                publisher = threading.Thread(
+                    target=live,
+                    args=(sim, broker.url, speed, stop),
+                    kwargs={"start": start},
+                    name="simulator",
                 )
-                status.show(start, f"{history_days:g} days of history ingested")
-            publisher = threading.Thread(
-                target=live,
-                args=(sim, broker.url, speed, stop),
-                kwargs={"start": start},
-                name="simulator",
-            )
-            publisher.start()
-            began = clock.run()
-            deadline = began + seconds if seconds else None
-            while not stop.wait(2.0):
-                status.show(
-                    start + timedelta(seconds=(time.monotonic() - began) * speed),
-                    f"live x{speed:g}",
-                )
-                if deadline is not None and time.monotonic() >= deadline:
-                    stop.set()
-            publisher.join(timeout=3)
+                publisher.start()
+                began = clock.run()
+                deadline = began + seconds if seconds else None
+                while not stop.wait(2.0):
+                    status.show(
+                        start + timedelta(seconds=(time.monotonic() - began) * speed),
+                        f"live x{speed:g}",
+                    )
+                    if deadline is not None and time.monotonic() >= deadline:
+                        stop.set()
+                publisher.join(timeout=3)
         finally:
             stop.set()
             service.stop()
             broker.stop()
     console.print(f"demo stopped: {status.readings} readings stored in {store_path}")
+
+
+def history(
+    sim: Simulation,
+    scene: Scenario,
+    start: datetime,
+    days: float,
+    service: Service,
+    status: DemoStatus,
+    stop: threading.Event,
+) -> None:
+    """Backfill the demo's history: the buildings' ``days``, then every device's last
+    DEMO_RECENT_DAYS; a status after each step, so the console moves while it loads."""
+    # lazy: the simulator loads only for `demo`
+    from lorawatch.simulators.run import backfill
+
+    if days <= 0:
+        return
+    recent = min(days, DEMO_RECENT_DAYS)
+    buildings = [d.dev_eui for d in scene.inventory.devices.values() if d.kind in BUILDING_KINDS]
+    steps: list[tuple[datetime, datetime, list[str] | None]] = []
+    cursor = start - timedelta(days=days)
+    step = timedelta(hours=6)  # the first status comes quickly, then a week at a time
+    while cursor < start - timedelta(days=recent):
+        end = min(cursor + step, start - timedelta(days=recent))
+        steps.append((cursor, end, buildings))
+        cursor, step = end, timedelta(days=7)
+    steps.append((start - timedelta(days=recent), start, None))
+    began = time.monotonic()
+
+    def sink(messages: list[Message]) -> None:
+        if stop.is_set():
+            raise _Stopped  # Ctrl-C during the history: stop within a batch
+        service.bridge.process(messages)
+
+    for begin, end, devices in steps:
+        try:
+            backfill(sim, begin, end, sink, batch=500, progress=False, dev_euis=devices)
+        except _Stopped:
+            return
+        loaded = (end - (start - timedelta(days=days))).total_seconds() / 86400
+        status.show(end, f"history {_days(loaded)} of {_days(days)}")
+    log.info("demo history ingested", days=days, seconds=round(time.monotonic() - began, 1))
+
+
+class _Stopped(Exception):
+    pass
+
+
+def _days(n: float) -> str:
+    return f"{n:.3g} day{'' if n == 1 else 's'}"
 
 
 class SimClock:
@@ -219,6 +353,7 @@ class DemoStatus:
         self.readings = 0
         self._flag_state: dict[tuple[str, str], float] = {}
         self._flags_until = 0
+        self._alerts_after = 0
 
     def show(self, sim_now: datetime, phase: str) -> None:
         db = self.service.sqlite
@@ -264,6 +399,22 @@ class DemoStatus:
         if lamps and lamps[0][1]:
             self.console.print(f"streetlights lit: {int(lamps[0][0] or 0)}/{lamps[0][1]}")
         self._events(since)
+        self._alerts()
+
+    def _alerts(self) -> None:
+        """Print each alert once, when it opens: the story the anomalies tell."""
+        if self.service.alerts is None:
+            return
+        rows = self.service.sqlite.fetch(
+            "SELECT id, rule, severity, title FROM alerts WHERE id > ? ORDER BY id",
+            (self._alerts_after,),
+        )
+        for id_, rule, severity, title in rows:
+            self._alerts_after = max(self._alerts_after, id_)
+            self.console.print(
+                f"[bold magenta]ALERT[/bold magenta] #{id_} {rule} ({severity}): {title}",
+                highlight=False,
+            )
 
     def _events(self, since: int) -> None:
         """Print each flag when it changes (a leak detected, then cleared), not every report."""

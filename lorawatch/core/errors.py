@@ -16,6 +16,8 @@ device, the store) for an operator to fix the cause without reading a traceback.
         ``StoreUnavailable``: transient (connection refused, timeout, 5xx); retry or spool.
         ``StoreRejected``: permanent (bad credentials, unknown database, 4xx); needs a human.
     ``SourceError``: the message source (MQTT broker) failed in a way reconnecting won't fix.
+    ``BusyError``: something lorawatch needs is held by another process (an HTTP port, the
+    demo's working directory); the command changed nothing.
 """
 
 from __future__ import annotations
@@ -91,3 +93,7 @@ class StoreRejected(StoreError):
 
 class SourceError(LorawatchError):
     """The message source failed permanently (bad credentials, TLS refused by config)."""
+
+
+class BusyError(LorawatchError):
+    """A port or a directory is in use by another process; nothing was changed."""

@@ -47,8 +47,13 @@ def problems_of(exc: ValidationError) -> list[tuple[str, str]]:
     out = []
     for err in exc.errors():
         kind = err["type"]
-        message = _HINTS.get(kind) or err["msg"]
-        if kind not in _HINTS and "input" in err and not isinstance(err["input"], dict):
+        message = _HINTS.get(kind) or err["msg"].removeprefix("Value error, ")
+        if (
+            kind not in _HINTS
+            and "input" in err
+            and not isinstance(err["input"], dict)
+            and repr(err["input"]) not in message
+        ):
             secret = any("password" in str(p) or "token" in str(p) for p in err["loc"])
             if not secret:
                 message += f" (got {err['input']!r})"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import queue
 import random
 import ssl
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -36,6 +37,17 @@ from lorawatch.gateway_bridge.source import Message
 log = structlog.get_logger(__name__)
 
 
+_REFUSAL_FIX = {
+    "Bad user name or password": "check mqtt.username and the password "
+    "(LORAWATCH__MQTT__PASSWORD or mqtt.password_file)",
+    "Not authorized": "give this user access on the broker (Mosquitto: its ACL file), or "
+    "check mqtt.username",
+    "Client identifier not valid": "set another mqtt.client_id",
+    "Unsupported protocol version": 'set mqtt.protocol = "3.1.1" for this broker',
+    "Banned": "ask the broker's administrator",
+}
+"""What to change for the CONNACK refusals an operator can fix."""
+
 Row = tuple[str, bytes, float, int, int, int, bool]
 """A received message as a plain tuple: topic, payload, received (epoch s), mid, qos,
 generation, retained (what :mod:`lorawatch.gateway_bridge.receiver` passes between processes)."""
@@ -53,7 +65,12 @@ class MqttSource:
         self._connected = threading.Event()
         self._subscribed = threading.Event()
         self.connects = 0
+        self.failures = 0
         self.last_error = ""
+        self.last_error_at = ""
+        self._delay: float | None = None
+        self._min_delay = 1
+        self._first_attempt = True
         self._stopping = False
         self._client = self._make_client()
 
@@ -77,8 +94,10 @@ class MqttSource:
                 tls_version=ssl.PROTOCOL_TLS_CLIENT,
             )
         client.max_inflight_messages_set(cfg.receive_maximum)
-        client.reconnect_delay_set(self._jittered(cfg.reconnect_min_s), int(cfg.reconnect_max_s))
+        self._min_delay = self._jittered(cfg.reconnect_min_s)
+        client.reconnect_delay_set(self._min_delay, int(cfg.reconnect_max_s))
         client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_subscribe = self._on_subscribe
@@ -92,13 +111,59 @@ class MqttSource:
         prefix = f"$share/{self.cfg.shared_group}/" if self.cfg.shared_group else ""
         return [(prefix + t, self.cfg.qos) for t in self.cfg.topics]
 
+    def _next_delay(self) -> float:
+        """The wait before paho's next attempt: it doubles from the minimum to the maximum
+        (paho's own back-off, which it does not expose), reset by each successful CONNACK."""
+        top = max(1, int(self.cfg.reconnect_max_s))
+        self._delay = self._min_delay if self._delay is None else min(self._delay * 2, top)
+        return self._delay
+
+    def _error(self, text: str) -> None:
+        self.last_error = text
+        self.last_error_at = datetime.now(UTC).isoformat(timespec="seconds")
+
+    def _on_connect_fail(self, _: mqtt.Client, __: Any) -> None:
+        """The TCP/TLS connection failed (refused, unreachable, name unknown, handshake)."""
+        if self._stopping:
+            return
+        exc = sys.exception()  # paho calls this inside its ``except OSError``
+        self.failures += 1
+        retry_in_s = self._next_delay()
+        if self._first_attempt:
+            # paho waits twice after a failed first connect: before retrying it, and again
+            # once its network loop finds no connection.
+            retry_in_s += self._next_delay()
+            self._first_attempt = False
+        why = (exc.strerror if isinstance(exc, OSError) else None) or str(exc) or "unknown"
+        self._error(f"cannot reach the broker {self.cfg.host}:{self.cfg.port}: {why}")
+        log.warning(
+            "mqtt connection failed; retrying",
+            broker=self.cfg.host,
+            port=self.cfg.port,
+            error=why,
+            attempt=self.failures,
+            retry_in_s=retry_in_s,
+        )
+
     def _on_connect(
         self, client: mqtt.Client, _: Any, flags: mqtt.ConnectFlags, reason: ReasonCode, __: Any
     ) -> None:
         if reason.is_failure:
-            self.last_error = f"broker refused the connection: {reason}"
-            log.error("mqtt connect refused", reason=str(reason))
+            self.failures += 1
+            self._error(f"broker refused the connection: {reason} (reason code {reason.value})")
+            log.error(
+                "mqtt connect refused; retrying",
+                broker=self.cfg.host,
+                port=self.cfg.port,
+                reason=str(reason),
+                reason_code=reason.value,
+                fix=_REFUSAL_FIX.get(str(reason), ""),
+                attempt=self.failures,
+            )
             return
+        self._delay = None
+        self._first_attempt = False
+        self.failures = 0
         self._generation += 1
         self.connects += 1
         client.subscribe(self._topics())
@@ -114,15 +179,21 @@ class MqttSource:
     def _on_disconnect(
         self, client: mqtt.Client, _: Any, __: mqtt.DisconnectFlags, reason: ReasonCode, ___: Any
     ) -> None:
+        was_connected = self._connected.is_set()
         self._connected.clear()
         if self._stopping:
             log.info("mqtt disconnected")
             return
-        self.last_error = f"disconnected: {reason}"
-        client.reconnect_delay_set(
-            self._jittered(self.cfg.reconnect_min_s), int(self.cfg.reconnect_max_s)
+        if was_connected:
+            self._error(f"disconnected: {reason}")
+            self._min_delay = self._jittered(self.cfg.reconnect_min_s)
+            client.reconnect_delay_set(self._min_delay, int(self.cfg.reconnect_max_s))
+            self._delay = None
+        log.warning(
+            "mqtt disconnected; retrying",
+            reason=str(reason),
+            retry_in_s=self._next_delay(),
         )
-        log.warning("mqtt disconnected", reason=str(reason))
 
     def _on_subscribe(
         self, _: mqtt.Client, __: Any, mid: int, reasons: list[ReasonCode], ___: Any
@@ -230,4 +301,6 @@ class MqttSource:
             "connects": self.connects,
             "queued": self._queue.qsize(),
             "last_error": self.last_error,
+            "last_error_at": self.last_error_at,
+            "failed_attempts": self.failures,
         }

@@ -4,10 +4,39 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from lorawatch.core.settings import Section, read_secret
+
+
+def parse_broker_url(url: str) -> tuple[bool, str, int]:
+    """(tls, host, port) of ``mqtt[s]://host[:port][/]``; ValueError says what to change.
+
+    Credentials in the URL are refused rather than read: the URL is shown in logs and
+    messages, and secrets belong in ``mqtt.username`` and ``LORAWATCH__MQTT__PASSWORD``.
+    """
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"{url!r} is not a broker URL ({exc}): write mqtt://host:port") from None
+    if parts.scheme not in ("mqtt", "mqtts"):
+        raise ValueError(f"{url!r} must start with mqtt:// or mqtts:// (TLS)")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError(
+            "credentials do not go in the URL: set mqtt.username, and the password in "
+            "LORAWATCH__MQTT__PASSWORD or mqtt.password_file"
+        )
+    if not parts.hostname:
+        raise ValueError(f"{url!r} has no host: write mqtt://host:port ([::1] for IPv6)")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError(f"{url!r}: a broker URL has no path or query: write mqtt://host:port")
+    tls = parts.scheme == "mqtts"
+    if port == 0:
+        raise ValueError(f"{url!r}: port 0 is not a broker port (1883, or 8883 for TLS)")
+    return tls, parts.hostname, port or (8883 if tls else 1883)
 
 
 class MqttConfig(Section):
@@ -70,10 +99,14 @@ class MqttConfig(Section):
     key_file: Path | None = Field(None, description="Client private key (PEM) for mutual TLS.")
     require_tls: bool = Field(False, description="Refuse to start on a plaintext mqtt:// URL.")
 
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        parse_broker_url(value)
+        return value
+
     @model_validator(mode="after")
     def _tls(self) -> MqttConfig:
-        if not self.url.startswith(("mqtt://", "mqtts://")):
-            raise ValueError("url must start with mqtt:// or mqtts://")
         if self.require_tls and not self.url.startswith("mqtts://"):
             raise ValueError("require_tls is true but url is plaintext: use mqtts://")
         if (self.cert_file is None) != (self.key_file is None):
@@ -86,14 +119,11 @@ class MqttConfig(Section):
 
     @property
     def host(self) -> str:
-        return self.url.split("://", 1)[1].rsplit(":", 1)[0].strip("[]")
+        return parse_broker_url(self.url)[1]
 
     @property
     def port(self) -> int:
-        rest = self.url.split("://", 1)[1]
-        if ":" in rest.rsplit("]", 1)[-1]:
-            return int(rest.rsplit(":", 1)[1])
-        return 8883 if self.tls else 1883
+        return parse_broker_url(self.url)[2]
 
     def secret(self) -> str:
         return read_secret(self.password, self.password_file)

@@ -16,7 +16,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 from urllib.parse import unquote, urlsplit
@@ -139,6 +139,7 @@ def backfill(
     batch: int = BACKFILL_BATCH,
     progress: bool = True,
     workers: int | None = None,
+    dev_euis: Collection[str] | None = None,
 ) -> int:
     """Feed every uplink of [start, end) to ``sink`` (e.g. ``bridge.process``) in batches of
     ``batch`` messages, each received at its event time; returns the count of messages.
@@ -146,11 +147,14 @@ def backfill(
     ``workers`` child processes simulate days in turn while this one runs ``sink`` (``None``:
     one when :func:`spare_core` and the span is over a day; 0: none). On a machine whose
     cores are busy with other work, a child only adds its start-up and the hand-over.
-    The messages and their order are the same either way.
+    The messages and their order are the same either way. ``dev_euis`` restricts it to those
+    devices (simulated in this process).
     """
     if batch < 1:
         raise ValueError("batch must be at least 1")
-    if workers is None:
+    if dev_euis is not None:
+        workers = 0
+    elif workers is None:
         workers = 1 if spare_core() and end - start > PRODUCER_WINDOW else 0
     total_s = max(1.0, (end - start).total_seconds())
     count = 0
@@ -168,7 +172,7 @@ def backfill(
     messages = (
         _produced(sim, start, end, workers)
         if workers > 0
-        else (u.message() for u in sim.uplinks(start, end))
+        else (u.message() for u in sim.uplinks(start, end, dev_euis))
     )
     with Progress(*columns, disable=not progress, transient=False) as bar:
         task = bar.add_task("backfill", total=round(total_s), at=f"{start:%Y-%m-%d}", messages=0)

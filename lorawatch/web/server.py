@@ -10,6 +10,7 @@ query strings (a screen's ``?token=``), so the app logs requests itself, path on
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import socket
 import threading
@@ -19,11 +20,17 @@ import structlog
 import uvicorn
 from starlette.types import ASGIApp
 
+from lorawatch.core.errors import BusyError, ConfigError
+
 log = structlog.get_logger(__name__)
 
 
-def bind(listen: str) -> socket.socket:
-    """A listening TCP socket for ``host:port`` (``[::1]:8080`` for IPv6; port 0: any free)."""
+def bind(listen: str, key: str = "http.listen") -> socket.socket:
+    """A listening TCP socket for ``host:port`` (``[::1]:8080`` for IPv6; port 0: any free).
+
+    A port in use raises :class:`BusyError`, an address this machine does not have or may
+    not use raises :class:`ConfigError` naming ``key``: both before anything has started.
+    """
     host, _, port = listen.rpartition(":")
     host = host.strip("[]") or "127.0.0.1"
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -32,9 +39,16 @@ def bind(listen: str) -> socket.socket:
     try:
         sock.bind((host, int(port)))
         sock.listen(128)
-    except OSError:
+    except OSError as exc:
         sock.close()
-        raise
+        if exc.errno == errno.EADDRINUSE:
+            raise BusyError(
+                f"{key}: port {port} on {host} is in use by another program: stop it, or "
+                f"choose another port (0: any free port)"
+            ) from None
+        raise ConfigError(
+            [(key, f"cannot listen on {listen}: {exc.strerror or exc}; choose another address")]
+        ) from None
     sock.set_inheritable(True)
     return sock
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 from typing import Literal
@@ -118,6 +119,25 @@ def _origin(value: str, key: str) -> str:
     return value
 
 
+def parse_listen(listen: str) -> tuple[str, int]:
+    """(host, port) of ``host:port`` or ``[ipv6]:port``; ValueError says what to write."""
+    host, sep, port_text = listen.rpartition(":")
+    fix = "write host:port, e.g. 127.0.0.1:8080, 0.0.0.0:8080 or [::1]:8080"
+    if not sep or not port_text.isdigit() or int(port_text) > 65535:
+        raise ValueError(f"{listen!r} is not an address: {fix} (port 0..65535)")
+    if host.startswith("["):
+        if not host.endswith("]"):
+            raise ValueError(f"{listen!r}: unclosed [: {fix}")
+        host = host[1:-1]
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ValueError(f"{listen!r}: {host!r} is not an IPv6 address: {fix}") from None
+    elif ":" in host or not re.fullmatch(r"[A-Za-z0-9.-]*", host):
+        raise ValueError(f"{listen!r}: {host!r} is not a host name or address: {fix}")
+    return host or "127.0.0.1", int(port_text)
+
+
 class HttpConfig(Section):
     listen: str = Field(
         "127.0.0.1:8080", description="Address of /metrics, /healthz, API and screens."
@@ -151,6 +171,12 @@ class HttpConfig(Section):
     @classmethod
     def _cors(cls, value: list[str]) -> list[str]:
         return [_origin(v, "cors_origins") for v in value]
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        parse_listen(value)
+        return value
 
     def secret_session(self) -> str:
         return read_secret(self.session_secret, self.session_secret_file)

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import getpass
 import json
+from datetime import UTC
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from lorawatch.alerts import influx
 from lorawatch.alerts.api import AlertError, AlertsApi, StateFilter
-from lorawatch.alerts.config import AlertsConfig, Severity
+from lorawatch.alerts.config import RULE_IDS, AlertsConfig, Severity
 from lorawatch.app import config
 from lorawatch.core.errors import LorawatchError
 from lorawatch.stores.sqlite import SqliteStore
@@ -87,6 +89,17 @@ def list_alerts(
         err.print(f"error: --severity {severity!r}: info, warning or critical")
         raise typer.Exit(2) from None
     api, store = _api(config_file)
+    domains = tuple(dict.fromkeys(rule.split(".")[0] for rule in RULE_IDS))
+    if kind and kind not in domains and kind not in RULE_IDS:
+        stored = {r for row in store.fetch("SELECT DISTINCT kind, rule FROM alerts") for r in row}
+        if kind not in stored:
+            store.close()
+            err.print(
+                f"error: --kind {kind!r}: a domain ({', '.join(domains)}) or a rule id "
+                f"({', '.join(RULE_IDS)})",
+                highlight=False,
+            )
+            raise typer.Exit(2)
     try:
         state_filter: StateFilter = state  # type: ignore[assignment]
         alerts = api.list(
@@ -97,14 +110,20 @@ def list_alerts(
     if as_json:
         out.print_json(json.dumps([a.to_json() for a in alerts]))
         return
-    table = Table("id", "state", "severity", "rule", "since", "title")
+    table = Table(box=box.SIMPLE_HEAD, padding=(0, 0), show_edge=False)
+    table.add_column("id", no_wrap=True)
+    table.add_column("state", overflow="fold")
+    table.add_column("severity", overflow="fold")
+    table.add_column("rule", overflow="fold")
+    table.add_column("since (UTC)", no_wrap=True)
+    table.add_column("title", overflow="fold", ratio=1)
     for a in alerts:
         table.add_row(
             str(a.id),
             str(a.state),
             str(a.severity),
             a.rule,
-            a.opened_at.isoformat(timespec="minutes"),
+            f"{a.opened_at.astimezone(UTC):%Y-%m-%d %H:%M}",
             a.title,
         )
     out.print(table)

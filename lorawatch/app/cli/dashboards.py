@@ -64,7 +64,15 @@ def build(
         raise typer.Exit(2) from None
     language: Lang = "fr" if lang == "fr" else "en"
     auth: provisioning.Auth = "password" if influx_auth == "password" else "token"
-    written = provisioning.write(inv, out_dir, language, auth, dashboards_path)
+    try:
+        written = provisioning.write(inv, out_dir, language, auth, dashboards_path)
+    except OSError as exc:
+        err.print(
+            f"[red]error:[/red] --out: cannot write {exc.filename or out_dir}: "
+            f"{exc.strerror or exc}; choose another folder",
+            highlight=False,
+        )
+        raise typer.Exit(2) from None
     dashboards = [p for p in written if p.suffix == ".json"]
     out.print(
         f"wrote {len(dashboards)} dashboard(s) for {len(inv.communes)} commune(s) "

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -62,11 +63,18 @@ def list_letters(
         counts = db.execute(
             "SELECT reason, COUNT(*) FROM dead_letters WHERE replayed_us IS NULL GROUP BY reason"
         ).fetchall()
-    table = Table("id", "received", "dev_eui", "reason", "detail", "replayed")
+    # dev_eui and times whole at 80 columns: the free text folds instead.
+    table = Table(box=box.SIMPLE_HEAD, padding=(0, 0), show_edge=False)
+    table.add_column("id", no_wrap=True)
+    table.add_column("received (UTC)", no_wrap=True)
+    table.add_column("dev_eui", no_wrap=True)
+    table.add_column("reason", overflow="fold")
+    table.add_column("detail", overflow="fold", ratio=1)
+    table.add_column("replayed", overflow="fold")
     for id_, received, dev_eui, why, detail, topic, replayed in rows:
         table.add_row(
             str(id_),
-            from_us(received).isoformat(timespec="seconds"),
+            f"{from_us(received):%Y-%m-%d %H:%M:%S}",
             dev_eui or topic[:40],
             why,
             detail[:120],

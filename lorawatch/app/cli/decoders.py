@@ -50,10 +50,31 @@ def _fail(message: str) -> typer.Exit:
 
 
 @app.command("list")
-def list_decoders() -> None:
+def list_decoders(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="JSON: name, vendor, device, family, readings.")
+    ] = False,
+) -> None:
     """Table of every registered decoder: name, vendor, device, family, readings."""
-    table = Table("name", "vendor", "device", "family", "readings")
-    table.columns[0].no_wrap = True
+    if as_json:
+        doc = [
+            {
+                "name": cls.name,
+                "vendor": cls.vendor,
+                "device": cls.device,
+                "family": cls.family,
+                "readings": list(cls.readings),
+            }
+            for cls in registry.classes()
+        ]
+        sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
+        return
+    table = Table()
+    table.add_column("name", no_wrap=True)
+    table.add_column("vendor", overflow="fold")
+    table.add_column("device", overflow="fold")
+    table.add_column("family", no_wrap=True)
+    table.add_column("readings", overflow="fold", ratio=1)
     for cls in registry.classes():
         table.add_row(cls.name, cls.vendor, cls.device, cls.family, ", ".join(cls.readings))
     out.print(table)

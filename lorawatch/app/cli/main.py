@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
@@ -13,9 +14,11 @@ from rich.console import Console
 from rich.markup import escape
 
 from lorawatch import __version__
+from lorawatch import inventory as inventory_pkg
 from lorawatch.app import config
 from lorawatch.core import logs
-from lorawatch.core.errors import ConfigError, InventoryError, LorawatchError
+from lorawatch.core.errors import BusyError, ConfigError, InventoryError, LorawatchError
+from lorawatch.core.settings import LogConfig
 
 app = typer.Typer(
     name="lorawatch",
@@ -28,10 +31,16 @@ app = typer.Typer(
 config_app = typer.Typer(help="Write and check configuration files.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 
-out = Console()
+out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
+# The exit codes, documented in docs/cli.md.
+EXIT_FAILURE = 1
+"""A runtime failure: a store or broker refused, a verification failed."""
 EXIT_CONFIG = 2
+"""A usage error: bad flag or value, bad or missing file, path not writable. Fix and rerun."""
+EXIT_BUSY = 3
+"""Another process holds what the command needs (HTTP port, demo directory); nothing changed."""
 
 
 def _version(value: bool) -> None:
@@ -40,8 +49,13 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+_explicit_log: dict[str, str] = {}
+"""--log-level / --log-format given on the command line: they win over the config file."""
+
+
 @app.callback()
 def main_options(
+    ctx: typer.Context,
     log_level: Annotated[
         str,
         typer.Option(
@@ -58,19 +72,103 @@ def main_options(
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = False,
 ) -> None:
-    fmt = log_format if log_format in ("auto", "json", "console") else "auto"
-    logs.setup(log_level, fmt)  # type: ignore[arg-type]
+    if log_level not in ("debug", "info", "warning", "error"):
+        raise typer.BadParameter(
+            f"{log_level!r}: choose debug, info, warning or error", param_hint="--log-level"
+        )
+    if log_format not in ("auto", "json", "console"):
+        raise typer.BadParameter(
+            f"{log_format!r}: choose auto, json or console", param_hint="--log-format"
+        )
+    _explicit_log.clear()
+    for name, value in (("level", log_level), ("format", log_format)):
+        source = ctx.get_parameter_source(f"log_{name}")
+        if getattr(source, "name", "") == "COMMANDLINE":  # typer's click, not click's
+            _explicit_log[name] = value
+    logs.setup(log_level, log_format)  # type: ignore[arg-type]
+
+
+def _log_choice(settings: config.Settings) -> tuple[Any, Any]:
+    """The log level and format for a long-running command: the flags, else ``[log]``."""
+    return (
+        _explicit_log.get("level", settings.log.level),
+        _explicit_log.get("format", settings.log.format),
+    )
+
+
+def exit_code(exc: BaseException) -> int:
+    """The documented exit code of an error a user can meet (see docs/cli.md)."""
+    if isinstance(exc, BusyError):
+        return EXIT_BUSY
+    if isinstance(exc, ConfigError | InventoryError):
+        return EXIT_CONFIG
+    if isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE:
+        return EXIT_BUSY
+    if isinstance(
+        exc, PermissionError | FileNotFoundError | IsADirectoryError | NotADirectoryError
+    ):
+        return EXIT_CONFIG
+    return EXIT_FAILURE
 
 
 def fail(exc: LorawatchError) -> typer.Exit:
     err.print(f"[red]error:[/red] {exc}", highlight=False, markup=True)
-    return typer.Exit(EXIT_CONFIG if isinstance(exc, ConfigError | InventoryError) else 1)
+    return typer.Exit(exit_code(exc))
 
 
 @config_app.command("init")
 def config_init() -> None:
     """Print a fully commented configuration template with every option and its default."""
     sys.stdout.write(config.template())
+
+
+INVENTORY_TEMPLATE = Path(inventory_pkg.__file__).with_name("template.toml")
+
+
+@app.command("init")
+def init(
+    directory: Annotated[
+        Path, typer.Argument(help="Where to write lorawatch.toml and inventory.toml.")
+    ] = Path(),
+    force: Annotated[bool, typer.Option(help="Overwrite files that already exist.")] = False,
+) -> None:
+    """Write a runnable configuration and an inventory template, both commented.
+
+    A file that exists is kept (``--force`` overwrites): after ``config init > lorawatch.toml``
+    it writes the missing inventory only."""
+    files = {
+        directory / "lorawatch.toml": config.template(),
+        directory / "inventory.toml": INVENTORY_TEMPLATE.read_text(encoding="utf-8"),
+    }
+    existing = [p for p in files if p.exists()]
+    if len(existing) == len(files) and not force:
+        err.print(
+            f"[red]error:[/red] {' and '.join(map(str, existing))} already exist: nothing "
+            "written. Give another directory, or --force to overwrite them.",
+            highlight=False,
+        )
+        raise typer.Exit(EXIT_CONFIG)
+    if not force:
+        for path in existing:
+            out.print(f"kept {path} (it exists; --force overwrites it)", highlight=False)
+            del files[path]
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        for path, text in files.items():
+            path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        err.print(
+            f"[red]error:[/red] cannot write in {directory}: {exc.strerror or exc}; give "
+            "another directory",
+            highlight=False,
+        )
+        raise typer.Exit(EXIT_CONFIG) from None
+    names = " and ".join(str(p) for p in files)
+    out.print(
+        f"wrote {names}. Next: edit the inventory's devices, then "
+        f"`lorawatch config check {directory / 'lorawatch.toml'}`.",
+        highlight=False,
+    )
 
 
 @config_app.command("check")
@@ -86,32 +184,32 @@ def config_check(
         for key, message in exc.problems:
             err.print(f"  [bold]{key}[/bold]: {message}", highlight=False)
         raise typer.Exit(EXIT_CONFIG) from None
+    problems = config.runtime_problems(settings)
+    if problems:
+        err.print(f"[red]{len(problems)} error(s)[/red] in {file}:", highlight=False)
+        for key, message in problems:
+            err.print(f"  [bold]{key}[/bold]: {message}", highlight=False)
+        raise typer.Exit(EXIT_CONFIG)
     if inventory:
         # lazy: decoders load only when an inventory is checked
         from lorawatch import inventory as inventory_mod
 
         path = settings.inventory.path
-        if not path.exists():
-            err.print(
-                f"[yellow]warning:[/yellow] inventory.path: {path} does not exist yet",
-                highlight=False,
-            )
-        else:
-            try:
-                inv = inventory_mod.load(path)
-            except InventoryError as exc:
-                raise fail(exc) from None
-            out.print(
-                f"inventory {path}: {len(inv.devices)} device(s), {len(inv.buildings)} building(s)"
-            )
-            # lazy: with the inventory, only when one is checked
-            from lorawatch.inventory.occupancy import calendar_warnings
+        try:
+            inv = inventory_mod.load(path)
+        except InventoryError as exc:
+            raise fail(exc) from None
+        out.print(
+            f"inventory {path}: {len(inv.devices)} device(s), {len(inv.buildings)} building(s)"
+        )
+        # lazy: with the inventory, only when one is checked
+        from lorawatch.inventory.occupancy import calendar_warnings
 
-            today = datetime.now(ZoneInfo(settings.site.timezone)).date()
-            for warning in calendar_warnings(inv, today):
-                text = f"[{warning['key']}]: {warning['message']} (buildings: "
-                text += f"{', '.join(warning['buildings'])})"
-                err.print(f"[yellow]warning[/yellow] {escape(text)}", highlight=False)
+        today = datetime.now(ZoneInfo(settings.site.timezone)).date()
+        for warning in calendar_warnings(inv, today):
+            text = f"[{warning['key']}]: {warning['message']} (buildings: "
+            text += f"{', '.join(warning['buildings'])})"
+            err.print(f"[yellow]warning[/yellow] {escape(text)}", highlight=False)
     # lazy: decoders (and their plugins) load only when a check needs them
     from lorawatch.decoders import registry
 
@@ -130,8 +228,12 @@ def run(
 
     try:
         settings = config.load(config_file)
-        logs.setup(settings.log.level, settings.log.format)
-        run_until_signal(settings)
+        problems = config.runtime_problems(settings)
+        if problems:
+            raise ConfigError(problems, str(config_file))
+        level, fmt = _log_choice(settings)
+        logs.setup(level, fmt)
+        run_until_signal(settings.model_copy(update={"log": LogConfig(level=level, format=fmt)}))
     except LorawatchError as exc:
         raise fail(exc) from None
 
@@ -139,20 +241,39 @@ def run(
 @app.command()
 def demo(
     seconds: Annotated[
-        float, typer.Option(help="Stop after this many seconds (0: run until Ctrl-C).")
+        float, typer.Option(min=0, help="Stop after this many seconds (0: run until Ctrl-C).")
     ] = 0,
     workdir: Annotated[Path, typer.Option(help="Where the demo keeps its SQLite store.")] = Path(
         "var/demo"
     ),
-    speed: Annotated[float, typer.Option(help="Simulated seconds per real second.")] = 600,
-    port: Annotated[int, typer.Option(help="HTTP port (0: any free port).")] = 8080,
+    speed: Annotated[float, typer.Option(min=1, help="Simulated seconds per real second.")] = 600,
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="HTTP port (0: any free port).")
+    ] = 8080,
+    history_days: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            max=365,
+            help="Days of the buildings' history loaded first (four weeks: every comparison "
+            "has its reference).",
+        ),
+    ] = 28,
 ) -> None:
     """Run the whole chain on embedded parts: in-process broker, simulator, SQLite store."""
     # lazy: the demo's stack loads only for `demo`
     from lorawatch.app.runner import run_demo
 
     try:
-        run_demo(workdir, seconds=seconds, speed=speed, http_port=port, console=out)
+        run_demo(
+            workdir,
+            seconds=seconds,
+            speed=speed,
+            http_port=port,
+            console=out,
+            history_days=history_days,
+            log=dict(_explicit_log),
+        )
     except LorawatchError as exc:
         raise fail(exc) from None
 
@@ -190,4 +311,21 @@ _mount()
 
 
 def main() -> None:
-    app()
+    """Run the command line; errors a user can meet end in one line and a documented code.
+
+    Each command reports its own errors with the key or option to fix; this is the net for
+    what gets past them (a file that cannot be written, a port taken), never a traceback.
+    """
+    try:
+        app()
+    except LorawatchError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        sys.exit(exit_code(exc))
+    except OSError as exc:
+        where = f" {exc.filename}" if exc.filename else ""
+        err.print(
+            f"[red]error:[/red]{where}: {exc.strerror or exc}: check the path or option and "
+            "its permissions",
+            highlight=False,
+        )
+        sys.exit(exit_code(exc))

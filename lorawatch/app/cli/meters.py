@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import sqlite3
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from lorawatch import inventory
 from lorawatch.app import config
 from lorawatch.core.errors import LorawatchError
 from lorawatch.core.readings import DELTA_OF
 from lorawatch.core.timeutil import from_us
+from lorawatch.inventory import ResolvedDevice
 from lorawatch.pipeline import commands
 from lorawatch.pipeline.meters import MeterKey
 from lorawatch.stores.sqlite import SqliteStore
@@ -27,7 +31,12 @@ DevEui = Annotated[str, typer.Argument(help="The device's dev_eui (16 hex digits
 At = Annotated[
     str, typer.Option("--at", help="When it happened, ISO 8601 with a zone (default: now).")
 ]
-Name = Annotated[str, typer.Option("--name", help=f"The index: {', '.join(DELTA_OF)}.")]
+Name = Annotated[
+    str,
+    typer.Option(
+        "--name", help=f"The index: {', '.join(DELTA_OF)} (default: the one the device counts)."
+    ),
+]
 Channel = Annotated[str, typer.Option("--channel", help="Channel of a multi-input device.")]
 Note = Annotated[str, typer.Option("--note", help="Why (kept with the command).")]
 
@@ -36,24 +45,102 @@ def register(root: typer.Typer) -> None:
     root.add_typer(meters_app, name="meters")
 
 
-def _store(config_file: Path) -> SqliteStore:
+def _settings(config_file: Path) -> config.Settings:
     try:
-        settings = config.load(config_file)
+        return config.load(config_file)
     except LorawatchError as exc:
         err.print(f"error: {exc}")
         raise typer.Exit(2) from None
+
+
+def _store(config_file: Path) -> SqliteStore:
+    settings = _settings(config_file)
     return SqliteStore(settings.store.sqlite.path, readings=False)
 
 
-def _key(dev_eui: str, name: str, channel: str) -> MeterKey:
+INDEX_OF_KIND = {
+    "electricity": "energy_kwh",
+    "heat": "energy_kwh",
+    "water": "volume_m3",
+    "gas": "volume_m3",
+}
+"""The meter index a device of each inventory kind counts."""
+
+
+def _indexes(device: ResolvedDevice) -> list[str]:
+    """The meter indexes this device can report: from its kind, else from its decoder."""
+    if device.kind in INDEX_OF_KIND:
+        return [INDEX_OF_KIND[device.kind]]
+    produced = set(device.decoder.readings) if device.decoder else set()
+    produced |= {m.reading for m in device.mapping.values()}
+    return [name for name in DELTA_OF if name in produced]
+
+
+def _key(config_file: Path, dev_eui: str, name: str, channel: str) -> tuple[MeterKey, Path]:
+    """The meter to command, checked against the inventory: a known device, and an index
+    that device counts (a water meter's volume, never a default energy index)."""
     dev_eui = dev_eui.lower()
     if len(dev_eui) != 16 or any(c not in "0123456789abcdef" for c in dev_eui):
         raise typer.BadParameter(f"{dev_eui!r} is not 16 hex digits", param_hint="DEV_EUI")
-    if name not in DELTA_OF:
+    settings = _settings(config_file)
+    try:
+        inv = inventory.load(settings.inventory.path)
+    except LorawatchError as exc:
+        err.print(f"error: {exc}")
+        raise typer.Exit(2) from None
+    device = inv.devices.get(dev_eui)
+    if device is not None:
+        label, kind, indexes = device.name, device.kind, _indexes(device)
+    else:
+        # A device matched by its ChirpStack device profile is in no [[devices]] entry:
+        # what the store heard from it says which indexes it counts.
+        label, kind = dev_eui, "profile-matched"
+        indexes = _stored_indexes(settings.store.sqlite.path, dev_eui)
+        if not indexes:
+            raise typer.BadParameter(
+                f"{dev_eui} is in no device of {settings.inventory.path} and no meter reading "
+                "of it is stored: check the dev_eui (ChirpStack shows it), or add the device "
+                "to the inventory first",
+                param_hint="DEV_EUI",
+            )
+    if not indexes:
         raise typer.BadParameter(
-            f"{name!r}: expected one of {', '.join(DELTA_OF)}", param_hint="--name"
+            f"{label} is a {kind} device: it has no meter index to reset",
+            param_hint="DEV_EUI",
         )
-    return MeterKey(dev_eui, name, channel)
+    if not name:
+        if len(indexes) > 1:
+            raise typer.BadParameter(
+                f"{label} counts {' and '.join(indexes)}: say which", param_hint="--name"
+            )
+        name = indexes[0]
+    elif name not in indexes:
+        raise typer.BadParameter(
+            f"{name!r}: {label} is a {kind} device and counts {', '.join(indexes)}",
+            param_hint="--name",
+        )
+    return MeterKey(dev_eui, name, channel), settings.store.sqlite.path
+
+
+def _stored_indexes(path: Path, dev_eui: str) -> list[str]:
+    if not path.exists():
+        return []
+    store = SqliteStore(path, readings=False)
+    try:
+        rows = store.fetch(
+            f"SELECT DISTINCT name FROM readings WHERE dev_eui = ? AND name IN "
+            f"({','.join('?' * len(DELTA_OF))})",
+            (dev_eui, *DELTA_OF),
+        )
+    except sqlite3.OperationalError:  # no readings table: the store holds none
+        return []
+    finally:
+        store.close()
+    return sorted(str(name) for (name,) in rows)
+
+
+FUTURE_SLACK = timedelta(minutes=5)
+"""How far ahead of this machine's clock --at may be (clocks of two machines differ)."""
 
 
 def _at(text: str) -> datetime:
@@ -65,6 +152,11 @@ def _at(text: str) -> datetime:
         raise typer.BadParameter(f"{text!r} is not an ISO 8601 time", param_hint="--at") from None
     if at.tzinfo is None:
         raise typer.BadParameter(f"{text!r} has no zone: add Z or +01:00", param_hint="--at")
+    if at > datetime.now(UTC) + FUTURE_SLACK:
+        raise typer.BadParameter(
+            f"{text} is in the future: record a replacement once it has happened",
+            param_hint="--at",
+        )
     return at
 
 
@@ -73,19 +165,21 @@ def reset(
     config_file: ConfigOption,
     dev_eui: DevEui,
     start_index: Annotated[
-        float, typer.Option("--start-index", help="The new meter's index.")
+        float, typer.Option("--start-index", min=0, help="The new meter's index.")
     ] = 0.0,
     at: At = "",
-    name: Name = "energy_kwh",
+    name: Name = "",
     channel: Channel = "",
     note: Note = "",
 ) -> None:
     """The meter was replaced (or its counter cleared): the next reading counts from --start-index."""
-    key = _key(dev_eui, name, channel)
     when = _at(at)
-    command_id = commands.record(_store(config_file), key, "replace", when, start_index, note)
+    key, path = _key(config_file, dev_eui, name, channel)
+    command_id = commands.record(
+        SqliteStore(path, readings=False), key, "replace", when, start_index, note
+    )
     out.print(
-        f"meter command {command_id}: {key.dev_eui} {name} replaced at {when.isoformat()}, "
+        f"meter command {command_id}: {key.dev_eui} {key.name} replaced at {when.isoformat()}, "
         f"new index {start_index:g}; the service applies it within seconds"
     )
 
@@ -98,16 +192,21 @@ def calibrate(
         float, typer.Option("--offset", help="Correction added to the index from --at on.")
     ],
     at: At = "",
-    name: Name = "energy_kwh",
+    name: Name = "",
     channel: Channel = "",
     note: Note = "",
 ) -> None:
     """The index was corrected by --offset: the step is not consumption."""
-    key = _key(dev_eui, name, channel)
     when = _at(at)
-    command_id = commands.record(_store(config_file), key, "calibrate", when, offset, note)
+    key, path = _key(config_file, dev_eui, name, channel)
+    if offset == 0:
+        raise typer.BadParameter("an offset of 0 changes nothing", param_hint="--offset")
+    command_id = commands.record(
+        SqliteStore(path, readings=False), key, "calibrate", when, offset, note
+    )
     out.print(
-        f"meter command {command_id}: {key.dev_eui} {name} calibrated by {offset:+g} at {when.isoformat()}"
+        f"meter command {command_id}: {key.dev_eui} {key.name} calibrated by {offset:+g} "
+        f"at {when.isoformat()}"
     )
 
 
@@ -116,7 +215,16 @@ def list_commands(config_file: ConfigOption) -> None:
     """Every meter command, and whether the service has applied it."""
     store = _store(config_file)
     commands.ensure_schema(store)
-    table = Table("id", "dev_eui", "index", "kind", "at", "amount", "applied", "note")
+    # dev_eui and times whole at 80 columns: the note folds instead.
+    table = Table(box=box.SIMPLE_HEAD, padding=(0, 0), show_edge=False)
+    table.add_column("id", no_wrap=True)
+    table.add_column("dev_eui", no_wrap=True)
+    table.add_column("index", no_wrap=True)
+    table.add_column("kind", no_wrap=True)
+    table.add_column("at (UTC)", no_wrap=True)
+    table.add_column("amount", no_wrap=True, justify="right")
+    table.add_column("applied", no_wrap=True)
+    table.add_column("note", overflow="fold")
     for row in store.fetch(
         "SELECT id, dev_eui, name, channel, kind, at_us, amount, applied_us, note FROM meter_commands ORDER BY id"
     ):
@@ -126,7 +234,7 @@ def list_commands(config_file: ConfigOption) -> None:
             eui,
             name + (f"/{channel}" if channel else ""),
             kind,
-            from_us(at_us).isoformat(),
+            f"{from_us(at_us):%Y-%m-%d %H:%M}",
             f"{amount:g}",
             "yes" if applied else "pending",
             note,

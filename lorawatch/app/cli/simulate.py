@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,7 +14,7 @@ from rich.console import Console
 from lorawatch.core.errors import ConfigError, InventoryError, LorawatchError
 
 err = Console(stderr=True)
-out = Console()
+out = Console(soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -74,14 +75,21 @@ def register(app: typer.Typer) -> None:
                 _backfill(sim, scene.inventory, config, when - span, when)
                 return
             stop = threading.Event()
+            # SIGTERM (systemd, docker stop) stops as cleanly as Ctrl-C: the uplink being
+            # published is finished and the MQTT session closed.
+            previous = {
+                s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)
+            }
             out.print(
                 f"simulating {scene.name}: {len(sim.devices)} devices, x{speed:g}, to {broker} "
                 f"({fmt}); Ctrl-C stops."
             )
             try:
-                run.live(sim, broker, speed, stop, start=when)
-            except KeyboardInterrupt:
-                stop.set()
+                published = run.live(sim, broker, speed, stop, start=when)
+            finally:
+                for s, handler in previous.items():
+                    signal.signal(s, handler)
+            out.print(f"simulator stopped: {published} uplinks published")
         except (ValueError, LorawatchError) as exc:
             err.print(f"[red]error:[/red] {exc}", highlight=False)
             code = 2 if isinstance(exc, ConfigError | InventoryError | ValueError) else 1
@@ -114,7 +122,17 @@ def _backfill(
             service.bridge.process,
             batch=max(settings.store.batch_size, run.BACKFILL_BATCH),
         )
+        saved = 0
+        if service.alerts is not None:
+            # The rules' state (each device's last uplink, usual interval, baselines) goes to
+            # the store, so `lorawatch run` continues from the end of the backfill instead of
+            # from the last periodic flush (days earlier in simulated time: a silence storm).
+            saved = service.alerts.flush_state()
     finally:
         for store in service.stores:
             store.close()
-    out.print(f"backfilled {count} uplinks from {begin:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC")
+    out.print(
+        f"backfilled {count} uplinks from {begin.astimezone(UTC):%Y-%m-%d %H:%M} to "
+        f"{end.astimezone(UTC):%Y-%m-%d %H:%M} UTC; alert rule state of {saved} subject(s) "
+        "saved for `lorawatch run`"
+    )
