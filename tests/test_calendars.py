@@ -169,7 +169,7 @@ def test_warnings_from_60_days_before_the_end(tmp_path: Path) -> None:
 def test_healthz_says_which_calendar_ends_without_degrading(tmp_path: Path) -> None:
     from lorawatch.app.service import Service
     from lorawatch.gateway_bridge.source import NullSource
-    from tests.web_support import NOW, serve, settings
+    from tests.web_support import NOW, VIEWER_TOKEN, principals, serve, settings
 
     write_site(tmp_path, 'school_zone = "Corse"')
     last = NOW.date() + timedelta(days=20)
@@ -178,15 +178,16 @@ def test_healthz_says_which_calendar_ends_without_degrading(tmp_path: Path) -> N
         encoding="utf-8",
     )
     inv = inventory_mod.load(tmp_path / "inventory.toml")
-    service = Service(settings(tmp_path / "lw.sqlite"), inventory=inv, source=NullSource())
+    cfg = settings(tmp_path / "lw.sqlite", **principals())
+    service = Service(cfg, inventory=inv, source=NullSource())
     service.clock = lambda: NOW
     try:
         service.source.start()
         with serve(service) as client:
-            health = client.get("/healthz")
+            health = client.get("/healthz", headers={"Authorization": f"Bearer {VIEWER_TOKEN}"})
     finally:
         service.stop()
-    body = health.json()
+    body = health.json()  # the details are for a viewer: the public part has no messages
     assert health.status_code == 200 and body["status"] == "ok", "a warning, not degraded"
     [warning] = body["warnings"]
     assert warning["key"] == "calendar_ends_soon" and warning["calendar"] == "fr-school-zone-corse"
