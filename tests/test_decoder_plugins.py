@@ -95,7 +95,11 @@ def test_a_plugins_vectors_are_found_and_pass(plugin: Path) -> None:
 
 def test_config_check_reports_the_clash(plugin: Path, tmp_path: Path) -> None:
     config = tmp_path / "lorawatch.toml"
-    config.write_text(f'[inventory]\npath = "{tmp_path / "none.toml"}"\n')
+    (tmp_path / "inventory.toml").write_text("", encoding="utf-8")  # an empty inventory is valid
+    config.write_text(
+        f'[inventory]\npath = "{tmp_path / "inventory.toml"}"\n'
+        f'[store.sqlite]\npath = "{tmp_path / "lw.sqlite"}"\n'
+    )
     result = CliRunner().invoke(app, ["config", "check", str(config)])
     assert result.exit_code == 0, result.output
     text = " ".join(result.stderr.split())
