@@ -579,44 +579,56 @@ def test_broker_killed_with_minus_nine_redelivers_what_it_saved(
 
 
 def test_a_far_future_uplink_among_normal_ones(tmp_path: Path, mosquitto: Mosquitto) -> None:
-    """One uplink dated ten years ahead, then copies of everything: none is stored twice."""
-    devices, per_device = 5, 200
-    bridge = BridgeProcess(tmp_path, mosquitto, devices + 1, "fault-future")
+    """One device's uplink dated ten years ahead (a gateway with a wrong clock) among normal
+    ones, then copies of everything: none is stored twice, the wrong date is read at arrival
+    (one clock_ahead event) and that device's meter goes on counting, last minus first."""
+    devices, per_device = 6, 200
+    skewed, bad_n = devices - 1, per_device // 2
+    ahead = timedelta(days=3650)
+
+    def dated_ahead(
+        topic: str, payload: bytes, later: timedelta = timedelta()
+    ) -> tuple[str, bytes]:
+        event = json.loads(payload)
+        event["time"] = (datetime.now(UTC) + ahead + later).isoformat()
+        return topic, json.dumps(event).encode()
+
+    bridge = BridgeProcess(tmp_path, mosquitto, devices, "fault-future")
     publisher = fleet.Publisher(mosquitto.port, "fault-future-publisher")
     try:
         bridge.start()
-        items = list(fleet.messages(devices, per_device))
-        future = json.loads(fleet.event(devices, 1))
-        future["time"] = (datetime.now(UTC) + timedelta(days=3650)).isoformat()
-        half = len(items) // 2
-        publisher.wait(
-            publisher.publish(
-                iter(
-                    [
-                        *items[:half],
-                        (fleet.topic(devices), json.dumps(future).encode()),
-                        *items[half:],
-                    ]
-                )
-            )
-        )
-        wait_until(lambda: bridge.uplinks() >= len(items) + 1, 60, "every uplink")
+        items = [
+            dated_ahead(topic, payload)
+            if topic == fleet.topic(skewed) and payload == fleet.event(skewed, bad_n)
+            else (topic, payload)
+            for topic, payload in fleet.messages(devices, per_device)
+        ]
+        publisher.wait(publisher.publish(iter(items)))
+        wait_until(lambda: bridge.uplinks() >= len(items), 60, "every uplink")
         copies = [
-            copy(d, n, timedelta(minutes=5)) for n in range(per_device) for d in range(devices)
+            dated_ahead(*copy(d, n, timedelta()), timedelta(minutes=5))
+            if (d, n) == (skewed, bad_n)
+            else copy(d, n, timedelta(minutes=5))
+            for n in range(per_device)
+            for d in range(devices)
         ]
         markers = [(fleet.topic(d), fleet.event(d, per_device)) for d in range(devices)]
         publisher.wait(publisher.publish(iter(copies + markers)))
-        wait_until(lambda: bridge.uplinks() >= len(items) + 1 + devices, 60, "the markers")
+        wait_until(lambda: bridge.uplinks() >= len(items) + devices, 60, "the markers")
         assert bridge.terminate() == 0
         assert bridge.twice() == 0
-        assert bridge.uplinks() == devices * (per_device + 1) + 1
+        assert bridge.uplinks() == devices * (per_device + 1)
         assert bridge.count("SELECT COUNT(*) FROM dead_letters") == 0
+        assert bridge.count("SELECT COUNT(*) FROM device_events WHERE code = 'clock_ahead'") == 1
         assert (
             bridge.count(
-                f"SELECT ROUND(SUM(value) * 1000) FROM consumption WHERE dev_eui != '{fleet.eui(devices)}'"
+                "SELECT COUNT(*) FROM uplinks WHERE time_us > "
+                f"{int((datetime.now(UTC) + timedelta(days=1)).timestamp() * 1e6)}"
             )
-            == devices * per_device * 100
-        )
+            == 0
+        ), "no uplink is stored in the future"
+        total = bridge.count("SELECT ROUND(SUM(value) * 1000) FROM consumption")
+        assert total == devices * per_device * 100, "every meter: last reading minus first"
     finally:
         publisher.close()
         if bridge.proc and bridge.proc.poll() is None:

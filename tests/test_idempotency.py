@@ -98,7 +98,8 @@ def test_a_far_future_uplink_does_not_flush_the_memory(tmp_path: Path) -> None:
     normal = [up(1000 + 100 * i, 15 * i) for i in range(4)]
     event = json.loads(up(5000, 60).payload)
     event["time"] = (T0 + timedelta(days=3650)).isoformat()
-    future = Message(up(1, 0).topic, json.dumps(event).encode(), T0, 99, 1)
+    arrival = T0 + timedelta(minutes=15, seconds=1)  # between normal[1] and normal[2]
+    future = Message(up(1, 0).topic, json.dumps(event).encode(), arrival, 99, 1)
     svc.bridge.process([*normal[:2], future, *normal[2:]])
     svc.bridge.process([retransmitted(m) for m in normal] + normal)
     assert len(svc.bridge.dedup) == 5

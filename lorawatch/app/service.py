@@ -117,6 +117,7 @@ class Service:
             fmt=b.format,
             max_message_bytes=b.max_message_bytes,
             dedup_window_s=b.dedup_window_s,
+            max_clock_ahead_s=b.max_clock_ahead_s,
             batch_size=settings.store.batch_size,
             batch_interval_s=batch_interval_ms / 1000,
             on_stored=self.alerts.on_batch if self.alerts else None,

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import structlog
 from prometheus_client import Counter
@@ -23,6 +23,7 @@ from prometheus_client import Counter
 from lorawatch.core.errors import RejectedMessage, StoreError
 from lorawatch.core.logs import OncePer
 from lorawatch.core.metrics import Metrics
+from lorawatch.core.timeutil import from_us
 from lorawatch.gateway_bridge.dedup import Deduplicator, Persisted
 from lorawatch.gateway_bridge.events import Format, TopicMatcher, UplinkEvent, parse
 from lorawatch.gateway_bridge.source import Message, MessageSource
@@ -43,7 +44,6 @@ class Prepared:
     commands: list[int]
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 RECORDED_EVENTS = frozenset({"status", "join", "log", "ack", "txack", "location", "integration"})
 
 
@@ -59,6 +59,7 @@ class Bridge:
         fmt: Format = "auto",
         max_message_bytes: int = 65536,
         dedup_window_s: float = 86400.0,
+        max_clock_ahead_s: float = 0.0,
         batch_size: int = 1000,
         batch_interval_s: float = 0.25,
         on_stored: Callable[[Batch], None] | None = None,
@@ -66,7 +67,9 @@ class Bridge:
     ) -> None:
         """``on_stored`` is called with each batch once it is durable and acked (the alert
         engine); it must be quick, and an exception it raises is logged, never propagated.
-        ``persisted`` answers which uplink identities are already stored (across restarts)."""
+        ``persisted`` answers which uplink identities are already stored (across restarts).
+        ``max_clock_ahead_s`` (0: off) is how far ahead of its arrival an event's own time
+        may be before it is read at its arrival time instead."""
         self.source = source
         self.ingestor = ingestor
         self.stores = stores
@@ -75,6 +78,7 @@ class Bridge:
         self.fmt = fmt
         self.max_message_bytes = max_message_bytes
         self.dedup = Deduplicator(dedup_window_s, horizon_s=dedup_window_s, persisted=persisted)
+        self.max_ahead = timedelta(seconds=max_clock_ahead_s) if max_clock_ahead_s > 0 else None
         self.batch_size = batch_size
         self.batch_interval_s = batch_interval_s
         self.on_stored = on_stored
@@ -181,13 +185,19 @@ class Bridge:
             self._dead_letter(message, exc, batch)
             return
         self._event_counter(event.kind).inc()
+        dated = event.time
+        skewed = self.max_ahead is not None and dated - message.received > self.max_ahead
+        if skewed:
+            event.time = message.received  # before de-duplication: its copies alike
         if not isinstance(event, UplinkEvent):
+            if skewed:
+                self.ingestor.clock_ahead(event, dated, batch)
             self.ingestor.event(event, batch)
             return
         if committed is None:
             uid, known = self.dedup.resolve(event, message)
             if known is not None:
-                event.time = _EPOCH + timedelta(microseconds=known)
+                event.time = from_us(known)
         else:
             claimed = self.dedup.claim(event, message)
             if claimed is None:
@@ -196,7 +206,9 @@ class Bridge:
             uid = claimed
             committed.append(uid)
         before = len(batch.dead_letters)
-        if self.ingestor.uplink(message, event, batch, uid):
+        if skewed:
+            self.ingestor.clock_ahead(event, dated, batch)
+        if self.ingestor.uplink(message, event, batch, uid, meters=not skewed):
             self.metrics.uplinks.inc()
         for letter in batch.dead_letters[before:]:
             self._count(letter, message)

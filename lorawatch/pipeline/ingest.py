@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter, defaultdict
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import structlog
 
@@ -114,11 +114,19 @@ class Ingestor:
         return limit
 
     def uplink(
-        self, message: Message, event: UplinkEvent, batch: Batch, uid: int | None = None
+        self,
+        message: Message,
+        event: UplinkEvent,
+        batch: Batch,
+        uid: int | None = None,
+        *,
+        meters: bool = True,
     ) -> int:
         """Add the uplink's records to the batch; return the number of readings. ``uid`` is
         the identity the bridge resolved (:mod:`lorawatch.gateway_bridge.dedup`), else the
-        first generation's."""
+        first generation's. ``meters`` False keeps the frame's indexes out of the meters (a
+        frame whose own time could not be trusted): the next frame's delta spans its interval,
+        so consumption stays the last index minus the first."""
         device = self.inventory.resolve(
             event.dev_eui, event.device_profile, event.tags, event.device_name
         )
@@ -170,7 +178,7 @@ class Ingestor:
             batch.readings.append(
                 StoredReading(event.dev_eui, name, r.channel, r.time, r.value, place)
             )
-            if r.name not in DELTA_OF:
+            if r.name not in DELTA_OF or not meters:
                 continue
             deltas, events = self.meters.update(event.dev_eui, r)
             if deltas or events:
@@ -260,6 +268,18 @@ class Ingestor:
             "device has no decoder, and no mapping of ChirpStack's object (or no object: the "
             "device profile's codec failed or is missing)",
             event.dev_eui,
+        )
+
+    def clock_ahead(self, event: Event, claimed: datetime, batch: Batch) -> None:
+        """Record that ``event``, now dated at its arrival, claimed the time ``claimed``."""
+        device = self.inventory.devices.get(event.dev_eui)
+        place = self._place(device) if device else Place(device=event.device_name)
+        detail = (
+            f"{event.kind} event dated {claimed.isoformat()}, {claimed - event.time} after its "
+            "arrival: read at its arrival time, its meter indexes left out"
+        )
+        batch.events.append(
+            DeviceEvent(event.dev_eui, event.time, "quality", "clock_ahead", detail, place)
         )
 
     def event(self, event: Event, batch: Batch) -> None:

@@ -32,6 +32,15 @@ class BridgeConfig(Section):
         "memory (the store remains the authority after), and the event-time distance beyond "
         "which the same (devEui, fCnt, fPort, payload) is a new frame after a counter restart.",
     )
+    max_clock_ahead_s: int = Field(
+        3600,
+        ge=0,
+        description="An event dated more than this ahead of its arrival is read at its arrival "
+        "time, its meter indexes left out (the next frame's delta spans the interval), with a "
+        "clock_ahead quality event: a gateway or network server with a wrong clock must not "
+        "push a meter, the de-duplication or the last-seen times years ahead. 0 trusts every "
+        "event time (a simulation running faster than real time).",
+    )
     use_chirpstack_object: bool = Field(
         True,
         description="When a device has no decoder, map ChirpStack's decoded 'object' through "
