@@ -308,7 +308,18 @@ class RabbitMQ(Server):
                 start_new_session=True,
             )
             wait_until(lambda: _port_open(self.epmd_port), 10, "epmd")
-        super().start(timeout)
+        for attempt in range(3):
+            try:
+                super().start(timeout)
+                return
+            except RuntimeError as exc:
+                # Its port was free when chosen, but the node binds it only after booting for
+                # tens of seconds, and meanwhile an outgoing connection may be given it (the
+                # readiness poll's own included): boot again on fresh ports.
+                if "eaddrinuse" not in str(exc) or attempt == 2:
+                    raise
+                self.port, self.dist_port = free_port(), free_port()
+                self.node = f"lwtest{os.getpid()}p{self.port}@localhost"
 
     def ready(self) -> bool:
         # lazy: only the AMQP tests need pika

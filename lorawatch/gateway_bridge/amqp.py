@@ -28,7 +28,6 @@ import random
 import socket
 import ssl
 import threading
-import time
 from collections import deque
 from datetime import UTC, datetime
 from typing import Any
@@ -40,7 +39,7 @@ from pika.adapters.blocking_connection import BlockingChannel
 
 from lorawatch.core.errors import SourceError
 from lorawatch.gateway_bridge.settings import AmqpConfig
-from lorawatch.gateway_bridge.source import Message
+from lorawatch.gateway_bridge.source import Message, take_batch
 
 log = structlog.get_logger(__name__)
 
@@ -311,18 +310,7 @@ class AmqpSource:
     # -- the source --------------------------------------------------------------------------
 
     def get_batch(self, max_messages: int, max_wait_s: float) -> list[Message]:
-        with self._arrived:
-            if not self._pending and not self._arrived.wait_for(
-                lambda: bool(self._pending), max_wait_s
-            ):
-                return []
-            deadline = time.monotonic() + max_wait_s
-            while len(self._pending) < max_messages:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or not self._arrived.wait(remaining):
-                    break
-            take = min(max_messages, len(self._pending))
-            return [self._pending.popleft() for _ in range(take)]
+        return take_batch(self._arrived, self._pending, max_messages, max_wait_s)
 
     def ack(self, messages: list[Message]) -> None:
         with self._lock:

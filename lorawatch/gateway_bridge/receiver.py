@@ -32,7 +32,7 @@ import structlog
 from lorawatch.core import logs
 from lorawatch.gateway_bridge.mqtt import MqttSource, Row
 from lorawatch.gateway_bridge.settings import MqttConfig
-from lorawatch.gateway_bridge.source import Message
+from lorawatch.gateway_bridge.source import Message, take_batch
 
 log = structlog.get_logger(__name__)
 
@@ -118,18 +118,7 @@ class ProcessSource:
     # -- the source --------------------------------------------------------------------------
 
     def get_batch(self, max_messages: int, max_wait_s: float) -> list[Message]:
-        with self._arrived:
-            if not self._pending and not self._arrived.wait_for(
-                lambda: bool(self._pending), max_wait_s
-            ):
-                return []
-            deadline = time.monotonic() + max_wait_s
-            while len(self._pending) < max_messages:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or not self._arrived.wait(remaining):
-                    break
-            take = min(max_messages, len(self._pending))
-            return [self._pending.popleft() for _ in range(take)]
+        return take_batch(self._arrived, self._pending, max_messages, max_wait_s)
 
     def ack(self, messages: list[Message]) -> None:
         rows = [(m.mid, m.qos, m.generation & 0xFFFFFFFF) for m in messages if self._current(m)]

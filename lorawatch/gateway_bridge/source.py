@@ -8,6 +8,9 @@ the idempotent stores absorb.
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -22,6 +25,23 @@ class Message:
     qos: int = 0
     generation: int = 0
     retained: bool = False
+
+
+def take_batch(
+    arrived: threading.Condition, pending: deque[Message], max_messages: int, max_wait_s: float
+) -> list[Message]:
+    """``get_batch`` of a source whose receiving thread appends to ``pending`` under
+    ``arrived`` and notifies it: up to ``max_messages``, waiting at most ``max_wait_s`` for the
+    first and as long again for the batch to fill."""
+    with arrived:
+        if not pending and not arrived.wait_for(lambda: bool(pending), max_wait_s):
+            return []
+        deadline = time.monotonic() + max_wait_s
+        while len(pending) < max_messages:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not arrived.wait(remaining):
+                break
+        return [pending.popleft() for _ in range(min(max_messages, len(pending)))]
 
 
 class MessageSource(Protocol):
