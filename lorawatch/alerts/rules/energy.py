@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -67,6 +68,14 @@ TEMP_KEEP_S = 7 * 86400
 DRIFT_DAYS = 28
 """Daily residuals kept for their standard deviation."""
 MIN_DRIFT_DAYS = 7
+
+
+def _last_hours(run: Sequence[Any], note: Callable[[Any], str]) -> list[Evidence]:
+    """The last 24 hours of a run as evidence rows (hour start, kWh), each with its note."""
+    return [
+        Evidence(dt(x[0]), "energy_hour_kwh", x[1], "kWh", note=note(x), end=dt(x[0] + HOUR))
+        for x in run[-24:]
+    ]
 
 
 @dataclass(slots=True)
@@ -471,17 +480,9 @@ class Energy(Domain):
                 nmbe_pct=fit.nmbe_pct if fit is not None else 0.0,
                 fit_hours=fit.n if fit is not None else 0,
             ),
-            evidence=[
-                Evidence(
-                    dt(x[0]),
-                    "energy_hour_kwh",
-                    x[1],
-                    "kWh",
-                    note=f"expected {x[2]:.2f} (at most {x[3]:.2f}) at {x[4]:.1f} °C",
-                    end=dt(x[0] + HOUR),
-                )
-                for x in run[-24:]
-            ],
+            evidence=_last_hours(
+                run, lambda x: f"expected {x[2]:.2f} (at most {x[3]:.2f}) at {x[4]:.1f} °C"
+            ),
         )
 
     def _drift(
@@ -700,17 +701,7 @@ class Energy(Domain):
                 usual_kwh_h=sum(refs) / len(refs) if refs else -1.0,
                 limit_kwh_h=float(absolute) if absolute is not None else -1.0,
             ),
-            evidence=[
-                Evidence(
-                    dt(x[0]),
-                    "energy_hour_kwh",
-                    x[1],
-                    "kWh",
-                    note=f"usual {x[2]:.2f}" if x[2] >= 0 else "",
-                    end=dt(x[0] + HOUR),
-                )
-                for x in run[-24:]
-            ],
+            evidence=_last_hours(run, lambda x: f"usual {x[2]:.2f}" if x[2] >= 0 else ""),
         )
 
     def _baseline(self, building: str, b: _Building, at: datetime, cfg: EnergyRules) -> Finding:
@@ -736,15 +727,5 @@ class Energy(Domain):
                 baseline_kwh=last_base,
                 pct=pct,
             ),
-            evidence=[
-                Evidence(
-                    dt(x[0]),
-                    "energy_hour_kwh",
-                    x[1],
-                    "kWh",
-                    note=f"usual {x[2]:.2f}",
-                    end=dt(x[0] + HOUR),
-                )
-                for x in run[-24:]
-            ],
+            evidence=_last_hours(run, lambda x: f"usual {x[2]:.2f}"),
         )
