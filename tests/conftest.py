@@ -11,7 +11,7 @@ import pytest
 
 import lorawatch.analytics  # noqa: F401 - before numpy: one BLAS thread (see its docstring)
 from lorawatch.core import logs
-from tests.servers import InfluxDB, Mosquitto, RabbitMQ
+from tests.servers import InfluxDB, Mosquitto, PostgreSQL, RabbitMQ
 
 # Copies of the example events of shared/reference/chirpstack (they parse into ChirpStack's
 # protobuf messages), kept in the repo so the tests stand on their own.
@@ -45,6 +45,21 @@ def influx_db(influxdb: InfluxDB) -> str:
     name = f"test{next(_db_counter)}"
     influxdb.create_database(name)
     return name
+
+
+@pytest.fixture(scope="session")
+def postgresql(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgreSQL]:
+    """One private PostgreSQL cluster for the session; a database per test (``pg_dsn``)."""
+    server = PostgreSQL(tmp_path_factory.mktemp("postgresql"))
+    server.start()
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture
+def pg_dsn(postgresql: PostgreSQL) -> str:
+    """The DSN of a fresh database in the session's PostgreSQL that no other test uses."""
+    return postgresql.create_database(f"test{next(_db_counter)}")
 
 
 @pytest.fixture(scope="session")

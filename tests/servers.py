@@ -17,6 +17,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -24,6 +25,9 @@ import httpx
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 INFLUXD = shutil.which("influxd") or "/usr/bin/influxd"
+PG_BIN = next(
+    iter(sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)), Path("/nonexistent")
+)
 RABBITMQ_SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"  # not /usr/sbin's: it switches user
 EPMD = shutil.which("epmd") or next(
     iter(sorted(Path("/usr/lib/erlang").glob("erts-*/bin/epmd"))), "epmd"
@@ -359,3 +363,102 @@ class RabbitMQ(Server):
             raise RuntimeError(f"more than {len(self.vhosts)} AMQP tests: raise RabbitMQ.VHOSTS")
         self._next += 1
         return self.vhosts[self._next - 1]
+
+
+class PostgreSQL(Server):
+    """Debian's PostgreSQL server binaries as a private cluster: ``initdb`` into its own data
+    directory, listening on a free loopback port and a socket in that directory, trust
+    authentication for loopback only. PostgreSQL refuses to run as root: under root the
+    cluster belongs to the ``postgres`` system user, in a directory of its own outside the
+    test's (root-only) temporary folder, removed at :meth:`cleanup`.
+    """
+
+    name = "postgresql"
+
+    def __init__(self, workdir: Path) -> None:
+        super().__init__(workdir)
+        self.as_root = os.geteuid() == 0
+        if self.as_root:
+            self.data = Path(tempfile.mkdtemp(prefix="lorawatch-pg-"))
+            shutil.chown(self.data, "postgres", "postgres")
+        else:
+            self.data = workdir / "data"
+            self.data.mkdir()
+        self._initdb()
+
+    def _as_owner(self, argv: list[str]) -> list[str]:
+        return ["runuser", "-u", "postgres", "--", *argv] if self.as_root else argv
+
+    def _initdb(self) -> None:
+        subprocess.run(
+            self._as_owner(
+                [
+                    str(PG_BIN / "initdb"),
+                    "-D",
+                    str(self.data / "cluster"),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--no-sync",
+                ]
+            ),
+            check=True,
+            capture_output=True,
+        )
+
+    def command(self) -> list[str]:
+        return self._as_owner(
+            [
+                str(PG_BIN / "postgres"),
+                "-D",
+                str(self.data / "cluster"),
+                "-p",
+                str(self.port),
+                "-h",
+                "127.0.0.1",
+                "-k",
+                str(self.data),
+                "-c",
+                "fsync=off",
+                "-c",
+                "max_connections=200",
+            ]
+        )
+
+    def ready(self) -> bool:
+        done = subprocess.run(
+            [str(PG_BIN / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port)],
+            check=False,
+        )
+        return done.returncode == 0
+
+    def stop(self, sig: int = signal.SIGINT, timeout: float = 20.0) -> None:
+        """SIGINT is PostgreSQL's fast shutdown (SIGTERM waits for every client)."""
+        super().stop(sig, timeout)
+
+    def dsn(self, database: str = "postgres") -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self, name: str) -> str:
+        """A fresh database; returns its DSN."""
+        subprocess.run(
+            [
+                str(PG_BIN / "createdb"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                name,
+            ],
+            check=True,
+            capture_output=True,
+        )
+        return self.dsn(name)
+
+    def cleanup(self) -> None:
+        self.stop()
+        if self.as_root:
+            shutil.rmtree(self.data, ignore_errors=True)
