@@ -27,10 +27,15 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
+
+from lorawatch.core.readings import OUTDOOR
+from lorawatch.inventory import Inventory
+from lorawatch.pipeline.store import Store
 
 BASE_C = 18.0
 KINDS = ("electricity", "gas", "heat")
@@ -160,3 +165,44 @@ def declare(
         if ref_adjusted > 0
         else None,
     )
+
+
+def _local_day(t_s: float, zone: ZoneInfo) -> date:
+    return datetime.fromtimestamp(t_s, UTC).astimezone(zone).date()
+
+
+def declarations(
+    store: Store, inventory: Inventory, year: int, reference_year: int, building: str = ""
+) -> list[Declaration]:
+    """The declaration of every building with energy in ``year`` (or of ``building``),
+    read through the store protocol, so SQLite and InfluxDB deployments answer alike.
+
+    A delta counts in the local day of its end; a day's extremes are those of the hourly
+    minima and maxima of the commune's outdoor temperature (hours nest in local days).
+    """
+    rows: list[Declaration] = []
+    extremes_of: dict[str, dict[date, tuple[float, float]]] = {}
+    for b in inventory.buildings.values():
+        if building and b.id != building:
+            continue
+        commune = inventory.communes[b.commune]
+        zone = ZoneInfo(commune.timezone)
+        start = datetime(min(year, reference_year), 1, 1, tzinfo=zone)
+        end = datetime(max(year, reference_year) + 1, 1, 1, tzinfo=zone)
+        daily: dict[date, dict[str, float]] = {}
+        for d in store.deltas("energy_delta_kwh", b.id, start, end):
+            day = daily.setdefault(_local_day(d.end_s, zone), {})
+            day[d.kind] = day.get(d.kind, 0.0) + d.value
+        if b.commune not in extremes_of:
+            extremes: dict[date, tuple[float, float]] = {}
+            for h in store.reading_hours(OUTDOOR, b.commune, start, end):
+                day_ = _local_day(h.hour_s, zone)
+                lo, hi = extremes.get(day_, (h.low, h.high))
+                extremes[day_] = (min(lo, h.low), max(hi, h.high))
+            extremes_of[b.commune] = extremes
+        this = year_of(daily, extremes_of[b.commune], year)
+        if not this.days_with_energy:
+            continue
+        ref = year_of(daily, extremes_of[b.commune], reference_year)
+        rows.append(declare(b.id, b.name, b.commune, b.surface_m2, this, year, ref, reference_year))
+    return rows

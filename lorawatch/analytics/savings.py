@@ -32,7 +32,10 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from lorawatch.analytics import baseline as towt
+from lorawatch.core.readings import OUTDOOR
+from lorawatch.inventory import Inventory
 from lorawatch.inventory.occupancy import Schedule
+from lorawatch.pipeline.store import Delta, Store
 
 HOUR_S = 3600
 CV_MAX_PCT = 30.0
@@ -41,8 +44,23 @@ MIN_COVERAGE = 0.8
 """Share of a period's hours with both energy and a temperature needed to judge it."""
 
 
+REASONS = ("coverage", "too_short", "guideline_14")
+"""Why a savings figure is refused, as stable keys (the API's error, the report's text):
+``coverage`` a period lacks energy or outdoor temperature, ``too_short`` too few hours to
+fit, ``guideline_14`` the model misses Guideline 14's thresholds."""
+
+
 class SavingsRefused(Exception):
-    """The data or the model cannot support a savings figure; the message says why."""
+    """The data or the model cannot support a savings figure; the message says why.
+
+    ``reason`` is one of :data:`REASONS`; ``figures`` what is known when refusing: the
+    period's hours for ``coverage``, the model's fit statistics for ``guideline_14``.
+    """
+
+    def __init__(self, message: str, reason: str, figures: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.figures: dict[str, Any] = figures or {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,15 +142,13 @@ def _dt(h: float) -> datetime:
     return datetime.fromtimestamp(h, UTC)
 
 
-def hourly(
-    deltas: Iterable[tuple[float, float, float, bool]],
-) -> dict[int, float]:
+def hourly(deltas: Iterable[Delta]) -> dict[int, float]:
     """kWh per UTC hour from consumption deltas (start, end, kWh, gap), each counted in
     the hours it overlaps in proportion to time; the hours a gap spans are left out (their
     total is known, not how it was spread)."""
     out: dict[int, float] = {}
     bad: set[int] = set()
-    for start, end, kwh, gap in deltas:
+    for start, end, kwh, gap, _kind in deltas:
         hour = int(start // HOUR_S) * HOUR_S
         span = end - start
         while hour < end:
@@ -167,7 +183,16 @@ def verify(
             raise SavingsRefused(
                 f"{name} period {bounds[0]:%Y-%m-%d}..{bounds[1]:%Y-%m-%d}: {len(hours)} of "
                 f"{len(wanted)} hours have both energy and an outdoor temperature "
-                f"(at least {MIN_COVERAGE:.0%} needed)"
+                f"(at least {MIN_COVERAGE:.0%} needed)",
+                "coverage",
+                {
+                    "period": name,
+                    "hours": len(hours),
+                    "hours_needed": math.ceil(MIN_COVERAGE * len(wanted)),
+                    "hours_in_period": len(wanted),
+                    "energy_hours": sum(1 for h in wanted if h in energy),
+                    "temperature_hours": sum(1 for h in wanted if h in temps),
+                },
             )
         return hours, np.array([energy[h] for h in hours], dtype=np.float64)
 
@@ -176,12 +201,16 @@ def verify(
     x_base = features(base_hours, [temps[h] for h in base_hours], schedule, zone)
     fit = towt.fit(x_base, base_kwh)
     if fit is None:
-        raise SavingsRefused("baseline period too short to fit a model")
+        raise SavingsRefused(
+            "baseline period too short to fit a model", "too_short", {"hours": len(base_hours)}
+        )
     if fit.cv_rmse_pct > CV_MAX_PCT or abs(fit.nmbe_pct) > NMBE_MAX_PCT:
         raise SavingsRefused(
             f"the baseline model does not meet ASHRAE Guideline 14 (hourly: CV(RMSE) ≤ "
             f"{CV_MAX_PCT:g} %, |NMBE| ≤ {NMBE_MAX_PCT:g} %): {fit.summary()}; savings "
-            "computed with it would not be verifiable"
+            "computed with it would not be verifiable",
+            "guideline_14",
+            fit_figures(fit),
         )
     x_rep = features(rep_hours, [temps[h] for h in rep_hours], schedule, zone)
     predicted = float(np.maximum(fit.predict(x_rep), 0.0).sum())
@@ -214,6 +243,59 @@ def verify(
     )
 
 
+def fit_figures(fit: towt.Fit) -> dict[str, Any]:
+    """The model's fit statistics, JSON-ready (non-finite ones as None)."""
+    figures = {
+        "baseline_hours": fit.n,
+        "parameters": fit.p,
+        "r2": fit.r2,
+        "cv_rmse_pct": fit.cv_rmse_pct,
+        "nmbe_pct": fit.nmbe_pct,
+        "autocorrelation": fit.rho,
+        "cv_rmse_max_pct": CV_MAX_PCT,
+        "nmbe_max_pct": NMBE_MAX_PCT,
+    }
+    return {
+        k: v if not isinstance(v, float) or math.isfinite(v) else None for k, v in figures.items()
+    }
+
+
+def series(
+    store: Store, building: str, commune: str, start: datetime, end: datetime
+) -> tuple[dict[int, float], dict[int, float]]:
+    """Hourly kWh of a building (all its energy meters) and its commune's hourly mean
+    outdoor °C over [start, end), through the store protocol: SQLite and InfluxDB alike."""
+    energy = hourly(store.deltas("energy_delta_kwh", building, start, end))
+    temps = {h.hour_s: h.mean for h in store.reading_hours(OUTDOOR, commune, start, end)}
+    return energy, temps
+
+
+def measure(
+    store: Store,
+    inventory: Inventory,
+    building: str,
+    baseline: tuple[datetime, datetime],
+    reporting: tuple[datetime, datetime],
+) -> Savings:
+    """:func:`verify` on the store's data, with the building's schedule and calendars.
+
+    KeyError for a building not in the inventory; :class:`SavingsRefused` when the data or
+    the model cannot support a figure.
+    """
+    found = inventory.buildings[building]
+    commune = inventory.communes[found.commune]
+    zone = ZoneInfo(commune.timezone)
+    energy, temps = series(
+        store,
+        building,
+        found.commune,
+        min(baseline[0], reporting[0]),
+        max(baseline[1], reporting[1]),
+    )
+    schedule = Schedule.of(found, commune.timezone, inventory) if found.opening_hours else None
+    return verify(building, energy, temps, schedule, zone, baseline, reporting)
+
+
 def parse_period(text: str, zone: ZoneInfo) -> tuple[datetime, datetime]:
     """``FROM..TO`` (local dates, TO included) as aware instants [FROM 00:00, TO+1 00:00)."""
     try:
@@ -227,3 +309,27 @@ def parse_period(text: str, zone: ZoneInfo) -> tuple[datetime, datetime]:
     if end <= start:
         raise ValueError(f"{text!r}: the end is not after the start")
     return start, end
+
+
+MAX_PERIOD_DAYS = 800
+"""Longest baseline or reporting period (two years and a little): bounds what one request
+reads."""
+
+
+def parse_periods(
+    baseline: str, reporting: str, zone: ZoneInfo
+) -> tuple[tuple[datetime, datetime], tuple[datetime, datetime]]:
+    """Both periods of a verification; ValueError naming the problem when they are not
+    ``FROM..TO``, longer than :data:`MAX_PERIOD_DAYS`, or when the reporting period does
+    not come after the baseline period (the avoided-energy method predicts forward)."""
+    base = parse_period(baseline, zone)
+    rep = parse_period(reporting, zone)
+    for name, text, (a, b) in (("baseline", baseline, base), ("reporting", reporting, rep)):
+        if b - a > timedelta(days=MAX_PERIOD_DAYS):
+            raise ValueError(f"{name} {text!r}: longer than {MAX_PERIOD_DAYS} days")
+    if rep[0] < base[1]:
+        raise ValueError(
+            f"reporting {reporting!r} starts before the end of baseline {baseline!r}: the "
+            "reporting period comes after the baseline period"
+        )
+    return base, rep

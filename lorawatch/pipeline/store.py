@@ -9,12 +9,35 @@ and :class:`~lorawatch.core.errors.StoreRejected` when a human must fix somethin
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Literal, NamedTuple, Protocol
 
 from lorawatch.core.timeutil import Bucket, Interval
 from lorawatch.pipeline.records import Batch
 
-__all__ = ["Bucket", "Interval", "Store"]
+__all__ = ["Bucket", "Delta", "HourStats", "Interval", "Store"]
+
+
+class Delta(NamedTuple):
+    """One consumption delta as stored: what a meter counted between two readings."""
+
+    start_s: float
+    """Epoch seconds of the earlier reading."""
+    end_s: float
+    value: float
+    gap: bool
+    """The delta spans an outage: its total is known, not how it was spread."""
+    kind: str
+    """The meter's kind (electricity, gas, heat, water...)."""
+
+
+class HourStats(NamedTuple):
+    """A reading's mean, lowest and highest value over one UTC hour."""
+
+    hour_s: int
+    """Epoch seconds of the hour's start."""
+    mean: float
+    low: float
+    high: float
 
 
 class Store(Protocol):
@@ -40,6 +63,17 @@ class Store(Protocol):
         (told apart by ``fold`` and offset). Both stores answer identically
         (tests/test_aggregates.py); ``lorawatch.analytics.aggregates`` builds on this alone.
         """
+
+    def deltas(self, name: str, building: str, start: datetime, end: datetime) -> list[Delta]:
+        """Every delta of ``name`` of a building whose end time is in [start, end), oldest
+        first: what hourly models (savings, the décret tertiaire) need beyond sums, the gap
+        flag and the meter's kind. Both stores answer identically."""
+
+    def reading_hours(
+        self, name: str, commune: str, start: datetime, end: datetime
+    ) -> list[HourStats]:
+        """Mean, min and max per UTC hour of a commune's reading (the outdoor temperature)
+        over [start, end); hours without a reading are absent. Sorted by hour."""
 
     def health(self) -> dict[str, object]:
         """State for /healthz: spool depth, last error, and the fix when a human is needed."""

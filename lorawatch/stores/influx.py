@@ -37,7 +37,7 @@ from lorawatch.core import timeutil
 from lorawatch.core.errors import StoreRejected, StoreUnavailable
 from lorawatch.pipeline import line_protocol
 from lorawatch.pipeline.records import Batch
-from lorawatch.pipeline.store import Bucket, Interval
+from lorawatch.pipeline.store import Bucket, Delta, HourStats, Interval
 from lorawatch.stores.settings import InfluxConfig
 
 log = structlog.get_logger(__name__)
@@ -354,6 +354,42 @@ class InfluxStore:
             )
         return timeutil.sum_by_period(rows, start, end, interval, tz)
 
+    def deltas(self, name: str, building: str, start: datetime, end: datetime) -> list[Delta]:
+        """Raw points of the ``consumption`` measurement (time = end, ``interval_s`` back
+        to the start), one series per meter, merged in time order."""
+        q = (
+            f'SELECT "{name}", "interval_s", "gap" FROM "consumption" WHERE '
+            f'"building" = {_literal(building)} AND time >= {timeutil.ns(start)} '
+            f'AND time < {timeutil.ns(end)} GROUP BY "kind", "dev_eui", "channel"'
+        )
+        out: list[Delta] = []
+        for serie in self.query(q):
+            kind = serie.get("tags", {}).get("kind", "")
+            for t, value, interval_s, gap in serie["values"]:
+                if value is None:
+                    continue
+                end_s = t / 1e9
+                out.append(
+                    Delta(end_s - float(interval_s or 0), end_s, float(value), bool(gap), kind)
+                )
+        out.sort(key=lambda d: d.end_s)
+        return out
+
+    def reading_hours(
+        self, name: str, commune: str, start: datetime, end: datetime
+    ) -> list[HourStats]:
+        q = (
+            f'SELECT mean("{name}"), min("{name}"), max("{name}") FROM "reading" WHERE '
+            f'"commune" = {_literal(commune)} AND time >= {timeutil.ns(start)} '
+            f"AND time < {timeutil.ns(end)} GROUP BY time(1h) fill(none)"
+        )
+        return [
+            HourStats(t // 1_000_000_000, float(m), float(lo), float(hi))
+            for serie in self.query(q)
+            for t, m, lo, hi in serie["values"]
+            if m is not None
+        ]
+
     def health(self) -> dict[str, object]:
         return {
             "spooled_batches": len(self._spooled()),
@@ -370,6 +406,11 @@ class InfluxStore:
         if self._drainer is not None:
             self._drainer.join(timeout=5)
         self._client.close()
+
+
+def _literal(value: str) -> str:
+    """An InfluxQL string literal: an inventory id is data, never part of the query."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _retry_after(response: httpx.Response) -> float | None:

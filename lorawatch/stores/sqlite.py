@@ -24,7 +24,7 @@ from lorawatch.core.errors import StoreUnavailable
 from lorawatch.core.timeutil import us
 from lorawatch.gateway_bridge.dedup import MAX_GENERATIONS, frame_identity, letter_key
 from lorawatch.pipeline.records import Batch, Consumption, DeadLetter, StoredReading
-from lorawatch.pipeline.store import Bucket, Interval
+from lorawatch.pipeline.store import Bucket, Delta, HourStats, Interval
 
 log = structlog.get_logger(__name__)
 
@@ -70,6 +70,7 @@ CREATE TABLE IF NOT EXISTS meter_state (
 """
 
 QUARTER_US = 900 * 1_000_000
+HOUR_US = 3600 * 1_000_000
 SCHEMA_VERSION = 2
 """``PRAGMA user_version``: 1 added ``consumption_quarters`` (rebuilt from ``consumption``);
 2 added the identities (``uplinks.uid``, ``dead_letters.key``, each under a unique index)."""
@@ -392,6 +393,25 @@ class SqliteStore:
             interval,
             tz,
         )
+
+    def deltas(self, name: str, building: str, start: datetime, end: datetime) -> list[Delta]:
+        rows = self.fetch(
+            "SELECT start_us, end_us, value, gap, kind FROM consumption WHERE name = ?"
+            " AND building = ? AND end_us >= ? AND end_us < ? ORDER BY end_us",
+            (name, building, us(start), us(end)),
+        )
+        return [Delta(a / 1e6, b / 1e6, float(v), bool(g), k) for a, b, v, g, k in rows]
+
+    def reading_hours(
+        self, name: str, commune: str, start: datetime, end: datetime
+    ) -> list[HourStats]:
+        rows = self.fetch(
+            f"SELECT time_us / {HOUR_US}, AVG(value), MIN(value), MAX(value) FROM readings"
+            " WHERE name = ? AND commune = ? AND time_us >= ? AND time_us < ? GROUP BY 1"
+            " ORDER BY 1",
+            (name, commune, us(start), us(end)),
+        )
+        return [HourStats(int(h) * 3600, float(m), float(lo), float(hi)) for h, m, lo, hi in rows]
 
     def uplink_time(self, uid: int) -> int | None:
         """Event time (µs) of the stored uplink with this identity (the de-duplicator's

@@ -93,6 +93,14 @@ def _sqlite(settings: Settings) -> Iterator[SqliteStore]:
         store.close()
 
 
+@contextmanager
+def reading_store(settings: Settings) -> Iterator[Store]:
+    """The store the readings and deltas are read from (savings, the décret tertiaire): the
+    same choice as the export and the report, so an InfluxDB-only deployment answers too."""
+    with _sqlite(settings) as sqlite, _consumption_store(settings, sqlite) as store:
+        yield store
+
+
 def _day(text: str, option: str) -> date:
     try:
         return date.fromisoformat(text)

@@ -14,11 +14,8 @@ from rich.console import Console
 from lorawatch import inventory as inventory_mod
 from lorawatch.analytics import savings as savings_mod
 from lorawatch.app import config
+from lorawatch.app.cli.reports import reading_store
 from lorawatch.core.errors import LorawatchError
-from lorawatch.core.readings import OUTDOOR
-from lorawatch.core.timeutil import us
-from lorawatch.inventory.occupancy import Schedule
-from lorawatch.stores.sqlite import SqliteStore
 
 out = Console()
 err = Console(stderr=True, soft_wrap=True)
@@ -26,31 +23,6 @@ err = Console(stderr=True, soft_wrap=True)
 
 def register(root: typer.Typer) -> None:
     root.command("savings")(savings)
-
-
-def load_series(
-    store: SqliteStore, building: str, commune: str, start_us: int, end_us: int
-) -> tuple[dict[int, float], dict[int, float]]:
-    """Hourly kWh of the building's electricity and hourly mean outdoor °C of its commune."""
-    deltas = [
-        (a / 1e6, b / 1e6, v, bool(g))
-        for a, b, v, g in store.fetch(
-            "SELECT start_us, end_us, value, gap FROM consumption WHERE name = 'energy_delta_kwh' "
-            "AND building = ? AND end_us > ? AND end_us <= ?",
-            (building, start_us, end_us),
-        )
-    ]
-    sums: dict[int, list[float]] = {}
-    for t, v in store.fetch(
-        "SELECT time_us, value FROM readings WHERE name = ? AND commune = ? "
-        "AND time_us >= ? AND time_us < ?",
-        (OUTDOOR, commune, start_us, end_us),
-    ):
-        hour = int(t // 1_000_000) // 3600 * 3600
-        acc = sums.setdefault(hour, [0.0, 0.0])
-        acc[0] += v
-        acc[1] += 1
-    return savings_mod.hourly(deltas), {h: s / n for h, (s, n) in sums.items()}
 
 
 def savings(
@@ -79,28 +51,22 @@ def savings(
     commune = inv.communes[found.commune]
     zone = ZoneInfo(commune.timezone)
     try:
-        base = savings_mod.parse_period(baseline, zone)
-        rep = savings_mod.parse_period(reporting, zone)
+        base, rep = savings_mod.parse_periods(baseline, reporting, zone)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
-    if "sqlite" not in settings.store.outputs:
-        err.print("error: savings read the SQLite store: add 'sqlite' to store.outputs")
-        raise typer.Exit(2)
-    store = SqliteStore(settings.store.sqlite.path)
     try:
-        energy, temps = load_series(
-            store, building, found.commune, us(min(base[0], rep[0])), us(max(base[1], rep[1]))
-        )
-    finally:
-        store.close()
-    schedule = Schedule.of(found, commune.timezone) if found.opening_hours else None
-    try:
-        result = savings_mod.verify(building, energy, temps, schedule, zone, base, rep)
+        with reading_store(settings) as store:
+            result = savings_mod.measure(store, inv, building, base, rep)
     except savings_mod.SavingsRefused as exc:
         if as_json:
-            sys.stdout.write(json.dumps({"building": building, "refused": str(exc)}) + "\n")
+            sys.stdout.write(
+                json.dumps({"building": building, "refused": str(exc), "reason": exc.reason}) + "\n"
+            )
         else:
             err.print(f"refused: {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    except LorawatchError as exc:
+        err.print(f"error: {exc}", highlight=False)
         raise typer.Exit(1) from None
     if as_json:
         sys.stdout.write(json.dumps(result.to_json()) + "\n")
