@@ -40,6 +40,8 @@ from lorawatch.pipeline.store import Delta, Store
 HOUR_S = 3600
 CV_MAX_PCT = 30.0
 NMBE_MAX_PCT = 10.0
+FSU_SIGNIFICANT_PCT = 50.0
+"""Savings whose 90 % fractional uncertainty is above this are within the model's noise."""
 MIN_COVERAGE = 0.8
 """Share of a period's hours with both energy and a temperature needed to judge it."""
 
@@ -79,9 +81,15 @@ class Savings:
     cv_rmse_pct: float
     nmbe_pct: float
     autocorrelation: float
+    parameters: int
     fsu_90_pct: float
     """Fractional savings uncertainty at 90 % (percent of the savings)."""
     avoided_kwh_90: tuple[float, float]
+
+    @property
+    def significant(self) -> bool:
+        """The savings stand out of the model's noise (FSU at 90 % below 50 %)."""
+        return self.fsu_90_pct < FSU_SIGNIFICANT_PCT
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -238,6 +246,7 @@ def verify(
         cv_rmse_pct=fit.cv_rmse_pct,
         nmbe_pct=fit.nmbe_pct,
         autocorrelation=fit.rho,
+        parameters=fit.p,
         fsu_90_pct=100 * fsu,
         avoided_kwh_90=(avoided - half, avoided + half),
     )
@@ -311,6 +320,16 @@ def parse_period(text: str, zone: ZoneInfo) -> tuple[datetime, datetime]:
     return start, end
 
 
+class PeriodError(ValueError):
+    """A period that cannot be verified; ``field`` names it (baseline or reporting)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 MAX_PERIOD_DAYS = 800
 """Longest baseline or reporting period (two years and a little): bounds what one request
 reads."""
@@ -322,14 +341,22 @@ def parse_periods(
     """Both periods of a verification; ValueError naming the problem when they are not
     ``FROM..TO``, longer than :data:`MAX_PERIOD_DAYS`, or when the reporting period does
     not come after the baseline period (the avoided-energy method predicts forward)."""
-    base = parse_period(baseline, zone)
-    rep = parse_period(reporting, zone)
-    for name, text, (a, b) in (("baseline", baseline, base), ("reporting", reporting, rep)):
+    parsed = []
+    for name, text in (("baseline", baseline), ("reporting", reporting)):
+        try:
+            a, b = parse_period(text, zone)
+        except (ValueError, OverflowError) as exc:
+            raise PeriodError(name, f"{name} {exc}") from None
+        if not (EARLIEST <= a and b <= LATEST):
+            raise PeriodError(name, f"{name} {text!r}: outside 2000-01-01..2099-12-31")
         if b - a > timedelta(days=MAX_PERIOD_DAYS):
-            raise ValueError(f"{name} {text!r}: longer than {MAX_PERIOD_DAYS} days")
+            raise PeriodError(name, f"{name} {text!r}: longer than {MAX_PERIOD_DAYS} days")
+        parsed.append((a, b))
+    base, rep = parsed
     if rep[0] < base[1]:
-        raise ValueError(
+        raise PeriodError(
+            "reporting",
             f"reporting {reporting!r} starts before the end of baseline {baseline!r}: the "
-            "reporting period comes after the baseline period"
+            "reporting period comes after the baseline period",
         )
     return base, rep

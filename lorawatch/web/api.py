@@ -9,11 +9,15 @@ field (``loc``) with the reason (``msg``), 404 names what was not found.
 from __future__ import annotations
 
 import base64
+import math
 from datetime import date, datetime
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Body, HTTPException, Path, Query
+from fastapi.responses import JSONResponse
 
+from lorawatch.analytics import savings as savings_mod
+from lorawatch.core import timeutil
 from lorawatch.core.timeutil import from_us
 from lorawatch.pipeline.store import Interval
 from lorawatch.web.alerts import (
@@ -36,6 +40,7 @@ from lorawatch.web.models import (
     Occupancy,
     Page,
     Quantity,
+    SavingsOut,
     Series,
 )
 
@@ -173,6 +178,83 @@ def consumption(
     tz = ctx.figures.timezone(building)
     first, last = time_range(start, end, interval, tz, ctx.figures.now())
     return ctx.figures.series(building, quantity, interval, first, last)
+
+
+Period = Annotated[
+    str,
+    Query(
+        min_length=1,
+        max_length=64,
+        description="FROM..TO, local dates (TO included) or ISO 8601 instants, e.g. "
+        "2025-01-01..2025-12-31.",
+    ),
+]
+
+
+def _refusal(field: str, key: str, message: str, figures: dict[str, Any]) -> JSONResponse:
+    """A 422 shaped like the validation errors (``loc``, ``msg``, ``type``), ``type`` being
+    the stable key and ``ctx`` what is known (the fit statistics, the hours found)."""
+    item = {"loc": ["query", field], "msg": message, "type": key, "ctx": figures}
+    return JSONResponse({"detail": [item]}, status_code=422)
+
+
+@router.get(
+    "/buildings/{building}/savings",
+    responses={
+        **NOT_FOUND,
+        422: {
+            "description": "Bad periods, or no verifiable figure: each error's `type` is a "
+            "stable key: `savings.period` (not FROM..TO, overlapping, reporting before "
+            "baseline, longer than 800 days), `savings.coverage` (under 80 % of a period's "
+            "hours have both energy and an outdoor temperature; `ctx` counts them), "
+            "`savings.too_short` (too few hours to fit), `savings.guideline_14` (the baseline "
+            "model misses CV(RMSE) ≤ 30 % or |NMBE| ≤ 10 %; `ctx` holds its fit statistics)."
+        },
+    },
+    summary="Energy avoided, weather-normalised, against a baseline period (ASHRAE G14)",
+    response_model=SavingsOut,
+)
+def building_savings(
+    ctx: Ctx, _: Viewer, building: Name, baseline: Period, reporting: Period
+) -> SavingsOut | JSONResponse:
+    """A time-of-week-and-temperature model of the building's hourly energy is fitted on the
+    baseline period, then fed the reporting period's outdoor temperatures and calendar: what
+    it predicts minus what was measured is the energy avoided, weather aside. Refused (422)
+    when the model does not meet ASHRAE Guideline 14's calibration criteria."""
+    _building(ctx, building)
+    zone = timeutil.zone(ctx.figures.timezone(building))
+    try:
+        base, rep = savings_mod.parse_periods(baseline, reporting, zone)
+    except savings_mod.PeriodError as exc:
+        return _refusal(exc.field, "savings.period", str(exc), {})
+    try:
+        found = ctx.figures.savings(building, base, rep)
+    except savings_mod.SavingsRefused as exc:
+        field = "reporting" if exc.figures.get("period") == "reporting" else "baseline"
+        return _refusal(field, f"savings.{exc.reason}", str(exc), exc.figures)
+    low, high = found.avoided_kwh_90
+    return SavingsOut(
+        building=building,
+        baseline_start=base[0],
+        baseline_end=base[1],
+        reporting_start=rep[0],
+        reporting_end=rep[1],
+        baseline_hours=found.baseline_hours,
+        reporting_hours=found.reporting_hours,
+        measured_kwh=round(found.measured_kwh, 3),
+        adjusted_baseline_kwh=round(found.adjusted_baseline_kwh, 3),
+        avoided_kwh=round(found.avoided_kwh, 3),
+        avoided_pct=round(found.avoided_pct, 3),
+        avoided_kwh_90_low=round(low, 3),
+        avoided_kwh_90_high=round(high, 3),
+        fsu_90_pct=round(found.fsu_90_pct, 2) if math.isfinite(found.fsu_90_pct) else None,
+        significant=found.significant,
+        r2=round(found.r2, 4),
+        cv_rmse_pct=round(found.cv_rmse_pct, 3),
+        nmbe_pct=round(found.nmbe_pct, 4),
+        autocorrelation=round(found.autocorrelation, 4),
+        parameters=found.parameters,
+    )
 
 
 def _device_filter(

@@ -27,7 +27,7 @@ from statistics import median
 from typing import TYPE_CHECKING, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
-from lorawatch.analytics import aggregates
+from lorawatch.analytics import aggregates, savings
 from lorawatch.core import timeutil
 from lorawatch.core.timeutil import from_us, us
 from lorawatch.inventory import Building
@@ -564,6 +564,21 @@ class Figures:
             occupied,
             last_week_day=compared(summary.energy.today.value, past[0]),
             noise=noise_band([x for x in past if x is not None]),
+        )
+
+    def savings(
+        self,
+        building: str,
+        baseline: tuple[datetime, datetime],
+        reporting: tuple[datetime, datetime],
+    ) -> savings.Savings:
+        """Avoided energy (:func:`lorawatch.analytics.savings.measure`), kept five minutes:
+        a year's fit is a fraction of a second, but a dashboard may ask every minute.
+        Raises :class:`~lorawatch.analytics.savings.SavingsRefused` (not cached)."""
+        key = ("savings", building, *(us(t) for t in (*baseline, *reporting)))
+        return self._campaigns.get(
+            key,
+            lambda: savings.measure(self.store, self.inventory, building, baseline, reporting),
         )
 
     def occupancy(self, building: str, days: int = 7) -> Occupancy:

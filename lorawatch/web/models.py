@@ -132,6 +132,40 @@ class Occupancy(BaseModel):
     )
 
 
+class SavingsOut(BaseModel):
+    """Energy avoided in a reporting period against a weather-aware model of a baseline
+    period (ASHRAE Guideline 14, avoided-energy method): what the building would have used
+    with the reporting period's weather and calendar, minus what it used."""
+
+    building: str
+    baseline_start: datetime
+    baseline_end: datetime
+    reporting_start: datetime
+    reporting_end: datetime
+    baseline_hours: int = Field(description="Hours with energy and temperature fitted.")
+    reporting_hours: int = Field(description="Hours of the reporting period compared.")
+    measured_kwh: float
+    adjusted_baseline_kwh: float = Field(
+        description="What the baseline model predicts for the reporting period's weather."
+    )
+    avoided_kwh: float = Field(description="adjusted_baseline_kwh - measured_kwh.")
+    avoided_pct: float = Field(description="avoided_kwh in percent of adjusted_baseline_kwh.")
+    avoided_kwh_90_low: float
+    avoided_kwh_90_high: float
+    fsu_90_pct: float | None = Field(
+        description="Fractional savings uncertainty at 90 % (percent of the savings); null "
+        "when the savings are zero."
+    )
+    significant: bool = Field(
+        description="fsu_90_pct below 50 %: the savings stand out of the model's noise."
+    )
+    r2: float
+    cv_rmse_pct: float = Field(description="Baseline model CV(RMSE); Guideline 14: ≤ 30 %.")
+    nmbe_pct: float = Field(description="Baseline model NMBE; Guideline 14: within ±10 %.")
+    autocorrelation: float = Field(description="Lag-1 autocorrelation of the residuals.")
+    parameters: int = Field(description="Parameters of the fitted model.")
+
+
 class SeriesPoint(BaseModel):
     start: datetime = Field(description="Local start of the period.")
     value: float | None = Field(description="Consumed in the period (so far); null: no data.")
