@@ -65,9 +65,7 @@ def write_winters(db: Path) -> None:
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
     db = tmp_path_factory.mktemp("savings-api") / "lw.sqlite"
     write_winters(db)
-    service = Service(
-        settings(db, **principals()), inventory=SCENE.inventory, source=NullSource()
-    )
+    service = Service(settings(db, **principals()), inventory=SCENE.inventory, source=NullSource())
     service.clock = lambda: datetime(2026, 3, 10, 12, tzinfo=UTC)
     try:
         with serve(service) as c:

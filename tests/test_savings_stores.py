@@ -9,13 +9,13 @@ import csv
 import io
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from lorawatch.analytics import decret, savings
+from lorawatch.analytics import decret, report_savings, reports, savings
 from lorawatch.app.cli.main import app
 from lorawatch.core.readings import OUTDOOR
 from lorawatch.pipeline.records import Batch, Consumption, StoredReading
@@ -166,3 +166,18 @@ def test_the_commands_work_in_an_influxdb_only_deployment(
     assert float(row["electricity_kwh"]) == expected.electricity_kwh > 0
     assert float(row["dju_18"]) == expected.dju_18 > 0
     assert float(row["adjusted_kwh"]) == pytest.approx(expected.adjusted_kwh, abs=0.11)
+
+
+def test_the_report_line_is_the_same_from_influxdb(
+    stores: tuple[SqliteStore, InfluxStore, Path],
+) -> None:
+    sqlite, influx, _ = stores
+    lines = []
+    for store in (sqlite, influx):
+        (commune,) = reports.build(
+            store, SCENE.inventory, date(2026, 2, 1), tz="Europe/Paris", savings_baseline=BASELINE
+        )
+        (mairie,) = [b for b in commune.buildings if b.id == "mairie"]
+        assert mairie.weather is not None and mairie.weather.result is not None
+        lines.append(report_savings.line(mairie.weather, "fr"))
+    assert lines[0] == lines[1] and lines[0].startswith("À météo égale : −1")

@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from lorawatch.analytics import aggregates, exports
-from lorawatch.core import formats, timeutil
+from lorawatch.analytics import aggregates, exports, report_savings
+from lorawatch.core import catalogue, formats, timeutil
 from lorawatch.core.formats import MONTHS, Lang
 from lorawatch.core.i18n import long_date
 from lorawatch.inventory import Inventory
@@ -115,6 +115,8 @@ class BuildingReport:
     energy: Figures
     water: Figures
     alerts: list[AlertLine]
+    weather: report_savings.WeatherAdjusted | None = None
+    """The month's energy against the baseline model (None: no energy this month)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,11 +188,14 @@ def build(
     alerts: AlertsApi | None = None,
     tz: str = aggregates.DEFAULT_TZ,
     communes: Collection[str] = (),
+    savings_baseline: tuple[datetime, datetime] | None = None,
 ) -> list[CommuneReport]:
     """The reports of ``month`` for the given communes (all by default), from the store.
 
     Five questions per quantity cover every building at once (a metropolis has thousands),
-    then the answers are sorted by building.
+    then the answers are sorted by building. Each building with energy in the month also
+    gets its weather-adjusted line (:mod:`~lorawatch.analytics.report_savings`), against
+    ``savings_baseline`` when given: one model fit per building.
     """
     wanted = set(communes) or set(inventory.communes)
     unknown = wanted - set(inventory.communes)
@@ -223,6 +228,11 @@ def build(
                 figures[ENERGY].get(b.id, empty),
                 figures[WATER].get(b.id, empty),
                 by_building.get(b.id, []),
+                report_savings.weather_adjusted(
+                    store, inventory, b.id, (start, end), savings_baseline
+                )
+                if figures[ENERGY].get(b.id, empty).total is not None
+                else None,
             )
             for b in sorted(published.buildings.values(), key=lambda b: _alphabetical(b.name))
             if b.commune == commune_id
@@ -499,6 +509,7 @@ def view(report: CommuneReport, lang: Lang = "fr") -> dict[str, Any]:
             )
         },
         "method": _t(lang, "method_text", tz=report.tz),
+        "method_weather": catalogue.text(lang, "report.savings.method"),
         "generated": _t(lang, "generated"),
     }
 
@@ -596,6 +607,7 @@ def _building(b: BuildingReport, lang: Lang, last_year: str) -> dict[str, Any]:
         "subtitle": ", ".join(subtitle),
         "rows": rows,
         "no_data": "" if metered else _t(lang, "no_data_building"),
+        "weather": report_savings.line(b.weather, lang) if b.weather is not None else "",
         "alerts": [
             {
                 "opened": long_date(a.opened_at.date(), lang)

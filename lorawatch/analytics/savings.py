@@ -42,6 +42,8 @@ CV_MAX_PCT = 30.0
 NMBE_MAX_PCT = 10.0
 FSU_SIGNIFICANT_PCT = 50.0
 """Savings whose 90 % fractional uncertainty is above this are within the model's noise."""
+DELTA_MARGIN_H = 6
+"""Deltas ending up to this long after a period are read for its last hours."""
 MIN_COVERAGE = 0.8
 """Share of a period's hours with both energy and a temperature needed to judge it."""
 
@@ -274,7 +276,10 @@ def series(
 ) -> tuple[dict[int, float], dict[int, float]]:
     """Hourly kWh of a building (all its energy meters) and its commune's hourly mean
     outdoor °C over [start, end), through the store protocol: SQLite and InfluxDB alike."""
-    energy = hourly(store.deltas("energy_delta_kwh", building, start, end))
+    # A delta counts by its end: the one covering the period's last hour ends at ``end`` or
+    # after, so deltas ending a little later are read too (the hours beyond are not used).
+    later = end + timedelta(hours=DELTA_MARGIN_H)
+    energy = hourly(store.deltas("energy_delta_kwh", building, start, later))
     temps = {h.hour_s: h.mean for h in store.reading_hours(OUTDOOR, commune, start, end)}
     return energy, temps
 
@@ -347,7 +352,7 @@ def parse_periods(
             a, b = parse_period(text, zone)
         except (ValueError, OverflowError) as exc:
             raise PeriodError(name, f"{name} {exc}") from None
-        if not (EARLIEST <= a and b <= LATEST):
+        if a < EARLIEST or b > LATEST:
             raise PeriodError(name, f"{name} {text!r}: outside 2000-01-01..2099-12-31")
         if b - a > timedelta(days=MAX_PERIOD_DAYS):
             raise PeriodError(name, f"{name} {text!r}: longer than {MAX_PERIOD_DAYS} days")

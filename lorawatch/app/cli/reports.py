@@ -25,9 +25,10 @@ from rich.console import Console
 
 from lorawatch import inventory as inventory_mod
 from lorawatch.alerts.api import AlertsApi
-from lorawatch.analytics import exports, reports
+from lorawatch.analytics import exports, reports, savings
 from lorawatch.app import config
 from lorawatch.app.config import Settings
+from lorawatch.core import timeutil
 from lorawatch.core.errors import ConfigError, InventoryError, LorawatchError
 from lorawatch.core.i18n import LANGS, Lang
 from lorawatch.inventory import Inventory
@@ -181,11 +182,21 @@ def report_command(
         list[str] | None,
         typer.Option("--commune", help="Only this commune (repeatable); default: all."),
     ] = None,
+    savings_baseline: Annotated[
+        str,
+        typer.Option(
+            "--savings-baseline",
+            help="Baseline period FROM..TO (local dates, TO included) of the weather-adjusted "
+            "line; default: the year before each building's campaign_start, else before the "
+            "month.",
+        ),
+    ] = "",
 ) -> None:
     """The monthly report of each commune, Markdown and self-contained HTML.
 
     A commune summary, then per public building: kWh and m³, the same month last year,
-    the share outside occupancy, the night baseload, kWh/m² and the month's alerts.
+    the share outside occupancy, the night baseload, kWh/m², the month's energy against a
+    weather-aware baseline model (weather-adjusted), and the month's alerts.
     """
     try:
         first = reports.parse_month(month)
@@ -195,6 +206,12 @@ def report_command(
         raise typer.BadParameter(f"{lang!r}: expected fr or en", param_hint="--lang")
     language: Lang = "en" if lang == "en" else "fr"
     settings, inventory = _load(config_file)
+    baseline = None
+    if savings_baseline:
+        try:
+            baseline = savings.parse_period(savings_baseline, timeutil.zone(settings.site.timezone))
+        except (ValueError, OverflowError) as exc:
+            raise typer.BadParameter(str(exc), param_hint="--savings-baseline") from None
     unknown = sorted(set(communes or ()) - set(inventory.communes))
     if unknown:
         raise typer.BadParameter(
@@ -210,6 +227,7 @@ def report_command(
                 alerts=AlertsApi(sqlite),
                 tz=settings.site.timezone,
                 communes=communes or (),
+                savings_baseline=baseline,
             )
             for report in built:
                 written += reports.write(report, out_dir, language)
