@@ -151,6 +151,9 @@ def test_the_hall_screen_shows_todays_kwh_without_login(
     text = w.page.locator("body").inner_text()
     for words in ("Aujourd'hui", "Cette semaine", "Le bon geste"):
         assert words in text
+    # Eleven days of history: no weather-adjusted figure yet, and the screen says so.
+    weather = w.page.locator("#campaign #weather").inner_text()
+    assert weather == "À météo égale : pas encore assez d'historique"
     # Building totals only: no device, no person, no alert detail on a public screen.
     assert "ecole-fuite-sanitaires" not in text and "24e1" not in text
     # Readable from three metres: the figure is big on a 1080p screen.
@@ -205,6 +208,7 @@ SCREEN_PARTS = (
     "#week",
     "#campaign",
     "#campaign-comparison",
+    "#weather",
     "#tip",
 )
 MEASURE = """

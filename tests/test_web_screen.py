@@ -11,7 +11,13 @@ from typing import Any
 import pytest
 
 from lorawatch.web import pages
-from lorawatch.web.figures import NOISE_CEILING, NOISE_FLOOR, ScreenFigures, noise_band
+from lorawatch.web.figures import (
+    NOISE_CEILING,
+    NOISE_FLOOR,
+    ScreenFigures,
+    WeatherLine,
+    noise_band,
+)
 from lorawatch.web.models import CampaignProgress, Compared
 
 
@@ -78,3 +84,55 @@ def test_savings_are_never_claimed_next_to_zero_percent(lang: str) -> None:
 def test_money_follows_the_configured_price_and_factor() -> None:
     assert pages._money(100.0, ctx(price=0.25, co2=0.1), "fr") == "≈ 25,00 € · 10,0 kg CO₂"
     assert pages._money(None, ctx(), "fr") == ""
+
+
+def weather(**kwargs: Any) -> ScreenFigures:
+    line = WeatherLine(**{"against": "campaign", "change": None, "significant": False, **kwargs})
+    return ScreenFigures(None, [], None, weather=line)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("line", "fr", "en", "cls"),
+    [
+        (
+            {"change": -0.082, "significant": True},
+            "À météo égale : −8,2\u202f% par rapport à l'année avant la campagne",
+            "Weather-adjusted: −8.2% against the year before the campaign",
+            "good",
+        ),
+        (
+            {"against": "last_year", "change": 0.15, "significant": True},
+            "À météo égale : +15\u202f% sur 4 semaines par rapport à l'an dernier",
+            "Weather-adjusted: +15% over 4 weeks against last year",
+            "bad",
+        ),
+        (
+            {"change": -0.06, "significant": False},
+            "À météo égale : comme l'année avant la campagne",
+            "Weather-adjusted: as the year before the campaign",
+            "same",
+        ),
+        (
+            {"refused": "coverage"},
+            "À météo égale : pas encore assez d'historique",
+            "Weather-adjusted: not enough history yet",
+            "unknown",
+        ),
+        (
+            {"refused": "guideline_14"},
+            "À météo égale : pas de chiffre fiable",
+            "Weather-adjusted: no reliable figure",
+            "unknown",
+        ),
+    ],
+)
+def test_the_weather_adjusted_line_is_honest(
+    line: dict[str, Any], fr: str, en: str, cls: str
+) -> None:
+    """A change only when it stands out of the model's uncertainty; plain words otherwise."""
+    assert pages._weather(weather(**line), "fr") == (fr, cls)
+    assert pages._weather(weather(**line), "en") == (en, cls)
+
+
+def test_no_energy_no_weather_line() -> None:
+    assert pages._weather(ScreenFigures(None, [], None), "fr") is None  # type: ignore[arg-type]

@@ -212,6 +212,28 @@ class HourOfDay:
     typical: float | None
 
 
+@dataclass(frozen=True, slots=True)
+class WeatherLine:
+    """Energy against a weather-aware model of a baseline year, for a screen's one line."""
+
+    against: Literal["campaign", "last_year"]
+    """The year before the campaign (since it began), or the year before the last four
+    weeks (those weeks)."""
+    change: float | None
+    """measured / expected - 1; None when refused."""
+    significant: bool
+    """Outside the model's uncertainty (FSU at 90 % below 50 %)."""
+    refused: str = ""
+    """Why there is no figure (a ``savings.REASONS`` key): not enough history, or a model
+    too poor (Guideline 14)."""
+
+
+WEATHER_WEEKS = 4
+"""Without a campaign, the screen's weather-adjusted line covers the last four whole weeks."""
+WEATHER_MAX_DAYS = 365
+"""A campaign's reporting period is cut to its last year (the fit reads all of it)."""
+
+
 @dataclass(slots=True)
 class ScreenFigures:
     """Everything an occupant screen shows: building totals only."""
@@ -223,6 +245,8 @@ class ScreenFigures:
     notes: list[str] = field(default_factory=list)
     last_week_day: Compared | None = None
     """Today so far against the same weekday last week to the same minute."""
+    weather: WeatherLine | None = None
+    """This period against a weather-aware model of a year before (None: no energy)."""
     noise: float | None = None
     """How far, relatively, the same weekday to the same minute usually strays from its median
     over the baseline's weeks: a gap within it is "as usual" (see :func:`noise_band`)."""
@@ -564,7 +588,41 @@ class Figures:
             occupied,
             last_week_day=compared(summary.energy.today.value, past[0]),
             noise=noise_band([x for x in past if x is not None]),
+            weather=self.weather(building, now) if summary.energy.month.value is not None else None,
         )
+
+    def weather(self, building: str, now: datetime) -> WeatherLine:
+        """Since the campaign began (at most its last year) against the year before it, or
+        the last four whole weeks against the year before them: consumption against what a
+        model of that year predicts for the actual weather and calendar. Kept an hour."""
+        tz = self.timezone(building)
+        zone = timeutil.zone(tz)
+        midnight = timeutil.period_start(now, "day", tz)
+        against: Literal["campaign", "last_year"] = "last_year"
+        start = _wall_shift(midnight, -7 * WEATHER_WEEKS, zone)
+        try:
+            first = date.fromisoformat(self.building(building).campaign_start)
+        except ValueError:
+            first = None
+        if first is not None:
+            campaign = datetime.combine(first, dtime(0)).replace(tzinfo=zone)
+            if campaign < midnight:
+                against, start = "campaign", campaign
+        base_end = start
+        start = max(start, _wall_shift(midnight, -WEATHER_MAX_DAYS, zone))
+        base = (_wall_shift(base_end, -365, zone), base_end)
+        key = ("weather", building, us(midnight), now.hour)
+
+        def compute() -> WeatherLine:
+            try:
+                found = savings.measure(
+                    self.store, self.inventory, building, base, (start, midnight)
+                )
+            except savings.SavingsRefused as exc:
+                return WeatherLine(against, None, False, exc.reason)
+            return WeatherLine(against, -found.avoided_pct / 100, found.significant)
+
+        return self._campaigns.get(key, compute)
 
     def savings(
         self,

@@ -507,6 +507,24 @@ def _campaign(figures: ScreenFigures, ctx: WebContext, lang: Lang) -> Figure | N
     )
 
 
+def _weather(figures: ScreenFigures, lang: Lang) -> tuple[str, str] | None:
+    """The weather-adjusted line and its class: a change only when it stands out of the
+    model's uncertainty, "as before" otherwise, and plainly "not enough history" or "no
+    reliable figure" when the model was refused."""
+    w = figures.weather
+    if w is None:
+        return None
+    if w.change is None:
+        key = "unreliable" if w.refused == "guideline_14" else "no_history"
+        return i18n.text(lang, f"screen.weather.{key}"), "unknown"
+    if not w.significant or abs(w.change) < NOISE_FLOOR:
+        return i18n.text(lang, f"screen.weather.same_{w.against}"), "same"
+    return (
+        i18n.text(lang, f"screen.weather.{w.against}", pct=_pct(w.change, lang)),
+        trend(w.change, NOISE_FLOOR),
+    )
+
+
 def _screen_chart(figures: ScreenFigures, title: str, lang: Lang, narrow: bool) -> Markup:
     """Today's hours against a typical day; the narrow one (phones) labels every 6 h, on a
     smaller drawing, so that its labels stay as large once scaled down to the screen."""
@@ -616,6 +634,10 @@ def screen(
         today=today,
         week=week,
         campaign=_campaign(figures, ctx, language),
+        weather=_weather(figures, language),
+        weather_in_campaign=figures.weather is not None
+        and figures.weather.against == "campaign"
+        and figures.campaign is not None,
         water=(water_value, water_unit, water_line, water_cls),
         chart=_screen_chart(figures, today.title, language, False) if has_curve else None,
         chart_narrow=_screen_chart(figures, today.title, language, True) if has_curve else None,
