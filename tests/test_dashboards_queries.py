@@ -104,6 +104,10 @@ def filled(influxdb: InfluxDB, tmp_path_factory: pytest.TempPathFactory) -> Iter
                 while writer.run_once() == 0.0:  # 0.0: it delivered some, maybe not all
                     pass
                 assert not writer.due(writer.clock()), "every alert event is in InfluxDB"
+            if last:
+                # What the service's job writes every ten minutes, once at the fixed "now".
+                assert service.derived is not None
+                assert service.derived.run_once(NOW.astimezone(UTC)) > 0
         finally:
             for store in service.stores:
                 store.close()
@@ -264,3 +268,36 @@ def test_alert_panels_show_the_alerts_of_the_backfill(influxdb: InfluxDB, filled
     assert {s["tags"]["rule"] for s in ecole} == {"energy.daily_budget"}
     states = [row(s)["state"] for s in ecole]
     assert "resolved" in states and set(states) <= {"open", "acknowledged", "resolved"}
+
+
+def test_the_typical_day_compares_like_with_like(influxdb: InfluxDB, filled: str) -> None:
+    """Saturday 16 May: the school is closed, so its typical day is a closed day's (the
+    weekend before), far below its school days; the overview shows what the web computes."""
+    (typical,) = run_panel(influxdb, filled, "overview", "Jour type").values()
+    shown = {s["tags"]["building"]: values([s])[-1] for s in typical}
+    daily = run_panel(influxdb, filled, "building", "Consommation par jour", building="ecole")
+    days = {
+        datetime.fromtimestamp(t / 1000, PARIS).date(): v for t, v in by_time(daily["A"]).items()
+    }
+    school_days = [v for d, v in days.items() if d.weekday() < 5 and d.day not in (8, 14, 15)]
+    weekend = [v for d, v in days.items() if d.weekday() >= 5 and d.day < 16]
+    print("ecole typical", shown["ecole"], "school days", school_days, "weekend", weekend)
+    assert school_days and weekend
+    assert shown["ecole"] < 0.8 * min(school_days)
+    assert min(weekend) * 0.8 <= shown["ecole"] <= max(weekend) * 1.2
+
+
+def test_the_weather_adjusted_panel_expects_about_what_was_used(
+    influxdb: InfluxDB, filled: str
+) -> None:
+    """Each building's expected hours of today, from a model of the week before, come within
+    a third of what it used (the simulator's buildings behave as usual that morning)."""
+    for building in ("mairie", "ecole", "mediatheque"):
+        result = run_panel(influxdb, filled, "building", "À météo égale", building=building)
+        used, expected = by_time(result["A"]), by_time(result["B"])
+        today = [t for t in expected if t >= NOW.replace(hour=0).timestamp() * 1000]
+        assert len(today) == 10, (building, len(today))  # 00:00 to 09:00, whole hours before now
+        got = sum(used[t] for t in today if t in used)
+        wanted = sum(expected[t] for t in today)
+        print(building, "used", round(got, 1), "expected", round(wanted, 1))
+        assert wanted > 0 and abs(got / wanted - 1) < 0.33, (building, got, wanted)

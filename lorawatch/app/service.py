@@ -15,6 +15,7 @@ from lorawatch import inventory as inventory_mod
 from lorawatch.alerts.config import AlertsConfig
 from lorawatch.alerts.engine import AlertEngine
 from lorawatch.app.config import Settings
+from lorawatch.app.derived import DerivedJob
 from lorawatch.core.metrics import Metrics
 from lorawatch.core.readings import DELTA_OF
 from lorawatch.core.timeutil import from_us
@@ -129,6 +130,11 @@ class Service:
         self._retention: RetentionJob | None = None
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
         """What "now" is for the pages and the API; the demo's simulated time runs faster."""
+        self.derived: DerivedJob | None = None
+        """Writes the typical days and the expected hours for Grafana (InfluxDB only)."""
+        if self.influx is not None:
+            reads: Store = self.sqlite if self.sqlite.keeps_readings else self.influx
+            self.derived = DerivedJob(reads, self.influx, self.inventory, lambda: self.clock())
 
     @staticmethod
     def _source(settings: Settings) -> MessageSource:
@@ -224,6 +230,8 @@ class Service:
             self.alerts.start()
         self._retention = RetentionJob(self.sqlite, self.settings.store.raw_retention_days)
         self._retention.start()
+        if self.derived is not None:
+            self.derived.start()
         self.source.start()
         self._thread = threading.Thread(target=self.bridge.run, args=(self._stop,), name="bridge")
         self._thread.start()
@@ -243,6 +251,8 @@ class Service:
         self._stop.set()
         if self._retention is not None:
             self._retention.stop()
+        if self.derived is not None:
+            self.derived.stop()
         if self._thread is not None:
             self._thread.join(timeout=10)
         self.source.stop()

@@ -114,6 +114,35 @@ def building_detail(view: CommuneView) -> dict[str, Any] | None:
         )
     )
     panels.append(
+        p.timeseries(
+            t(
+                "À météo égale : consommé et attendu (kWh/h)",
+                "Weather-adjusted: used and expected (kWh/h)",
+            ),
+            t(
+                "Consommation de chaque heure, et ce qu'attendait pour la météo réelle de cette "
+                "heure (température extérieure) et le calendrier du bâtiment le modèle ajusté "
+                "sur les 8 semaines précédant ce jour-là. Au-dessus de l'attendu par temps "
+                "froid : le froid n'explique pas tout. Calculé par lorawatch pour les 8 derniers "
+                "jours, à condition d'une semaine d'historique avec la température extérieure.",
+                "Each hour's consumption, and what the model fitted on the 8 weeks before that "
+                "day expected for the hour's actual weather (outdoor temperature) and the "
+                "building's calendar. Above the expected in cold weather: the cold does not "
+                "explain it all. Computed by lorawatch for the last 8 days, given a week of "
+                "history with the outdoor temperature.",
+            ),
+            [
+                p.target(q.hourly(ENERGY, elec, view.zone), "A", t("Consommé", "Used")),
+                p.target(q.expected_hourly(elec, view.zone), "B", t("Attendu", "Expected")),
+            ],
+            p.KWH,
+            grid.place(24, 8),
+            SPAN_METER_MS,
+            interval="1h",
+            decimals=2,
+        )
+    )
+    panels.append(
         daily_energy(
             view, t("Consommation par jour (kWh)", "Consumption per day (kWh)"), elec, grid
         )

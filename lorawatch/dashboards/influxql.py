@@ -37,6 +37,10 @@ INTERVAL_MS: Final = "$__interval_ms"
 
 ENERGY: Final = "energy_delta_kwh"
 VOLUME: Final = "volume_delta_m3"
+TYPICAL_DAY: Final = "typical_day"
+EXPECTED: Final = "expected"
+EXPECTED_FIELD: Final = "energy_kwh"
+"""The series the service writes for what InfluxQL cannot compute (``analytics.derived``)."""
 
 # kWh -> W over a duration in ms: x 1000 Wh/kWh x 3 600 000 ms/h. The same constant turns m3
 # over a duration in ms into L/h (x 1000 L/m3 x 3 600 000 ms/h).
@@ -155,17 +159,28 @@ def hourly(field: str, scope: Scope, zone: str, scale: float = 1) -> str:
     )
 
 
-def typical_day(field: str, scope: Scope, zone: str, by: Sequence[str] = ()) -> str:
-    """The median of the local-day totals over the panel's range: a baseline that one odd day
-    (heating left on, a holiday) does not move, and that days without data do not drag to 0."""
-    inner = _sql(
-        f"SELECT sum({ident(field)}) AS {ident('day')} FROM {ident('consumption')}",
-        where(scope),
-        group_by("time(1d)", *_tags(by), fill="none", zone=zone),
-    )
+def typical_day(field: str, scope: Scope, by: Sequence[str] = ()) -> str:
+    """Today's typical day, like with like: the ``typical_day`` point the service writes at
+    local midnight (:mod:`lorawatch.analytics.derived`: an open day against open days, a
+    closed one against closed days, as the web's hall screen). InfluxQL cannot tell a
+    holiday from a school day, so the figure is computed where the calendars are known.
+    The series has no ``kind`` tag: only the commune and building conditions apply."""
+    plain = Scope(commune=scope.commune, building=scope.building)
     return _sql(
-        f"SELECT median({ident('day')}) AS {ident('typical')} FROM ({inner})",
+        f"SELECT last({ident(field)}) AS {ident('typical')} FROM {ident(TYPICAL_DAY)}",
+        where(plain),
         group_by(*_tags(by)),
+    )
+
+
+def expected_hourly(scope: Scope, zone: str) -> str:
+    """What the weather-aware model expected each hour, for the actual weather (the
+    ``expected`` points the service writes; null where it has none)."""
+    plain = Scope(commune=scope.commune, building=scope.building)
+    return _sql(
+        f"SELECT sum({ident(EXPECTED_FIELD)}) AS {ident('expected')} FROM {ident(EXPECTED)}",
+        where(plain),
+        group_by("time(1h)", fill="null", zone=zone),
     )
 
 

@@ -85,12 +85,15 @@ def _period_panels(
                 p.stat(full, desc, targets, meter.unit, pos, time_from, shift, meter.decimals)
             )
     typical_desc = t(
-        "Médiane des totaux journaliers des 28 derniers jours : une journée exceptionnelle ou "
-        "un jour sans données ne la déplace pas.",
-        "Median of the daily totals of the last 28 days: one odd day, or a day without data, "
-        "does not move it.",
+        "Un jour de même nature qu'aujourd'hui, journée entière : un jour d'ouverture est "
+        "comparé aux mêmes jours des 4 dernières semaines ouvertes, un jour fermé (week-end, "
+        "vacances, fermeture) aux jours fermés ; médiane heure par heure. Calculé par "
+        "lorawatch, comme l'écran d'accueil.",
+        "A day of the same kind as today, whole day: an open day is compared with the same "
+        "weekday of the last 4 open weeks, a closed day (weekend, holiday, closure) with "
+        "closed days; median hour by hour. Computed by lorawatch, as the hall screen.",
     )
-    typical = [p.target(q.typical_day(meter.field, scope, view.zone, by), "A", alias)]
+    typical = [p.target(q.typical_day(meter.field, scope, by), "A", alias)]
     title = f"{t('Jour type', 'Typical day')} ({unit_name})"
     pos = grid.place(widths[len(periods)], height)
     if by:
@@ -101,7 +104,7 @@ def _period_panels(
                 typical,
                 meter.unit,
                 pos,
-                "28d",
+                "now/d",
                 None,
                 overrides,
                 meter.decimals,
@@ -109,7 +112,7 @@ def _period_panels(
         )
     else:
         out.append(
-            p.stat(title, typical_desc, typical, meter.unit, pos, "28d", None, meter.decimals)
+            p.stat(title, typical_desc, typical, meter.unit, pos, "now/d", None, meter.decimals)
         )
     return out
 

@@ -79,9 +79,17 @@ def occupant_screen(view: CommuneView, building: Building) -> dict[str, Any] | N
     panels.append(
         big(
             t("Un jour type (journée entière)", "A typical day (whole day)"),
-            t("Médiane des journées des 4 dernières semaines.", "Median day of the last 4 weeks."),
-            q.typical_day(ENERGY, scope, view.zone),
-            "28d",
+            t(
+                "Un jour de même nature qu'aujourd'hui : un jour d'ouverture est comparé aux "
+                "mêmes jours des 4 dernières semaines ouvertes, un jour fermé (week-end, "
+                "vacances, fermeture) aux jours fermés. Calculé par lorawatch, comme l'écran "
+                "d'accueil.",
+                "A day of the same kind as today: an open day is compared with the same "
+                "weekday of the last 4 open weeks, a closed day (weekend, holiday, closure) "
+                "with closed days. Computed by lorawatch, as the hall screen.",
+            ),
+            q.typical_day(ENERGY, scope),
+            "now/d",
         )
     )
     panels.append(

@@ -128,3 +128,13 @@ def alert(
     tag_set = "".join(f",{k}={v.translate(_TAG_ESCAPES)}" for k, v in sorted(tags.items()) if v)
     body = ",".join(f"{k}={_field(v)}" for k, v in fields.items())
     return f"alert{tag_set} {body} {ns(t)}"
+
+
+def point(
+    measurement: str, tags: Mapping[str, str], fields: Mapping[str, float], t: datetime
+) -> str:
+    """One point of a series the service computes (``typical_day``, ``expected``): tags in
+    name order, empty ones left out, float fields."""
+    tag_set = "".join(f",{k}={v.translate(_TAG_ESCAPES)}" for k, v in sorted(tags.items()) if v)
+    body = ",".join(f"{k}={float(v)!r}" for k, v in fields.items())
+    return f"{measurement}{tag_set} {body} {ns(t)}"

@@ -1,0 +1,166 @@
+"""Figures InfluxQL cannot compute, worked out by the service and written for Grafana.
+
+InfluxQL has no notion of opening hours, holidays or weather models, so two series are
+computed here from the store (through the store protocol) and written to InfluxDB as
+ordinary points, where the dashboards read them with plain queries:
+
+- ``typical_day`` (tags ``building``, ``commune``; fields ``energy_delta_kwh``,
+  ``volume_delta_m3``), one point per building at local midnight: the whole-day total a
+  typical day *of the same kind as today* costs, the sum of each hour's typical value of
+  :func:`lorawatch.analytics.aggregates.baseline` with the buildings' open days, which is
+  exactly what the web's hall screen draws. An open day is compared with the same weekday
+  of the last four open weeks, a closed one (weekend, holiday, closure) with closed days;
+  a building without opening hours with the same weekday of the last four weeks.
+- ``expected`` (tags ``building``, ``commune``; field ``energy_kwh``), one point per hour
+  (stamped at the hour's start): what the weather- and calendar-aware model of
+  :mod:`lorawatch.analytics.baseline`, fitted on the :data:`FIT_WEEKS` weeks *before* that
+  day (never on the day itself), expects the building to use in that hour with the hour's
+  actual outdoor temperature. Days of the last :data:`EXPECTED_DAYS` are computed, each
+  from its own fit; a day needs :data:`MIN_FIT_DAYS` of history with a temperature before
+  it, or it has no point (not a guess).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+import numpy as np
+
+from lorawatch.analytics import aggregates, savings
+from lorawatch.analytics import baseline as towt
+from lorawatch.core import timeutil
+from lorawatch.inventory import Inventory
+from lorawatch.inventory.occupancy import Schedule
+from lorawatch.pipeline.store import Store
+
+TYPICAL = "typical_day"
+EXPECTED = "expected"
+EXPECTED_FIELD = "energy_kwh"
+FIT_WEEKS = 8
+EXPECTED_DAYS = 8
+"""Today and the seven days before it: what a week's dashboard shows."""
+MIN_FIT_DAYS = 7
+BASELINE_WEEKS = 4
+"""As the web's typical day (``lorawatch.web.figures.BASELINE_WEEKS``)."""
+HOUR_S = 3600
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    measurement: str
+    building: str
+    commune: str
+    fields: dict[str, float]
+    time: datetime
+
+
+def typical_days(store: Store, inventory: Inventory, now: datetime) -> list[Point]:
+    """Today's typical day of each building with data, per quantity, like with like."""
+    open_days = aggregates.open_days(inventory)
+    by_zone: dict[str, list[str]] = defaultdict(list)
+    for b in inventory.buildings.values():
+        commune = inventory.communes.get(b.commune)
+        by_zone[commune.timezone if commune else aggregates.DEFAULT_TZ].append(b.id)
+    sums: dict[tuple[str, datetime], dict[str, float]] = defaultdict(dict)
+    for tz, buildings in by_zone.items():
+        midnight = timeutil.period_start(now, "day", tz)
+        tomorrow = timeutil.next_period(midnight, "day", tz)
+        wanted = set(buildings)
+        for quantity in aggregates.QUANTITIES:
+            hours: dict[str, list[float]] = defaultdict(list)
+            for p in aggregates.baseline(
+                store,
+                quantity,  # type: ignore[arg-type]
+                midnight,
+                tomorrow,
+                interval="hour",
+                weeks=BASELINE_WEEKS,
+                tz=tz,
+                open_days=open_days,
+            ):
+                if p.group in wanted and p.typical is not None:
+                    hours[p.group].append(p.typical)
+            day_hours = len(timeutil.periods(midnight, tomorrow, "hour", tz))
+            for building, values in hours.items():
+                # As the web's baselines: under half of the day typical is no typical day.
+                if 2 * len(values) >= day_hours:
+                    total = sum(values) * day_hours / len(values)
+                    sums[(building, midnight)][quantity] = total
+    return [
+        Point(TYPICAL, b, inventory.buildings[b].commune, fields, at)
+        for (b, at), fields in sorted(sums.items())
+    ]
+
+
+@dataclass(slots=True)
+class ExpectedDays:
+    """Expected hours per building, remembering the days already complete (written once)."""
+
+    done: set[tuple[str, date]] = field(default_factory=set)
+
+    def points(self, store: Store, inventory: Inventory, now: datetime) -> list[Point]:
+        out: list[Point] = []
+        for b in inventory.buildings.values():
+            commune = inventory.communes.get(b.commune)
+            if commune is None:
+                continue
+            out += self._building(store, inventory, b.id, commune.timezone, now)
+        return out
+
+    def _building(
+        self, store: Store, inventory: Inventory, building: str, tz: str, now: datetime
+    ) -> list[Point]:
+        zone = timeutil.zone(tz)
+        today = timeutil.period_start(now, "day", tz)
+        days = [
+            (today.replace(tzinfo=None) - timedelta(days=k)).replace(tzinfo=zone)
+            for k in range(EXPECTED_DAYS - 1, -1, -1)
+        ]
+        todo = [d for d in days if (building, d.date()) not in self.done]
+        if not todo:
+            return []
+        first = (todo[0].replace(tzinfo=None) - timedelta(weeks=FIT_WEEKS)).replace(tzinfo=zone)
+        end = min(now, timeutil.next_period(today, "day", tz))
+        commune = inventory.buildings[building].commune
+        energy, temps = savings.series(store, building, commune, first, end)
+        if not energy:
+            return []
+        b = inventory.buildings[building]
+        schedule = Schedule.of(b, tz, inventory) if b.opening_hours else None
+        hours = sorted(temps)
+        rows = savings.features(hours, [temps[h] for h in hours], schedule, zone)
+        index = np.array(hours, dtype=np.int64)
+        out: list[Point] = []
+        for day in todo:
+            stop = timeutil.next_period(day, "day", tz)
+            a, z = int(day.timestamp()), int(stop.timestamp())
+            since = int(
+                (day.replace(tzinfo=None) - timedelta(weeks=FIT_WEEKS))
+                .replace(tzinfo=zone)
+                .timestamp()
+            )
+            train = [i for i, h in enumerate(hours) if since <= h < a and h in energy]
+            if len(train) < MIN_FIT_DAYS * 24:
+                continue
+            fit = towt.fit(rows[train], np.array([energy[hours[i]] for i in train]))
+            if fit is None:
+                continue
+            now_s = now.timestamp()
+            predict = np.nonzero((index >= a) & (index < z) & (index + HOUR_S <= now_s))[0]
+            if predict.size:
+                expected = np.maximum(fit.predict(rows[predict]), 0.0)
+                out += [
+                    Point(
+                        EXPECTED,
+                        building,
+                        commune,
+                        {EXPECTED_FIELD: float(v)},
+                        datetime.fromtimestamp(int(index[i]), UTC),
+                    )
+                    for i, v in zip(predict, expected, strict=True)
+                ]
+            if stop <= now:
+                self.done.add((building, day.date()))
+        return out
