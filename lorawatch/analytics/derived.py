@@ -11,8 +11,9 @@ ordinary points, where the dashboards read them with plain queries:
   exactly what the web's hall screen draws. An open day is compared with the same weekday
   of the last four open weeks, a closed one (weekend, holiday, closure) with closed days;
   a building without opening hours with the same weekday of the last four weeks.
-- ``expected`` (tags ``building``, ``commune``; field ``energy_kwh``), one point per hour
-  (stamped at the hour's start): what the weather- and calendar-aware model of
+- ``expected`` (tags ``building``, ``commune``; field ``energy_kwh``), one point per UTC
+  hour (stamped at its start, the hour of the deltas *ending* in it, as Grafana's hourly
+  consumption buckets them, so the two line up): what the weather- and calendar-aware model of
   :mod:`lorawatch.analytics.baseline`, fitted on the :data:`FIT_WEEKS` weeks *before* that
   day (never on the day itself), expects the building to use in that hour with the hour's
   actual outdoor temperature. Days of the last :data:`EXPECTED_DAYS` are computed, each
@@ -31,6 +32,7 @@ import numpy as np
 from lorawatch.analytics import aggregates, savings
 from lorawatch.analytics import baseline as towt
 from lorawatch.core import timeutil
+from lorawatch.core.readings import OUTDOOR
 from lorawatch.inventory import Inventory
 from lorawatch.inventory.occupancy import Schedule
 from lorawatch.pipeline.store import Store
@@ -94,39 +96,88 @@ def typical_days(store: Store, inventory: Inventory, now: datetime) -> list[Poin
     ]
 
 
+CLOCK_DAYS = 8
+"""History the schedule terms of an hour need: the closure before it, capped at a week."""
+
+
 @dataclass(slots=True)
 class ExpectedDays:
-    """Expected hours per building, remembering the days already complete (written once)."""
+    """Expected hours per building. A day complete is written once (``done``); today's fit
+    is kept (``fits``), so the runs after the first of the day read eight days, not nine
+    weeks, and fit nothing."""
 
     done: set[tuple[str, date]] = field(default_factory=set)
+    fits: dict[str, tuple[date, towt.Fit]] = field(default_factory=dict)
 
     def points(self, store: Store, inventory: Inventory, now: datetime) -> list[Point]:
-        out: list[Point] = []
+        """One consumption question (hourly sums of every building, the stores' fast
+        rollups) and one temperature question per commune per run, then each building."""
+        plans: dict[str, tuple[str, datetime, list[datetime], bool]] = {}
         for b in inventory.buildings.values():
             commune = inventory.communes.get(b.commune)
-            if commune is None:
-                continue
-            out += self._building(store, inventory, b.id, commune.timezone, now)
+            if commune is not None:
+                plan = self._plan(b.id, commune.timezone, now)
+                if plan is not None:
+                    plans[b.id] = (commune.timezone, *plan)
+        if not plans:
+            return []
+        first = min(p[1] for p in plans.values())
+        energy: dict[str, dict[int, float]] = defaultdict(dict)
+        for bucket in store.consumption("energy_delta_kwh", first, now, "hour", "UTC"):
+            energy[bucket.group][int(bucket.start.timestamp())] = bucket.value
+        temps: dict[str, dict[int, float]] = {}
+        out: list[Point] = []
+        for building, (tz, since, todo, fitted) in plans.items():
+            commune_id = inventory.buildings[building].commune
+            if commune_id not in temps:
+                temps[commune_id] = {
+                    h.hour_s: h.mean for h in store.reading_hours(OUTDOOR, commune_id, first, now)
+                }
+            lo = since.timestamp()
+            out += self._building(
+                inventory,
+                building,
+                tz,
+                now,
+                todo,
+                fitted,
+                {h: v for h, v in energy.get(building, {}).items() if h >= lo},
+                {h: t for h, t in temps[commune_id].items() if h >= lo},
+            )
         return out
 
-    def _building(
-        self, store: Store, inventory: Inventory, building: str, tz: str, now: datetime
-    ) -> list[Point]:
-        zone = timeutil.zone(tz)
+    def _plan(
+        self, building: str, tz: str, now: datetime
+    ) -> tuple[datetime, list[datetime], bool] | None:
+        """The days to compute, from when data is needed, and whether today's fit is kept."""
         today = timeutil.period_start(now, "day", tz)
-        days = [
-            (today.replace(tzinfo=None) - timedelta(days=k)).replace(tzinfo=zone)
-            for k in range(EXPECTED_DAYS - 1, -1, -1)
-        ]
+        days = [_back(today, k) for k in range(EXPECTED_DAYS - 1, -1, -1)]
+        self.done = {k for k in self.done if k[1] >= days[0].date()}
         todo = [d for d in days if (building, d.date()) not in self.done]
         if not todo:
-            return []
-        first = (todo[0].replace(tzinfo=None) - timedelta(weeks=FIT_WEEKS)).replace(tzinfo=zone)
-        end = min(now, timeutil.next_period(today, "day", tz))
-        commune = inventory.buildings[building].commune
-        energy, temps = savings.series(store, building, commune, first, end)
+            return None
+        kept = self.fits.get(building)
+        fitted = kept is not None and todo == [today] and kept[0] == today.date()
+        return _back(todo[0], CLOCK_DAYS if fitted else 7 * FIT_WEEKS), todo, fitted
+
+    def _building(
+        self,
+        inventory: Inventory,
+        building: str,
+        tz: str,
+        now: datetime,
+        todo: list[datetime],
+        fitted: bool,
+        energy: dict[int, float],
+        temps: dict[int, float],
+    ) -> list[Point]:
+        """Each hour's kWh is the hourly bucket of the deltas *ending* in it, as Grafana's
+        hourly consumption draws it, so the expected hours line up with the measured ones."""
         if not energy:
             return []
+        zone = timeutil.zone(tz)
+        today = timeutil.period_start(now, "day", tz)
+        kept = self.fits.get(building)
         b = inventory.buildings[building]
         schedule = Schedule.of(b, tz, inventory) if b.opening_hours else None
         hours = sorted(temps)
@@ -136,26 +187,27 @@ class ExpectedDays:
         for day in todo:
             stop = timeutil.next_period(day, "day", tz)
             a, z = int(day.timestamp()), int(stop.timestamp())
-            since = int(
-                (day.replace(tzinfo=None) - timedelta(weeks=FIT_WEEKS))
-                .replace(tzinfo=zone)
-                .timestamp()
-            )
-            train = [i for i, h in enumerate(hours) if since <= h < a and h in energy]
-            if len(train) < MIN_FIT_DAYS * 24:
-                continue
-            fit = towt.fit(rows[train], np.array([energy[hours[i]] for i in train]))
+            if fitted and kept is not None:
+                fit: towt.Fit | None = kept[1]
+            else:
+                since = int(_back(day, 7 * FIT_WEEKS).timestamp())
+                train = [i for i, h in enumerate(hours) if since <= h < a and h in energy]
+                if len(train) < MIN_FIT_DAYS * 24:
+                    continue
+                fit = towt.fit(rows[train], np.array([energy[hours[i]] for i in train]))
             if fit is None:
                 continue
-            now_s = now.timestamp()
-            predict = np.nonzero((index >= a) & (index < z) & (index + HOUR_S <= now_s))[0]
+            if day == today:
+                self.fits[building] = (today.date(), fit)
+            ended = (index >= a) & (index < z) & (index + HOUR_S <= now.timestamp())
+            predict = np.nonzero(ended)[0]
             if predict.size:
                 expected = np.maximum(fit.predict(rows[predict]), 0.0)
                 out += [
                     Point(
                         EXPECTED,
                         building,
-                        commune,
+                        b.commune,
                         {EXPECTED_FIELD: float(v)},
                         datetime.fromtimestamp(int(index[i]), UTC),
                     )
@@ -164,3 +216,8 @@ class ExpectedDays:
             if stop <= now:
                 self.done.add((building, day.date()))
         return out
+
+
+def _back(t: datetime, days: int) -> datetime:
+    """The same local wall-clock time ``days`` earlier."""
+    return (t.replace(tzinfo=None) - timedelta(days=days)).replace(tzinfo=t.tzinfo)
