@@ -187,6 +187,9 @@ class ExpectedDays:
         for day in todo:
             stop = timeutil.next_period(day, "day", tz)
             a, z = int(day.timestamp()), int(stop.timestamp())
+            if stop <= now:
+                # Complete: written now or never (a day without a week before it stays so).
+                self.done.add((building, day.date()))
             if fitted and kept is not None:
                 fit: towt.Fit | None = kept[1]
             else:
@@ -213,8 +216,6 @@ class ExpectedDays:
                     )
                     for i, v in zip(predict, expected, strict=True)
                 ]
-            if stop <= now:
-                self.done.add((building, day.date()))
         return out
 
 
