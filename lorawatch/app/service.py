@@ -25,6 +25,7 @@ from lorawatch.gateway_bridge.source import MessageSource
 from lorawatch.inventory import Inventory
 from lorawatch.inventory.occupancy import calendar_warnings
 from lorawatch.pipeline.bridge import Bridge
+from lorawatch.pipeline.commands import CommandQueue, SqlCommands
 from lorawatch.pipeline.ingest import Ingestor
 from lorawatch.pipeline.meters import MeterEngine, MeterKey
 from lorawatch.pipeline.store import Store
@@ -33,6 +34,7 @@ from lorawatch.stores.retention import RetentionJob
 from lorawatch.stores.sqlite import SqliteStore
 
 if TYPE_CHECKING:
+    from lorawatch.stores.postgres import PostgresStore
     from lorawatch.web.server import WebServer
 
 log = structlog.get_logger(__name__)
@@ -74,8 +76,17 @@ class Service:
         outputs = settings.store.outputs
         self.sqlite = SqliteStore(settings.store.sqlite.path, readings="sqlite" in outputs)
         self.influx = InfluxStore(settings.store.influxdb) if "influxdb" in outputs else None
-        # SQLite last: it also holds the dead letters, written once the readings are safe.
-        self.stores: list[Store] = [s for s in (self.influx, self.sqlite) if s is not None]
+        self.state: PostgresStore | None = None
+        """The state shared with other workers (``[state] backend = "postgresql"``): it
+        takes the SQLite store's place for identities, dead letters, meters and commands."""
+        if settings.state.backend == "postgresql":
+            # lazy: psycopg loads only when the PostgreSQL state is configured
+            from lorawatch.stores.postgres import PostgresStore
+
+            self.state = PostgresStore(settings.state)
+        durable: Store = self.sqlite if self.state is None else self.state
+        # The state last: it also holds the dead letters, written once the readings are safe.
+        self.stores: list[Store] = [s for s in (self.influx, durable) if s is not None]
         self.metrics = Metrics()
         self.source = source or self._source(settings)
         window, batch = settings.mqtt.receive_maximum, settings.store.batch_size
@@ -90,10 +101,13 @@ class Service:
                 receive_maximum=window,
                 batch_size=batch,
             )
+        commands: CommandQueue = self.state or SqlCommands(self.sqlite)
         self.ingestor = Ingestor(
-            self.inventory, settings.bridge.use_chirpstack_object, commands=self.sqlite
+            self.inventory, settings.bridge.use_chirpstack_object, commands=commands
         )
-        self._recover_meters()
+        if self.state is None:
+            self._recover_meters()
+        # else each partition's meters are loaded when this worker acquires it (bridge).
         alerts_config = alerts or _alerts_config(settings)
         self.alerts: AlertEngine | None = None
         batch_interval_ms = settings.store.batch_interval_ms
@@ -122,7 +136,8 @@ class Service:
             batch_size=settings.store.batch_size,
             batch_interval_s=batch_interval_ms / 1000,
             on_stored=self.alerts.on_batch if self.alerts else None,
-            persisted=self.sqlite,
+            persisted=self.sqlite if self.state is None else self.state,
+            partitions=self.state,
         )
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -232,6 +247,8 @@ class Service:
         self._retention.start()
         if self.derived is not None:
             self.derived.start()
+        if self.state is not None:
+            self.state.register()
         self.source.start()
         self._thread = threading.Thread(target=self.bridge.run, args=(self._stop,), name="bridge")
         self._thread.start()
@@ -262,4 +279,6 @@ class Service:
             self._http.stop()
         for store in self.stores:
             store.close()
+        if self.state is not None:
+            self.sqlite.close()  # not among the stores: it keeps the alerts only
         log.info("lorawatch stopped")

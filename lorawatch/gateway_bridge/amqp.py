@@ -289,6 +289,7 @@ class AmqpSource:
             method.delivery_tag,
             1,
             self._generation,
+            partition=queue,
         )
         with self._arrived:
             self._pending.append(message)
@@ -321,6 +322,25 @@ class AmqpSource:
         # If the connection closed meanwhile, the broker has requeued them: nothing to ack.
         with contextlib.suppress(pika.exceptions.AMQPError, OSError):
             connection.add_callback_threadsafe(lambda: self._ack(channel, generation, tags))
+
+    def requeue(self, messages: list[Message]) -> None:
+        """Hand messages back to their queues (a batch another worker's takeover voided);
+        those of an earlier connection were requeued by the broker already."""
+        with self._lock:
+            generation, connection, channel = self._generation, self._connection, self._channel
+        tags = [m.mid for m in messages if m.generation == generation]
+        if not tags or connection is None or channel is None:
+            return
+
+        def nack() -> None:
+            if generation != self._generation or not channel.is_open:
+                return
+            for tag in tags:
+                channel.basic_nack(tag, requeue=True)
+            self._acked_upto = max(self._acked_upto, tags[-1])
+
+        with contextlib.suppress(pika.exceptions.AMQPError, OSError):
+            connection.add_callback_threadsafe(nack)
 
     def stop(self) -> None:
         self._stopping.set()

@@ -185,5 +185,13 @@ class Deduplicator:
         for uid in uids:
             pending.pop(uid, None)
 
+    def reload(self, forget: set[str], last_f_cnt: dict[str, int]) -> None:
+        """Another worker handled these devices meanwhile (a partition taken over): what this
+        one knew of their frame counters is stale. ``last_f_cnt`` is what the store holds."""
+        high = self._high
+        for dev_eui in forget:
+            high.pop(dev_eui, None)
+        high.update(last_f_cnt)
+
     def __len__(self) -> int:
         return len(self._seen)

@@ -16,11 +16,12 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Protocol, runtime_checkable
 
 import structlog
 from prometheus_client import Counter
 
-from lorawatch.core.errors import RejectedMessage, StoreError
+from lorawatch.core.errors import PartitionLost, RejectedMessage, StoreError
 from lorawatch.core.logs import OncePer
 from lorawatch.core.metrics import Metrics
 from lorawatch.core.timeutil import from_us
@@ -28,6 +29,7 @@ from lorawatch.gateway_bridge.dedup import Deduplicator, Persisted
 from lorawatch.gateway_bridge.events import Format, TopicMatcher, UplinkEvent, parse
 from lorawatch.gateway_bridge.source import Message, MessageSource
 from lorawatch.pipeline.ingest import Ingestor
+from lorawatch.pipeline.partitions import Handover, PartitionState
 from lorawatch.pipeline.records import Batch, DeadLetter
 from lorawatch.pipeline.store import Store
 
@@ -42,6 +44,13 @@ class Prepared:
     batch: Batch
     keys: list[int]
     commands: list[int]
+
+
+@runtime_checkable
+class Requeuing(Protocol):
+    """A source that can hand messages back to the broker (AMQP's reject with requeue)."""
+
+    def requeue(self, messages: list[Message]) -> None: ...
 
 
 RECORDED_EVENTS = frozenset({"status", "join", "log", "ack", "txack", "location", "integration"})
@@ -64,12 +73,15 @@ class Bridge:
         batch_interval_s: float = 0.25,
         on_stored: Callable[[Batch], None] | None = None,
         persisted: Persisted | None = None,
+        partitions: PartitionState | None = None,
     ) -> None:
         """``on_stored`` is called with each batch once it is durable and acked (the alert
         engine); it must be quick, and an exception it raises is logged, never propagated.
         ``persisted`` answers which uplink identities are already stored (across restarts).
         ``max_clock_ahead_s`` (0: off) is how far ahead of its arrival an event's own time
-        may be before it is read at its arrival time instead."""
+        may be before it is read at its arrival time instead. ``partitions`` (a shared state)
+        is asked to own the partitions of each batch before it is prepared; the state of those
+        it takes over is loaded over this worker's memory (docs/scaling.md)."""
         self.source = source
         self.ingestor = ingestor
         self.stores = stores
@@ -88,6 +100,13 @@ class Bridge:
         """Messages acknowledged since start (stored or dead-lettered, or duplicates)."""
         self.unknown_events = 0
         self._event_counters: dict[str, Counter] = {}
+        self.partitions = partitions
+        self._devices_of: dict[str, set[str]] = {}
+        """Partition -> the devices whose uplinks came from it (to forget them on a takeover)."""
+        self._lost = False
+        self._stop: threading.Event | None = None
+        self.takeovers = 0
+        self.lost_batches = 0
 
     def _event_counter(self, kind: str) -> Counter:
         counter = self._event_counters.get(kind)
@@ -102,6 +121,7 @@ class Bridge:
         release the GIL), batch N+1 is parsed and decoded. N is acknowledged before N+1 is
         submitted, so acks stay in arrival order and at most two batches are in memory.
         """
+        self._stop = stop
         inflight: tuple[Future[bool], Prepared] | None = None
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer") as writer:
             while True:
@@ -110,8 +130,12 @@ class Bridge:
                 messages = [] if stopping else self.source.get_batch(self.batch_size, wait)
                 prepared = self.prepare(messages) if messages else None
                 if inflight is not None:
-                    self._finish(inflight[1], inflight[0].result())
+                    lost = self._finish(inflight[1], inflight[0].result())
                     inflight = None
+                    if lost and prepared is not None:
+                        # Prepared on the memory of the lost batch: not to be written either.
+                        self._give_back(prepared)
+                        prepared = None
                 if prepared is not None:
                     inflight = (writer.submit(self._commit, prepared.batch, stop), prepared)
                 elif stopping:
@@ -127,17 +151,66 @@ class Bridge:
         self.metrics.received.inc(len(messages))
         self.metrics.acks_pending.inc(len(messages))
         prepared = Prepared(messages, Batch(), [], [])
+        if self.partitions is not None:
+            prepared.batch.partitions = {m.partition for m in messages}
+            self._acquire(prepared.batch.partitions)
         prepared.commands = self.ingestor.poll_commands(prepared.batch)
+        prepared.batch.commands_applied = prepared.commands
         for message in messages:
             self._handle(message, prepared.batch, prepared.keys)
         prepared.batch.meter_state = self.ingestor.meters.dirty_states()
         return prepared
 
-    def _finish(self, prepared: Prepared, stored: bool) -> None:
-        """After the write: remember the keys and ack, or forget them (redelivery will come)."""
+    def _acquire(self, partitions: set[str]) -> None:
+        """Own the batch's partitions; load the state of those taken over (retrying while the
+        shared state is unreachable: nothing is prepared on a memory that may be stale)."""
+        assert self.partitions is not None
+        delay = 0.1
+        while True:
+            try:
+                handover = self.partitions.acquire(partitions)
+                break
+            except StoreError as exc:
+                log.error("cannot acquire the batch's partitions, retrying", error=str(exc))
+                if self._stop is not None and self._stop.wait(delay):
+                    raise
+                if self._stop is None:
+                    time.sleep(delay)
+                delay = min(delay * 2, 10.0)
+        if handover is not None:
+            self._take_over(handover)
+
+    def _take_over(self, handover: Handover) -> None:
+        """Continue the partitions from their stored state, not from this worker's memory."""
+        self.takeovers += 1
+        forget: set[str] = set()
+        for partition in handover.partitions:
+            forget |= self._devices_of.pop(partition, set())
+        self.dedup.reload(forget, handover.last_f_cnt)
+        try:
+            self.ingestor.meters.load_states(handover.meter_states)
+        except ValueError as exc:
+            log.error("a stored meter state is unreadable", error=str(exc))
+
+    def _give_back(self, prepared: Prepared) -> None:
+        """A batch that must not be written: forget it, hand its messages back to the broker."""
+        self.dedup.abandon(prepared.keys)
+        if self.partitions is not None:
+            self.partitions.release(sorted(prepared.batch.partitions))
+        self.lost_batches += 1
+        if isinstance(self.source, Requeuing):
+            self.source.requeue(prepared.messages)
+
+    def _finish(self, prepared: Prepared, stored: bool) -> bool:
+        """After the write: remember the keys and ack, or forget them (redelivery will come).
+        True when the batch was lost to another worker (see :meth:`_give_back`)."""
         if not stored:
-            self.dedup.abandon(prepared.keys)
-            return
+            lost, self._lost = self._lost, False
+            if lost:
+                self._give_back(prepared)
+            else:
+                self.dedup.abandon(prepared.keys)
+            return lost
         self.dedup.commit(prepared.keys)
         self.ingestor.commands_applied(prepared.commands)
         self.source.ack(prepared.messages)
@@ -152,6 +225,7 @@ class Bridge:
                 self.on_stored(prepared.batch)
             except Exception:
                 log.exception("on_stored hook failed; ingestion goes on")
+        return False
 
     def records(self, message: Message) -> Batch:
         """The records one message would produce, without storing or acking (for replays)."""
@@ -205,6 +279,12 @@ class Bridge:
                 return
             uid = claimed
             committed.append(uid)
+        if message.partition or batch.partitions:
+            batch.partition_of[event.dev_eui] = message.partition
+            devices = self._devices_of.get(message.partition)
+            if devices is None:
+                devices = self._devices_of[message.partition] = set()
+            devices.add(event.dev_eui)
         before = len(batch.dead_letters)
         if skewed:
             self.ingestor.clock_ahead(event, dated, batch)
@@ -241,6 +321,12 @@ class Bridge:
             started = time.perf_counter()
             try:
                 store.write(batch)
+            except PartitionLost as exc:
+                # Another worker owns some of the batch's partitions now (this worker's broker
+                # connection ended): it continues from the stored state; this batch is dropped.
+                log.warning("partitions taken over, batch given back", partitions=exc.partitions)
+                self._lost = True
+                return False
             except StoreError as exc:
                 self.metrics.store_errors.labels(store.name).inc()
                 log.error(

@@ -39,6 +39,18 @@ class CommandDatabase(Protocol):
     def fetch(self, sql: str, args: Sequence[object] = ()) -> list[tuple[Any, ...]]: ...
 
 
+class CommandQueue(Protocol):
+    """What the ingestor needs of the commands, wherever they are kept: :class:`SqlCommands`
+    (SQLite) or the shared PostgreSQL state, which marks them applied in the batch's own
+    transaction (``Batch.commands_applied``) and only hands a worker the commands of the
+    meters whose partitions it owns."""
+
+    def pending_commands(self) -> list[MeterCommand]: ...
+
+    def mark_commands_applied(self, ids: list[int]) -> None:
+        """After the batch that applied them is durable (a no-op where the batch did it)."""
+
+
 @dataclass(frozen=True, slots=True)
 class MeterCommand:
     id: int
@@ -90,3 +102,18 @@ def mark_applied(db: sqlite3.Connection, ids: list[int]) -> None:
         "UPDATE meter_commands SET applied_us = ? WHERE id = ?",
         [(us(datetime.now(UTC)), i) for i in ids],
     )
+
+
+class SqlCommands:
+    """The commands of an SQLite store as a :class:`CommandQueue`."""
+
+    def __init__(self, store: CommandDatabase) -> None:
+        self.store = store
+        ensure_schema(store)
+
+    def pending_commands(self) -> list[MeterCommand]:
+        return pending(self.store)
+
+    def mark_commands_applied(self, ids: list[int]) -> None:
+        with self.store.transaction() as db:
+            mark_applied(db, ids)

@@ -57,7 +57,7 @@ class Ingestor:
         inventory: Inventory,
         use_object: bool = True,
         meters: MeterEngine | None = None,
-        commands: _commands.CommandDatabase | None = None,
+        commands: _commands.CommandQueue | None = None,
     ) -> None:
         self.inventory = inventory
         self.use_object = use_object
@@ -70,8 +70,6 @@ class Ingestor:
         self.occupancy = BuildingSchedules(inventory)
         self._commands = commands
         self._commands_checked = 0.0
-        if commands is not None:
-            _commands.ensure_schema(commands)
 
     def poll_commands(self, batch: Batch, every_s: float = 2.0) -> list[int]:
         """Apply meter commands recorded since the last look; add the deltas they change.
@@ -84,7 +82,7 @@ class Ingestor:
             return []
         self._commands_checked = now
         ids = []
-        for command in _commands.pending(self._commands):
+        for command in self._commands.pending_commands():
             deltas, events = _commands.apply(self.meters, command)
             device = self.inventory.devices.get(command.key.dev_eui)
             place = self._place(device) if device else Place()
@@ -94,8 +92,7 @@ class Ingestor:
 
     def commands_applied(self, ids: list[int]) -> None:
         if ids and self._commands is not None:
-            with self._commands.transaction() as db:
-                _commands.mark_applied(db, ids)
+            self._commands.mark_commands_applied(ids)
 
     def _place(self, device: ResolvedDevice) -> Place:
         place = self._places.get(device.dev_eui)

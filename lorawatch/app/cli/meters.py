@@ -58,6 +58,34 @@ def _store(config_file: Path) -> SqliteStore:
     return SqliteStore(settings.store.sqlite.path, readings=False)
 
 
+def _record(
+    config_file: Path,
+    path: Path,
+    key: MeterKey,
+    kind: commands.Kind,
+    at: datetime,
+    amount: float,
+    note: str,
+) -> int:
+    """Record the command where the service reads them: the SQLite store, or the shared
+    PostgreSQL state (the worker owning the meter's partition applies it)."""
+    state = _settings(config_file).state
+    if state.backend != "postgresql":
+        return commands.record(SqliteStore(path, readings=False), key, kind, at, amount, note)
+    # lazy: psycopg loads only for the PostgreSQL state
+    from lorawatch.stores.postgres import PostgresStore
+
+    try:
+        store = PostgresStore(state)
+    except LorawatchError as exc:
+        err.print(f"error: {exc}")
+        raise typer.Exit(1) from None
+    try:
+        return store.record_command(key, kind, at, amount, note)
+    finally:
+        store.close()
+
+
 INDEX_OF_KIND = {
     "electricity": "energy_kwh",
     "heat": "energy_kwh",
@@ -175,9 +203,7 @@ def reset(
     """The meter was replaced (or its counter cleared): the next reading counts from --start-index."""
     when = _at(at)
     key, path = _key(config_file, dev_eui, name, channel)
-    command_id = commands.record(
-        SqliteStore(path, readings=False), key, "replace", when, start_index, note
-    )
+    command_id = _record(config_file, path, key, "replace", when, start_index, note)
     out.print(
         f"meter command {command_id}: {key.dev_eui} {key.name} replaced at {when.isoformat()}, "
         f"new index {start_index:g}; the service applies it within seconds"
@@ -201,9 +227,7 @@ def calibrate(
     key, path = _key(config_file, dev_eui, name, channel)
     if offset == 0:
         raise typer.BadParameter("an offset of 0 changes nothing", param_hint="--offset")
-    command_id = commands.record(
-        SqliteStore(path, readings=False), key, "calibrate", when, offset, note
-    )
+    command_id = _record(config_file, path, key, "calibrate", when, offset, note)
     out.print(
         f"meter command {command_id}: {key.dev_eui} {key.name} calibrated by {offset:+g} "
         f"at {when.isoformat()}"

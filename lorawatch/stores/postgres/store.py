@@ -32,8 +32,10 @@ import psycopg
 import structlog
 
 from lorawatch.core.errors import PartitionLost, StoreRejected
-from lorawatch.core.timeutil import Bucket, Interval, us
+from lorawatch.core.timeutil import Bucket, Interval, from_us, us
 from lorawatch.gateway_bridge.dedup import frame_identity, letter_key
+from lorawatch.pipeline.commands import Kind, MeterCommand
+from lorawatch.pipeline.meters import MeterKey
 from lorawatch.pipeline.partitions import Handover
 from lorawatch.pipeline.records import Batch
 from lorawatch.stores.postgres import migrations
@@ -331,6 +333,39 @@ class PostgresStore:
                 "SELECT last_f_cnt FROM devices WHERE dev_eui = %s", (dev_eui,)
             ).fetchone()
         return None if row is None else int(row[0])
+
+    # -- meter commands (pipeline.commands.CommandQueue) ------------------------------------
+
+    def pending_commands(self) -> list[MeterCommand]:
+        """The commands not applied yet of the meters whose partitions this worker owns (a
+        meter never seen waits until its device has sent an uplink)."""
+        owned = sorted(self._owned)
+        if not owned:
+            return []
+        rows = self.fetch(
+            "SELECT c.id, c.dev_eui, c.name, c.channel, c.kind, c.at_us, c.amount, c.note"
+            " FROM meter_commands c JOIN devices d ON d.dev_eui = c.dev_eui"
+            " WHERE c.applied_us IS NULL AND d.partition = ANY(%s) ORDER BY c.at_us, c.id",
+            (owned,),
+        )
+        return [
+            MeterCommand(r[0], MeterKey(r[1], r[2], r[3]), r[4], from_us(r[5]), r[6], r[7])
+            for r in rows
+        ]
+
+    def mark_commands_applied(self, ids: list[int]) -> None:
+        """Nothing to do: the batch that applied them marked them (``write_in``)."""
+
+    def record_command(
+        self, key: MeterKey, kind: Kind, at: datetime, amount: float, note: str = ""
+    ) -> int:
+        """Store a command for the owner of the meter's partition to apply; returns its id."""
+        rows = self.fetch(
+            "INSERT INTO meter_commands (dev_eui, name, channel, kind, at_us, amount, note,"
+            " issued_us) VALUES (%s,%s,%s,%s,%s,%s,%s,%s) RETURNING id",
+            (key.dev_eui, key.name, key.channel, kind, us(at), amount, note, now_us()),
+        )
+        return int(rows[0][0])
 
     def meter_states(self) -> list[str]:
         """Every meter's stored state (a single worker continuing all of them)."""
