@@ -22,12 +22,15 @@ import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pika
 import pika.exceptions
 import psycopg
 import pytest
+from typer.testing import CliRunner
 
+from lorawatch.app.cli.main import app
 from lorawatch.gateway_bridge import amqp
 from lorawatch.gateway_bridge.settings import AmqpConfig
 from tests import fleet
@@ -35,6 +38,7 @@ from tests.servers import InfluxDB, RabbitMQ, free_port, wait_until
 
 pytestmark = pytest.mark.servers
 
+runner = CliRunner()
 ENERGY, WATER = 16, 8
 """Pulse counters on electricity meters (1000 imp/kWh) and on water meters (1 L/pulse)."""
 PER_DEVICE = 36
@@ -135,51 +139,54 @@ class Publisher(threading.Thread):
             self.error = TimeoutError(f"published {self.sent} of {len(self.items)}")
 
 
+ROOT = Path(__file__).resolve().parent.parent
+
+
 def worker(
     tmp: Path, name: str, broker: RabbitMQ, vhost: str, dsn: str, influx: InfluxDB, db: str
 ) -> subprocess.Popen[bytes]:
-    cfg = tmp / f"{name}.toml"
-    cfg.write_text(
-        f"""[inventory]
-path = "{tmp / "inventory.toml"}"
-[bridge]
-source = "amqp"
-[amqp]
-url = "{broker.url(vhost)}"
-partitions = {PARTITIONS}
-reconnect_min_s = 0.2
-reconnect_max_s = 1.0
-[store]
-outputs = ["influxdb"]
-batch_size = 50
-batch_interval_ms = 50
-[store.sqlite]
-path = "{tmp / name / "lorawatch.sqlite"}"
-[store.influxdb]
-url = "{influx.url}"
-database = "{db}"
-spool_dir = "{tmp / name / "spool"}"
-[state]
-backend = "postgresql"
-dsn = "{dsn}"
-worker = "{name}"
-heartbeat_s = 0.5
-[http]
-listen = "127.0.0.1:{free_port()}"
-[alerts]
-enabled = false
-[log]
-level = "info"
-format = "json"
-"""
+    """``lorawatch run`` on deploy/lorawatch-worker.toml as documented, the site's addresses
+    and secrets given as the documented environment variables (docs/scaling.md)."""
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "LORAWATCH__INVENTORY__PATH": str(tmp / "inventory.toml"),
+        "LORAWATCH__AMQP__URL": broker.url(vhost),
+        "LORAWATCH__AMQP__USERNAME": "guest",
+        "LORAWATCH__AMQP__PASSWORD": "guest",
+        "LORAWATCH__AMQP__PARTITIONS": str(PARTITIONS),
+        "LORAWATCH__AMQP__RECONNECT_MIN_S": "0.2",
+        "LORAWATCH__AMQP__RECONNECT_MAX_S": "1.0",
+        "LORAWATCH__STORE__BATCH_SIZE": "50",
+        "LORAWATCH__STORE__BATCH_INTERVAL_MS": "50",
+        "LORAWATCH__STORE__SQLITE__PATH": str(tmp / name / "lorawatch.sqlite"),
+        "LORAWATCH__STORE__INFLUXDB__URL": influx.url,
+        "LORAWATCH__STORE__INFLUXDB__DATABASE": db,
+        "LORAWATCH__STORE__INFLUXDB__SPOOL_DIR": str(tmp / name / "spool"),
+        "LORAWATCH__STATE__DSN": dsn,
+        "LORAWATCH__STATE__WORKER": name,
+        "LORAWATCH__STATE__HEARTBEAT_S": "0.5",
+        "LORAWATCH__HTTP__LISTEN": f"127.0.0.1:{free_port()}",
+        "LORAWATCH__ALERTS__ENABLED": "false",
+        "LORAWATCH__LOG__FORMAT": "json",
+    }
+    (tmp / f"{name}.env").write_text(
+        "".join(f"{k}={v}\n" for k, v in env.items() if k.startswith("LORAWATCH__"))
     )
     with (tmp / f"{name}.log").open("ab") as log:  # the child keeps its own handle
         return subprocess.Popen(
-            [sys.executable, "-m", "lorawatch", "run", "-c", str(cfg)],
+            [
+                sys.executable,
+                "-m",
+                "lorawatch",
+                "run",
+                "-c",
+                str(ROOT / "deploy/lorawatch-worker.toml"),
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=tmp,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env=env,
         )
 
 
@@ -269,6 +276,36 @@ def test_three_workers_killed_stopped_and_a_broker_restart_lose_and_double_nothi
             f"SIGKILL {victim} ({held} partitions): next batch of each committed by "
             f"{sorted({str(o) for _, o, _ in taken_over()})} after {takeover / 1e6:.2f} s (max)"
         )
+
+        # `lorawatch status`: the killed worker falls silent, the partitions show their owner.
+        status_args = ["status", "-c", str(ROOT / "deploy/lorawatch-worker.toml")]
+        status_env = dict(
+            line.split("=", 1) for line in (tmp_path / "w1.env").read_text().splitlines()
+        )
+
+        def status() -> dict[str, Any]:
+            result = runner.invoke(app, [*status_args, "--json"], env=status_env)
+            assert result.exit_code == 0, result.output
+            return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+        wait_until(
+            lambda: {w["worker"]: w["state"] for w in status()["workers"]}[victim] == "silent",
+            30,
+            f"{victim} shown silent",
+        )
+        shown = status()
+        assert {w["worker"] for w in shown["workers"]} == set(names)
+        by_owner = {w["worker"]: set(w["partitions"]) for w in shown["workers"]}
+        for p in shown["partitions"]:
+            assert p["partition"] in by_owner[p["owner"]]
+        assert not by_owner[victim]
+        assert [q["queue"] for q in shown["queues"]] == [
+            f"lorawatch.events.{i}" for i in range(PARTITIONS)
+        ]
+        # Single active consumer: the broker counts the active one, not those standing by.
+        assert all(q["consumers"] == 1 for q in shown["queues"]), shown["queues"]
+        table = runner.invoke(app, [*status_args, "--lang", "en"], env=status_env)
+        assert "silent" in table.stdout and "lorawatch.events.5" in table.stdout, table.output
 
         # 2. SIGTERM another worker that owns partitions now: a clean stop hands them over.
         at_term = stored(pg_dsn)

@@ -154,3 +154,25 @@ def test_a_worker_that_lost_its_partition_commits_nothing(pg_dsn: str) -> None:
     assert hand == [("", "a"), ("a", "b")]
     a.close()
     b.close()
+
+
+def test_the_deploy_worker_file_is_a_valid_postgresql_worker() -> None:
+    root = Path(__file__).resolve().parent.parent
+    settings = config.load(root / "deploy" / "lorawatch-worker.toml")
+    assert settings.state.backend == "postgresql" and settings.store.outputs == ["influxdb"]
+    assert settings.bridge.source == "amqp"
+    assert ":" not in settings.state.secret_dsn().split("@")[0].removeprefix("postgresql://")
+
+
+def test_status_shows_alive_and_stopped_workers_and_their_partitions(pg_dsn: str) -> None:
+    a = PostgresStore(state(pg_dsn, heartbeat_s=0.2), worker="a")
+    b = PostgresStore(state(pg_dsn, heartbeat_s=0.2), worker="b")
+    a.register()
+    b.register()
+    a.acquire({"q0", "q1"})
+    b.acquire({"q2"})
+    b.close()
+    shown = {w["worker"]: w for w in a.status()["workers"]}
+    assert shown["a"]["state"] == "alive" and shown["a"]["partitions"] == ["q0", "q1"]
+    assert shown["b"]["state"] == "stopped" and shown["b"]["partitions"] == ["q2"]
+    a.close()

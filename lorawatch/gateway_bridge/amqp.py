@@ -111,6 +111,37 @@ def setup(cfg: AmqpConfig) -> list[str]:
             connection.close()
 
 
+def depths(cfg: AmqpConfig) -> list[dict[str, Any]]:
+    """Messages waiting and consumers of each partition queue, by passive declares (they
+    need no management plugin and change nothing)."""
+    try:
+        connection = pika.BlockingConnection(connection_parameters(cfg))
+    except pika.exceptions.AMQPError as exc:
+        raise SourceError(f"cannot connect to {cfg.url}: {_reason(exc)}") from exc
+    out = []
+    try:
+        for queue in cfg.queues():
+            try:
+                ok = connection.channel().queue_declare(queue, passive=True).method
+            except pika.exceptions.ChannelClosedByBroker as exc:
+                out.append(
+                    {
+                        "queue": queue,
+                        "messages": None,
+                        "consumers": None,
+                        "error": f"{exc.reply_text} (lorawatch amqp setup declares it)",
+                    }
+                )
+                continue
+            out.append(
+                {"queue": queue, "messages": ok.message_count, "consumers": ok.consumer_count}
+            )
+    finally:
+        if connection.is_open:
+            connection.close()
+    return out
+
+
 def definitions(cfg: AmqpConfig, vhost: str) -> dict[str, Any]:
     """The same topology as RabbitMQ definitions (``rabbitmqctl import_definitions``)."""
     exchanges: list[dict[str, Any]] = []

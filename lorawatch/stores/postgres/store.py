@@ -31,7 +31,7 @@ from typing import Any, Literal
 import psycopg
 import structlog
 
-from lorawatch.core.errors import PartitionLost, StoreRejected
+from lorawatch.core.errors import PartitionLost, StoreRejected, StoreUnavailable
 from lorawatch.core.timeutil import Bucket, Interval, from_us, us
 from lorawatch.gateway_bridge.dedup import frame_identity, letter_key
 from lorawatch.pipeline.commands import Kind, MeterCommand
@@ -109,6 +109,11 @@ class PostgresStore:
             raise StateUnreachable(
                 f"PostgreSQL {self.target}: {self.last_error} (retrying)"
             ) from None
+        except psycopg.Error as exc:
+            # A deadlock or serialisation failure, or a bug: the transaction rolled back, the
+            # batch is retried (never a crash of the writer).
+            self.last_error = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+            raise StoreUnavailable(f"PostgreSQL {self.target}: {self.last_error}") from None
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
@@ -145,44 +150,53 @@ class PostgresStore:
         partition_of = batch.partition_of
         with db.cursor() as cur:
             if batch.uplinks:
-                cur.executemany(
-                    "INSERT INTO uplinks (uid, dev_eui, time_us, f_cnt, f_port, payload, dedup_id,"
-                    " received_us, format, rssi, snr, gateways, worker)"
-                    " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT DO NOTHING",
-                    [
-                        (
-                            u.uid
-                            or frame_identity(u.dev_eui, u.f_cnt, u.f_port, u.payload, u.dedup_id),
-                            u.dev_eui,
-                            us(u.time),
-                            -1 if u.f_cnt is None else u.f_cnt,
-                            u.f_port,
-                            u.payload,
-                            u.dedup_id,
-                            us(u.received),
-                            u.format,
-                            u.rssi,
-                            u.snr,
-                            u.gateways,
-                            self.worker,
-                        )
-                        for u in batch.uplinks
-                    ],
-                )
+                # One statement a table, the rows as binary arrays (%b): text arrays cost their
+                # escaping, executemany a round of parsing per row.
+                cols: list[list[Any]] = [[] for _ in range(12)]
                 latest: dict[str, tuple[int, int]] = {}
                 for u in batch.uplinks:
                     t = us(u.time)
+                    f_cnt = -1 if u.f_cnt is None else u.f_cnt
+                    row = (
+                        u.uid
+                        or frame_identity(u.dev_eui, u.f_cnt, u.f_port, u.payload, u.dedup_id),
+                        u.dev_eui,
+                        t,
+                        f_cnt,
+                        u.f_port,
+                        u.payload,
+                        u.dedup_id,
+                        us(u.received),
+                        u.format,
+                        u.rssi,
+                        u.snr,
+                        u.gateways,
+                    )
+                    for column, value in zip(cols, row, strict=True):
+                        column.append(value)
                     if u.dev_eui not in latest or t >= latest[u.dev_eui][1]:
-                        latest[u.dev_eui] = (-1 if u.f_cnt is None else u.f_cnt, t)
-                cur.executemany(
-                    "INSERT INTO devices AS d VALUES (%s, %s, %s, %s) ON CONFLICT (dev_eui) DO"
+                        latest[u.dev_eui] = (f_cnt, t)
+                cur.execute(
+                    "INSERT INTO uplinks (uid, dev_eui, time_us, f_cnt, f_port, payload, dedup_id,"
+                    " received_us, format, rssi, snr, gateways, worker)"
+                    " SELECT *, %s FROM unnest(%b::bigint[], %b::text[], %b::bigint[],"
+                    " %b::int[], %b::int[], %b::bytea[], %b::text[], %b::bigint[], %b::text[],"
+                    " %b::float8[], %b::float8[], %b::int[]) ON CONFLICT DO NOTHING",
+                    (self.worker, *cols),
+                )
+                devices = sorted(latest)
+                cur.execute(
+                    "INSERT INTO devices AS d SELECT * FROM unnest(%b::text[], %b::text[],"
+                    " %b::int[], %b::bigint[]) ON CONFLICT (dev_eui) DO"
                     " UPDATE SET last_f_cnt = excluded.last_f_cnt,"
                     " last_time_us = excluded.last_time_us, partition = excluded.partition"
                     " WHERE excluded.last_time_us >= d.last_time_us",
-                    [
-                        (dev, partition_of.get(dev, ""), f_cnt, t)
-                        for dev, (f_cnt, t) in sorted(latest.items())
-                    ],
+                    (
+                        devices,
+                        [partition_of.get(d, "") for d in devices],
+                        [latest[d][0] for d in devices],
+                        [latest[d][1] for d in devices],
+                    ),
                 )
             if batch.dead_letters:
                 cur.executemany(
@@ -209,16 +223,22 @@ class PostgresStore:
                     [(e.dev_eui, us(e.time), e.kind, e.code, e.detail) for e in batch.events],
                 )
             if batch.meter_state:
-                rows = []
-                for key, state in sorted(batch.meter_state):
-                    dev = key.split("\t", 1)[0]
-                    rows.append((key, dev, partition_of.get(dev, ""), state, at))
-                cur.executemany(
-                    "INSERT INTO meter_state AS m VALUES (%s,%s,%s,%s,%s) ON CONFLICT (key) DO"
+                states = dict(batch.meter_state)  # one state a meter (the last)
+                keys = sorted(states)
+                devs = [k.split("\t", 1)[0] for k in keys]
+                cur.execute(
+                    "INSERT INTO meter_state AS m SELECT k, d, p, s, %s FROM unnest(%b::text[],"
+                    " %b::text[], %b::text[], %b::text[]) AS r(k, d, p, s) ON CONFLICT (key) DO"
                     " UPDATE SET state = excluded.state, updated_us = excluded.updated_us,"
                     " partition = CASE WHEN excluded.partition = '' THEN m.partition"
                     " ELSE excluded.partition END",
-                    rows,
+                    (
+                        at,
+                        keys,
+                        devs,
+                        [partition_of.get(d, "") for d in devs],
+                        [states[k] for k in keys],
+                    ),
                 )
             if batch.commands_applied:
                 cur.executemany(
@@ -233,25 +253,30 @@ class PostgresStore:
         touched = sorted(batch.partitions)
         if not touched:
             return
-        lost = []
-        for partition in touched:
-            epoch = self._owned.get(partition)
-            row = (
-                None
-                if epoch is None
-                else db.execute(
-                    "UPDATE partitions SET last_batch_us = %s, batches = batches + 1"
-                    " WHERE partition = %s AND owner = %s AND epoch = %s RETURNING epoch",
-                    (at, partition, self.worker, epoch),
-                ).fetchone()
-            )
-            if row is None:
-                lost.append(partition)
-                continue
+        held = [(p, self._owned[p]) for p in touched if p in self._owned]
+        if not held:
+            raise PartitionLost(touched, f"partitions not acquired by this worker: {touched}")
+        # Locked in name order, as acquire() locks them: two workers never wait on each other.
+        db.execute(
+            "SELECT 1 FROM partitions WHERE partition = ANY(%s) ORDER BY partition FOR UPDATE",
+            ([p for p, _ in held],),
+        )
+        kept = {
+            str(p)
+            for (p,) in db.execute(
+                "UPDATE partitions SET last_batch_us = %s, batches = batches + 1"
+                " FROM unnest(%b::text[], %b::bigint[]) AS o(p, e)"
+                " WHERE partition = o.p AND epoch = o.e AND owner = %s RETURNING partition",
+                (at, [p for p, _ in held], [e for _, e in held], self.worker),
+            ).fetchall()
+        }
+        lost = [p for p in touched if p not in kept]
+        if not lost:
             db.execute(
                 "UPDATE partition_handovers SET first_batch_us = %s"
-                " WHERE partition = %s AND epoch = %s AND first_batch_us IS NULL",
-                (at, partition, epoch),
+                " FROM unnest(%b::text[], %b::bigint[]) AS o(p, e)"
+                " WHERE partition = o.p AND epoch = o.e AND first_batch_us IS NULL",
+                (at, [p for p, _ in held], [e for _, e in held]),
             )
         if lost:
             raise PartitionLost(lost, f"partitions taken over by another worker: {lost}")
@@ -322,17 +347,26 @@ class PostgresStore:
 
     # -- the de-duplicator's authority (gateway_bridge.dedup.Persisted) ----------------------
 
+    def _patiently(self, sql: str, args: Sequence[object]) -> list[tuple[Any, ...]]:
+        """A read the bridge needs in the middle of preparing a batch, where an exception
+        would leave the meters half updated: retried until PostgreSQL answers (or close)."""
+        delay = 0.1
+        while True:
+            try:
+                return self.fetch(sql, args)
+            except StoreUnavailable as exc:
+                log.error("state look-up failed, retrying", error=str(exc))
+                if self._stopping.wait(delay):
+                    raise
+                delay = min(delay * 2, 5.0)
+
     def uplink_time(self, uid: int) -> int | None:
-        with self.connection() as db:
-            row = db.execute("SELECT time_us FROM uplinks WHERE uid = %s", (uid,)).fetchone()
-        return None if row is None else int(row[0])
+        rows = self._patiently("SELECT time_us FROM uplinks WHERE uid = %s", (uid,))
+        return int(rows[0][0]) if rows else None
 
     def last_f_cnt(self, dev_eui: str) -> int | None:
-        with self.connection() as db:
-            row = db.execute(
-                "SELECT last_f_cnt FROM devices WHERE dev_eui = %s", (dev_eui,)
-            ).fetchone()
-        return None if row is None else int(row[0])
+        rows = self._patiently("SELECT last_f_cnt FROM devices WHERE dev_eui = %s", (dev_eui,))
+        return int(rows[0][0]) if rows else None
 
     # -- meter commands (pipeline.commands.CommandQueue) ------------------------------------
 
@@ -342,7 +376,7 @@ class PostgresStore:
         owned = sorted(self._owned)
         if not owned:
             return []
-        rows = self.fetch(
+        rows = self._patiently(
             "SELECT c.id, c.dev_eui, c.name, c.channel, c.kind, c.at_us, c.amount, c.note"
             " FROM meter_commands c JOIN devices d ON d.dev_eui = c.dev_eui"
             " WHERE c.applied_us IS NULL AND d.partition = ANY(%s) ORDER BY c.at_us, c.id",
@@ -398,6 +432,45 @@ class PostgresStore:
                     )
             except StateUnreachable as exc:
                 log.warning("worker heartbeat failed", error=str(exc))
+
+    def status(self) -> dict[str, Any]:
+        """Workers (alive, stopped or silent, from their heartbeats) and who owns which
+        partition, as ``lorawatch status`` shows them."""
+        at = now_us()
+        silent_us = int(3 * self.heartbeat_s * 1_000_000)
+        workers = []
+        owned: dict[str, list[str]] = {}
+        partitions = []
+        for p, owner, epoch, since, last, batches in self.fetch(
+            "SELECT partition, owner, epoch, since_us, last_batch_us, batches FROM partitions"
+            " ORDER BY partition"
+        ):
+            owned.setdefault(owner, []).append(p)
+            partitions.append(
+                {
+                    "partition": p,
+                    "owner": owner,
+                    "epoch": epoch,
+                    "since_s": round((at - since) / 1e6, 1),
+                    "last_batch_s": round((at - last) / 1e6, 1) if last else None,
+                    "batches": batches,
+                }
+            )
+        for worker, host, pid, beat, stopped in self.fetch(
+            "SELECT worker, host, pid, heartbeat_us, stopped_us FROM workers ORDER BY worker"
+        ):
+            state = "stopped" if stopped else "alive" if at - beat <= silent_us else "silent"
+            workers.append(
+                {
+                    "worker": worker,
+                    "host": host,
+                    "pid": pid,
+                    "state": state,
+                    "heartbeat_s": round((at - beat) / 1e6, 1),
+                    "partitions": owned.get(worker, []),
+                }
+            )
+        return {"workers": workers, "partitions": partitions}
 
     # -- the Store protocol ------------------------------------------------------------------
 
