@@ -22,6 +22,7 @@ ALL = (
     "simulate",
     "alert_latency",
     "baseline_fit",
+    "state",
 )
 
 

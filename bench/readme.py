@@ -30,6 +30,7 @@ ORDER = (
     "simulate",
     "alert_latency",
     "baseline_fit",
+    "state",
 )
 
 
