@@ -6,6 +6,7 @@ a meter command is applied by the partition's owner, once."""
 from __future__ import annotations
 
 import json
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from lorawatch.app.service import Service
 from lorawatch.gateway_bridge.source import Message
 from lorawatch.pipeline.meters import MeterKey
 from tests import fleet
+from tests.servers import PostgreSQL, wait_until
 
 DEVICES = 3
 
@@ -145,3 +147,27 @@ def test_a_meter_command_is_applied_by_the_partition_owner_once(
     rows = a.state.fetch("SELECT applied_by FROM meter_commands")
     assert rows == [("a",)]
     assert a.state.pending_commands() == []
+
+
+def test_a_postgresql_restart_mid_stream_loses_and_doubles_nothing(
+    pair: tuple[Service, Service], postgresql: PostgreSQL
+) -> None:
+    a, _ = pair
+    assert a.state is not None
+    deltas(a, uplinks(0, 2))
+    postgresql.stop()
+    done: list[dict[str, list[float]]] = []
+    writer = threading.Thread(target=lambda: done.append(deltas(a, uplinks(3, 4))), daemon=True)
+    writer.start()  # retries while the database is down: nothing acked, nothing lost
+    try:
+        wait_until(lambda: "Connection refused" in a.state.last_error, 30, "the outage noticed")
+        assert not done
+    finally:
+        postgresql.start()
+    writer.join(60)
+    assert done == [{fleet.eui(d): [0.1, 0.1] for d in range(DEVICES)}]
+    assert a.state.fetch("SELECT count(*), count(DISTINCT uid) FROM uplinks") == [
+        (5 * DEVICES, 5 * DEVICES)
+    ]
+    source = a.source
+    assert isinstance(source, Source) and len(source.acked) == 5 * DEVICES

@@ -100,7 +100,11 @@ class PostgresStore:
     @contextmanager
     def connection(self) -> Iterator[Connection]:
         """This thread's connection (autocommit); a broken one becomes StateUnreachable."""
-        conn = self._conn()
+        try:
+            conn = self._conn()
+        except StateUnreachable as exc:
+            self.last_error = str(exc)
+            raise
         try:
             yield conn
         except psycopg.OperationalError as exc:
@@ -134,8 +138,16 @@ class PostgresStore:
             return migrations.migrate(conn)
 
     def fetch(self, sql: str, args: Sequence[object] = ()) -> list[tuple[Any, ...]]:
-        with self.connection() as conn:
-            return conn.execute(sql.encode(), args).fetchall()
+        """Rows of one statement (autocommit). A connection found broken (the server restarted
+        since this thread last used it) is replaced and the statement tried once more."""
+        for attempt in (1, 2):
+            try:
+                with self.connection() as conn:
+                    return conn.execute(sql.encode(), args).fetchall()
+            except StateUnreachable:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     # -- the batch ---------------------------------------------------------------------------
 
