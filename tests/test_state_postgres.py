@@ -175,4 +175,6 @@ def test_status_shows_alive_and_stopped_workers_and_their_partitions(pg_dsn: str
     shown = {w["worker"]: w for w in a.status()["workers"]}
     assert shown["a"]["state"] == "alive" and shown["a"]["partitions"] == ["q0", "q1"]
     assert shown["b"]["state"] == "stopped" and shown["b"]["partitions"] == ["q2"]
+    a.write(Batch(uplinks=[uplink("d4", 1)], partitions={"q0"}, partition_of={"d4": "q0"}))
+    assert {w["worker"]: w["batches"] for w in a.status()["workers"]} == {"a": 1, "b": 0}
     a.close()

@@ -109,8 +109,8 @@ def _tables(report: dict[str, Any], lang: Literal["fr", "en"]) -> None:
         return "-" if seconds is None else t("ago", seconds=f"{seconds:g}")
 
     workers = Table(title=t("workers"))
-    for column in ("worker", "host", "state", "heartbeat", "partitions"):
-        workers.add_column(t(f"col.{column}"))
+    for column in ("worker", "host", "state", "heartbeat", "batches", "partitions"):
+        workers.add_column(t(f"col.{column}"), justify="right" if column == "batches" else "left")
     colour = {"alive": "green", "stopped": "dim", "silent": "red"}
     for w in report["workers"]:
         workers.add_row(
@@ -118,6 +118,7 @@ def _tables(report: dict[str, Any], lang: Literal["fr", "en"]) -> None:
             f"{w['host']} ({w['pid']})",
             f"[{colour[w['state']]}]{t('state.' + w['state'])}[/]",
             ago(w["heartbeat_s"]),
+            str(w["batches"]),
             ", ".join(p.rsplit(".", 1)[-1] for p in w["partitions"]) or "-",
         )
     out.print(workers)

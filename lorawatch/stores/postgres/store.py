@@ -284,6 +284,7 @@ class PostgresStore:
         }
         lost = [p for p in touched if p not in kept]
         if not lost:
+            db.execute("UPDATE workers SET batches = batches + 1 WHERE worker = %s", (self.worker,))
             db.execute(
                 "UPDATE partition_handovers SET first_batch_us = %s"
                 " FROM unnest(%b::text[], %b::bigint[]) AS o(p, e)"
@@ -468,8 +469,9 @@ class PostgresStore:
                     "batches": batches,
                 }
             )
-        for worker, host, pid, beat, stopped in self.fetch(
-            "SELECT worker, host, pid, heartbeat_us, stopped_us FROM workers ORDER BY worker"
+        for worker, host, pid, beat, stopped, done in self.fetch(
+            "SELECT worker, host, pid, heartbeat_us, stopped_us, batches FROM workers"
+            " ORDER BY worker"
         ):
             state = "stopped" if stopped else "alive" if at - beat <= silent_us else "silent"
             workers.append(
@@ -479,6 +481,7 @@ class PostgresStore:
                     "pid": pid,
                     "state": state,
                     "heartbeat_s": round((at - beat) / 1e6, 1),
+                    "batches": done,
                     "partitions": owned.get(worker, []),
                 }
             )
