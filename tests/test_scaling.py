@@ -11,6 +11,7 @@ its own vhost, PostgreSQL on its own database, InfluxDB on its own database; the
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import signal
@@ -120,7 +121,7 @@ class Publisher(threading.Thread):
 
     def run(self) -> None:
         deadline = time.monotonic() + 240
-        channel = None
+        connection = channel = None
         while self.sent < len(self.items) and time.monotonic() < deadline:
             try:
                 if channel is None:
@@ -132,11 +133,19 @@ class Publisher(threading.Thread):
                 self.sent += 1
                 time.sleep(self.pace_s)  # the stream's pace, not a synchronisation
             except (pika.exceptions.AMQPError, OSError):
-                channel = None
+                self._close(connection)
+                connection = channel = None
                 self.reconnects += 1
                 time.sleep(0.2)  # the broker is restarting: try again shortly
+        self._close(connection)
         if self.sent < len(self.items):
             self.error = TimeoutError(f"published {self.sent} of {len(self.items)}")
+
+    @staticmethod
+    def _close(connection: pika.BlockingConnection | None) -> None:
+        if connection is not None and connection.is_open:
+            with contextlib.suppress(pika.exceptions.AMQPError, OSError):
+                connection.close()
 
 
 ROOT = Path(__file__).resolve().parent.parent
