@@ -16,6 +16,7 @@ from lorawatch.core.errors import ConfigError, PartitionLost
 from lorawatch.pipeline.records import Batch, DeadLetter, RawUplink
 from lorawatch.stores.postgres import PostgresStore, StateUnreachable, migrations
 from lorawatch.stores.settings import StateConfig
+from tests import fleet
 
 runner = CliRunner()
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -178,3 +179,26 @@ def test_status_shows_alive_and_stopped_workers_and_their_partitions(pg_dsn: str
     a.write(Batch(uplinks=[uplink("d4", 1)], partitions={"q0"}, partition_of={"d4": "q0"}))
     assert {w["worker"]: w["batches"] for w in a.status()["workers"]} == {"a": 1, "b": 0}
     a.close()
+
+
+def test_deadletters_list_reads_the_shared_letters_and_replay_refuses(
+    pg_dsn: str, tmp_path: Path
+) -> None:
+    store = PostgresStore(state(pg_dsn), worker="w")
+    store.acquire({"q0"})
+    letter = DeadLetter(T0, "application/1/device/00aa/event/up", b"{", "malformed_json", "bad")
+    store.write(Batch(dead_letters=[letter], partitions={"q0"}))
+    store.close()
+    fleet.inventory(tmp_path / "inventory.toml", 1)
+    cfg = tmp_path / "w.toml"
+    cfg.write_text(
+        f'[inventory]\npath = "{tmp_path / "inventory.toml"}"\n'
+        f'[store]\noutputs = ["influxdb"]\n[store.sqlite]\npath = "{tmp_path}/s.sqlite"\n'
+        f'[store.influxdb]\nspool_dir = "{tmp_path}/spool"\n'
+        f'[state]\nbackend = "postgresql"\ndsn = "{pg_dsn}"\n[alerts]\nenabled = false\n'
+    )
+    listed = runner.invoke(app, ["deadletters", "list", "-c", str(cfg)])
+    assert listed.exit_code == 0, listed.output
+    assert "malformed_json=1" in listed.stdout
+    replay = runner.invoke(app, ["deadletters", "replay", "-c", str(cfg)])
+    assert replay.exit_code == 2 and "postgresql" in replay.stderr

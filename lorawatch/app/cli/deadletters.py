@@ -58,11 +58,14 @@ def list_letters(
         args.append(reason)
     query += " ORDER BY id DESC LIMIT ?"
     args.append(limit)
-    with service.sqlite.transaction() as db:
-        rows = db.execute(query, args).fetchall()
-        counts = db.execute(
-            "SELECT reason, COUNT(*) FROM dead_letters WHERE replayed_us IS NULL GROUP BY reason"
-        ).fetchall()
+    counting = "SELECT reason, COUNT(*) FROM dead_letters WHERE replayed_us IS NULL GROUP BY reason"
+    if service.state is not None:  # the workers' shared dead letters (PostgreSQL)
+        query = query.replace("?", "%s")
+        rows, counts = service.state.fetch(query, args), service.state.fetch(counting)
+    else:
+        with service.sqlite.transaction() as db:
+            rows = db.execute(query, args).fetchall()
+            counts = db.execute(counting).fetchall()
     # dev_eui and times whole at 80 columns: the free text folds instead.
     table = Table(box=box.SIMPLE_HEAD, padding=(0, 0), show_edge=False)
     table.add_column("id", no_wrap=True)
@@ -83,6 +86,8 @@ def list_letters(
     out.print(table)
     out.print("open by reason: " + (", ".join(f"{r}={n}" for r, n in counts) or "none"))
     service.sqlite.close()
+    if service.state is not None:
+        service.state.close()
 
 
 @app.command("replay")
@@ -99,6 +104,16 @@ def replay(
     open, and its current reason is printed.
     """
     service = _service(config_file)
+    if service.state is not None:
+        service.state.close()
+        err.print(
+            'error: state.backend is "postgresql": a replay from the command line would take '
+            "partitions from the running workers. Fix the cause, then publish the letters' "
+            "payloads again to the broker (their topic, dots for slashes, is the routing key); "
+            "`lorawatch deadletters list` shows them",
+            highlight=False,
+        )
+        raise typer.Exit(2)
     query = "SELECT id, received_us, topic, payload FROM dead_letters WHERE replayed_us IS NULL"
     args: list[object] = []
     if reason:
