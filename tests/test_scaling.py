@@ -228,6 +228,40 @@ def series(influx: InfluxDB, db: str, q: str) -> dict[str, list[list[object]]]:
     return out
 
 
+def assert_exact(pg_dsn: str, influxdb: InfluxDB, influx_db: str, bad: set[bytes]) -> None:
+    """Lost 0, stored twice 0, each bad message dead-lettered once, every meter's consumption
+    equal to its last index minus its first, each device's readings in order."""
+    devices = ENERGY + WATER
+    rows = one(pg_dsn, "SELECT dev_eui, f_cnt FROM uplinks")
+    assert Counter(rows).most_common(1)[0][1] == 1
+    assert {(str(dv), int(str(n))) for dv, n in rows} == {
+        (eui(d), n) for d in range(devices) for n in range(PER_DEVICE)
+    }, "lost 0 (PostgreSQL)"
+    letters = one(pg_dsn, "SELECT payload, reason FROM dead_letters")
+    assert sorted(bytes(p) for p, _ in letters) == sorted(bad), "each bad message once"
+    assert {r for _, r in letters} == {"malformed_json"}
+    raw = series(influxdb, influx_db, 'SELECT count("f_cnt") FROM "uplink" GROUP BY "dev_eui"')
+    assert {dv: v[0][1] for dv, v in raw.items()} == {eui(d): PER_DEVICE for d in range(devices)}, (
+        "lost 0, stored twice 0 (InfluxDB)"
+    )
+    deltas = series(
+        influxdb,
+        influx_db,
+        'SELECT "energy_delta_kwh", "volume_delta_m3" FROM "consumption" GROUP BY "dev_eui"',
+    )
+    for d in range(devices):
+        values = deltas[eui(d)]
+        column = 2 if d >= ENERGY else 1
+        amounts = [float(str(v[column])) for v in values if v[column] is not None]
+        times = [int(str(v[0])) for v in values]
+        assert len(amounts) == PER_DEVICE - 1, (eui(d), len(amounts))
+        assert times == sorted(times) and min(amounts) >= 0
+        first, last = 0, 100 * (PER_DEVICE - 1)  # pulses: 0.1 kWh or 0.1 m³ per 100
+        assert sum(amounts) == pytest.approx((last - first) / 1000), eui(d)
+    quality = one(pg_dsn, "SELECT dev_eui, code, detail FROM device_events WHERE kind = 'quality'")
+    assert quality == [], "per-device order kept: no reading came late or went backwards"
+
+
 def test_three_workers_killed_stopped_and_a_broker_restart_lose_and_double_nothing(
     rabbitmq: RabbitMQ,
     amqp_vhost: str,
@@ -367,35 +401,8 @@ def test_three_workers_killed_stopped_and_a_broker_restart_lose_and_double_nothi
                 proc.send_signal(signal.SIGTERM)
                 proc.wait(30)
     # The survivor's last batch is acked once its stop finished: count now.
+    assert_exact(pg_dsn, influxdb, influx_db, bad)
     devices = ENERGY + WATER
-    rows = one(pg_dsn, "SELECT dev_eui, f_cnt FROM uplinks")
-    assert Counter(rows).most_common(1)[0][1] == 1
-    assert {(str(dv), int(str(n))) for dv, n in rows} == {
-        (eui(d), n) for d in range(devices) for n in range(PER_DEVICE)
-    }, "lost 0 (PostgreSQL)"
-    letters = one(pg_dsn, "SELECT payload, reason FROM dead_letters")
-    assert sorted(bytes(p) for p, _ in letters) == sorted(bad), "each bad message once"
-    assert {r for _, r in letters} == {"malformed_json"}
-    raw = series(influxdb, influx_db, 'SELECT count("f_cnt") FROM "uplink" GROUP BY "dev_eui"')
-    assert {dv: v[0][1] for dv, v in raw.items()} == {eui(d): PER_DEVICE for d in range(devices)}, (
-        "lost 0, stored twice 0 (InfluxDB)"
-    )
-    deltas = series(
-        influxdb,
-        influx_db,
-        'SELECT "energy_delta_kwh", "volume_delta_m3" FROM "consumption" GROUP BY "dev_eui"',
-    )
-    for d in range(devices):
-        values = deltas[eui(d)]
-        column = 2 if d >= ENERGY else 1
-        amounts = [float(str(v[column])) for v in values if v[column] is not None]
-        times = [int(str(v[0])) for v in values]
-        assert len(amounts) == PER_DEVICE - 1, (eui(d), len(amounts))
-        assert times == sorted(times) and min(amounts) >= 0
-        first, last = 0, 100 * (PER_DEVICE - 1)  # pulses: 0.1 kWh or 0.1 m³ per 100
-        assert sum(amounts) == pytest.approx((last - first) / 1000), eui(d)
-    quality = one(pg_dsn, "SELECT dev_eui, code, detail FROM device_events WHERE kind = 'quality'")
-    assert quality == [], "per-device order kept: no reading came late or went backwards"
     handovers = one(pg_dsn, "SELECT count(*) FROM partition_handovers WHERE previous <> ''")
     elapsed = time.monotonic() - began
     print(
@@ -403,3 +410,54 @@ def test_three_workers_killed_stopped_and_a_broker_restart_lose_and_double_nothi
         f"{len(bad)} bad, copies and retransmissions), {handovers[0][0]} handovers, "
         f"publisher reconnects {publisher.reconnects}, test {elapsed:.0f} s"
     )
+
+
+def test_workers_started_one_after_another_share_the_partitions_in_order(
+    rabbitmq: RabbitMQ,
+    amqp_vhost: str,
+    pg_dsn: str,
+    influxdb: InfluxDB,
+    influx_db: str,
+    tmp_path: Path,
+) -> None:
+    """RabbitMQ keeps a queue on its first consumer: the first worker gets all six; the two
+    started later get their share as it drains them one by one, with nothing lost, nothing
+    twice and every device's order kept across each hand-over."""
+    inventory(tmp_path / "inventory.toml")
+    amqp.setup(
+        AmqpConfig.model_validate({"url": rabbitmq.url(amqp_vhost), "partitions": PARTITIONS})
+    )
+    items, bad = stream()
+    names = ["w1", "w2", "w3"]
+    procs = {"w1": worker(tmp_path, "w1", rabbitmq, amqp_vhost, pg_dsn, influxdb, influx_db)}
+    publisher = Publisher(rabbitmq, amqp_vhost, items, pace_s=0.02)
+    try:
+        wait_until(lambda: "amqp consuming" in (tmp_path / "w1.log").read_text(), 60, "w1")
+        publisher.start()
+        wait_until(lambda: owners(pg_dsn) == Counter({"w1": PARTITIONS}), 60, "w1 owning all")
+        started = time.monotonic()
+        for n in names[1:]:
+            procs[n] = worker(tmp_path, n, rabbitmq, amqp_vhost, pg_dsn, influxdb, influx_db)
+        wait_until(
+            lambda: owners(pg_dsn) == Counter({n: PARTITIONS // 3 for n in names}),
+            90,
+            f"two partitions each (now {owners(pg_dsn)})",
+        )
+        shared_s = time.monotonic() - started
+        publisher.join(120)
+        assert publisher.error is None, publisher.error
+        unique = (ENERGY + WATER) * PER_DEVICE
+        wait_until(lambda: stored(pg_dsn) >= unique, 60, "every uplink stored")
+        wait_until(
+            lambda: int(str(one(pg_dsn, "SELECT count(*) FROM dead_letters")[0][0])) >= len(bad),
+            30,
+            "every bad message dead-lettered",
+        )
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(30)
+    assert_exact(pg_dsn, influxdb, influx_db, bad)
+    drains = sum((tmp_path / f"{n}.log").read_text().count("partition handed over") for n in names)
+    print(f"\nshared 2/2/2 {shared_s:.1f} s after two more workers started ({drains} hand-overs)")

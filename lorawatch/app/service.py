@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import gc
+import math
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -16,6 +18,7 @@ from lorawatch.alerts.config import AlertsConfig
 from lorawatch.alerts.engine import AlertEngine
 from lorawatch.app.config import Settings
 from lorawatch.app.derived import DerivedJob
+from lorawatch.core.errors import StoreError
 from lorawatch.core.metrics import Metrics
 from lorawatch.core.readings import DELTA_OF
 from lorawatch.core.timeutil import from_us
@@ -40,6 +43,19 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 GC_THRESHOLDS = (50_000, 20, 100)
+
+DRAIN_TIMEOUT_S = 30.0
+"""A partition being given away that has not drained by then (the connection was lost
+meanwhile: the broker requeued its messages) is released anyway."""
+
+
+@runtime_checkable
+class Draining(Protocol):
+    """A source that can give one of its queues to the next consumer (the AMQP source)."""
+
+    drained: set[str]
+
+    def drain(self, queue: str) -> None: ...
 
 
 def tune_gc() -> None:
@@ -143,6 +159,7 @@ class Service:
         self._thread: threading.Thread | None = None
         self._http: WebServer | None = None
         self._retention: RetentionJob | None = None
+        self._rebalancer: threading.Thread | None = None
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
         """What "now" is for the pages and the API; the demo's simulated time runs faster."""
         self.derived: DerivedJob | None = None
@@ -249,6 +266,11 @@ class Service:
             self.derived.start()
         if self.state is not None:
             self.state.register()
+            if isinstance(self.source, Draining):
+                self._rebalancer = threading.Thread(
+                    target=self._rebalance, args=(self.state, self.source), name="rebalance"
+                )
+                self._rebalancer.start()
         self.source.start()
         self._thread = threading.Thread(target=self.bridge.run, args=(self._stop,), name="bridge")
         self._thread.start()
@@ -260,12 +282,43 @@ class Service:
             outputs=self.settings.store.outputs,
         )
 
+    def _rebalance(self, state: PostgresStore, source: Draining) -> None:
+        """Give partitions away while this worker owns more than its share of the live
+        workers': one at a time, each drained first (its last batches committed and acked)
+        while the next worker waits for it in the shared state, so every device's order holds.
+        RabbitMQ makes a queue's first consumer active for as long as it lives: without this,
+        workers started one after another leave all the work to the first."""
+        every = max(0.5, 2 * self.settings.state.heartbeat_s)
+        partitions = len(self.settings.amqp.queues())
+        draining: tuple[str, float] | None = None
+        while not self._stop.wait(every):
+            try:
+                if draining is not None:
+                    queue, began = draining
+                    if queue in source.drained or time.monotonic() - began > DRAIN_TIMEOUT_S:
+                        source.drained.discard(queue)
+                        state.end_drain(queue)
+                        log.info("partition handed over", partition=queue)
+                        draining = None
+                    continue
+                alive = state.alive_workers()
+                mine = state.owned()
+                if alive > 1 and len(mine) > math.ceil(partitions / alive):
+                    queue = mine[-1]
+                    if state.begin_drain(queue):
+                        source.drain(queue)
+                        draining = (queue, time.monotonic())
+            except StoreError as exc:
+                log.warning("rebalancing skipped", error=str(exc))
+
     @property
     def http_port(self) -> int:
         return self._http.port if self._http else 0
 
     def stop(self) -> None:
         self._stop.set()
+        if self._rebalancer is not None:
+            self._rebalancer.join(timeout=10)
         if self._retention is not None:
             self._retention.stop()
         if self.derived is not None:

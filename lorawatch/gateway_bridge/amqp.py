@@ -220,6 +220,13 @@ class AmqpSource:
         self._acked_upto = 0
         self._queue_of: dict[str, str] = {}
         self._active: set[str] = set()
+        self._outstanding: dict[str, int] = {}
+        """Per queue, messages received on this connection and not acked yet (I/O thread)."""
+        self._draining: set[str] = set()
+        self._cancelled: set[str] = set()
+        self.drained: set[str] = set()
+        """Queues given up by :meth:`drain` whose last message is acked (read, then cleared,
+        by the caller)."""
         self._connected = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -268,6 +275,9 @@ class AmqpSource:
                 self._connection, self._channel = connection, channel
                 self._acked_upto = 0
                 self._active = set()
+                self._outstanding = {}
+                self._draining = set()
+                self._cancelled = set()
             with self._arrived:
                 # What an earlier connection received and the bridge has not taken yet: the
                 # broker requeued it when that connection ended and delivers it again.
@@ -295,6 +305,8 @@ class AmqpSource:
             )
             while not self._stopping.is_set():
                 connection.process_data_events(time_limit=0.25)
+                if self._draining:  # after the deliveries that preceded a cancel
+                    self._check_drained(channel)
             connection.process_data_events(time_limit=0)  # the acks posted before the stop
             self.last_error = ""
         finally:
@@ -310,6 +322,7 @@ class AmqpSource:
         self, _: BlockingChannel, method: Any, __: pika.BasicProperties, body: bytes
     ) -> None:
         queue = self._queue_of.get(method.consumer_tag, "")
+        self._outstanding[queue] = self._outstanding.get(queue, 0) + 1
         if queue not in self._active:
             self._active.add(queue)
             log.info("amqp partition active", queue=queue)
@@ -325,6 +338,46 @@ class AmqpSource:
         with self._arrived:
             self._pending.append(message)
             self._arrived.notify()
+
+    def _settled(self, queues: list[str]) -> None:
+        """In the I/O thread: count acked (or requeued) messages off their queues."""
+        for queue in queues:
+            self._outstanding[queue] = self._outstanding.get(queue, 0) - 1
+
+    def _check_drained(self, channel: BlockingChannel) -> None:
+        """In the I/O thread, once the deliveries received are dispatched: a queue being
+        drained whose last message is acked is subscribed to again, at the back of its line."""
+        for queue in list(self._draining):
+            if self._outstanding.get(queue, 0) <= 0 and channel.is_open:
+                self._draining.discard(queue)
+                tag = f"{self._tag}.{queue}.{self.connects}.{len(self.drained)}"
+                self._queue_of[tag] = queue
+                self._active.discard(queue)
+                channel.basic_consume(queue, self._on_message, consumer_tag=tag)
+                self.drained.add(queue)
+                log.info("amqp partition drained, standing by", queue=queue)
+
+    def drain(self, queue: str) -> None:
+        """Give ``queue`` to the next worker in its line: stop receiving from it, let the
+        bridge finish (and ack) what it has of it, then subscribe again as a standby; the
+        queue then shows in :attr:`drained`. The shared state keeps the next worker from
+        starting on it before that (``PostgresStore.begin_drain``)."""
+        with self._lock:
+            connection, channel, generation = self._connection, self._channel, self._generation
+        if connection is None or channel is None:
+            return
+
+        def cancel() -> None:
+            if generation != self._generation or not channel.is_open:
+                return
+            for tag, name in list(self._queue_of.items()):
+                if name == queue and tag not in self._cancelled:
+                    channel.basic_cancel(tag)  # deliveries already sent still arrive
+                    self._cancelled.add(tag)
+            self._draining.add(queue)
+
+        with contextlib.suppress(pika.exceptions.AMQPError, OSError):
+            connection.add_callback_threadsafe(cancel)
 
     def _ack(self, channel: BlockingChannel, generation: int, tags: list[int]) -> None:
         """In the I/O thread: one multiple-ack when the batch is the next contiguous run of
@@ -347,21 +400,31 @@ class AmqpSource:
     def ack(self, messages: list[Message]) -> None:
         with self._lock:
             generation, connection, channel = self._generation, self._connection, self._channel
-        tags = [m.mid for m in messages if m.generation == generation]
+        current = [m for m in messages if m.generation == generation]
+        tags = [m.mid for m in current]
         if not tags or connection is None or channel is None:
             return
+        queues = [m.partition for m in current]
+
+        def ack() -> None:
+            self._ack(channel, generation, tags)
+            if generation == self._generation:
+                self._settled(queues)
+
         # If the connection closed meanwhile, the broker has requeued them: nothing to ack.
         with contextlib.suppress(pika.exceptions.AMQPError, OSError):
-            connection.add_callback_threadsafe(lambda: self._ack(channel, generation, tags))
+            connection.add_callback_threadsafe(ack)
 
     def requeue(self, messages: list[Message]) -> None:
         """Hand messages back to their queues (a batch another worker's takeover voided);
         those of an earlier connection were requeued by the broker already."""
         with self._lock:
             generation, connection, channel = self._generation, self._connection, self._channel
-        tags = [m.mid for m in messages if m.generation == generation]
+        current = [m for m in messages if m.generation == generation]
+        tags = [m.mid for m in current]
         if not tags or connection is None or channel is None:
             return
+        queues = [m.partition for m in current]
 
         def nack() -> None:
             if generation != self._generation or not channel.is_open:
@@ -369,6 +432,7 @@ class AmqpSource:
             for tag in tags:
                 channel.basic_nack(tag, requeue=True)
             self._acked_upto = max(self._acked_upto, tags[-1])
+            self._settled(queues)
 
         with contextlib.suppress(pika.exceptions.AMQPError, OSError):
             connection.add_callback_threadsafe(nack)

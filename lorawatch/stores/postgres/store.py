@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
@@ -316,6 +317,7 @@ class PostgresStore:
         stale = [p for p in wanted if current.get(p) != (self.worker, self._owned.get(p, -1))]
         if not stale:
             return None
+        self._wait_for_drains(stale)
         at = now_us()
         with self.transaction() as db:
             for p in stale:
@@ -329,7 +331,7 @@ class PostgresStore:
                 db.execute(
                     "INSERT INTO partitions VALUES (%s,%s,%s,%s,%s,0) ON CONFLICT (partition) DO"
                     " UPDATE SET owner = excluded.owner, epoch = excluded.epoch,"
-                    " since_us = excluded.since_us",
+                    " since_us = excluded.since_us, draining = false",
                     (p, self.worker, epoch, at, last),
                 )
                 db.execute(
@@ -352,6 +354,65 @@ class PostgresStore:
             devices=len(devices),
         )
         return Handover(stale, [s for (s,) in states], {d: int(f) for d, f in devices})
+
+    def _wait_for_drains(self, partitions: list[str], timeout_s: float = 30.0) -> None:
+        """Wait while a live worker is still finishing its last batches of these partitions
+        (it gave them up: :meth:`begin_drain`), so that this one starts from their state."""
+        deadline = time.monotonic() + timeout_s
+        silent_us = int(3 * self.heartbeat_s * 1_000_000)
+        while True:
+            rows = self.fetch(
+                "SELECT p.partition FROM partitions p JOIN workers w ON w.worker = p.owner"
+                " WHERE p.partition = ANY(%s) AND p.draining AND p.owner <> %s"
+                " AND w.stopped_us IS NULL AND w.heartbeat_us > %s",
+                (partitions, self.worker, now_us() - silent_us),
+            )
+            if not rows:
+                return
+            if time.monotonic() > deadline or self._stopping.is_set():
+                log.warning("taking partitions still draining", partitions=[r[0] for r in rows])
+                return
+            time.sleep(0.02)  # polling the other worker's progress, bounded by the deadline
+
+    def begin_drain(self, partition: str) -> bool:
+        """Mark a partition this worker owns as being given up; False if it does not own it."""
+        epoch = self._owned.get(partition)
+        if epoch is None:
+            return False
+        rows = self.fetch(
+            "UPDATE partitions SET draining = true WHERE partition = %s AND owner = %s"
+            " AND epoch = %s RETURNING partition",
+            (partition, self.worker, epoch),
+        )
+        return bool(rows)
+
+    def end_drain(self, partition: str) -> None:
+        """Its last batch here is committed and acked: the next owner may start."""
+        self.fetch(
+            "UPDATE partitions SET draining = false WHERE partition = %s AND owner = %s"
+            " RETURNING partition",
+            (partition, self.worker),
+        )
+        self._owned.pop(partition, None)
+
+    def owned(self) -> list[str]:
+        """The partitions this worker holds at the epoch the database has."""
+        if not self._owned:
+            return []
+        rows = self.fetch(
+            "SELECT partition, epoch FROM partitions WHERE partition = ANY(%s) AND owner = %s"
+            " AND NOT draining",
+            (sorted(self._owned), self.worker),
+        )
+        return sorted(str(p) for p, e in rows if self._owned.get(str(p)) == e)
+
+    def alive_workers(self) -> int:
+        silent_us = int(3 * self.heartbeat_s * 1_000_000)
+        rows = self.fetch(
+            "SELECT count(*) FROM workers WHERE stopped_us IS NULL AND heartbeat_us > %s",
+            (now_us() - silent_us,),
+        )
+        return int(rows[0][0])
 
     def release(self, partitions: Sequence[str]) -> None:
         """Forget these partitions' epochs: the next batch of one acquires it afresh."""
