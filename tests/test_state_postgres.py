@@ -202,3 +202,17 @@ def test_deadletters_list_reads_the_shared_letters_and_replay_refuses(
     assert "malformed_json=1" in listed.stdout
     replay = runner.invoke(app, ["deadletters", "replay", "-c", str(cfg)])
     assert replay.exit_code == 2 and "postgresql" in replay.stderr
+
+
+def test_migration_files_are_numbered_once_each_without_gaps(tmp_path: Path) -> None:
+    assert [m.version for m in migrations.available()] == list(
+        range(1, len(migrations.available()) + 1)
+    )
+    (tmp_path / "0001_a.sql").write_text("SELECT 1")
+    (tmp_path / "0002_b.sql").write_text("SELECT 1")
+    (tmp_path / "0002_c.sql").write_text("SELECT 1")
+    with pytest.raises(ValueError, match="two migrations numbered 0002"):
+        migrations.available(tmp_path)
+    (tmp_path / "0002_c.sql").rename(tmp_path / "0004_c.sql")
+    with pytest.raises(ValueError, match="0003 missing"):
+        migrations.available(tmp_path)

@@ -10,6 +10,7 @@ worker also runs them at start.
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -45,6 +46,12 @@ def available(directory: Path = DIRECTORY) -> list[Migration]:
         if match is None:
             raise ValueError(f"migration file {path.name} is not named NNNN_name.sql")
         found.append(Migration(int(match[1]), match[2], path.read_text(encoding="utf-8")))
+    for before, after in itertools.pairwise(found):
+        if before.version == after.version:
+            raise ValueError(
+                f"two migrations numbered {after.version:04d} ({before.name}, {after.name}):"
+                " renumber the newer one after the last"
+            )
     for expected, migration in enumerate(found, start=1):
         if migration.version != expected:
             raise ValueError(f"migration {expected:04d} missing before {migration.version:04d}")
