@@ -39,6 +39,7 @@ from lorawatch.pipeline.commands import Kind, MeterCommand
 from lorawatch.pipeline.meters import MeterKey
 from lorawatch.pipeline.partitions import Handover
 from lorawatch.pipeline.records import Batch
+from lorawatch.pipeline.store import Delta, HourStats
 from lorawatch.stores.postgres import migrations
 from lorawatch.stores.postgres.connection import (
     StateUnreachable,
@@ -559,8 +560,20 @@ class PostgresStore:
         tz: str,
         group_by: Literal["building", "commune"] = "building",
     ) -> list[Bucket]:
-        raise StoreRejected(
-            "consumption is not kept in the PostgreSQL state",
+        raise self._not_here("consumption sums")
+
+    def deltas(self, name: str, building: str, start: datetime, end: datetime) -> list[Delta]:
+        raise self._not_here("consumption deltas")
+
+    def reading_hours(
+        self, name: str, commune: str, start: datetime, end: datetime
+    ) -> list[HourStats]:
+        raise self._not_here("readings")
+
+    @staticmethod
+    def _not_here(what: str) -> StoreRejected:
+        return StoreRejected(
+            f"{what} are not kept in the PostgreSQL state",
             'query InfluxDB (store.outputs = ["influxdb"])',
         )
 
