@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Literal, NamedTuple, Protocol
 
 from lorawatch.core.timeutil import Bucket, Interval
-from lorawatch.pipeline.records import Batch
+from lorawatch.pipeline.records import Batch, Consumption, StoredReading
 
 __all__ = ["Bucket", "Delta", "HourStats", "Interval", "Store"]
 
@@ -74,6 +74,15 @@ class Store(Protocol):
     ) -> list[HourStats]:
         """Mean, min and max per UTC hour of a commune's reading (the outdoor temperature)
         over [start, end); hours without a reading are absent. Sorted by hour."""
+
+    def deltas_between(self, name: str, start: datetime, end: datetime) -> list[Consumption]:
+        """The deltas of ``name`` whose end time is in [start, end), each with its device and
+        place, sorted by end time then device: what the elected evaluator judges buildings on
+        (:mod:`lorawatch.alerts.evaluator`), since no single worker sees all their meters."""
+
+    def readings_between(self, name: str, start: datetime, end: datetime) -> list[StoredReading]:
+        """The readings of ``name`` timed in [start, end), sorted by time then device (the
+        evaluator's outdoor temperatures)."""
 
     def health(self) -> dict[str, object]:
         """State for /healthz: spool depth, last error, and the fix when a human is needed."""

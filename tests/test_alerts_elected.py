@@ -1,0 +1,219 @@
+"""The elected evaluator against a private PostgreSQL: one leader, a bounded takeover, one alert.
+
+Two evaluators contend for the advisory lock; the leader is killed (its connection closed by
+the server, or its process SIGKILLed) and the standby takes over within a bound measured
+here. Then the building rules themselves: an evaluator opens an energy alert from what the
+store holds, dies, and the one that takes over refreshes and resolves that same alert.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from lorawatch.alerts.engine import AlertEngine
+from lorawatch.alerts.evaluator import LOCK_KEY, BuildingEvaluator, Election
+from lorawatch.alerts.model import Alert
+from lorawatch.pipeline.records import Batch
+from lorawatch.stores.sqlite import SqliteStore
+from tests.alert_kit import INVENTORY, config, local
+from tests.servers import wait_until
+from tests.test_alerts_rules import hall_hours, usual
+
+RETRY_S = 0.2
+TAKEOVER_BOUND_S = 3.0
+"""A standby tries every RETRY_S: it must lead well within this after the leader is gone."""
+
+
+def takeover(standby: Election, deadline_s: float = 10.0) -> float:
+    """Step ``standby`` until it leads; seconds it took."""
+    started = time.monotonic()
+    wait_until(lambda: standby.step(), deadline_s, "the standby to take the lock")
+    return time.monotonic() - started
+
+
+def test_one_leads_and_the_other_takes_over_when_its_connection_ends(pg_dsn: str) -> None:
+    a, b = Election(pg_dsn, RETRY_S), Election(pg_dsn, RETRY_S)
+    assert a.step() and not b.step()
+    assert a.step() and not b.step(), "the leader keeps the lock, the standby keeps waiting"
+    assert a._conn is not None
+    pid = a._conn.info.backend_pid
+    with psycopg.connect(pg_dsn, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    assert not a.step(), "a leader whose session ended knows it no longer leads"
+    assert takeover(b) < TAKEOVER_BOUND_S
+    assert not a.step(), "the former leader, reconnected, is now the standby"
+    b.release()
+    assert takeover(a) < TAKEOVER_BOUND_S, "a clean stop hands the lock over at once"
+    a.release()
+
+
+HOLDER = """
+import sys
+from lorawatch.alerts.evaluator import Election
+from lorawatch.core import logs
+logs.setup("warning")
+e = Election(sys.argv[1], 0.2)
+assert e.step()
+print("leader", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_a_sigkilled_leader_is_replaced_within_the_bound(pg_dsn: str) -> None:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, pg_dsn],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "leader"
+        standby = Election(pg_dsn, RETRY_S)
+        assert not standby.step()
+        with psycopg.connect(pg_dsn, autocommit=True) as admin:
+            held = admin.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                " AND (objid::bigint | (classid::bigint << 32)) = %s",
+                (LOCK_KEY & 0xFFFFFFFFFFFFFFFF,),
+            ).fetchone()
+        assert held == (1,), "the lock is a session advisory lock held by the child"
+        os.kill(holder.pid, signal.SIGKILL)
+        killed = time.monotonic()
+        holder.wait(10)
+        wait_until(lambda: standby.step(), 10, "the standby to take the lock")
+        seconds = time.monotonic() - killed
+        assert seconds < TAKEOVER_BOUND_S
+        standby.release()
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait(10)
+        for pipe in (holder.stdin, holder.stdout):
+            if pipe is not None:
+                pipe.close()
+
+
+# -- the building rules through a takeover ---------------------------------------------------
+
+ONSET = local(2025, 12, 22, 8, 0)  # the hall's closure starts on the 22nd; heating left on
+BACK = local(2025, 12, 25, 8, 0)  # the heating is turned down again
+
+
+def draw(t: datetime, occupied: bool) -> float:
+    return 9.5 if ONSET <= t < BACK else usual(t, occupied)
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def worker_pair(
+    pg_dsn: str, tmp_path: Path
+) -> Iterator[tuple[SqliteStore, Clock, list[BuildingEvaluator]]]:
+    """The readings store every worker writes to, a clock, and two elected evaluators
+    sharing the alert tables."""
+    store = SqliteStore(tmp_path / "readings.sqlite")
+    clock = Clock(local(2025, 12, 22, 20, 0))
+    cfg = config(
+        evaluator="elected",
+        evaluator_retry_s=RETRY_S,
+        evaluator_interval_s=RETRY_S,
+        rules={"disabled": ["energy.baseline"]},
+    )
+    evaluators = []
+    for _ in range(2):
+        alerts_db = SqliteStore(tmp_path / "alerts.sqlite")
+        engine = AlertEngine(alerts_db, INVENTORY, cfg, clock=clock)
+        evaluators.append(BuildingEvaluator(engine, store, Election(pg_dsn, RETRY_S)))
+    yield store, clock, evaluators
+    for e in evaluators:
+        e.stop()
+        e.engine.stop()
+    store.close()
+
+
+def alerts(engine: AlertEngine) -> list[Alert]:
+    return list(engine.api.list("all", limit=100))  # type: ignore[arg-type]
+
+
+def test_an_alert_opened_by_one_leader_is_resolved_by_the_next(
+    worker_pair: tuple[SqliteStore, Clock, list[BuildingEvaluator]],
+) -> None:
+    store, clock, (a, b) = worker_pair
+    store.write(Batch(consumption=hall_hours(local(2025, 12, 1), clock.now, draw)))
+    # The batches a worker stores feed no building rule in elected mode (in local mode these
+    # open the alert: tests/test_alerts_rules.py).
+    hours = hall_hours(local(2025, 12, 1), clock.now, draw)
+    for i in range(0, len(hours), 3):
+        a.engine.on_batch(Batch(consumption=hours[i : i + 3]), hours[i].end)
+    assert alerts(a.engine) == []
+
+    a.start()
+    wait_until(lambda: a.evaluations >= 1, 60, "the first evaluation of a")
+    b.start()
+    wait_until(lambda: b.election._conn is not None, 10, "b standing by")
+    [opened] = alerts(a.engine)
+    assert (opened.rule, opened.subject) == ("energy.unoccupied", "salle-polyvalente")
+    assert str(opened.state) == "open"
+    assert opened.opened_at == ONSET + timedelta(hours=6), "as the local evaluation does"
+    assert a.election.leader and not b.election.leader and not b.engine.leading
+    assert b.evaluations == 0
+
+    # a dies: its thread stops where it is and its session ends (what a SIGKILL does).
+    a._stop.set()
+    assert a._thread is not None
+    a._thread.join(10)
+    assert a.election._conn is not None
+    a.election._conn.close()
+    killed = time.monotonic()
+    wait_until(lambda: b.engine.leading, 10, "b to take over")
+    assert time.monotonic() - killed < TAKEOVER_BOUND_S
+
+    # Two more days of heating left on, then back to normal: b refreshes a's alert and
+    # resolves it; nobody opens a second one.
+    clock.now = local(2025, 12, 26, 0, 0)
+    store.write(Batch(consumption=hall_hours(local(2025, 12, 22, 20, 0), clock.now, draw)))
+    wait_until(
+        lambda: [str(x.state) for x in alerts(b.engine)] == ["resolved"],
+        60,
+        "b to resolve the alert",
+    )
+    [resolved] = alerts(b.engine)
+    assert resolved.id == opened.id
+    assert resolved.count > opened.count, "b refreshed the alert a opened"
+    events = b.engine.db.fetch("SELECT kind FROM alert_events ORDER BY id")
+    assert [e for (e,) in events] == ["opened", "resolved"]
+    assert b.evaluations >= 1 and b.errors == 0 and a.errors == 0
+
+
+def test_a_leader_that_lost_its_session_stops_evaluating(
+    worker_pair: tuple[SqliteStore, Clock, list[BuildingEvaluator]],
+) -> None:
+    store, clock, (a, b) = worker_pair
+    store.write(Batch(consumption=hall_hours(local(2025, 12, 20), clock.now, draw)))
+    assert a.step() and a.engine.leading and a.evaluations == 1
+    energy = a.engine._building()[0]
+    assert energy.dump("salle-polyvalente")["evaluated"] > 0
+    assert a.election._conn is not None
+    a.election._conn.close()
+    wait_until(lambda: b.step(), 10, "b to take the lock")
+    assert not a.step()
+    assert not a.engine.leading, "a former leader drops its building state"
+    with pytest.raises(KeyError):
+        a.engine._building()[0].dump("salle-polyvalente")
+    assert a.evaluations == 1, "and evaluates no more"
