@@ -30,7 +30,7 @@ from lorawatch.core.settings import ENV_PREFIX, LogConfig, problems_of
 from lorawatch.gateway_bridge.settings import AmqpConfig, MqttConfig
 from lorawatch.inventory.settings import InventoryConfig, SiteConfig
 from lorawatch.pipeline.settings import BridgeConfig
-from lorawatch.stores.settings import StoreConfig
+from lorawatch.stores.settings import StateConfig, StoreConfig
 from lorawatch.web.settings import HttpConfig
 
 __all__ = ["ENV_PREFIX", "Settings", "load", "problems_of", "template"]
@@ -49,6 +49,7 @@ class Settings(BaseSettings):
     amqp: AmqpConfig = Field(default_factory=AmqpConfig)  # type: ignore[arg-type]
     bridge: BridgeConfig = Field(default_factory=BridgeConfig)  # type: ignore[arg-type]
     store: StoreConfig = Field(default_factory=StoreConfig)  # type: ignore[arg-type]
+    state: StateConfig = Field(default_factory=StateConfig)  # type: ignore[arg-type]
     log: LogConfig = Field(default_factory=LogConfig)  # type: ignore[arg-type]
     http: HttpConfig = Field(default_factory=HttpConfig)  # type: ignore[arg-type]
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)  # type: ignore[arg-type]
@@ -229,4 +230,32 @@ def runtime_problems(settings: Settings) -> list[tuple[str, str]]:
         why := _writable_dir(settings.store.influxdb.spool_dir)
     ):
         problems.append(("store.influxdb.spool_dir", f"cannot use it: {why}; choose another"))
-    return problems + _secret_files(settings, "")
+    problems += _secret_files(settings, "")
+    if settings.state.backend == "postgresql" and not any(
+        k.startswith("state.") for k, _ in problems
+    ):
+        problems += state_problems(settings)
+    return problems
+
+
+def state_problems(settings: Settings) -> list[tuple[str, str]]:
+    """What a worker on the PostgreSQL state would fail on: readings kept in a local file
+    (each worker would hold a part), or the database unreachable (tried once, named with
+    ``state.dsn`` and the fix, never with its password)."""
+    problems: list[tuple[str, str]] = []
+    if "sqlite" in settings.store.outputs:
+        problems.append(
+            (
+                "store.outputs",
+                'with state.backend = "postgresql" the readings go to InfluxDB, which all '
+                'workers share: set store.outputs = ["influxdb"]',
+            )
+        )
+    # lazy: psycopg loads only when the PostgreSQL state is configured
+    from lorawatch.stores.postgres import StateUnreachable, connect, conninfo_of
+
+    try:
+        connect(conninfo_of(settings.state)).close()
+    except StateUnreachable as exc:
+        problems.append(("state.dsn", str(exc).removeprefix("state.dsn: ")))
+    return problems

@@ -15,6 +15,7 @@ device, the store) for an operator to fix the cause without reading a traceback.
     ``StoreError``: a store failed.
         ``StoreUnavailable``: transient (connection refused, timeout, 5xx); retry or spool.
         ``StoreRejected``: permanent (bad credentials, unknown database, 4xx); needs a human.
+        ``PartitionLost``: another worker owns a partition of the batch now; drop the batch.
     ``SourceError``: the message source (MQTT broker) failed in a way reconnecting won't fix.
     ``BusyError``: something lorawatch needs is held by another process (an HTTP port, the
     demo's working directory); the command changed nothing.
@@ -89,6 +90,15 @@ class StoreRejected(StoreError):
         self.fix = fix
         self.status = status
         super().__init__(f"{message}. {fix}" if fix else message)
+
+
+class PartitionLost(StoreError):
+    """Another worker took over partitions of this batch (a shared state's fencing): the
+    batch must not be committed nor acknowledged; its messages go back to the broker."""
+
+    def __init__(self, partitions: list[str], message: str) -> None:
+        self.partitions = partitions
+        super().__init__(message)
 
 
 class SourceError(LorawatchError):

@@ -25,6 +25,8 @@ class Message:
     qos: int = 0
     generation: int = 0
     retained: bool = False
+    partition: str = ""
+    """The broker queue it came from (AMQP partitions); "" for a source without any."""
 
 
 def take_batch(

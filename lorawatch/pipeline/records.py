@@ -113,6 +113,14 @@ class Batch:
     meter_state: list[tuple[str, str]] = field(default_factory=list)
     """(meter key, state) of the meters this batch moved: written in the batch's transaction,
     so a restart continues exactly where the stored data ends (not counted in ``len``)."""
+    partitions: set[str] = field(default_factory=set)
+    """The broker partitions (queues) the batch's messages came from ("" without any)."""
+    partition_of: dict[str, str] = field(default_factory=dict)
+    """Device -> the partition its uplinks came from: a shared state keeps it beside its
+    meters, for the worker that takes the partition over."""
+    commands_applied: list[int] = field(default_factory=list)
+    """Meter commands this batch applied: marked applied in the batch's transaction by a
+    store that keeps them (else after the batch, by the ingestor)."""
 
     def __len__(self) -> int:
         return (

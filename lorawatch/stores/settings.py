@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 
 from lorawatch.core.settings import Section, read_secret
 
@@ -66,3 +66,49 @@ class StoreConfig(Section):
     )
     sqlite: SqliteConfig = Field(default_factory=SqliteConfig)  # type: ignore[arg-type]
     influxdb: InfluxConfig = Field(default_factory=InfluxConfig)  # type: ignore[arg-type]
+
+
+class StateConfig(Section):
+    """Where a worker keeps what it must share with the others (docs/scaling.md)."""
+
+    backend: Literal["sqlite", "postgresql"] = Field(
+        "sqlite",
+        description="sqlite: one process, state in store.sqlite.path (the default). postgresql: "
+        "several `lorawatch run` workers share meter state, identities, dead letters and "
+        "commands in one database, so any of them continues where another stopped.",
+    )
+    dsn: SecretStr = Field(
+        SecretStr(""),
+        description="PostgreSQL connection string (postgresql://user@host:5432/lorawatch); "
+        "prefer password_file or the env variable for the password.",
+    )
+    dsn_file: Path | None = Field(None, description="File holding the connection string.")
+    password: SecretStr = Field(
+        SecretStr(""),
+        description="PostgreSQL password (added to the DSN); prefer the env variable.",
+    )
+    password_file: Path | None = Field(None, description="File holding the PostgreSQL password.")
+    worker: str = Field(
+        "",
+        description="This worker's name in `lorawatch status` and the partitions table "
+        "(empty: host.pid).",
+    )
+    connect_timeout_s: float = Field(5.0, gt=0, description="Timeout of each connection attempt.")
+    heartbeat_s: float = Field(
+        5.0, gt=0, description="How often a worker records that it is alive; dead after 3 missed."
+    )
+
+    @model_validator(mode="after")
+    def _dsn_required(self) -> StateConfig:
+        if self.backend == "postgresql" and not (self.dsn.get_secret_value() or self.dsn_file):
+            raise ValueError(
+                'state.backend = "postgresql" needs state.dsn (or state.dsn_file, or the '
+                "LORAWATCH__STATE__DSN variable): postgresql://user@host:5432/database"
+            )
+        return self
+
+    def secret_dsn(self) -> str:
+        return read_secret(self.dsn, self.dsn_file)
+
+    def secret_password(self) -> str:
+        return read_secret(self.password, self.password_file)

@@ -287,6 +287,7 @@ def _mount() -> None:
         "lorawatch.app.cli.decoders",
         "lorawatch.app.cli.deadletters",
         "lorawatch.app.cli.amqp",
+        "lorawatch.app.cli.state",
         "lorawatch.app.cli.meters",
         "lorawatch.app.cli.calendars",
         "lorawatch.app.cli.reports",
