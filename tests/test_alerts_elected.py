@@ -23,7 +23,10 @@ import pytest
 from lorawatch.alerts.engine import AlertEngine
 from lorawatch.alerts.evaluator import LOCK_KEY, BuildingEvaluator, Election
 from lorawatch.alerts.model import Alert
+from lorawatch.alerts.pgsql import PgAlertsDb
 from lorawatch.pipeline.records import Batch
+from lorawatch.stores.postgres import PostgresStore
+from lorawatch.stores.settings import StateConfig
 from lorawatch.stores.sqlite import SqliteStore
 from tests.alert_kit import INVENTORY, config, local
 from tests.servers import wait_until
@@ -121,12 +124,16 @@ class Clock:
         return self.now
 
 
+def shared(dsn: str) -> PostgresStore:
+    return PostgresStore(StateConfig.model_validate({"backend": "postgresql", "dsn": dsn}))
+
+
 @pytest.fixture
 def worker_pair(
     pg_dsn: str, tmp_path: Path
 ) -> Iterator[tuple[SqliteStore, Clock, list[BuildingEvaluator]]]:
-    """The readings store every worker writes to, a clock, and two elected evaluators
-    sharing the alert tables."""
+    """The readings store every worker writes to, a clock, and two elected evaluators, each
+    with its own connections to the shared PostgreSQL holding the alert tables."""
     store = SqliteStore(tmp_path / "readings.sqlite")
     clock = Clock(local(2025, 12, 22, 20, 0))
     cfg = config(
@@ -136,14 +143,16 @@ def worker_pair(
         rules={"disabled": ["energy.baseline"]},
     )
     evaluators = []
-    for _ in range(2):
-        alerts_db = SqliteStore(tmp_path / "alerts.sqlite")
-        engine = AlertEngine(alerts_db, INVENTORY, cfg, clock=clock)
+    states = [shared(pg_dsn) for _ in range(2)]
+    for state in states:
+        engine = AlertEngine(PgAlertsDb(state), INVENTORY, cfg, clock=clock)
         evaluators.append(BuildingEvaluator(engine, store, Election(pg_dsn, RETRY_S)))
     yield store, clock, evaluators
     for e in evaluators:
         e.stop()
         e.engine.stop()
+    for state in states:
+        state.close()
     store.close()
 
 
@@ -217,3 +226,45 @@ def test_a_leader_that_lost_its_session_stops_evaluating(
     with pytest.raises(KeyError):
         a.engine._building()[0].dump("salle-polyvalente")
     assert a.evaluations == 1, "and evaluates no more"
+
+
+def test_two_workers_share_one_alert_lifecycle_in_postgresql(pg_dsn: str) -> None:
+    """Device rules in two workers on the shared tables: a leak found by one worker is
+    one alert, refreshed by the other, acknowledged through either, resolved by the one
+    that sees the flag drop; the outbox holds the opening and the resolution once each."""
+    from tests.alert_kit import reading, recorded_config
+
+    cfg = recorded_config(lifecycle={"resolve_after_min": 0})
+    states = [shared(pg_dsn) for _ in range(2)]
+    a, b = (AlertEngine(PgAlertsDb(s), INVENTORY, cfg) for s in states)
+    try:
+        t = local(2026, 3, 10, 8, 0)
+        a.on_batch(Batch(readings=[reading("ecole-fuite-sanitaires", "leak", True, t)]), t)
+        b.lifecycle.load()  # b took the device's partition over (what a handover reloads)
+        later = t + timedelta(minutes=10)
+        b.on_batch(Batch(readings=[reading("ecole-fuite-sanitaires", "leak", True, later)]), later)
+        [alert] = alerts(b)
+        assert (alert.rule, str(alert.state), alert.count) == ("water.leak", "open", 2)
+        columns = (
+            "rule, kind, subject, severity, state, commune, building, device, title, message,"
+            " opened_us, created_us, last_seen_us, count, evidence, vals"
+        )
+        with pytest.raises(psycopg.errors.UniqueViolation), states[1].transaction() as conn:
+            conn.execute(f"INSERT INTO alerts ({columns}) SELECT {columns} FROM alerts")
+        a.api.ack(alert.id, "agent")  # type: ignore[attr-defined]
+        end = t + timedelta(minutes=20)
+        b.on_batch(Batch(readings=[reading("ecole-fuite-sanitaires", "leak", False, end)]), end)
+        [alert] = alerts(a)
+        assert str(alert.state) == "resolved" and alert.count == 2
+        kinds = states[0].fetch("SELECT kind FROM alert_events ORDER BY id")
+        assert [k for (k,) in kinds] == ["opened", "acknowledged", "resolved"]
+        outbox = states[0].fetch(
+            "SELECT e.kind, n.notifier FROM notifications n JOIN alert_events e"
+            " ON e.id = n.event_id ORDER BY n.id"
+        )
+        assert outbox == [("opened", "rec"), ("resolved", "rec")]
+    finally:
+        for engine in (a, b):
+            engine.stop()
+        for s in states:
+            s.close()
