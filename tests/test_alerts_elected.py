@@ -183,31 +183,28 @@ def test_an_alert_opened_by_one_leader_is_resolved_by_the_next(
     assert a.election.leader and not b.election.leader and not b.engine.leading
     assert b.evaluations == 0
 
-    # a dies: its thread stops where it is and its session ends (what a SIGKILL does).
+    # a dies: its thread stops where it is, and meanwhile the heating stays on two more days
+    # then goes back to normal; a's session ends (what a SIGKILL does).
     a._stop.set()
     assert a._thread is not None
     a._thread.join(10)
+    clock.now = local(2025, 12, 26, 0, 0)
+    store.write(Batch(consumption=hall_hours(local(2025, 12, 22, 20, 0), clock.now, draw)))
     assert a.election._conn is not None
     a.election._conn.close()
     killed = time.monotonic()
     wait_until(lambda: b.engine.leading, 10, "b to take over")
     assert time.monotonic() - killed < TAKEOVER_BOUND_S
 
-    # Two more days of heating left on, then back to normal: b refreshes a's alert and
-    # resolves it; nobody opens a second one.
-    clock.now = local(2025, 12, 26, 0, 0)
-    store.write(Batch(consumption=hall_hours(local(2025, 12, 22, 20, 0), clock.now, draw)))
-    wait_until(
-        lambda: [str(x.state) for x in alerts(b.engine)] == ["resolved"],
-        60,
-        "b to resolve the alert",
-    )
+    # b refreshes the alert a opened, and resolves it; nobody opens a second one.
+    wait_until(lambda: b.evaluations >= 1, 60, "b's first evaluation as the leader")
+    assert [str(x.state) for x in alerts(b.engine)] == ["resolved"]
     [resolved] = alerts(b.engine)
     assert resolved.id == opened.id
     assert resolved.count > opened.count, "b refreshed the alert a opened"
     events = b.engine.db.fetch("SELECT kind FROM alert_events ORDER BY id")
     assert [e for (e,) in events] == ["opened", "resolved"]
-    assert b.evaluations >= 1 and b.errors == 0 and a.errors == 0
+    assert b.errors == 0 and a.errors == 0
 
 
 def test_a_leader_that_lost_its_session_stops_evaluating(
@@ -268,3 +265,48 @@ def test_two_workers_share_one_alert_lifecycle_in_postgresql(pg_dsn: str) -> Non
             engine.stop()
         for s in states:
             s.close()
+
+
+def test_two_service_workers_elect_one_evaluator(pg_dsn: str, tmp_path: Path) -> None:
+    """The wiring: with the shared state and alerts.evaluator = "elected", each worker's
+    service has an evaluator; one leads, /healthz says which, a clean stop hands over."""
+    from lorawatch.alerts.evaluator import leader
+    from lorawatch.app import config as app_config
+    from lorawatch.app.service import Service
+    from lorawatch.gateway_bridge.source import NullSource
+
+    def worker(name: str) -> Service:
+        settings = app_config.load(
+            None,
+            {
+                "inventory": {"path": str(tmp_path / "inventory.toml")},
+                "store": {"sqlite": {"path": str(tmp_path / f"{name}.sqlite")}},
+                "state": {"backend": "postgresql", "dsn": pg_dsn, "worker": name},
+                "alerts": {"evaluator": "elected", "evaluator_retry_s": RETRY_S},
+            },
+        )
+        return Service(settings, INVENTORY, source=NullSource())
+
+    (tmp_path / "inventory.toml").write_text("")
+    a, b = worker("worker-a"), worker("worker-b")
+    try:
+        a.start(http=False)
+        assert a.evaluator is not None and b.evaluator is not None
+        wait_until(lambda: a.evaluator is not None and a.evaluator.election.leader, 10, "a")
+        b.start(http=False)
+        wait_until(lambda: b.evaluator is not None and b.evaluator.election._conn, 10, "b")
+        assert a.health()["evaluator"]["leader"] and not b.health()["evaluator"]["leader"]
+        with psycopg.connect(pg_dsn, autocommit=True) as admin:
+            assert leader(admin) == "worker-a"
+            a.stop()
+            stopped = time.monotonic()
+            wait_until(lambda: b.health()["evaluator"]["leader"], 10, "b to lead")
+            assert time.monotonic() - stopped < TAKEOVER_BOUND_S
+            assert leader(admin) == "worker-b"
+        b.stop()
+        with psycopg.connect(pg_dsn, autocommit=True) as admin:
+            assert leader(admin) is None
+    finally:
+        for service in (a, b):
+            if not service._stop.is_set():
+                service.stop()

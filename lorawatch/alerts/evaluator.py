@@ -40,7 +40,7 @@ import structlog
 from lorawatch.alerts.engine import AlertEngine
 from lorawatch.core.readings import OUTDOOR
 from lorawatch.pipeline.records import Batch
-from lorawatch.pipeline.store import Store
+from lorawatch.pipeline.store import History
 
 log = structlog.get_logger(__name__)
 
@@ -49,10 +49,26 @@ LOCK_KEY = int.from_bytes(
 )
 """The advisory lock's key (a bigint). Advisory locks are per database, so two deployments
 sharing a PostgreSQL server but not a database do not elect each other."""
+APPLICATION = "lorawatch evaluator"
 ENERGY = "energy_delta_kwh"
 CHUNK = timedelta(hours=24)
 """Windows are read and judged a day at a time: the energy rules judge the hours of at most
 the last 48 hours of what they are given, and a day of a large fleet fits in memory."""
+
+
+def leader(conn: psycopg.Connection[Any]) -> str | None:
+    """The worker holding the evaluator's lock (``lorawatch status``): its name as its
+    session's application name, "" for an unnamed one, None when nobody holds it."""
+    row = conn.execute(
+        "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+        " WHERE l.locktype = 'advisory' AND l.granted AND l.database = ("
+        "SELECT oid FROM pg_database WHERE datname = current_database())"
+        " AND ((l.classid::bigint << 32) | l.objid::bigint) = %s",
+        (LOCK_KEY & 0xFFFFFFFFFFFFFFFF,),
+    ).fetchone()
+    if row is None:
+        return None
+    return str(row[0]).removeprefix(APPLICATION).strip()
 
 
 class Election:
@@ -64,8 +80,12 @@ class Election:
         retry_s: float = 5.0,
         key: int = LOCK_KEY,
         on_change: Callable[[bool], None] = lambda leader: None,
+        name: str = "",
     ) -> None:
+        """``dsn``: libpq connection string (the shared state's); ``name``: this worker's,
+        shown as the session's application name, which :func:`leader` reports."""
         self.dsn = dsn
+        self.name = name
         self.retry_s = retry_s
         self.key = key
         self.on_change = on_change
@@ -83,7 +103,7 @@ class Election:
                     self.dsn,
                     autocommit=True,
                     connect_timeout=max(2, int(self.retry_s)),
-                    application_name="lorawatch evaluator",
+                    application_name=f"{APPLICATION} {self.name}".strip()[:63],
                     keepalives=1,
                     keepalives_idle=max(1, int(self.retry_s)),
                     keepalives_interval=1,
@@ -140,7 +160,7 @@ class BuildingEvaluator:
     def __init__(
         self,
         engine: AlertEngine,
-        store: Store,
+        store: History,
         election: Election,
         *,
         interval_s: float | None = None,

@@ -14,6 +14,9 @@ import structlog
 from lorawatch import inventory as inventory_mod
 from lorawatch.alerts.config import AlertsConfig
 from lorawatch.alerts.engine import AlertEngine
+from lorawatch.alerts.evaluator import BuildingEvaluator, Election
+from lorawatch.alerts.pgsql import PgAlertsDb
+from lorawatch.alerts.store import Database
 from lorawatch.app.config import Settings
 from lorawatch.app.derived import DerivedJob
 from lorawatch.core.metrics import Metrics
@@ -27,12 +30,13 @@ from lorawatch.inventory.occupancy import calendar_warnings
 from lorawatch.pipeline.bridge import Bridge
 from lorawatch.pipeline.ingest import Ingestor
 from lorawatch.pipeline.meters import MeterEngine, MeterKey
-from lorawatch.pipeline.store import Store
+from lorawatch.pipeline.store import History, Store
 from lorawatch.stores.influx import InfluxStore
 from lorawatch.stores.retention import RetentionJob
 from lorawatch.stores.sqlite import SqliteStore
 
 if TYPE_CHECKING:
+    from lorawatch.stores.postgres import PostgresStore
     from lorawatch.web.server import WebServer
 
 log = structlog.get_logger(__name__)
@@ -74,6 +78,13 @@ class Service:
         outputs = settings.store.outputs
         self.sqlite = SqliteStore(settings.store.sqlite.path, readings="sqlite" in outputs)
         self.influx = InfluxStore(settings.store.influxdb) if "influxdb" in outputs else None
+        self.state: PostgresStore | None = None
+        """The state shared with other workers (``[state] backend = "postgresql"``)."""
+        if settings.state.backend == "postgresql":
+            # lazy: psycopg loads only when the PostgreSQL state is configured
+            from lorawatch.stores.postgres import PostgresStore
+
+            self.state = PostgresStore(settings.state)
         # SQLite last: it also holds the dead letters, written once the readings are safe.
         self.stores: list[Store] = [s for s in (self.influx, self.sqlite) if s is not None]
         self.metrics = Metrics()
@@ -96,16 +107,25 @@ class Service:
         self._recover_meters()
         alerts_config = alerts or _alerts_config(settings)
         self.alerts: AlertEngine | None = None
+        self.evaluator: BuildingEvaluator | None = None
         batch_interval_ms = settings.store.batch_interval_ms
         if alerts_config.enabled:
+            # With the shared state, alerts live there: any worker refreshes or resolves one.
+            alerts_db: Database = self.sqlite if self.state is None else PgAlertsDb(self.state)
             self.alerts = AlertEngine(
-                self.sqlite,
+                alerts_db,
                 self.inventory,
                 alerts_config,
                 registry=self.metrics.registry,
                 mqtt=settings.mqtt,
                 influx=self.influx,
             )
+            if alerts_config.evaluator == "elected" and self.state is not None:
+                election = Election(
+                    self.state.dsn, alerts_config.evaluator_retry_s, name=self.state.worker
+                )
+                readings: History = self.influx if self.influx is not None else self.sqlite
+                self.evaluator = BuildingEvaluator(self.alerts, readings, election)
             # The bridge's wait for a fuller batch delays alerts too: cap it.
             batch_interval_ms = min(batch_interval_ms, alerts_config.max_delay_ms)
         b = settings.bridge
@@ -208,6 +228,7 @@ class Service:
                 for code, n in self.ingestor.chirpstack_logs.items()
             },
             "alerts": self.alerts.health() if self.alerts else None,
+            "evaluator": self.evaluator.health() if self.evaluator else None,
             "warnings": self.warnings(),
         }
 
@@ -228,6 +249,8 @@ class Service:
             self._http = WebServer(create_app(self), self.settings.http.listen)
         if self.alerts is not None:
             self.alerts.start()
+        if self.evaluator is not None:
+            self.evaluator.start()
         self._retention = RetentionJob(self.sqlite, self.settings.store.raw_retention_days)
         self._retention.start()
         if self.derived is not None:
@@ -256,10 +279,15 @@ class Service:
         if self._thread is not None:
             self._thread.join(timeout=10)
         self.source.stop()
+        if self.evaluator is not None:
+            self.evaluator.stop()  # hands the building rules over at once
         if self.alerts is not None:
             self.alerts.stop()
         if self._http is not None:
             self._http.stop()
         for store in self.stores:
             store.close()
+        closed: list[object] = [*self.stores]
+        if self.state is not None and self.state not in closed:
+            self.state.close()
         log.info("lorawatch stopped")
