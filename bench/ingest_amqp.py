@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -30,6 +31,27 @@ from lorawatch.gateway_bridge import amqp
 from lorawatch.gateway_bridge.settings import AmqpConfig
 from tests.servers import InfluxDB, RabbitMQ, wait_until
 
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_s(pid: int | None) -> float:
+    """CPU seconds (user + system) used so far by a process and its live descendants: a
+    broker's (RabbitMQ's Erlang VM is a child of its start script)."""
+    if pid is None:
+        return 0.0
+    total = 0
+    for p in [pid, *report.descendants(pid)]:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / TICKS
+
+
+def broker_pid(broker: RabbitMQ | Any) -> int | None:
+    return broker.proc.pid if broker.proc is not None else None
+
 
 def topology(broker: RabbitMQ, partitions: int) -> AmqpConfig:
     cfg = AmqpConfig.model_validate({"url": broker.url("/"), "partitions": partitions})
@@ -37,8 +59,11 @@ def topology(broker: RabbitMQ, partitions: int) -> AmqpConfig:
     return cfg
 
 
-def enqueue(broker: RabbitMQ, cfg: AmqpConfig, items: list[tuple[str, bytes]]) -> float:
-    """Publish as ChirpStack does; seconds until every message is in a partition queue."""
+def enqueue(
+    broker: RabbitMQ, cfg: AmqpConfig, items: list[tuple[str, bytes]]
+) -> tuple[float, float]:
+    """Publish as ChirpStack does; seconds until every message is in a partition queue, and
+    the broker's CPU seconds meanwhile (the quorum queues' replicated writes)."""
     connection = pika.BlockingConnection(broker.parameters("/"))
     channel = connection.channel()
 
@@ -48,14 +73,16 @@ def enqueue(broker: RabbitMQ, cfg: AmqpConfig, items: list[tuple[str, bytes]]) -
         )
 
     before = depth()
+    cpu = tree_cpu_s(broker_pid(broker))
     started = time.perf_counter()
     props = pika.BasicProperties(content_type="application/json")
     for topic, payload in items:
         channel.basic_publish("amq.topic", topic.replace("/", "."), payload, props)
     wait_until(lambda: depth() - before >= len(items), 600, "the backlog in the partitions")
     seconds = time.perf_counter() - started
+    cpu = tree_cpu_s(broker_pid(broker)) - cpu
     connection.close()
-    return seconds
+    return seconds, cpu
 
 
 def points(influx: InfluxDB, database: str) -> int:
@@ -91,6 +118,7 @@ def drain(
             if line != "ready":
                 raise RuntimeError(f"worker did not start: {line!r}")
         before = points(influx, database)
+        broker_cpu = tree_cpu_s(broker_pid(broker))
         started = time.perf_counter()
         for p in procs:
             assert p.stdin is not None
@@ -98,6 +126,7 @@ def drain(
             p.stdin.flush()
         wait_until(lambda: points(influx, database) >= target, 1800, f"{workers} workers' drain")
         seconds = time.perf_counter() - started
+        broker_cpu = tree_cpu_s(broker_pid(broker)) - broker_cpu
         results = []
         for p in procs:
             assert p.stdin is not None and p.stdout is not None
@@ -120,6 +149,7 @@ def drain(
         "seconds": seconds,
         "messages": messages,
         "cpu_s": sum(r["cpu_s"] for r in results),
+        "broker_cpu_s": broker_cpu,
         "acked": [r["acked"] for r in results],
         "active_partitions": [r["active_partitions"] for r in results],
         "peak_rss_mb": {"total": round(sum(r["peak_rss_mb"] for r in results), 1)},
