@@ -310,3 +310,40 @@ def test_two_service_workers_elect_one_evaluator(pg_dsn: str, tmp_path: Path) ->
         for service in (a, b):
             if not service._stop.is_set():
                 service.stop()
+
+
+def test_only_the_elected_worker_delivers_the_shared_outbox(pg_dsn: str) -> None:
+    """Two workers write notifications into one outbox; the leader alone sends them (each
+    once), whichever worker found the alert, and a new leader sends what is left."""
+    from tests.alert_kit import Recorder, reading, recorded_config
+
+    cfg = recorded_config(evaluator="elected", lifecycle={"resolve_after_min": 0})
+    states = [shared(pg_dsn) for _ in range(2)]
+    recorders = [Recorder(), Recorder()]
+    a, b = (
+        AlertEngine(PgAlertsDb(s), INVENTORY, cfg, notifiers={"rec": r})
+        for s, r in zip(states, recorders, strict=True)
+    )
+    try:
+        a.leading = True  # as BuildingEvaluator sets it when a wins the election
+        a.start()
+        b.start()
+        t = local(2026, 3, 10, 8, 0)
+        b.on_batch(Batch(readings=[reading("ecole-fuite-sanitaires", "leak", True, t)]), t)
+        wait_until(lambda: recorders[0].events, 15, "the leader to deliver")
+        assert [e[:2] for e in recorders[0].events] == [("opened", "water.leak")]
+        a.leading = False
+        b.leading = True
+        end = t + timedelta(hours=1)
+        a.lifecycle.load()
+        a.on_batch(Batch(readings=[reading("ecole-fuite-sanitaires", "leak", False, end)]), end)
+        wait_until(lambda: recorders[1].events, 15, "the new leader to deliver")
+        assert [e[:2] for e in recorders[1].events] == [("resolved", "water.leak")]
+        assert len(recorders[0].events) == 1, "the former leader sent nothing more"
+        sent = states[0].fetch("SELECT state FROM notifications ORDER BY id")
+        assert sent == [("sent",), ("sent",)]
+    finally:
+        for engine in (a, b):
+            engine.stop()
+        for s in states:
+            s.close()

@@ -77,7 +77,20 @@ class AlertEngine:
         builtin = [(INFLUX_CONFIG, InfluxNotifier(influx))] if influx is not None else []
         names = [c.name for c, _ in builtin]
         self.router = Router(self.config, names)
-        self.outbox = Outbox(db, self.config, self.metrics, mqtt, clock, notifiers, builtin)
+        self.elected = self.config.evaluator == "elected"
+        """Building rules run in the elected worker (:meth:`evaluate`), not on batches; it is
+        also the one worker delivering the shared outbox."""
+        self.leading = False
+        self.outbox = Outbox(
+            db,
+            self.config,
+            self.metrics,
+            mqtt,
+            clock,
+            notifiers,
+            builtin,
+            active=lambda: self.leading or not self.elected,
+        )
         self.lifecycle = Lifecycle(
             db,
             self.config,
@@ -97,9 +110,6 @@ class AlertEngine:
             Lighting(services),
             Fleet(services),
         ]
-        self.elected = self.config.evaluator == "elected"
-        """Building rules run in the elected worker (:meth:`evaluate`), not on batches."""
-        self.leading = False
         self._lock = threading.RLock()
         self._flushed = time.monotonic()
         self._stop = threading.Event()
