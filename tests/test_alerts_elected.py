@@ -340,10 +340,54 @@ def test_only_the_elected_worker_delivers_the_shared_outbox(pg_dsn: str) -> None
         wait_until(lambda: recorders[1].events, 15, "the new leader to deliver")
         assert [e[:2] for e in recorders[1].events] == [("resolved", "water.leak")]
         assert len(recorders[0].events) == 1, "the former leader sent nothing more"
-        sent = states[0].fetch("SELECT state FROM notifications ORDER BY id")
-        assert sent == [("sent",), ("sent",)]
+        wait_until(
+            lambda: (
+                states[0].fetch("SELECT state FROM notifications ORDER BY id")
+                == [("sent",), ("sent",)]
+            ),
+            15,
+            "both notifications marked sent",
+        )
     finally:
         for engine in (a, b):
+            engine.stop()
+        for s in states:
+            s.close()
+
+
+def test_a_worker_taking_devices_over_continues_their_rules_state(pg_dsn: str) -> None:
+    """fleet.battery needs 3 low readings in a row: two seen by worker a, saved; worker b
+    takes the device over (``recall``) and the third opens the alert there, as one worker
+    would have. Without the recall, b would start the count again."""
+    from tests.alert_kit import EUI, reading
+
+    cfg = config()
+    states = [shared(pg_dsn) for _ in range(2)]
+    a, b, fresh = (AlertEngine(PgAlertsDb(s), INVENTORY, cfg) for s in (*states, states[1]))
+    device = "ecole-fuite-sanitaires"
+    try:
+        t = local(2026, 3, 10, 8, 0)
+        for i in range(2):
+            at = t + timedelta(hours=i)
+            a.on_batch(Batch(readings=[reading(device, "battery_v", 2.9, at)]), at)
+        a.flush_state()
+        assert b.recall({EUI[device]}) >= 1
+        assert fresh.recall(set()) == 0
+        third = t + timedelta(hours=2)
+        for engine in (b, fresh):
+            engine.on_batch(Batch(readings=[reading(device, "battery_v", 2.9, third)]), third)
+        [alert] = alerts(b)
+        assert (alert.rule, alert.subject, alert.count) == ("fleet.battery", EUI[device], 1)
+        assert b.lifecycle.is_open("fleet.battery", EUI[device])
+
+        def low_readings(engine: AlertEngine) -> int:
+            fleet = next(d for d in engine.domains if d.name == "fleet")
+            return int(fleet.dump(EUI[device])["low"]["battery_v"][2])
+
+        assert low_readings(b) == 3
+        assert low_readings(fresh) == 1, "without the recall, the count starts again"
+    finally:
+        for engine in (a, b, fresh):
             engine.stop()
         for s in states:
             s.close()

@@ -202,6 +202,32 @@ class AlertEngine:
             self.metrics.errors.inc()
             log.exception("alert tick failed")
 
+    def recall(self, devices: set[str]) -> int:
+        """This worker took over ``devices`` (their partition moved to it): reload the
+        unresolved alerts, and the device rules' state of those devices as the previous
+        owner last saved it, over what this worker remembered (it may have owned them before,
+        or never). Returns the subjects loaded. A subject is a device (``dev_eui``) or one of
+        its channels (``dev_eui:channel``)."""
+        if not devices:
+            return 0
+        with self._lock:
+            self.lifecycle.load()
+            by_name = {d.name: d for d in self._on_batches() if d.scope == "device"}
+            loaded = 0
+            for rule, subject, state in self.db.fetch(
+                "SELECT rule, subject, state FROM alert_state"
+            ):
+                domain = by_name.get(rule)
+                if domain is None or subject.split(":", 1)[0] not in devices:
+                    continue
+                try:
+                    domain.load(subject, json.loads(state))
+                    domain.dirty.discard(subject)
+                    loaded += 1
+                except (KeyError, TypeError, ValueError) as exc:
+                    log.warning("alert state dropped", domain=rule, subject=subject, error=str(exc))
+            return loaded
+
     # -- the elected evaluator's side -------------------------------------------------------
 
     def lead(self) -> datetime | None:

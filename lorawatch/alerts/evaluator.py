@@ -36,11 +36,13 @@ from typing import Any
 
 import psycopg
 import structlog
+from psycopg import conninfo
 
 from lorawatch.alerts.engine import AlertEngine
 from lorawatch.core.readings import OUTDOOR
 from lorawatch.pipeline.records import Batch
 from lorawatch.pipeline.store import History
+from lorawatch.stores.postgres import StateUnreachable, connect
 
 log = structlog.get_logger(__name__)
 
@@ -99,9 +101,8 @@ class Election:
         try:
             if self._conn is None or self._conn.closed:
                 self.leader = False
-                self._conn = psycopg.connect(
+                params = conninfo.make_conninfo(
                     self.dsn,
-                    autocommit=True,
                     connect_timeout=max(2, int(self.retry_s)),
                     application_name=f"{APPLICATION} {self.name}".strip()[:63],
                     keepalives=1,
@@ -109,6 +110,7 @@ class Election:
                     keepalives_interval=1,
                     keepalives_count=3,
                 )
+                self._conn = connect(params, autocommit=True)
             if self.leader:
                 # A session lock lasts as long as its session: a live session still holds it.
                 self._conn.execute("SELECT 1")
@@ -116,7 +118,7 @@ class Election:
                 row = self._conn.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()
                 self.leader = bool(row and row[0])
             self.last_error = ""
-        except psycopg.Error as exc:
+        except (psycopg.Error, StateUnreachable) as exc:
             self.last_error = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
             self._drop()
         if self.leader != was:

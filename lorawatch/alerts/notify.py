@@ -432,6 +432,8 @@ class Worker:
         deliveries = self.due(now)
         if not deliveries:
             return self.next_due(now)
+        if not self.active():  # another worker was elected while these were read: its turn
+            return POLL_S
         limit = self.config.rate_limit_per_hour
         while self.sent and self.sent[0] <= now - timedelta(hours=1):
             self.sent.popleft()
