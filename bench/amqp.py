@@ -25,7 +25,8 @@ from typing import Any
 
 import pika
 
-from bench.ingest import backlog, inventory, peak_rss_mb, queue_for
+from bench.ingest import backlog, inventory, queue_for
+from bench.report import peak_rss_mb
 from lorawatch.gateway_bridge import amqp
 from lorawatch.gateway_bridge.settings import AmqpConfig
 from tests.servers import Mosquitto, RabbitMQ, wait_until

@@ -11,6 +11,15 @@ process, three systems drain their queue into a private InfluxDB 1.x:
   dead letters, meter state and alert state), bridge, decoders, meters, de-duplication,
   alerts, acks after the write, its MQTT client in a receiver child process as in production.
 
+Then the AMQP path (docs/scaling.md): the same uplinks published by ChirpStack's AMQP
+integration's routing keys to ``amq.topic`` of a private RabbitMQ, hashed over P quorum queues
+with single active consumer, drained by 1, 2 and 3 worker processes (the service as ``lorawatch
+run`` builds it, ``bridge.source = "amqp"``, each with its own local state; started together
+so that RabbitMQ spreads the queues among them). Per worker count: the drain rate of the
+backlog (from the go to the last point in InfluxDB), the CPU per message of all the workers,
+the queues each one held and the messages it acked, and the ratios to the MQTT ``lorawatch``
+of the same round.
+
 Per round and system: drain rate, CPU per message of all its processes (lorawatch: service +
 receiver child), peak RSS of all its processes (sum of each one's VmHWM), and the ratios; the
 points each wrote are counted and their pulse counters summed against the expected sum.
@@ -18,7 +27,7 @@ Rounds rotate who drains first and each gets new uplinks: this machine's speed d
 of percent from one minute to the next, and one round's ratio is at its mercy; ratios are
 reported as the median over rounds. Figures and settings go to bench/results/ingest.json.
 
-    python -m bench.ingest [--messages 100000] [--rounds 3]
+    python -m bench.ingest [--messages 100000] [--rounds 3] [--workers 1,2,3] [--partitions 6]
 """
 
 from __future__ import annotations
@@ -41,9 +50,9 @@ import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from bench import report
+from bench import ingest_amqp, report
 from lorawatch.simulators import chirpstack
-from tests.servers import InfluxDB, Mosquitto, wait_until
+from tests.servers import InfluxDB, Mosquitto, RabbitMQ, wait_until
 
 ROLES = ("bare", "handwritten", "lorawatch")
 DEVICES = 200
@@ -239,6 +248,14 @@ def main() -> None:
     parser.add_argument(
         "--rounds", type=int, default=3, help="rounds (the ratios printed are their median)"
     )
+    parser.add_argument(
+        "--workers",
+        default="1,2,3",
+        help="worker counts of the AMQP path, comma-separated (empty: MQTT systems only)",
+    )
+    parser.add_argument(
+        "--partitions", type=int, default=6, help="AMQP partition queues (P; 6 divides by 1-3)"
+    )
     parser.add_argument("--role", choices=["bare", "lorawatch"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--influx", help=argparse.SUPPRESS)
@@ -253,15 +270,24 @@ def main() -> None:
         print(json.dumps(result))
         return
     ctx = report.context()
+    workers = [int(w) for w in args.workers.split(",") if w.strip()]
     rounds: list[dict[str, dict[str, Any]]] = []
+    enqueue_rates: list[float] = []
+    enqueue_cpu: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         broker, influx = Mosquitto(root / "mosquitto"), InfluxDB(root / "influxdb")
+        rabbit = RabbitMQ(root / "rabbitmq") if workers else None
         broker.start()
         influx.start()
         try:
             influx.create_database("bench")
             influx.create_database("handwritten")
+            if rabbit is not None:
+                rabbit.start()
+                topology = ingest_amqp.topology(rabbit, args.partitions)
+                for n in workers:
+                    influx.create_database(f"amqp{n}")
             for r in range(args.rounds):
                 print(
                     f"round {r + 1}/{args.rounds}: queuing {args.messages:,} v4 uplinks for"
@@ -270,20 +296,40 @@ def main() -> None:
                 )
                 items = backlog(args.messages, r * args.messages)
                 queue_for(broker, [f"bench-{role}" for role in ROLES], items)
-                del items
                 # Rotate who goes first, so a drift of the machine's speed cancels out.
                 order = ROLES[r % len(ROLES) :] + ROLES[: r % len(ROLES)]
                 rounds.append(
                     {role: drain(role, args, broker, influx, root / f"r{r}") for role in order}
                 )
                 show(r + 1, rounds[-1])
+                if rabbit is not None:
+                    for n in workers[r % len(workers) :] + workers[: r % len(workers)]:
+                        seconds, cpu = ingest_amqp.enqueue(rabbit, topology, items)
+                        enqueue_rates.append(len(items) / seconds)
+                        enqueue_cpu.append(cpu / len(items) * 1e6)
+                        result = ingest_amqp.drain(
+                            n,
+                            rabbit,
+                            influx,
+                            f"amqp{n}",
+                            args.partitions,
+                            (r + 1) * args.messages,
+                            root / f"r{r}" / f"amqp{n}",
+                        )
+                        rounds[-1][f"amqp{n}"] = result
+                        show_amqp(r + 1, result, rounds[-1]["lorawatch"], enqueue_rates[-1])
+                del items
             stored = {
                 "lorawatch": stored_points(influx, "bench", "reading"),
                 "handwritten": stored_points(influx, "handwritten", "em300di"),
             }
+            for n in workers:
+                stored[f"amqp{n}"] = stored_points(influx, f"amqp{n}", "reading")
         finally:
             broker.stop()
             influx.stop()
+            if rabbit is not None:
+                rabbit.stop()
     total = args.rounds * args.messages
     expected = pulse_sum(total)
     checks = {
@@ -302,6 +348,23 @@ def main() -> None:
             + ("right" if check["ok"] else "WRONG")
         )
     summary = summarise(rounds)
+    summary["amqp"] = summarise_amqp(rounds, workers, enqueue_rates, enqueue_cpu)
+    for n in workers:
+        figures = summary["amqp"][str(n)]
+        print(
+            f"median over {len(rounds)} round(s): AMQP {n} worker(s) / MQTT lorawatch: drain"
+            f" {figures['drain_vs_mqtt']:.2f}, CPU per message {figures['cpu_vs_mqtt']:.2f},"
+            f" messages per CPU-second {figures['msg_per_cpu_s']:,.0f}"
+            f" (MQTT {figures['mqtt_msg_per_cpu_s']:,.0f}); with the broker's CPU"
+            f" {figures['msg_per_cpu_s_with_broker']:,.0f}"
+            f" (MQTT {figures['mqtt_msg_per_cpu_s_with_broker']:,.0f})"
+        )
+    if enqueue_rates:
+        print(
+            f"RabbitMQ enqueue into {args.partitions} quorum queues (one publisher): median"
+            f" {summary['amqp']['enqueue_msg_s']:,.0f} msg/s,"
+            f" {summary['amqp']['enqueue_broker_us_per_msg']:.0f} µs broker CPU per message"
+        )
     print(
         f"median over {len(rounds)} round(s): drain lorawatch/bare {summary['drain_vs_bare']:.2f},"
         f" lorawatch/handwritten {summary['drain_vs_handwritten']:.2f};"
@@ -316,6 +379,12 @@ def main() -> None:
         "handwritten": rounds[0]["handwritten"]["settings"],
         "bare": {"ack": "manual, after parsing"},
         "broker": "Mosquitto (private), QoS 1, persistent sessions, MQTT 5",
+        "amqp": {
+            "workers": workers,
+            "partitions": args.partitions,
+            "broker": "RabbitMQ 3.10 (private, one node), quorum queues, single active consumer",
+            "state": "each worker's own SQLite file (shared PostgreSQL state not yet wired)",
+        },
         "influxdb": "InfluxDB 1.x (private)",
     }
     report.write(
@@ -324,7 +393,8 @@ def main() -> None:
         ctx,
         settings,
         {"rounds": rounds, "summary": summary, "checks": checks},
-        readme_rows(rounds, summary, args.messages, checks),
+        readme_rows(rounds, summary, args.messages, checks)
+        + amqp_rows(rounds, summary, workers, args.partitions),
     )
     if not all(c["ok"] for c in checks.values()):
         raise SystemExit(1)
@@ -416,6 +486,89 @@ def readme_rows(
     ]
 
 
+def show_amqp(n: int, r: dict[str, Any], mqtt: dict[str, Any], enqueue_rate: float) -> None:
+    print(
+        f"round {n}: AMQP, {r['workers']} worker(s) {rate(r):7,.0f} msg/s  CPU"
+        f" {us_per_msg(r):4.0f} µs/msg  queues held {r['active_partitions']}, acked {r['acked']};"
+        f" drain/MQTT lorawatch {rate(r) / rate(mqtt):.2f}, CPU/msg"
+        f" {us_per_msg(r) / us_per_msg(mqtt):.2f}; enqueue {enqueue_rate:,.0f} msg/s",
+        flush=True,
+    )
+
+
+def summarise_amqp(
+    rounds: list[dict[str, dict[str, Any]]],
+    workers: list[int],
+    enqueue_rates: list[float],
+    enqueue_cpu: list[float],
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+
+    def med(f: Any) -> float:
+        return float(statistics.median(f(r) for r in rounds))
+
+    def mqtt_per_cpu_s(r: dict[str, Any]) -> float:
+        return float(r["lorawatch"]["messages"] / r["lorawatch"]["cpu_s"])
+
+    def with_broker(r: dict[str, Any]) -> float:
+        return float(r["messages"] / (r["cpu_s"] + r["broker_cpu_s"]))
+
+    for n in workers:
+        runs = [r[f"amqp{n}"] for r in rounds]
+        mqtt = [r["lorawatch"] for r in rounds]
+        out[str(n)] = {
+            "drain_vs_mqtt": statistics.median(
+                rate(a) / rate(m) for a, m in zip(runs, mqtt, strict=True)
+            ),
+            "cpu_vs_mqtt": statistics.median(
+                us_per_msg(a) / us_per_msg(m) for a, m in zip(runs, mqtt, strict=True)
+            ),
+            "msg_s": statistics.median(rate(a) for a in runs),
+            "msg_per_cpu_s": statistics.median(a["messages"] / a["cpu_s"] for a in runs),
+            "mqtt_msg_per_cpu_s": med(mqtt_per_cpu_s),
+            "msg_per_cpu_s_with_broker": statistics.median(with_broker(a) for a in runs),
+            "mqtt_msg_per_cpu_s_with_broker": statistics.median(with_broker(m) for m in mqtt),
+            "broker_us_per_msg": statistics.median(
+                a["broker_cpu_s"] / a["messages"] * 1e6 for a in runs
+            ),
+        }
+    if enqueue_rates:
+        out["enqueue_msg_s"] = float(statistics.median(enqueue_rates))
+        out["enqueue_broker_us_per_msg"] = float(statistics.median(enqueue_cpu))
+    return out
+
+
+def amqp_rows(
+    rounds: list[dict[str, dict[str, Any]]],
+    summary: dict[str, Any],
+    workers: list[int],
+    partitions: int,
+) -> list[dict[str, str]]:
+    rows = []
+    mqtt = [rate(r["lorawatch"]) for r in rounds]
+    for n in workers:
+        key, figures = f"amqp{n}", summary["amqp"][str(n)]
+        held = [r[key]["active_partitions"] for r in rounds]
+        rows.append(
+            {
+                "benchmark": f"`ingest`, AMQP path: {n} worker process(es) draining the same"
+                f" backlog from {partitions} quorum queues (consistent hash, single active"
+                " consumer) of a private RabbitMQ into InfluxDB, each worker its own local state",
+                "figure": f"{spread([rate(r[key]) for r in rounds])} msg/s,"
+                f" {spread([us_per_msg(r[key]) for r in rounds])} µs CPU/msg (all workers),"
+                f" {figures['msg_per_cpu_s']:,.0f} msg per CPU-second"
+                f" ({figures['msg_per_cpu_s_with_broker']:,.0f} counting RabbitMQ's CPU,"
+                f" {figures['broker_us_per_msg']:.0f} µs/msg); queues held per worker {held}",
+                "baseline": f"the MQTT path (lorawatch above, same round): {spread(mqtt)} msg/s,"
+                f" {figures['mqtt_msg_per_cpu_s']:,.0f} msg per CPU-second"
+                f" ({figures['mqtt_msg_per_cpu_s_with_broker']:,.0f} counting Mosquitto's)",
+                "ratio": f"drain {figures['drain_vs_mqtt']:.2f}, CPU/msg"
+                f" {figures['cpu_vs_mqtt']:.2f} (medians; target: msg per core ≥ MQTT's)",
+            }
+        )
+    return rows
+
+
 def drain(
     role: str, args: argparse.Namespace, broker: Mosquitto, influx: InfluxDB, workdir: Path
 ) -> dict[str, Any]:
@@ -427,8 +580,10 @@ def drain(
     else:
         cmd = [sys.executable, "-m", "bench.ingest", "--role", role, *common]
         cmd += ["--influx", influx.url, "--workdir", str(workdir)]
+    broker_cpu = ingest_amqp.tree_cpu_s(ingest_amqp.broker_pid(broker))
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     result: dict[str, Any] = json.loads(out.splitlines()[-1])
+    result["broker_cpu_s"] = ingest_amqp.tree_cpu_s(ingest_amqp.broker_pid(broker)) - broker_cpu
     return result
 
 

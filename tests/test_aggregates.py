@@ -616,3 +616,36 @@ def test_bad_questions_are_refused(stores: tuple[SqliteStore, InfluxStore]) -> N
         aggregates.totals(store, KWH, *day, "day", tz="Europe/Nowhere')")
     with pytest.raises(ValueError, match="weeks"):
         aggregates.baseline(store, KWH, *day, weeks=0)
+
+
+def test_deltas_and_readings_between_are_the_same_on_both_stores(
+    stores: tuple[SqliteStore, InfluxStore],
+) -> None:
+    """What the elected evaluator reads (lorawatch.alerts.evaluator): every delta with its
+    device, span, gap and place, and every reading of a name, in [start, end)."""
+    from lorawatch.core.readings import OUTDOOR
+    from lorawatch.pipeline.records import StoredReading
+
+    start = local(2026, 3, 9, 6)
+    records = deltas(METERS[0], start, 12) + deltas(METERS[1], start, 12, varied(1))
+    records += deltas(METERS[4], start, 12, 0.5)  # water: another name
+    records[3] = dataclasses.replace(records[3], gap=True, start=records[3].end - 4 * Q)
+    probe = Place("saint-sulpice", "", "sonde", "outdoor")
+    temps = [
+        StoredReading("00000000000000aa", OUTDOOR, "", start + i * Q, 4.0 + i / 8, probe)
+        for i in range(8)
+    ]
+    temps.append(StoredReading("00000000000000aa", "humidity_pct", "", start, 80.0, probe))
+    write(stores, Batch(readings=temps, consumption=records))
+    lo, hi = start + Q, start + 10 * Q  # edges: end/time == lo is in, == hi is out
+    want = sorted(
+        (c for c in records if c.name == KWH and lo <= c.end < hi),
+        key=lambda c: (c.end, c.dev_eui),
+    )
+    for store in stores:
+        got = store.deltas_between(KWH, lo, hi)
+        assert normalised(got) == normalised(want), store.name
+        found = store.readings_between(OUTDOOR, lo, hi)
+        assert normalised(found) == normalised(
+            [t for t in temps if t.name == OUTDOOR and lo <= t.time < hi]
+        ), store.name

@@ -151,6 +151,11 @@ def test_run_on_a_busy_port(project: Path, busy_port: int) -> None:
             ["does not exist"],
         ),
         ({"LORAWATCH__INVENTORY__PATH": "missing.toml"}, "inventory.path", ["lorawatch init"]),
+        (
+            {"LORAWATCH__ALERTS__EVALUATOR": "elected"},
+            "alerts.evaluator",
+            ["state.backend", "postgresql"],
+        ),
     ],
 )
 def test_config_check_catches_what_run_would_crash_on(

@@ -46,7 +46,7 @@ class Source:
         return {"connected": True}
 
 
-def worker(tmp: Path, dsn: str, name: str) -> Service:
+def worker(tmp: Path, dsn: str, name: str, alerts: bool = False) -> Service:
     settings = config.load(
         None,
         {
@@ -54,7 +54,7 @@ def worker(tmp: Path, dsn: str, name: str) -> Service:
             # Readings are checked in the batches themselves: no InfluxDB needed here.
             "store": {"outputs": ["sqlite"], "sqlite": {"path": str(tmp / f"{name}.sqlite")}},
             "state": {"backend": "postgresql", "dsn": dsn, "worker": name},
-            "alerts": {"enabled": False},
+            "alerts": {"enabled": alerts},
         },
     )
     return Service(settings, source=Source())
@@ -171,3 +171,26 @@ def test_a_postgresql_restart_mid_stream_loses_and_doubles_nothing(
     ]
     source = a.source
     assert isinstance(source, Source) and len(source.acked) == 5 * DEVICES
+
+
+def test_the_alert_rules_reload_the_devices_a_worker_takes_over(
+    tmp_path: Path, pg_dsn: str
+) -> None:
+    a, b = worker(tmp_path, pg_dsn, "a", alerts=True), worker(tmp_path, pg_dsn, "b", alerts=True)
+    try:
+        assert b.alerts is not None and b.bridge.on_takeover is not None
+        recalled: list[set[str]] = []
+        reload = b.bridge.on_takeover
+        b.bridge.on_takeover = lambda devices: (recalled.append(devices), reload(devices))
+        a.bridge.process(uplinks(0, 2))
+        b.bridge.process(uplinks(3, 4))
+        assert recalled == [{fleet.eui(d) for d in range(DEVICES)}]
+        b.bridge.process(uplinks(5, 5))
+        assert len(recalled) == 1, "a partition b already owns is no takeover"
+    finally:
+        for svc in (a, b):
+            if svc.alerts is not None:
+                svc.alerts.stop()
+            for store in svc.stores:
+                store.close()
+            svc.sqlite.close()

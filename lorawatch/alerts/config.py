@@ -520,6 +520,41 @@ class AlertsConfig(_Model):
         description="How often rule state (baselines, hourly series) is saved; alerts and "
         "notifications are saved at once.",
     )
+    evaluator: Literal["local", "elected"] = Field(
+        "local",
+        description="Where the building rules (energy.baseline, energy.unoccupied, "
+        "energy.drift, energy.daily_budget: they need every meter of a building) run. "
+        '"local": in this process, on every stored batch (one worker). "elected": in one '
+        "worker of several, elected by a PostgreSQL advisory lock, reading the deltas from "
+        "the store every evaluator_interval_s; the device rules stay in every worker "
+        "(docs/scaling.md).",
+    )
+    evaluator_interval_s: float = Field(
+        60.0,
+        gt=0,
+        description="elected: how often the elected worker reads the store and judges the "
+        "buildings' hours.",
+    )
+    evaluator_retry_s: float = Field(
+        5.0,
+        gt=0,
+        description="elected: how often a standby tries to take the lock, and the leader "
+        "checks that it still holds it (a takeover takes at most about this long).",
+    )
+    evaluator_lookback_h: float = Field(
+        6.0,
+        gt=0,
+        description="elected: the hours of deltas read from the store at each step (48 at the "
+        "first step of a new leader). Deltas written later than this after their time (a "
+        "worker catching up a long backlog) leave their hour unjudged.",
+    )
+    evaluator_history_days: int = Field(
+        56,
+        ge=1,
+        description="elected: the days of the store's history the first leader (no saved "
+        "building state) learns from, a day at a time: the weather-aware model fits on up to "
+        "8 weeks.",
+    )
     timezone: str = Field(
         "Europe/Paris", description="Local time of rules for places whose commune has none."
     )

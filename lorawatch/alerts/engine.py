@@ -6,6 +6,10 @@ dashboards see. ``on_batch`` is quick by construction: the rules work in memory,
 only I/O is one small SQLite transaction when an alert changes (notifications are queued in
 that same transaction and sent by the notifier threads). It never raises: a bug in a rule is
 logged and counted, and ingestion goes on.
+
+With ``alerts.evaluator = "elected"`` the batches feed only the device rules; the building
+rules (scope ``building``) run in :meth:`AlertEngine.evaluate`, called by the elected
+worker's :class:`~lorawatch.alerts.evaluator.BuildingEvaluator` with what the store holds.
 """
 
 from __future__ import annotations
@@ -35,12 +39,15 @@ from lorawatch.alerts.rules.lighting import Lighting
 from lorawatch.alerts.rules.waste import Waste
 from lorawatch.alerts.rules.water import Water
 from lorawatch.alerts.store import Database, create
-from lorawatch.core.timeutil import us
+from lorawatch.core.timeutil import from_us, us
 from lorawatch.gateway_bridge.settings import MqttConfig
 from lorawatch.inventory import Inventory
 from lorawatch.pipeline.records import Batch
 
 log = structlog.get_logger(__name__)
+
+CURSOR = ("_evaluator", "cursor")
+"""(rule, subject) of the elected evaluator's position in ``alert_state``: no domain's name."""
 
 
 class AlertEngine:
@@ -70,7 +77,20 @@ class AlertEngine:
         builtin = [(INFLUX_CONFIG, InfluxNotifier(influx))] if influx is not None else []
         names = [c.name for c, _ in builtin]
         self.router = Router(self.config, names)
-        self.outbox = Outbox(db, self.config, self.metrics, mqtt, clock, notifiers, builtin)
+        self.elected = self.config.evaluator == "elected"
+        """Building rules run in the elected worker (:meth:`evaluate`), not on batches; it is
+        also the one worker delivering the shared outbox."""
+        self.leading = False
+        self.outbox = Outbox(
+            db,
+            self.config,
+            self.metrics,
+            mqtt,
+            clock,
+            notifiers,
+            builtin,
+            active=lambda: self.leading or not self.elected,
+        )
         self.lifecycle = Lifecycle(
             db,
             self.config,
@@ -82,6 +102,7 @@ class AlertEngine:
             db, self.config, self.lifecycle, on_enqueued=self.outbox.wake, builtin=names
         )
         services = Services(self.places, self.lifecycle.is_open, self.lifecycle.tracked)
+        self._services = services
         self.domains: list[Domain] = [
             Water(services),
             Energy(services),
@@ -99,8 +120,15 @@ class AlertEngine:
 
     # -- state -------------------------------------------------------------------------------
 
-    def _load_state(self) -> None:
-        by_name = {d.name: d for d in self.domains}
+    def _on_batches(self) -> list[Domain]:
+        """The domains the batches and the tick feed: all, or the device ones when elected."""
+        return [d for d in self.domains if not (self.elected and d.scope == "building")]
+
+    def _building(self) -> list[Domain]:
+        return [d for d in self.domains if d.scope == "building"]
+
+    def _load_state(self, domains: list[Domain] | None = None) -> int:
+        by_name = {d.name: d for d in (self._on_batches() if domains is None else domains)}
         loaded = 0
         for rule, subject, state in self.db.fetch("SELECT rule, subject, state FROM alert_state"):
             domain = by_name.get(rule)
@@ -113,15 +141,21 @@ class AlertEngine:
                 log.warning("alert state dropped", domain=rule, subject=subject, error=str(exc))
         if loaded:
             log.info("alert rule state recovered", subjects=loaded, open=len(self.lifecycle.open))
+        return loaded
 
-    def flush_state(self) -> int:
-        """Save the rules' state of every subject that changed since the last flush."""
+    def flush_state(
+        self, domains: list[Domain] | None = None, cursor: datetime | None = None
+    ) -> int:
+        """Save the rules' state of every subject that changed since the last flush (and the
+        elected evaluator's ``cursor``, in the same transaction)."""
         with self._lock:
             rows = [
                 (d.name, subject, json.dumps(state), us(self.clock()))
-                for d in self.domains
+                for d in (self._on_batches() if domains is None else domains)
                 for subject, state in d.take_dirty().items()
             ]
+            if cursor is not None:
+                rows.append((*CURSOR, json.dumps(us(cursor)), us(self.clock())))
             if rows:
                 with self.db.transaction() as conn:
                     conn.executemany("INSERT OR REPLACE INTO alert_state VALUES (?,?,?,?)", rows)
@@ -141,7 +175,7 @@ class AlertEngine:
         try:
             with self._lock:
                 findings: list[Finding] = []
-                for domain in self.domains:
+                for domain in self._on_batches():
                     findings += domain.batch(batch)
                 self.lifecycle.apply(findings, now or self.clock())
                 self.batches += 1
@@ -159,7 +193,7 @@ class AlertEngine:
         try:
             with self._lock:
                 findings: list[Finding] = []
-                for domain in self.domains:
+                for domain in self._on_batches():
                     findings += domain.tick(now)
                 self.lifecycle.apply(findings, now)
                 self._maybe_flush()
@@ -167,6 +201,87 @@ class AlertEngine:
             self.errors += 1
             self.metrics.errors.inc()
             log.exception("alert tick failed")
+
+    def recall(self, devices: set[str]) -> int:
+        """This worker took over ``devices`` (their partition moved to it): reload the
+        unresolved alerts, and the device rules' state of those devices as the previous
+        owner last saved it, over what this worker remembered (it may have owned them before,
+        or never). Returns the subjects loaded. A subject is a device (``dev_eui``) or one of
+        its channels (``dev_eui:channel``)."""
+        if not devices:
+            return 0
+        with self._lock:
+            self.lifecycle.load()
+            by_name = {d.name: d for d in self._on_batches() if d.scope == "device"}
+            loaded = 0
+            for rule, subject, state in self.db.fetch(
+                "SELECT rule, subject, state FROM alert_state"
+            ):
+                domain = by_name.get(rule)
+                if domain is None or subject.split(":", 1)[0] not in devices:
+                    continue
+                try:
+                    domain.load(subject, json.loads(state))
+                    domain.dirty.discard(subject)
+                    loaded += 1
+                except (KeyError, TypeError, ValueError) as exc:
+                    log.warning("alert state dropped", domain=rule, subject=subject, error=str(exc))
+            return loaded
+
+    # -- the elected evaluator's side -------------------------------------------------------
+
+    def lead(self) -> datetime | None:
+        """This worker was elected: reload the unresolved alerts (the previous leader opened
+        or resolved some) and the building rules' state it saved; return the end of the
+        window its last saved evaluation read (None: no leader saved any yet).
+        The rules then resume where the last saved evaluation stopped: the hours judged are
+        in that state, so nothing is judged twice, and an alert still open is refreshed or
+        resolved, never opened again."""
+        with self._lock:
+            self.lifecycle.load()
+            self._reset_building()
+            loaded = self._load_state(self._building())
+            self.leading = True
+            found = self.db.fetch(
+                "SELECT state FROM alert_state WHERE rule = ? AND subject = ?", CURSOR
+            )
+            cursor = from_us(int(json.loads(found[0][0]))) if found and loaded else None
+            log.info(
+                "building rules taken over",
+                open=len(self.lifecycle.open),
+                subjects=loaded,
+                cursor=cursor.isoformat() if cursor else None,
+            )
+            return cursor
+
+    def step_down(self) -> None:
+        """This worker lost the election: forget the building state (it will go stale)."""
+        with self._lock:
+            self._reset_building()
+            self.leading = False
+
+    def _reset_building(self) -> None:
+        self.domains = [
+            type(d)(self._services) if d.scope == "building" else d for d in self.domains
+        ]
+
+    def evaluate(
+        self, batch: Batch, now: datetime | None = None, cursor: datetime | None = None
+    ) -> int:
+        """The elected worker's step: the building rules on ``batch`` (the deltas read from
+        the store, :mod:`lorawatch.alerts.evaluator`), their findings through the lifecycle,
+        and their state saved at once with ``cursor`` (the end of the window read), so a
+        successor resumes from this step. Returns the number of findings; raises (the
+        evaluator logs it and retries at its next step)."""
+        now = now or self.clock()
+        with self._lock:
+            findings: list[Finding] = []
+            for domain in self._building():
+                findings += domain.batch(batch)
+                findings += domain.tick(now)
+            self.lifecycle.apply(findings, now)
+            self.flush_state(self._building(), cursor)
+            return len(findings)
 
     # -- running -----------------------------------------------------------------------------
 

@@ -329,8 +329,12 @@ class Worker:
         config: NotifierConfig,
         metrics: Metrics,
         clock: Callable[[], datetime],
+        active: Callable[[], bool] = lambda: True,
     ) -> None:
+        """``active``: whether this process delivers now (with several workers sharing the
+        outbox, only the elected one does, so nothing is sent twice)."""
         self.db = db
+        self.active = active
         self.notifier = notifier
         self.config = config
         self.metrics = metrics
@@ -423,9 +427,13 @@ class Worker:
         now = self.clock()
         if self.retry_at is not None and now < self.retry_at:
             return (self.retry_at - now).total_seconds()
+        if not self.active():
+            return POLL_S
         deliveries = self.due(now)
         if not deliveries:
             return self.next_due(now)
+        if not self.active():  # another worker was elected while these were read: its turn
+            return POLL_S
         limit = self.config.rate_limit_per_hour
         while self.sent and self.sent[0] <= now - timedelta(hours=1):
             self.sent.popleft()
@@ -533,9 +541,11 @@ class Outbox:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         notifiers: dict[str, Notifier] | None = None,
         builtin: Sequence[tuple[NotifierConfig, Notifier]] = (),
+        active: Callable[[], bool] = lambda: True,
     ) -> None:
         """``builtin``: notifiers lorawatch adds itself (the InfluxDB writer), with their
-        configuration; ``notifiers`` replaces configured ones by name (tests)."""
+        configuration; ``notifiers`` replaces configured ones by name (tests); ``active``:
+        whether this process delivers now (:class:`Worker`)."""
         zone = ZoneInfo(config.timezone)
         made = notifiers or {}
         self.workers = [
@@ -545,10 +555,11 @@ class Outbox:
                 n,
                 metrics,
                 clock,
+                active,
             )
             for n in config.notifiers
         ]
-        self.workers += [Worker(db, n, c, metrics, clock) for c, n in builtin]
+        self.workers += [Worker(db, n, c, metrics, clock, active) for c, n in builtin]
 
     def start(self) -> None:
         for w in self.workers:

@@ -81,6 +81,10 @@ class Database(Protocol):
 
 
 def create(db: Database) -> None:
+    """Create the tables in the service's SQLite file; a shared PostgreSQL has them from its
+    migrations (``0002_alerts``, :mod:`lorawatch.alerts.pgsql`)."""
+    if getattr(db, "dialect", "sqlite") != "sqlite":
+        return
     with _tx(db) as conn:
         for statement in SCHEMA.split(";"):
             if statement.strip():

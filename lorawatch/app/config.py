@@ -230,6 +230,14 @@ def runtime_problems(settings: Settings) -> list[tuple[str, str]]:
         why := _writable_dir(settings.store.influxdb.spool_dir)
     ):
         problems.append(("store.influxdb.spool_dir", f"cannot use it: {why}; choose another"))
+    if settings.alerts.evaluator == "elected" and settings.state.backend != "postgresql":
+        problems.append(
+            (
+                "alerts.evaluator",
+                '"elected" needs the state the workers share: set state.backend = '
+                '"postgresql" and state.dsn (docs/scaling.md), or keep "local" with one worker',
+            )
+        )
     problems += _secret_files(settings, "")
     if settings.state.backend == "postgresql" and not any(
         k.startswith("state.") for k, _ in problems

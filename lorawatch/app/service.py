@@ -16,6 +16,9 @@ import structlog
 from lorawatch import inventory as inventory_mod
 from lorawatch.alerts.config import AlertsConfig
 from lorawatch.alerts.engine import AlertEngine
+from lorawatch.alerts.evaluator import BuildingEvaluator, Election
+from lorawatch.alerts.pgsql import PgAlertsDb
+from lorawatch.alerts.store import Database
 from lorawatch.app.config import Settings
 from lorawatch.app.derived import DerivedJob
 from lorawatch.core.errors import StoreError
@@ -31,7 +34,7 @@ from lorawatch.pipeline.bridge import Bridge
 from lorawatch.pipeline.commands import CommandQueue, SqlCommands
 from lorawatch.pipeline.ingest import Ingestor
 from lorawatch.pipeline.meters import MeterEngine, MeterKey
-from lorawatch.pipeline.store import Store
+from lorawatch.pipeline.store import History, Store
 from lorawatch.stores.influx import InfluxStore
 from lorawatch.stores.retention import RetentionJob
 from lorawatch.stores.sqlite import SqliteStore
@@ -126,16 +129,25 @@ class Service:
         # else each partition's meters are loaded when this worker acquires it (bridge).
         alerts_config = alerts or _alerts_config(settings)
         self.alerts: AlertEngine | None = None
+        self.evaluator: BuildingEvaluator | None = None
         batch_interval_ms = settings.store.batch_interval_ms
         if alerts_config.enabled:
+            # With the shared state, alerts live there: any worker refreshes or resolves one.
+            alerts_db: Database = self.sqlite if self.state is None else PgAlertsDb(self.state)
             self.alerts = AlertEngine(
-                self.sqlite,
+                alerts_db,
                 self.inventory,
                 alerts_config,
                 registry=self.metrics.registry,
                 mqtt=settings.mqtt,
                 influx=self.influx,
             )
+            if alerts_config.evaluator == "elected" and self.state is not None:
+                election = Election(
+                    self.state.dsn, alerts_config.evaluator_retry_s, name=self.state.worker
+                )
+                readings: History = self.influx if self.influx is not None else self.sqlite
+                self.evaluator = BuildingEvaluator(self.alerts, readings, election)
             # The bridge's wait for a fuller batch delays alerts too: cap it.
             batch_interval_ms = min(batch_interval_ms, alerts_config.max_delay_ms)
         b = settings.bridge
@@ -154,6 +166,7 @@ class Service:
             on_stored=self.alerts.on_batch if self.alerts else None,
             persisted=self.sqlite if self.state is None else self.state,
             partitions=self.state,
+            on_takeover=self.alerts.recall if self.alerts and self.state else None,
         )
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -240,6 +253,7 @@ class Service:
                 for code, n in self.ingestor.chirpstack_logs.items()
             },
             "alerts": self.alerts.health() if self.alerts else None,
+            "evaluator": self.evaluator.health() if self.evaluator else None,
             "warnings": self.warnings(),
         }
 
@@ -260,6 +274,8 @@ class Service:
             self._http = WebServer(create_app(self), self.settings.http.listen)
         if self.alerts is not None:
             self.alerts.start()
+        if self.evaluator is not None:
+            self.evaluator.start()
         self._retention = RetentionJob(self.sqlite, self.settings.store.raw_retention_days)
         self._retention.start()
         if self.derived is not None:
@@ -326,6 +342,8 @@ class Service:
         if self._thread is not None:
             self._thread.join(timeout=10)
         self.source.stop()
+        if self.evaluator is not None:
+            self.evaluator.stop()  # hands the building rules over at once
         if self.alerts is not None:
             self.alerts.stop()
         if self._http is not None:

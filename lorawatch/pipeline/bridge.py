@@ -74,6 +74,7 @@ class Bridge:
         on_stored: Callable[[Batch], None] | None = None,
         persisted: Persisted | None = None,
         partitions: PartitionState | None = None,
+        on_takeover: Callable[[set[str]], object] | None = None,
     ) -> None:
         """``on_stored`` is called with each batch once it is durable and acked (the alert
         engine); it must be quick, and an exception it raises is logged, never propagated.
@@ -81,7 +82,8 @@ class Bridge:
         ``max_clock_ahead_s`` (0: off) is how far ahead of its arrival an event's own time
         may be before it is read at its arrival time instead. ``partitions`` (a shared state)
         is asked to own the partitions of each batch before it is prepared; the state of those
-        it takes over is loaded over this worker's memory (docs/scaling.md)."""
+        it takes over is loaded over this worker's memory (docs/scaling.md), and
+        ``on_takeover`` is told their devices (the alert rules reload theirs)."""
         self.source = source
         self.ingestor = ingestor
         self.stores = stores
@@ -101,6 +103,7 @@ class Bridge:
         self.unknown_events = 0
         self._event_counters: dict[str, Counter] = {}
         self.partitions = partitions
+        self.on_takeover = on_takeover
         self._devices_of: dict[str, set[str]] = {}
         """Partition -> the devices whose uplinks came from it (to forget them on a takeover)."""
         self._lost = False
@@ -191,6 +194,11 @@ class Bridge:
             self.ingestor.meters.load_states(handover.meter_states)
         except ValueError as exc:
             log.error("a stored meter state is unreadable", error=str(exc))
+        if self.on_takeover is not None:
+            try:
+                self.on_takeover(forget | set(handover.last_f_cnt))
+            except Exception:
+                log.exception("the alert rules could not reload the devices taken over")
 
     def _give_back(self, prepared: Prepared) -> None:
         """A batch that must not be written: forget it, hand its messages back to the broker."""

@@ -12,9 +12,9 @@ from datetime import datetime
 from typing import Literal, NamedTuple, Protocol
 
 from lorawatch.core.timeutil import Bucket, Interval
-from lorawatch.pipeline.records import Batch
+from lorawatch.pipeline.records import Batch, Consumption, StoredReading
 
-__all__ = ["Bucket", "Delta", "HourStats", "Interval", "Store"]
+__all__ = ["Bucket", "Delta", "History", "HourStats", "Interval", "Store"]
 
 
 class Delta(NamedTuple):
@@ -79,3 +79,18 @@ class Store(Protocol):
         """State for /healthz: spool depth, last error, and the fix when a human is needed."""
 
     def close(self) -> None: ...
+
+
+class History(Protocol):
+    """The records a store can give back (SQLite with readings, InfluxDB): what the elected
+    evaluator judges buildings on (:mod:`lorawatch.alerts.evaluator`), since no single
+    worker sees all their meters. Both stores answer identically (tests/test_aggregates.py).
+    """
+
+    def deltas_between(self, name: str, start: datetime, end: datetime) -> list[Consumption]:
+        """The deltas of ``name`` whose end time is in [start, end), each with its device and
+        place, sorted by end time then device."""
+
+    def readings_between(self, name: str, start: datetime, end: datetime) -> list[StoredReading]:
+        """The readings of ``name`` timed in [start, end), sorted by time then device (the
+        evaluator's outdoor temperatures)."""

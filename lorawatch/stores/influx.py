@@ -25,8 +25,8 @@ import os
 import random
 import threading
 import time
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -36,7 +36,7 @@ import structlog
 from lorawatch.core import timeutil
 from lorawatch.core.errors import StoreRejected, StoreUnavailable
 from lorawatch.pipeline import line_protocol
-from lorawatch.pipeline.records import Batch
+from lorawatch.pipeline.records import Batch, Consumption, Place, StoredReading
 from lorawatch.pipeline.store import Bucket, Delta, HourStats, Interval
 from lorawatch.stores.settings import InfluxConfig
 
@@ -389,6 +389,58 @@ class InfluxStore:
             for t, m, lo, hi in serie["values"]
             if m is not None
         ]
+
+    def _points(
+        self, measurement: str, fields: str, start: datetime, end: datetime
+    ) -> Iterator[tuple[dict[str, str], Place, datetime, list[Any]]]:
+        """(tags, time, values) of the points of ``measurement`` with field ``name`` set."""
+        q = (
+            f'SELECT {fields} FROM "{measurement}" WHERE time >= {timeutil.ns(start)}'
+            f" AND time < {timeutil.ns(end)} GROUP BY *"
+        )
+        for serie in self.query(q):
+            tags: dict[str, str] = serie.get("tags", {})
+            place = Place(
+                tags.get("commune", ""),
+                tags.get("building", ""),
+                tags.get("device", ""),
+                tags.get("kind", ""),
+            )
+            for t, *values in serie["values"]:
+                if values[0] is not None:
+                    yield tags, place, timeutil.from_us(t // 1000), values
+
+    def deltas_between(self, name: str, start: datetime, end: datetime) -> list[Consumption]:
+        found = [
+            Consumption(
+                tags.get("dev_eui", ""),
+                name,
+                tags.get("channel", ""),
+                t - timedelta(seconds=int(interval or 0)),
+                t,
+                float(value),
+                bool(gap),
+                place,
+            )
+            for tags, place, t, (value, interval, gap) in self._points(
+                "consumption", f'"{name}", "interval_s", "gap"', start, end
+            )
+        ]
+        return sorted(found, key=lambda c: (c.end, c.dev_eui, c.channel))
+
+    def readings_between(self, name: str, start: datetime, end: datetime) -> list[StoredReading]:
+        found = [
+            StoredReading(
+                tags.get("dev_eui", ""),
+                name,
+                tags.get("channel", ""),
+                t,
+                value if isinstance(value, bool) else float(value),
+                place,
+            )
+            for tags, place, t, (value,) in self._points("reading", f'"{name}"', start, end)
+        ]
+        return sorted(found, key=lambda r: (r.time, r.dev_eui, r.channel))
 
     def health(self) -> dict[str, object]:
         return {

@@ -23,7 +23,7 @@ from lorawatch.core import timeutil
 from lorawatch.core.errors import StoreUnavailable
 from lorawatch.core.timeutil import us
 from lorawatch.gateway_bridge.dedup import MAX_GENERATIONS, frame_identity, letter_key
-from lorawatch.pipeline.records import Batch, Consumption, DeadLetter, StoredReading
+from lorawatch.pipeline.records import Batch, Consumption, DeadLetter, Place, StoredReading
 from lorawatch.pipeline.store import Bucket, Delta, HourStats, Interval
 
 log = structlog.get_logger(__name__)
@@ -412,6 +412,46 @@ class SqliteStore:
             (name, commune, us(start), us(end)),
         )
         return [HourStats(int(h) * 3600, float(m), float(lo), float(hi)) for h, m, lo, hi in rows]
+
+    def deltas_between(self, name: str, start: datetime, end: datetime) -> list[Consumption]:
+        rows = self.fetch(
+            "SELECT dev_eui, channel, start_us, end_us, value, gap, commune, building, device,"
+            " kind FROM consumption WHERE name = ? AND end_us >= ? AND end_us < ?"
+            " ORDER BY end_us, dev_eui, channel",
+            (name, us(start), us(end)),
+        )
+        return [
+            Consumption(
+                dev,
+                name,
+                channel,
+                timeutil.from_us(a),
+                timeutil.from_us(b),
+                value,
+                bool(gap),
+                Place(commune, building, device, kind),
+            )
+            for dev, channel, a, b, value, gap, commune, building, device, kind in rows
+        ]
+
+    def readings_between(self, name: str, start: datetime, end: datetime) -> list[StoredReading]:
+        rows = self.fetch(
+            "SELECT dev_eui, channel, time_us, value, commune, building, device, kind"
+            " FROM readings WHERE name = ? AND time_us >= ? AND time_us < ?"
+            " ORDER BY time_us, dev_eui, channel",
+            (name, us(start), us(end)),
+        )
+        return [
+            StoredReading(
+                dev,
+                name,
+                channel,
+                timeutil.from_us(t),
+                value,
+                Place(commune, building, device, kind),
+            )
+            for dev, channel, t, value, commune, building, device, kind in rows
+        ]
 
     def uplink_time(self, uid: int) -> int | None:
         """Event time (µs) of the stored uplink with this identity (the de-duplicator's

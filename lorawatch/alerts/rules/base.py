@@ -7,6 +7,12 @@ JSON-able data per subject, saved in ``alert_state`` so a restart keeps baseline
 series instead of relearning them, and every input is idempotent (a re-emitted consumption
 delta replaces the one it corrects; a reading older than the last one seen is ignored), so
 a redelivered batch changes nothing.
+
+Each domain has a scope. ``device`` rules need only one device's records, so with several
+workers they run in the worker that consumes that device's partition. ``building`` rules need
+every meter of a building, which several workers each see a part of: with
+``alerts.evaluator = "elected"`` they run in one elected worker that reads the consumption
+from the store (:mod:`lorawatch.alerts.evaluator`).
 """
 
 from __future__ import annotations
@@ -16,13 +22,14 @@ from bisect import bisect_right, insort
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 from lorawatch.alerts.model import Finding
 from lorawatch.alerts.places import Places
 from lorawatch.pipeline.records import Batch, Place
 
 HOUR = 3600
+Scope = Literal["device", "building"]
 
 
 def ts(t: datetime) -> float:
@@ -52,6 +59,7 @@ class Domain:
     """Base of the rule domains: a batch in, findings out, per-subject state kept."""
 
     name = "domain"
+    scope: ClassVar[Scope] = "device"
 
     def __init__(self, services: Services) -> None:
         self.s = services

@@ -113,6 +113,7 @@ class _Building:
 
 class Energy(Domain):
     name = "energy"
+    scope = "building"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
