@@ -1,22 +1,25 @@
 """The alert engine: rules on every stored batch, a periodic tick, lifecycle and outbox.
 
-The bridge calls :meth:`AlertEngine.on_batch` once a batch is durable and acknowledged, so an
-alert never rests on a reading that could still be lost, and the rules see what the
-dashboards see. ``on_batch`` is quick by construction: the rules work in memory, and the
-only I/O is one small SQLite transaction when an alert changes (notifications are queued in
-that same transaction and sent by the notifier threads). It never raises: a bug in a rule is
-logged and counted, and ingestion goes on.
+The rules run inside the transaction that stores each batch (the service registers the
+engine as a :class:`~lorawatch.stores.sqlite.WriteHook` of its SQLite store): the alerts a
+batch opens, their notifications and the rules' changed state commit with the batch or not
+at all. So an alert never rests on a reading that could still be lost, and a crash right
+after a commit restarts with the rules exactly where they were; the redelivered copies of
+that batch are dropped as duplicates before they reach the rules, so nothing counts twice.
+The rules work in memory; the I/O is the rows of the subjects a batch changed. A bug in a
+rule is logged and counted (its writes rolled back to a savepoint), and ingestion goes on.
 """
 
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import structlog
 from prometheus_client import CollectorRegistry
 
@@ -41,6 +44,13 @@ from lorawatch.inventory import Inventory
 from lorawatch.pipeline.records import Batch
 
 log = structlog.get_logger(__name__)
+
+
+def _json(state: Any) -> str:
+    """A subject's state as JSON; orjson, as each batch saves the subjects it changed (an
+    energy baseline's state is kilobytes, and the standard module is ~20x slower here).
+    Integer keys become strings as with :func:`json.dumps`; a NaN becomes null."""
+    return orjson.dumps(state, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 class AlertEngine:
@@ -90,7 +100,9 @@ class AlertEngine:
             Fleet(services),
         ]
         self._lock = threading.RLock()
-        self._flushed = time.monotonic()
+        self._enqueued = 0
+        self._unsaved: list[tuple[Domain, str, dict[str, Any]]] = []
+        """What the open transaction saved: marked unsaved again if it does not commit."""
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
         self.batches = 0
@@ -111,62 +123,149 @@ class AlertEngine:
                 loaded += 1
             except (KeyError, TypeError, ValueError) as exc:
                 log.warning("alert state dropped", domain=rule, subject=subject, error=str(exc))
+        series: dict[tuple[str, str], list[tuple[str, float, float, float, bool]]] = {}
+        for rule, subject, *entry in self.db.fetch(
+            "SELECT rule, subject, key, start, end, value, gap FROM alert_series"
+        ):
+            series.setdefault((rule, subject), []).append(tuple(entry))
+        for (rule, subject), entries in series.items():
+            domain = by_name.get(rule)
+            hourly = None if domain is None else domain.series(subject)
+            if hourly is not None:
+                hourly.restore(entries)
         if loaded:
             log.info("alert rule state recovered", subjects=loaded, open=len(self.lifecycle.open))
 
     def flush_state(self) -> int:
-        """Save the rules' state of every subject that changed since the last flush."""
-        with self._lock:
-            rows = [
-                (d.name, subject, json.dumps(state), us(self.clock()))
-                for d in self.domains
-                for subject, state in d.take_dirty().items()
-            ]
-            if rows:
-                with self.db.transaction() as conn:
-                    conn.executemany("INSERT OR REPLACE INTO alert_state VALUES (?,?,?,?)", rows)
-            self._flushed = time.monotonic()
-            return len(rows)
+        """Save the rules' state of every subject changed since it was last saved.
 
-    def _maybe_flush(self) -> None:
-        if time.monotonic() - self._flushed >= self.config.state_flush_s:
-            self.flush_state()
+        Batches and ticks save what they change in their own transaction; this is for
+        changes made outside them (a test feeding rules directly) and a last safety net at
+        stop."""
+        try:
+            with self.db.transaction() as conn, self._lock:
+                saved = self._save_state(conn)
+        except BaseException:
+            self.rolled_back()
+            raise
+        self.committed()
+        return saved
+
+    def _save_state(self, conn: sqlite3.Connection) -> int:
+        """Write the changed subjects' state on ``conn`` (the caller's transaction)."""
+        rows = []
+        put: list[tuple[str, str, str, float, float, float, bool]] = []
+        drop: list[tuple[str, str, str]] = []
+        stamp = us(self.clock())
+        for d in self.domains:
+            if not d.dirty:
+                continue
+            for subject, state in d.take_dirty().items():
+                rows.append((d.name, subject, _json(state), stamp))
+                series = d.series(subject)
+                changes = series.take_changes() if series is not None else {}
+                for key, entry in changes.items():
+                    if entry is None:
+                        drop.append((d.name, subject, key))
+                    else:
+                        put.append((d.name, subject, key, *entry))
+                self._unsaved.append((d, subject, changes))
+        if rows:
+            conn.executemany("INSERT OR REPLACE INTO alert_state VALUES (?,?,?,?)", rows)
+        if drop:
+            conn.executemany(
+                "DELETE FROM alert_series WHERE rule = ? AND subject = ? AND key = ?", drop
+            )
+        if put:
+            conn.executemany("INSERT OR REPLACE INTO alert_series VALUES (?,?,?,?,?,?,?)", put)
+        return len(rows)
 
     # -- evaluation --------------------------------------------------------------------------
 
-    def on_batch(self, batch: Batch, now: datetime | None = None) -> None:
-        """Evaluate the rules on a stored batch; queue what must be notified. Never raises."""
-        if not self.config.enabled or not len(batch):
+    def in_transaction(self, db: sqlite3.Connection, batch: Batch) -> None:
+        """The store's write hook: evaluate the rules on ``batch`` inside its transaction."""
+        self._evaluate(db, batch, self.clock())
+
+    def committed(self) -> None:
+        """The batch's transaction committed: what it wrote is saved; wake the notifiers."""
+        with self._lock:
+            self._unsaved.clear()
+            enqueued, self._enqueued = self._enqueued, 0
+        if enqueued:
+            self.outbox.wake()
+
+    def rolled_back(self) -> None:
+        """The transaction did not commit: reload the alerts as stored and mark the state
+        written in it as unsaved again (the rules are idempotent: the batch comes again)."""
+        with self._lock:
+            self._unsave(0)
+            self._enqueued = 0
+            self.lifecycle.load()
+
+    def _unsave(self, since: int) -> None:
+        """Mark what was saved since ``_unsaved[since]`` as changed again."""
+        for domain, subject, changes in reversed(self._unsaved[since:]):
+            domain.dirty.add(subject)
+            series = domain.series(subject)
+            if series is not None:
+                series.changed = {**changes, **series.changed}
+        del self._unsaved[since:]
+
+    def _evaluate(
+        self,
+        conn: sqlite3.Connection,
+        batch: Batch | None,
+        now: datetime,
+    ) -> None:
+        """Run the rules on a batch (or the tick's time rules when ``batch`` is None), apply
+        the findings and save the changed state on ``conn``. Never raises: a failure rolls
+        back to a savepoint, so the caller's batch is stored without the rules' writes."""
+        if not self.config.enabled or (batch is not None and not len(batch)):
             return
-        try:
-            with self._lock:
+        with self._lock:
+            conn.execute("SAVEPOINT alert_rules")
+            mark = len(self._unsaved)
+            try:
                 findings: list[Finding] = []
                 for domain in self.domains:
-                    findings += domain.batch(batch)
-                self.lifecycle.apply(findings, now or self.clock())
-                self.batches += 1
-                self._maybe_flush()
-        except Exception:
-            self.errors += 1
-            self.metrics.errors.inc()
-            log.exception("alert rules failed on a batch; ingestion goes on")
+                    findings += domain.batch(batch) if batch is not None else domain.tick(now)
+                self._enqueued += self.lifecycle.apply_in(conn, findings, now)
+                self._save_state(conn)
+                if batch is not None:
+                    self.batches += 1
+                conn.execute("RELEASE alert_rules")
+            except Exception:
+                conn.execute("ROLLBACK TO alert_rules")
+                conn.execute("RELEASE alert_rules")
+                self._unsave(mark)
+                self.lifecycle.load()
+                self.errors += 1
+                self.metrics.errors.inc()
+                what = "a batch" if batch is not None else "a tick"
+                log.exception(f"alert rules failed on {what}; ingestion goes on")
+
+    def on_batch(self, batch: Batch, now: datetime | None = None) -> None:
+        """Evaluate the rules on a batch stored without the hook (tests, replays), in a
+        transaction of their own. Never raises."""
+        self._run(batch, now or self.clock())
 
     def tick(self, now: datetime | None = None) -> None:
         """Evaluate the time-based rules (a silent device) at ``now``. Never raises."""
+        self._run(None, now or self.clock())
+
+    def _run(self, batch: Batch | None, now: datetime) -> None:
         if not self.config.enabled:
             return
-        now = now or self.clock()
         try:
-            with self._lock:
-                findings: list[Finding] = []
-                for domain in self.domains:
-                    findings += domain.tick(now)
-                self.lifecycle.apply(findings, now)
-                self._maybe_flush()
+            with self.db.transaction() as conn:
+                self._evaluate(conn, batch, now)
         except Exception:
+            self.rolled_back()
             self.errors += 1
             self.metrics.errors.inc()
-            log.exception("alert tick failed")
+            log.exception("alert rules not saved; ingestion goes on")
+            return
+        self.committed()
 
     # -- running -----------------------------------------------------------------------------
 

@@ -106,6 +106,9 @@ class Service:
                 mqtt=settings.mqtt,
                 influx=self.influx,
             )
+            # The rules' state and the alerts commit with each batch (not after it): a crash
+            # between commit and ack cannot leave them behind the stored readings.
+            self.sqlite.hooks.append(self.alerts)
             # The bridge's wait for a fuller batch delays alerts too: cap it.
             batch_interval_ms = min(batch_interval_ms, alerts_config.max_delay_ms)
         b = settings.bridge
@@ -121,7 +124,6 @@ class Service:
             max_clock_ahead_s=b.max_clock_ahead_s,
             batch_size=settings.store.batch_size,
             batch_interval_s=batch_interval_ms / 1000,
-            on_stored=self.alerts.on_batch if self.alerts else None,
             persisted=self.sqlite,
         )
         self._stop = threading.Event()

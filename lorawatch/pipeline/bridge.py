@@ -65,8 +65,9 @@ class Bridge:
         on_stored: Callable[[Batch], None] | None = None,
         persisted: Persisted | None = None,
     ) -> None:
-        """``on_stored`` is called with each batch once it is durable and acked (the alert
-        engine); it must be quick, and an exception it raises is logged, never propagated.
+        """``on_stored`` is called with each batch once it is durable and acked; it must be
+        quick, and an exception it raises is logged, never propagated (the service's alert
+        rules run inside the SQLite transaction instead: ``SqliteStore.hooks``).
         ``persisted`` answers which uplink identities are already stored (across restarts).
         ``max_clock_ahead_s`` (0: off) is how far ahead of its arrival an event's own time
         may be before it is read at its arrival time instead."""

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import structlog
 
@@ -77,6 +77,24 @@ SCHEMA_VERSION = 2
 
 
 Row = tuple[Any, ...]
+
+
+class WriteHook(Protocol):
+    """State that must commit with each batch: written in its transaction, or not at all.
+
+    The alert engine is one: its rules' state and the alerts a batch opens are durable
+    exactly when the batch is, so a crash between the commit and the acknowledgement (the
+    redelivered copies are then recognised and dropped before the rules) loses nothing.
+    """
+
+    def in_transaction(self, db: sqlite3.Connection, batch: Batch) -> None:
+        """Write what ``batch`` changes, on ``db``; must not commit or roll back."""
+
+    def committed(self) -> None:
+        """The transaction committed (wake whoever waits for what was written)."""
+
+    def rolled_back(self) -> None:
+        """The transaction did not commit: forget what ``in_transaction`` believed written."""
 
 
 def _columns(db: sqlite3.Connection, table: str) -> set[str]:
@@ -187,6 +205,8 @@ class SqliteStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._write_lock = threading.Lock()
+        self.hooks: list[WriteHook] = []
+        """Called inside :meth:`write`'s transaction, in order (the alert engine)."""
         with self._connection() as db:
             db.executescript(SCHEMA)
         self._migrate()
@@ -245,8 +265,18 @@ class SqliteStore:
             db.execute("COMMIT")
 
     def write(self, batch: Batch) -> None:
-        with self.transaction() as db:
-            self.write_in(db, batch)
+        """Write the batch, and what the :attr:`hooks` derive from it, in one transaction."""
+        try:
+            with self.transaction() as db:
+                self.write_in(db, batch)
+                for hook in self.hooks:
+                    hook.in_transaction(db, batch)
+        except BaseException:
+            for hook in self.hooks:
+                hook.rolled_back()
+            raise
+        for hook in self.hooks:
+            hook.committed()
 
     def write_in(self, db: sqlite3.Connection, batch: Batch) -> None:
         """Write a batch inside the caller's transaction (to commit other changes with it)."""

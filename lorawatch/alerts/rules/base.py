@@ -84,6 +84,10 @@ class Domain:
     def load(self, subject: str, state: Any) -> None:
         raise NotImplementedError
 
+    def series(self, subject: str) -> Hourly | None:
+        """The subject's hourly series whose deltas are saved as rows (not in its dump)."""
+        return None
+
     def take_dirty(self) -> dict[str, Any]:
         out = {subject: self.dump(subject) for subject in self.dirty}
         self.dirty.clear()
@@ -160,6 +164,9 @@ class Hourly:
         self.by_end: list[tuple[float, str]] = []
         """(end, key) of ``seen``, sorted, so a window scans only its own deltas."""
         self.pruned = float("-inf")
+        self.changed: dict[str, tuple[float, float, float, bool] | None] = {}
+        """``seen`` entries added (or forgotten: None) since :meth:`take_changes`: ``seen`` is
+        saved row by row (``alert_series``), not in :meth:`to_json`, to keep batches cheap."""
 
     def add(self, meter: str, start: float, end: float, value: float, gap: bool) -> bool:
         key = f"{meter}|{end:.6f}"
@@ -173,6 +180,7 @@ class Hourly:
             insort(self.by_end, (end, key))
         self._spread(start, end, value, gap, sign=1.0)
         self.seen[key] = entry
+        self.changed[key] = entry
         self.ends[meter] = max(self.ends.get(meter, end), end)
         return True
 
@@ -217,6 +225,7 @@ class Hourly:
         cut = bisect_right(self.by_end, (before, "\U0010ffff"))
         for _, key in self.by_end[:cut]:
             self.seen.pop(key, None)
+            self.changed[key] = None
         del self.by_end[:cut]
         for meter in [m for m, e in self.ends.items() if e < before - 7 * 86400]:
             del self.ends[meter]
@@ -236,21 +245,35 @@ class Hourly:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "values": [[h, round(v, 9)] for h, v in self.values.items()],
+            # Exact (not rounded): a restart continues the sums where they were.
+            "values": [[h, v] for h, v in self.values.items()],
             "covered": [[h, c] for h, c in self.covered.items()],
-            "seen": [[k, *e] for k, e in self.seen.items()],
             "ends": self.ends,
         }
+
+    def take_changes(self) -> dict[str, tuple[float, float, float, bool] | None]:
+        """The ``seen`` entries to write (None: to delete) since the last call."""
+        out, self.changed = self.changed, {}
+        return out
+
+    def restore(self, rows: Iterable[tuple[str, float, float, float, bool]]) -> None:
+        """Put back the ``seen`` entries saved row by row (after :meth:`from_json`)."""
+        for k, a, b, v, g in rows:
+            self.seen[str(k)] = (float(a), float(b), float(v), bool(g))
+        self.by_end = sorted((e[1], k) for k, e in self.seen.items())
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Hourly:
         out = cls()
         out.values = {int(h): float(v) for h, v in data.get("values", [])}
         out.covered = {int(h): float(c) for h, c in data.get("covered", [])}
+        # A state saved before alert_series held the deltas in "seen": keep them, and write
+        # them as rows at the next save.
         out.seen = {
             str(k): (float(a), float(b), float(v), bool(g))
             for k, a, b, v, g in data.get("seen", [])
         }
+        out.changed = dict(out.seen)
         out.ends = {str(k): float(v) for k, v in data.get("ends", {}).items()}
         out.by_end = sorted((e[1], k) for k, e in out.seen.items())
         return out
