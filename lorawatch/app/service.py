@@ -168,7 +168,7 @@ class Service:
         """
         meters = self.ingestor.meters
         try:
-            restored = meters.load_states(self.sqlite.meter_states())
+            restored = meters.load_states(self.sqlite.meter_states(), self.sqlite.meter_windows())
         except ValueError as exc:
             log.error("meter states unreadable, seeding from the readings", error=str(exc))
             meters = self.ingestor.meters = MeterEngine(self.ingestor.limits)

@@ -131,7 +131,10 @@ class Bridge:
         prepared.commands = self.ingestor.poll_commands(prepared.batch)
         for message in messages:
             self._handle(message, prepared.batch, prepared.keys)
-        prepared.batch.meter_state = self.ingestor.meters.dirty_states()
+        batch = prepared.batch
+        batch.meter_state, batch.meter_window, batch.meter_window_from = (
+            self.ingestor.meters.take_state()
+        )
         return prepared
 
     def _finish(self, prepared: Prepared, stored: bool) -> None:
@@ -158,7 +161,9 @@ class Bridge:
         """The records one message would produce, without storing or acking (for replays)."""
         batch = Batch()
         self._handle(message, batch, None)
-        batch.meter_state = self.ingestor.meters.dirty_states()
+        batch.meter_state, batch.meter_window, batch.meter_window_from = (
+            self.ingestor.meters.take_state()
+        )
         return batch
 
     def _handle(self, message: Message, batch: Batch, committed: list[int] | None) -> None:
@@ -191,9 +196,19 @@ class Bridge:
         if skewed:
             event.time = message.received  # before de-duplication: its copies alike
         if not isinstance(event, UplinkEvent):
+            # A re-published status (new id, later time) must not add its battery reading
+            # again: the event's identity is its content, stored under a unique key.
+            event_uid = self.dedup.claim_event(event)
+            if event_uid is None:
+                self.metrics.duplicates.inc()
+                return
+            if committed is None:
+                self.dedup.abandon([event_uid])  # a replay claims nothing
+            else:
+                committed.append(event_uid)
             if skewed:
                 self.ingestor.clock_ahead(event, dated, batch)
-            self.ingestor.event(event, batch)
+            self.ingestor.event(event, batch, event_uid)
             return
         if committed is None:
             uid, known = self.dedup.resolve(event, message)

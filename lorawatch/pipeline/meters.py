@@ -37,7 +37,7 @@ import math
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal, NamedTuple
 
 import orjson
@@ -63,6 +63,9 @@ DIP_RATIO: Final = 0.9
 """A drop to at least this fraction of the baseline is a dip, below it a reset (Home Assistant)."""
 
 SNAPSHOT_VERSION: Final = 1
+STATE_VERSION: Final = 2
+"""Of :meth:`MeterEngine.take_state`'s states: 2 keeps the window's readings as rows; a state
+without a version holds the meter's last reading only (files written before)."""
 DEFAULT_WINDOW: Final = 256
 DEFAULT_MAX_AGE: Final = timedelta(days=14)
 
@@ -269,6 +272,8 @@ class MeterEngine:
         self._max_age = max_age
         self._meters: dict[MeterKey, _Meter] = {}
         self._dirty: dict[MeterKey, _Meter] = {}
+        self._window_put: list[tuple[str, int, float, float | None]] = []
+        """Readings put in a window since :meth:`take_state` (rows of ``meter_window``)."""
 
     # ------------------------------------------------------------------ readings
 
@@ -293,6 +298,7 @@ class MeterEngine:
         if meter is None:
             meter = self._new_meter(key, delta_name)
         self._dirty[key] = meter
+        self._window_put.append((state_key(key), _us(time), value, modulus))
         times = meter.times
         if meter.head == len(times) or time > times[-1]:  # in order: the hot path
             times.append(time)
@@ -304,6 +310,7 @@ class MeterEngine:
         if times[i] == time:
             entry = meter.entries[i]
             if entry.value == value and entry.modulus == modulus:
+                self._window_put.pop()  # nothing changed
                 return [], []
             note = QualityEvent(
                 key, "duplicate", time, f"value at this time replaced: {entry.value} -> {value}"
@@ -313,6 +320,7 @@ class MeterEngine:
             return deltas, [note, *events]
         late = self._too_late(meter, time)
         if late is not None:
+            self._window_put.pop()  # not merged
             return [], [QualityEvent(key, "too_late", time, late)]
         times.insert(i, time)
         meter.entries.insert(i, _Entry(value, modulus))
@@ -366,6 +374,8 @@ class MeterEngine:
         meter.entries.append(entry)
         meter.floor = last_reading_time
         self._prune_commands(meter)
+        self._dirty[key] = meter
+        self._window_put.append((state_key(key), _us(last_reading_time), value, None))
         return True
 
     # ------------------------------------------------------------------ persistence
@@ -423,48 +433,64 @@ class MeterEngine:
             engine._load(item)
         return engine
 
-    def dirty_states(self) -> list[tuple[str, str]]:
-        """(key, state) of each meter changed since the last call, to store with the batch.
+    def take_state(
+        self,
+    ) -> tuple[
+        list[tuple[str, str]], list[tuple[str, int, float, float | None]], list[tuple[str, int]]
+    ]:
+        """What to store with the batch so that a restart continues exactly: the state of each
+        meter changed since the last call, the readings put in windows, and per changed
+        meter the time of its oldest reading still in the window (rows before it go).
 
-        A state is the meter's tail: the state before its newest reading, that reading and
-        the commands from then on; :meth:`load_states` continues from it exactly (the newest
-        reading's delta is not emitted again, anything older is too late). Small and cheap,
-        so it is written with every batch: a restart never needs the readings table.
+        A state is the meter's base (the state after its last evicted reading), that
+        reading's time and the commands from then on; with the window's readings (the rows
+        of ``meter_window``) :meth:`load_states` rebuilds the meter as it was: a late
+        reading merges, a replay is a duplicate, exactly as without the restart. Writing
+        readings row by row, not the window in each state, keeps a batch's cost to what it
+        changed.
         """
-        out = []
+        states = []
+        starts = []
         for key, m in self._dirty.items():
-            last = len(m.times) - 1
-            floor: datetime | None
-            if last > m.head:
-                base, floor = m.entries[last - 1].state, m.times[last - 1]
-            else:
-                base, floor = m.base, m.floor
-            readings = []
-            if last >= m.head:
-                entry = m.entries[last]
-                readings.append([m.times[last], entry.value, entry.modulus])
-            # orjson writes datetimes as ISO 8601, which _load reads back.
             item = {
+                "v": STATE_VERSION,
                 "key": list(key),
-                "floor": floor,
-                "base": list(base),
-                "readings": readings,
-                "commands": [c for c in m.commands if floor is None or c[0] >= floor],
+                "floor": m.floor,
+                "base": list(m.base),
+                "commands": m.commands,
             }
-            out.append((state_key(key), orjson.dumps(item).decode()))
+            # orjson writes datetimes as ISO 8601, which _load reads back.
+            name = state_key(key)
+            states.append((name, orjson.dumps(item).decode()))
+            starts.append((name, _us(m.times[m.head]) if m.head < len(m.times) else _NEVER))
         self._dirty.clear()
-        return out
+        put, self._window_put = self._window_put, []
+        return states, put, starts
 
-    def load_states(self, states: list[str]) -> int:
-        """Continue the meters of :meth:`dirty_states` (after a restart); returns how many.
+    def dirty_states(self) -> list[tuple[str, str]]:
+        """The states of :meth:`take_state`, for a caller that keeps no window (tests)."""
+        return self.take_state()[0]
 
-        Raises ValueError on a corrupt state, naming its meter.
+    def load_states(
+        self,
+        states: list[str],
+        windows: dict[str, list[tuple[int, float, float | None]]] | None = None,
+    ) -> int:
+        """Continue the meters of :meth:`take_state` (after a restart); returns how many.
+
+        ``windows`` holds each meter's window readings (by :func:`state_key`, time µs,
+        index, modulus) for the states that keep them apart. Raises ValueError on a corrupt
+        state, naming its meter.
         """
+        windows = windows or {}
         for text in states:
             try:
                 item = orjson.loads(text)
             except orjson.JSONDecodeError as exc:
                 raise ValueError(f"corrupt meter state {text[:80]!r}: {exc}") from exc
+            if isinstance(item, dict) and item.get("v") == STATE_VERSION:
+                rows = sorted(windows.get(state_key(MeterKey(*item["key"])), []))
+                item["readings"] = [[_from_us(t), value, modulus] for t, value, modulus in rows]
             self._load(item)
         return len(states)
 
@@ -484,7 +510,8 @@ class MeterEngine:
                 meter.commands.append((when, kind, float(amount)))
                 meter.cmd_keys.append((when, _COMMAND_RANK[kind]))
             for at, value, modulus in item["readings"]:
-                meter.times.append(datetime.fromisoformat(at))
+                when = at if isinstance(at, datetime) else datetime.fromisoformat(at)
+                meter.times.append(when)
                 meter.entries.append(_Entry(float(value), _num(modulus)))
             if meter.times:
                 self._recompute(meter, 0)
@@ -673,6 +700,21 @@ def _jump(
 def state_key(key: MeterKey) -> str:
     """The ``meter_state`` row of a meter."""
     return "\t".join(key)
+
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_NEVER: Final = 2**62
+"""A window start after every reading: a meter with an empty window keeps no row."""
+
+
+def _us(time: datetime) -> int:
+    """Microseconds since the epoch, exactly (the key of ``meter_window``)."""
+    d = time - _EPOCH
+    return (d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds
+
+
+def _from_us(value: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=value)
 
 
 def _iso(time: datetime | None) -> str | None:

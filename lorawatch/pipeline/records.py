@@ -101,6 +101,10 @@ class DeviceEvent:
     code: str
     detail: str
     place: Place = Place()
+    uid: int | None = None
+    """The identity of a ChirpStack event (``gateway_bridge.dedup.event_identity``): stored
+    under a unique key, so a re-published copy is one row; None for quality events, which
+    are keyed by their time and code."""
 
 
 @dataclass(slots=True)
@@ -113,6 +117,12 @@ class Batch:
     meter_state: list[tuple[str, str]] = field(default_factory=list)
     """(meter key, state) of the meters this batch moved: written in the batch's transaction,
     so a restart continues exactly where the stored data ends (not counted in ``len``)."""
+    meter_window: list[tuple[str, int, float, float | None]] = field(default_factory=list)
+    """(meter key, time µs, index, modulus) of the readings this batch put in a meter's
+    window of recent readings (where a late reading is merged): saved row by row."""
+    meter_window_from: list[tuple[str, int]] = field(default_factory=list)
+    """(meter key, time µs) of each moved meter's oldest reading still in its window: the
+    rows before it are deleted (after ``meter_window`` is written)."""
 
     def __len__(self) -> int:
         return (

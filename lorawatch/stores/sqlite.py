@@ -67,13 +67,18 @@ CREATE TABLE IF NOT EXISTS device_events (
 CREATE TABLE IF NOT EXISTS meter_state (
     key TEXT PRIMARY KEY, state TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS meter_window (
+    key TEXT NOT NULL, time_us INTEGER NOT NULL, value REAL NOT NULL, modulus REAL,
+    PRIMARY KEY (key, time_us)
+) WITHOUT ROWID;
 """
 
 QUARTER_US = 900 * 1_000_000
 HOUR_US = 3600 * 1_000_000
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """``PRAGMA user_version``: 1 added ``consumption_quarters`` (rebuilt from ``consumption``);
-2 added the identities (``uplinks.uid``, ``dead_letters.key``, each under a unique index)."""
+2 added the identities (``uplinks.uid``, ``dead_letters.key``, each under a unique index);
+3 the identity of ChirpStack's other events (``device_events.uid``, unique when set)."""
 
 
 Row = tuple[Any, ...]
@@ -225,6 +230,13 @@ class SqliteStore:
                 )
             if version < 2:
                 _add_identities(db)
+            if version < 3:
+                if "uid" not in _columns(db, "device_events"):
+                    db.execute("ALTER TABLE device_events ADD COLUMN uid INTEGER")
+                db.execute(
+                    "CREATE UNIQUE INDEX IF NOT EXISTS device_events_uid ON device_events (uid)"
+                    " WHERE uid IS NOT NULL"
+                )
             if version < SCHEMA_VERSION:
                 db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
@@ -313,12 +325,38 @@ class SqliteStore:
             )
             self._roll_up(db, {(row[1], row[3] // QUARTER_US) for row in rows})
         self._dead_letters(db, batch.dead_letters)
-        db.executemany(
-            "INSERT OR REPLACE INTO device_events VALUES (?,?,?,?,?)",
-            [(e.dev_eui, us(e.time), e.kind, e.code, e.detail) for e in batch.events],
-        )
+        # ChirpStack's events: a copy (same identity) keeps the first row. Quality events
+        # have no identity: the same (time, code) again replaces its detail.
+        events = batch.events
+        if events:
+            db.executemany(
+                "INSERT OR IGNORE INTO device_events (dev_eui, time_us, kind, code, detail, uid)"
+                " VALUES (?,?,?,?,?,?)",
+                [
+                    (e.dev_eui, us(e.time), e.kind, e.code, e.detail, e.uid)
+                    for e in events
+                    if e.uid is not None
+                ],
+            )
+            db.executemany(
+                "INSERT OR REPLACE INTO device_events (dev_eui, time_us, kind, code, detail)"
+                " VALUES (?,?,?,?,?)",
+                [
+                    (e.dev_eui, us(e.time), e.kind, e.code, e.detail)
+                    for e in events
+                    if e.uid is None
+                ],
+            )
         if batch.meter_state:
             db.executemany("INSERT OR REPLACE INTO meter_state VALUES (?,?)", batch.meter_state)
+        if batch.meter_window:
+            db.executemany(
+                "INSERT OR REPLACE INTO meter_window VALUES (?,?,?,?)", batch.meter_window
+            )
+        if batch.meter_window_from:
+            db.executemany(
+                "DELETE FROM meter_window WHERE key = ? AND time_us < ?", batch.meter_window_from
+            )
 
     @staticmethod
     def _dead_letters(db: sqlite3.Connection, letters: list[DeadLetter]) -> None:
@@ -450,6 +488,13 @@ class SqliteStore:
             row = db.execute("SELECT time_us FROM uplinks WHERE uid = ?", (uid,)).fetchone()
         return None if row is None else int(row[0])
 
+    def event_time(self, uid: int) -> int | None:
+        """Event time (µs) of the stored ChirpStack event with this identity (the
+        de-duplicator's authority for status, join, txack... events)."""
+        with self._connection() as db:
+            row = db.execute("SELECT time_us FROM device_events WHERE uid = ?", (uid,)).fetchone()
+        return None if row is None else int(row[0])
+
     def last_f_cnt(self, dev_eui: str) -> int | None:
         """The frame counter of the device's latest stored uplink."""
         with self._connection() as db:
@@ -463,6 +508,16 @@ class SqliteStore:
         """Every meter's last state, written with the batches (see ``Batch.meter_state``)."""
         with self._connection() as db:
             return [state for (state,) in db.execute("SELECT state FROM meter_state")]
+
+    def meter_windows(self) -> dict[str, list[tuple[int, float, float | None]]]:
+        """Each meter's window of recent readings, by meter key (see ``Batch.meter_window``)."""
+        out: dict[str, list[tuple[int, float, float | None]]] = defaultdict(list)
+        with self._connection() as db:
+            for key, time_us, value, modulus in db.execute(
+                "SELECT key, time_us, value, modulus FROM meter_window ORDER BY key, time_us"
+            ):
+                out[key].append((time_us, value, modulus))
+        return dict(out)
 
     def fetch(self, sql: str, args: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         """Read rows on this thread's connection, without taking the writers' lock (WAL)."""
