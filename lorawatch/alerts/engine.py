@@ -16,6 +16,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,7 +32,7 @@ from lorawatch.alerts.model import Finding
 from lorawatch.alerts.notify import Metrics, Notifier, Outbox
 from lorawatch.alerts.places import Places
 from lorawatch.alerts.routing import Router
-from lorawatch.alerts.rules.base import Domain, Services
+from lorawatch.alerts.rules.base import Domain, Entry, Services
 from lorawatch.alerts.rules.energy import Energy
 from lorawatch.alerts.rules.fleet import Fleet
 from lorawatch.alerts.rules.lighting import Lighting
@@ -51,6 +52,17 @@ def _json(state: Any) -> str:
     energy baseline's state is kilobytes, and the standard module is ~20x slower here).
     Integer keys become strings as with :func:`json.dumps`; a NaN becomes null."""
     return orjson.dumps(state, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+@dataclass(slots=True)
+class _Unsaved:
+    """What one subject's save wrote in the open transaction, to undo if it rolls back."""
+
+    domain: Domain
+    subject: str
+    changes: dict[str, Entry] = field(default_factory=dict)
+    added: tuple[int, float] | None = None
+    stale: list[tuple[int, float]] = field(default_factory=list)
 
 
 class AlertEngine:
@@ -101,8 +113,10 @@ class AlertEngine:
         ]
         self._lock = threading.RLock()
         self._enqueued = 0
-        self._unsaved: list[tuple[Domain, str, dict[str, Any]]] = []
+        self._unsaved: list[_Unsaved] = []
         """What the open transaction saved: marked unsaved again if it does not commit."""
+        self._seq = 0
+        """The last chunk of an hourly series saved (``alert_series.seq``)."""
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
         self.batches = 0
@@ -123,16 +137,17 @@ class AlertEngine:
                 loaded += 1
             except (KeyError, TypeError, ValueError) as exc:
                 log.warning("alert state dropped", domain=rule, subject=subject, error=str(exc))
-        series: dict[tuple[str, str], list[tuple[str, float, float, float, bool]]] = {}
-        for rule, subject, *entry in self.db.fetch(
-            "SELECT rule, subject, key, start, end, value, gap FROM alert_series"
+        series: dict[tuple[str, str], list[tuple[int, float, list[list[Any]]]]] = {}
+        for rule, subject, seq, latest, deltas in self.db.fetch(
+            "SELECT rule, subject, seq, latest, deltas FROM alert_series ORDER BY seq"
         ):
-            series.setdefault((rule, subject), []).append(tuple(entry))
-        for (rule, subject), entries in series.items():
+            series.setdefault((rule, subject), []).append((seq, latest, json.loads(deltas)))
+            self._seq = max(self._seq, seq)
+        for (rule, subject), chunks in series.items():
             domain = by_name.get(rule)
             hourly = None if domain is None else domain.series(subject)
             if hourly is not None:
-                hourly.restore(entries)
+                hourly.restore(chunks)
         if loaded:
             log.info("alert rule state recovered", subjects=loaded, open=len(self.lifecycle.open))
 
@@ -154,8 +169,8 @@ class AlertEngine:
     def _save_state(self, conn: sqlite3.Connection) -> int:
         """Write the changed subjects' state on ``conn`` (the caller's transaction)."""
         rows = []
-        put: list[tuple[str, str, str, float, float, float, bool]] = []
-        drop: list[tuple[str, str, str]] = []
+        put: list[tuple[str, str, int, float, str]] = []
+        drop: list[tuple[str, str, int]] = []
         stamp = us(self.clock())
         for d in self.domains:
             if not d.dirty:
@@ -163,21 +178,28 @@ class AlertEngine:
             for subject, state in d.take_dirty().items():
                 rows.append((d.name, subject, _json(state), stamp))
                 series = d.series(subject)
-                changes = series.take_changes() if series is not None else {}
-                for key, entry in changes.items():
-                    if entry is None:
-                        drop.append((d.name, subject, key))
-                    else:
-                        put.append((d.name, subject, key, *entry))
-                self._unsaved.append((d, subject, changes))
+                if series is None:
+                    self._unsaved.append(_Unsaved(d, subject))
+                    continue
+                changes = series.take_changes()
+                added = None
+                if changes:
+                    self._seq += 1
+                    added = (self._seq, max(e[1] for e in changes.values()))
+                    series.chunks.append(added)
+                    chunk = _json([[k, *e] for k, e in changes.items()])
+                    put.append((d.name, subject, *added, chunk))
+                stale = series.stale_chunks()
+                drop += [(d.name, subject, seq) for seq, _ in stale]
+                self._unsaved.append(_Unsaved(d, subject, changes, added, stale))
         if rows:
             conn.executemany("INSERT OR REPLACE INTO alert_state VALUES (?,?,?,?)", rows)
         if drop:
             conn.executemany(
-                "DELETE FROM alert_series WHERE rule = ? AND subject = ? AND key = ?", drop
+                "DELETE FROM alert_series WHERE rule = ? AND subject = ? AND seq = ?", drop
             )
         if put:
-            conn.executemany("INSERT OR REPLACE INTO alert_series VALUES (?,?,?,?,?,?,?)", put)
+            conn.executemany("INSERT INTO alert_series VALUES (?,?,?,?,?)", put)
         return len(rows)
 
     # -- evaluation --------------------------------------------------------------------------
@@ -204,11 +226,15 @@ class AlertEngine:
 
     def _unsave(self, since: int) -> None:
         """Mark what was saved since ``_unsaved[since]`` as changed again."""
-        for domain, subject, changes in reversed(self._unsaved[since:]):
-            domain.dirty.add(subject)
-            series = domain.series(subject)
-            if series is not None:
-                series.changed = {**changes, **series.changed}
+        for u in reversed(self._unsaved[since:]):
+            u.domain.dirty.add(u.subject)
+            series = u.domain.series(u.subject)
+            if series is None:
+                continue
+            series.changed = {**u.changes, **series.changed}
+            if u.added in series.chunks:
+                series.chunks.remove(u.added)
+            series.chunks = sorted(series.chunks + u.stale)
         del self._unsaved[since:]
 
     def _evaluate(

@@ -11,8 +11,9 @@
   transaction as the event, so an alert is never notified twice nor lost across a restart.
 - ``alert_state``: the rules' working state (baselines, hourly series), the subjects a batch
   changed saved in the batch's own transaction.
-- ``alert_series``: the consumption deltas behind those hourly series, one row each, so a
-  batch writes the deltas it added and deletes those it let go, not the whole series.
+- ``alert_series``: the consumption deltas behind those hourly series, in chunks (one per
+  subject and batch: the deltas it added or corrected, JSON), so a batch writes what it added,
+  not the whole series; a chunk whose every delta is past the series' horizon is deleted.
 
 Times are microseconds since the epoch (UTC), as in the rest of the store.
 """
@@ -66,9 +67,9 @@ CREATE TABLE IF NOT EXISTS alert_state (
     PRIMARY KEY (rule, subject)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS alert_series (
-    rule TEXT NOT NULL, subject TEXT NOT NULL, key TEXT NOT NULL, start REAL NOT NULL,
-    end REAL NOT NULL, value REAL NOT NULL, gap INTEGER NOT NULL,
-    PRIMARY KEY (rule, subject, key)
+    rule TEXT NOT NULL, subject TEXT NOT NULL, seq INTEGER NOT NULL, latest REAL NOT NULL,
+    deltas TEXT NOT NULL,
+    PRIMARY KEY (rule, subject, seq)
 ) WITHOUT ROWID;
 """
 

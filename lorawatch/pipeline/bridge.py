@@ -132,7 +132,7 @@ class Bridge:
         for message in messages:
             self._handle(message, prepared.batch, prepared.keys)
         batch = prepared.batch
-        batch.meter_state, batch.meter_window, batch.meter_window_from = (
+        batch.meter_state, batch.meter_window, batch.meter_window_drop = (
             self.ingestor.meters.take_state()
         )
         return prepared
@@ -161,7 +161,7 @@ class Bridge:
         """The records one message would produce, without storing or acking (for replays)."""
         batch = Batch()
         self._handle(message, batch, None)
-        batch.meter_state, batch.meter_window, batch.meter_window_from = (
+        batch.meter_state, batch.meter_window, batch.meter_window_drop = (
             self.ingestor.meters.take_state()
         )
         return batch

@@ -171,6 +171,7 @@ class _Meter:
 
     __slots__ = (
         "base",
+        "chunks",
         "cmd_keys",
         "commands",
         "delta_name",
@@ -193,6 +194,8 @@ class _Meter:
         self.floor: datetime | None = None
         self.commands: list[tuple[datetime, CommandKind, float]] = []
         self.cmd_keys: list[tuple[datetime, int]] = []
+        self.chunks: list[tuple[int, int]] = []
+        """(sequence, latest time µs) of the saved chunks of this meter's window readings."""
 
 
 def _classify(
@@ -272,8 +275,10 @@ class MeterEngine:
         self._max_age = max_age
         self._meters: dict[MeterKey, _Meter] = {}
         self._dirty: dict[MeterKey, _Meter] = {}
-        self._window_put: list[tuple[str, int, float, float | None]] = []
-        """Readings put in a window since :meth:`take_state` (rows of ``meter_window``)."""
+        self._window_put: list[tuple[MeterKey, int, float, float | None]] = []
+        """Readings put in a window since :meth:`take_state` (chunks of ``meter_window``)."""
+        self._seq = 0
+        """The last chunk saved (``meter_window.seq``)."""
 
     # ------------------------------------------------------------------ readings
 
@@ -298,7 +303,7 @@ class MeterEngine:
         if meter is None:
             meter = self._new_meter(key, delta_name)
         self._dirty[key] = meter
-        self._window_put.append((state_key(key), _us(time), value, modulus))
+        self._window_put.append((key, _us(time), value, modulus))
         times = meter.times
         if meter.head == len(times) or time > times[-1]:  # in order: the hot path
             times.append(time)
@@ -375,7 +380,7 @@ class MeterEngine:
         meter.floor = last_reading_time
         self._prune_commands(meter)
         self._dirty[key] = meter
-        self._window_put.append((state_key(key), _us(last_reading_time), value, None))
+        self._window_put.append((key, _us(last_reading_time), value, None))
         return True
 
     # ------------------------------------------------------------------ persistence
@@ -435,37 +440,50 @@ class MeterEngine:
 
     def take_state(
         self,
-    ) -> tuple[
-        list[tuple[str, str]], list[tuple[str, int, float, float | None]], list[tuple[str, int]]
-    ]:
+    ) -> tuple[list[tuple[str, str]], list[tuple[str, int, int, str]], list[tuple[str, int]]]:
         """What to store with the batch so that a restart continues exactly: the state of each
-        meter changed since the last call, the readings put in windows, and per changed
-        meter the time of its oldest reading still in the window (rows before it go).
+        meter changed since the last call, one chunk per meter of the readings put in its
+        window (key, sequence, latest time µs, JSON), and the chunks to delete (key,
+        sequence): those whose every reading left the window.
 
         A state is the meter's base (the state after its last evicted reading), that
-        reading's time and the commands from then on; with the window's readings (the rows
-        of ``meter_window``) :meth:`load_states` rebuilds the meter as it was: a late
-        reading merges, a replay is a duplicate, exactly as without the restart. Writing
-        readings row by row, not the window in each state, keeps a batch's cost to what it
-        changed.
+        reading's time, the commands from then on and where the window starts; with the
+        chunks (``meter_window``) :meth:`load_states` rebuilds the meter as it was: a late
+        reading merges, a replay is a duplicate, exactly as without the restart. Saving the
+        readings a batch added, not the window in each state, keeps a batch's cost to what
+        it changed.
         """
+        added: dict[MeterKey, list[list[float | int | None]]] = {}
+        for key, t, value, modulus in self._window_put:
+            added.setdefault(key, []).append([t, value, modulus])
+        self._window_put = []
         states = []
-        starts = []
+        chunks: list[tuple[str, int, int, str]] = []
+        drop: list[tuple[str, int]] = []
         for key, m in self._dirty.items():
+            name = state_key(key)
+            start = _us(m.times[m.head]) if m.head < len(m.times) else _NEVER
+            readings = added.get(key)
+            if readings:
+                self._seq += 1
+                chunk = (self._seq, max(int(r[0] or 0) for r in readings))
+                m.chunks.append(chunk)
+                chunks.append((name, *chunk, orjson.dumps(readings).decode()))
+            if m.chunks and m.chunks[0][1] < start:
+                drop += [(name, seq) for seq, latest in m.chunks if latest < start]
+                m.chunks = [c for c in m.chunks if c[1] >= start]
             item = {
                 "v": STATE_VERSION,
                 "key": list(key),
                 "floor": m.floor,
                 "base": list(m.base),
                 "commands": m.commands,
+                "start": start,
             }
             # orjson writes datetimes as ISO 8601, which _load reads back.
-            name = state_key(key)
             states.append((name, orjson.dumps(item).decode()))
-            starts.append((name, _us(m.times[m.head]) if m.head < len(m.times) else _NEVER))
         self._dirty.clear()
-        put, self._window_put = self._window_put, []
-        return states, put, starts
+        return states, chunks, drop
 
     def dirty_states(self) -> list[tuple[str, str]]:
         """The states of :meth:`take_state`, for a caller that keeps no window (tests)."""
@@ -474,24 +492,36 @@ class MeterEngine:
     def load_states(
         self,
         states: list[str],
-        windows: dict[str, list[tuple[int, float, float | None]]] | None = None,
+        windows: dict[str, list[tuple[int, int, str]]] | None = None,
     ) -> int:
         """Continue the meters of :meth:`take_state` (after a restart); returns how many.
 
-        ``windows`` holds each meter's window readings (by :func:`state_key`, time µs,
-        index, modulus) for the states that keep them apart. Raises ValueError on a corrupt
-        state, naming its meter.
+        ``windows`` holds each meter's saved chunks (by :func:`state_key`: sequence, latest
+        time µs, JSON), in sequence order. Raises ValueError on a corrupt state, naming its
+        meter.
         """
         windows = windows or {}
         for text in states:
             try:
                 item = orjson.loads(text)
-            except orjson.JSONDecodeError as exc:
+                chunks: list[tuple[int, int]] = []
+                if isinstance(item, dict) and item.get("v") == STATE_VERSION:
+                    readings: dict[int, tuple[float, float | None]] = {}
+                    for seq, latest, data in windows.get(state_key(MeterKey(*item["key"])), []):
+                        chunks.append((seq, latest))
+                        self._seq = max(self._seq, seq)
+                        for t, value, modulus in orjson.loads(data):
+                            if t >= item["start"]:  # earlier ones left the window
+                                readings[t] = (value, modulus)
+                    item["readings"] = [
+                        [_from_us(t), value, modulus]
+                        for t, (value, modulus) in sorted(readings.items())
+                    ]
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
                 raise ValueError(f"corrupt meter state {text[:80]!r}: {exc}") from exc
-            if isinstance(item, dict) and item.get("v") == STATE_VERSION:
-                rows = sorted(windows.get(state_key(MeterKey(*item["key"])), []))
-                item["readings"] = [[_from_us(t), value, modulus] for t, value, modulus in rows]
             self._load(item)
+            if chunks:
+                self._meters[MeterKey(*item["key"])].chunks = chunks
         return len(states)
 
     def _load(self, item: dict[str, Any]) -> None:

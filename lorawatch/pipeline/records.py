@@ -117,12 +117,11 @@ class Batch:
     meter_state: list[tuple[str, str]] = field(default_factory=list)
     """(meter key, state) of the meters this batch moved: written in the batch's transaction,
     so a restart continues exactly where the stored data ends (not counted in ``len``)."""
-    meter_window: list[tuple[str, int, float, float | None]] = field(default_factory=list)
-    """(meter key, time µs, index, modulus) of the readings this batch put in a meter's
-    window of recent readings (where a late reading is merged): saved row by row."""
-    meter_window_from: list[tuple[str, int]] = field(default_factory=list)
-    """(meter key, time µs) of each moved meter's oldest reading still in its window: the
-    rows before it are deleted (after ``meter_window`` is written)."""
+    meter_window: list[tuple[str, int, int, str]] = field(default_factory=list)
+    """(meter key, sequence, latest time µs, JSON) chunks of the readings this batch put in
+    the meters' windows of recent readings (where a late reading is merged)."""
+    meter_window_drop: list[tuple[str, int]] = field(default_factory=list)
+    """(meter key, sequence) of the chunks whose every reading left its meter's window."""
 
     def __len__(self) -> int:
         return (

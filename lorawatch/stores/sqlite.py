@@ -68,8 +68,8 @@ CREATE TABLE IF NOT EXISTS meter_state (
     key TEXT PRIMARY KEY, state TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meter_window (
-    key TEXT NOT NULL, time_us INTEGER NOT NULL, value REAL NOT NULL, modulus REAL,
-    PRIMARY KEY (key, time_us)
+    key TEXT NOT NULL, seq INTEGER NOT NULL, latest_us INTEGER NOT NULL, readings TEXT NOT NULL,
+    PRIMARY KEY (key, seq)
 ) WITHOUT ROWID;
 """
 
@@ -353,9 +353,9 @@ class SqliteStore:
             db.executemany(
                 "INSERT OR REPLACE INTO meter_window VALUES (?,?,?,?)", batch.meter_window
             )
-        if batch.meter_window_from:
+        if batch.meter_window_drop:
             db.executemany(
-                "DELETE FROM meter_window WHERE key = ? AND time_us < ?", batch.meter_window_from
+                "DELETE FROM meter_window WHERE key = ? AND seq = ?", batch.meter_window_drop
             )
 
     @staticmethod
@@ -509,14 +509,14 @@ class SqliteStore:
         with self._connection() as db:
             return [state for (state,) in db.execute("SELECT state FROM meter_state")]
 
-    def meter_windows(self) -> dict[str, list[tuple[int, float, float | None]]]:
-        """Each meter's window of recent readings, by meter key (see ``Batch.meter_window``)."""
-        out: dict[str, list[tuple[int, float, float | None]]] = defaultdict(list)
+    def meter_windows(self) -> dict[str, list[tuple[int, int, str]]]:
+        """Each meter's chunks of window readings, in order (see ``Batch.meter_window``)."""
+        out: dict[str, list[tuple[int, int, str]]] = defaultdict(list)
         with self._connection() as db:
-            for key, time_us, value, modulus in db.execute(
-                "SELECT key, time_us, value, modulus FROM meter_window ORDER BY key, time_us"
+            for key, seq, latest, readings in db.execute(
+                "SELECT key, seq, latest_us, readings FROM meter_window ORDER BY key, seq"
             ):
-                out[key].append((time_us, value, modulus))
+                out[key].append((seq, latest, readings))
         return dict(out)
 
     def fetch(self, sql: str, args: Sequence[object] = ()) -> list[tuple[Any, ...]]:
