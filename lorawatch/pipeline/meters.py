@@ -170,6 +170,7 @@ class _Meter:
     """
 
     __slots__ = (
+        "added",
         "base",
         "chunks",
         "cmd_keys",
@@ -195,6 +196,8 @@ class _Meter:
         self.commands: list[tuple[datetime, CommandKind, float]] = []
         self.cmd_keys: list[tuple[datetime, int]] = []
         self.chunks: list[tuple[int, int]] = []
+        self.added: list[tuple[datetime, float, float | None]] = []
+        """Readings put in the window since the last save (the next chunk)."""
         """(sequence, latest time µs) of the saved chunks of this meter's window readings."""
 
 
@@ -275,8 +278,6 @@ class MeterEngine:
         self._max_age = max_age
         self._meters: dict[MeterKey, _Meter] = {}
         self._dirty: dict[MeterKey, _Meter] = {}
-        self._window_put: list[tuple[MeterKey, int, float, float | None]] = []
-        """Readings put in a window since :meth:`take_state` (chunks of ``meter_window``)."""
         self._seq = 0
         """The last chunk saved (``meter_window.seq``)."""
 
@@ -303,7 +304,7 @@ class MeterEngine:
         if meter is None:
             meter = self._new_meter(key, delta_name)
         self._dirty[key] = meter
-        self._window_put.append((key, _us(time), value, modulus))
+        meter.added.append((time, value, modulus))
         times = meter.times
         if meter.head == len(times) or time > times[-1]:  # in order: the hot path
             times.append(time)
@@ -315,7 +316,7 @@ class MeterEngine:
         if times[i] == time:
             entry = meter.entries[i]
             if entry.value == value and entry.modulus == modulus:
-                self._window_put.pop()  # nothing changed
+                meter.added.pop()  # nothing changed
                 return [], []
             note = QualityEvent(
                 key, "duplicate", time, f"value at this time replaced: {entry.value} -> {value}"
@@ -325,7 +326,7 @@ class MeterEngine:
             return deltas, [note, *events]
         late = self._too_late(meter, time)
         if late is not None:
-            self._window_put.pop()  # not merged
+            meter.added.pop()  # not merged
             return [], [QualityEvent(key, "too_late", time, late)]
         times.insert(i, time)
         meter.entries.insert(i, _Entry(value, modulus))
@@ -380,7 +381,7 @@ class MeterEngine:
         meter.floor = last_reading_time
         self._prune_commands(meter)
         self._dirty[key] = meter
-        self._window_put.append((key, _us(last_reading_time), value, None))
+        meter.added.append((last_reading_time, value, None))
         return True
 
     # ------------------------------------------------------------------ persistence
@@ -453,20 +454,17 @@ class MeterEngine:
         readings a batch added, not the window in each state, keeps a batch's cost to what
         it changed.
         """
-        added: dict[MeterKey, list[list[float | int | None]]] = {}
-        for key, t, value, modulus in self._window_put:
-            added.setdefault(key, []).append([t, value, modulus])
-        self._window_put = []
         states = []
         chunks: list[tuple[str, int, int, str]] = []
         drop: list[tuple[str, int]] = []
         for key, m in self._dirty.items():
             name = state_key(key)
             start = _us(m.times[m.head]) if m.head < len(m.times) else _NEVER
-            readings = added.get(key)
-            if readings:
+            if m.added:
+                readings = [(_us(t), value, modulus) for t, value, modulus in m.added]
+                m.added = []
                 self._seq += 1
-                chunk = (self._seq, max(int(r[0] or 0) for r in readings))
+                chunk = (self._seq, max(r[0] for r in readings))
                 m.chunks.append(chunk)
                 chunks.append((name, *chunk, orjson.dumps(readings).decode()))
             if m.chunks and m.chunks[0][1] < start:
