@@ -195,10 +195,10 @@ class _Meter:
         self.floor: datetime | None = None
         self.commands: list[tuple[datetime, CommandKind, float]] = []
         self.cmd_keys: list[tuple[datetime, int]] = []
-        self.chunks: list[tuple[int, int]] = []
+        self.chunks: list[tuple[int, datetime]] = []
+        """(sequence, latest time) of the saved chunks of this meter's window readings."""
         self.added: list[tuple[datetime, float, float | None]] = []
         """Readings put in the window since the last save (the next chunk)."""
-        """(sequence, latest time µs) of the saved chunks of this meter's window readings."""
 
 
 def _classify(
@@ -459,17 +459,18 @@ class MeterEngine:
         drop: list[tuple[str, int]] = []
         for key, m in self._dirty.items():
             name = state_key(key)
-            start = _us(m.times[m.head]) if m.head < len(m.times) else _NEVER
+            start = m.times[m.head] if m.head < len(m.times) else None
             if m.added:
-                readings = [(_us(t), value, modulus) for t, value, modulus in m.added]
-                m.added = []
+                added, m.added = m.added, []
                 self._seq += 1
-                chunk = (self._seq, max(r[0] for r in readings))
-                m.chunks.append(chunk)
-                chunks.append((name, *chunk, orjson.dumps(readings).decode()))
-            if m.chunks and m.chunks[0][1] < start:
-                drop += [(name, seq) for seq, latest in m.chunks if latest < start]
-                m.chunks = [c for c in m.chunks if c[1] >= start]
+                latest = max(a[0] for a in added)
+                m.chunks.append((self._seq, latest))
+                # orjson writes the datetimes as ISO 8601 (their own offset), read back exactly.
+                chunks.append((name, self._seq, _us(latest), orjson.dumps(added).decode()))
+            if m.chunks and (start is None or m.chunks[0][1] < start):
+                gone = [c for c in m.chunks if start is None or c[1] < start]
+                drop += [(name, seq) for seq, _ in gone]
+                m.chunks = [c for c in m.chunks if c not in gone]
             item = {
                 "v": STATE_VERSION,
                 "key": list(key),
@@ -502,19 +503,18 @@ class MeterEngine:
         for text in states:
             try:
                 item = orjson.loads(text)
-                chunks: list[tuple[int, int]] = []
+                chunks: list[tuple[int, datetime]] = []
                 if isinstance(item, dict) and item.get("v") == STATE_VERSION:
-                    readings: dict[int, tuple[float, float | None]] = {}
+                    start = _parse(item["start"])
+                    readings: dict[datetime, tuple[float, float | None]] = {}
                     for seq, latest, data in windows.get(state_key(MeterKey(*item["key"])), []):
-                        chunks.append((seq, latest))
+                        chunks.append((seq, _from_us(latest)))
                         self._seq = max(self._seq, seq)
-                        for t, value, modulus in orjson.loads(data):
-                            if t >= item["start"]:  # earlier ones left the window
+                        for at, value, modulus in orjson.loads(data):
+                            t = datetime.fromisoformat(at)
+                            if start is not None and t >= start:  # earlier ones left the window
                                 readings[t] = (value, modulus)
-                    item["readings"] = [
-                        [_from_us(t), value, modulus]
-                        for t, (value, modulus) in sorted(readings.items())
-                    ]
+                    item["readings"] = [[t, *v] for t, v in sorted(readings.items())]
             except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
                 raise ValueError(f"corrupt meter state {text[:80]!r}: {exc}") from exc
             self._load(item)
@@ -731,8 +731,6 @@ def state_key(key: MeterKey) -> str:
 
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_NEVER: Final = 2**62
-"""A window start after every reading: a meter with an empty window keeps no row."""
 
 
 def _us(time: datetime) -> int:
