@@ -179,10 +179,11 @@ def test_meter_state_continues_exactly() -> None:
     for r in readings[:3]:
         engine.update(EUI, r)
     engine.replace(key, T0 + timedelta(minutes=35), 0.0)
-    states = [state for _, state in engine.dirty_states()]
-    assert engine.dirty_states() == [], "taken once"
+    taken, chunks, _ = engine.take_state()
+    states = [state for _, state in taken]
+    assert engine.take_state() == ([], [], []), "taken once"
     again = MeterEngine()
-    assert again.load_states(states) == 1
+    assert again.load_states(states, {key: [(seq, t, data)] for key, seq, t, data in chunks}) == 1
     assert again.update(EUI, readings[2]) == ([], []), "the last reading is not counted twice"
     deltas, _ = again.update(EUI, Reading("energy_kwh", 5.0, T0 + timedelta(minutes=45)))
     assert [d.value for d in deltas] == [5.0], "the pending replacement survived"

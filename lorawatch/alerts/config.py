@@ -517,8 +517,8 @@ class AlertsConfig(_Model):
     state_flush_s: float = Field(
         60.0,
         gt=0,
-        description="How often rule state (baselines, hourly series) is saved; alerts and "
-        "notifications are saved at once.",
+        description="Unused, kept so that older files load: rule state (baselines, hourly "
+        "series) is now saved with each stored batch, in its transaction.",
     )
     evaluator: Literal["local", "elected"] = Field(
         "local",

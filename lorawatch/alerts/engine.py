@@ -1,13 +1,16 @@
 """The alert engine: rules on every stored batch, a periodic tick, lifecycle and outbox.
 
-The bridge calls :meth:`AlertEngine.on_batch` once a batch is durable and acknowledged, so an
-alert never rests on a reading that could still be lost, and the rules see what the
-dashboards see. ``on_batch`` is quick by construction: the rules work in memory, and the
-only I/O is one small SQLite transaction when an alert changes (notifications are queued in
-that same transaction and sent by the notifier threads). It never raises: a bug in a rule is
-logged and counted, and ingestion goes on.
+The rules run inside the transaction that stores each batch (the service registers the
+engine as a :class:`~lorawatch.stores.sqlite.WriteHook` of its SQLite store): the alerts a
+batch opens, their notifications and the rules' changed state commit with the batch or not
+at all. So an alert never rests on a reading that could still be lost, and a crash right
+after a commit restarts with the rules exactly where they were; the redelivered copies of
+that batch are dropped as duplicates before they reach the rules, so nothing counts twice.
+The rules work in memory; the I/O is the rows of the subjects a batch changed. A bug in a
+rule is logged and counted (its writes rolled back to a savepoint), and ingestion goes on.
 
-With ``alerts.evaluator = "elected"`` the batches feed only the device rules; the building
+With ``alerts.evaluator = "elected"`` (workers sharing a PostgreSQL state) the batches feed
+only the device rules, in a transaction of their own right after the batch's; the building
 rules (scope ``building``) run in :meth:`AlertEngine.evaluate`, called by the elected
 worker's :class:`~lorawatch.alerts.evaluator.BuildingEvaluator` with what the store holds.
 """
@@ -15,12 +18,14 @@ worker's :class:`~lorawatch.alerts.evaluator.BuildingEvaluator` with what the st
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
-import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import structlog
 from prometheus_client import CollectorRegistry
 
@@ -32,7 +37,7 @@ from lorawatch.alerts.model import Finding
 from lorawatch.alerts.notify import Metrics, Notifier, Outbox
 from lorawatch.alerts.places import Places
 from lorawatch.alerts.routing import Router
-from lorawatch.alerts.rules.base import Domain, Services
+from lorawatch.alerts.rules.base import Domain, Entry, Services
 from lorawatch.alerts.rules.energy import Energy
 from lorawatch.alerts.rules.fleet import Fleet
 from lorawatch.alerts.rules.lighting import Lighting
@@ -48,6 +53,24 @@ log = structlog.get_logger(__name__)
 
 CURSOR = ("_evaluator", "cursor")
 """(rule, subject) of the elected evaluator's position in ``alert_state``: no domain's name."""
+
+
+def _json(state: Any) -> str:
+    """A subject's state as JSON; orjson, as each batch saves the subjects it changed (an
+    energy baseline's state is kilobytes, and the standard module is ~20x slower here).
+    Integer keys become strings as with :func:`json.dumps`; a NaN becomes null."""
+    return orjson.dumps(state, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+@dataclass(slots=True)
+class _Unsaved:
+    """What one subject's save wrote in the open transaction, to undo if it rolls back."""
+
+    domain: Domain
+    subject: str
+    changes: dict[str, Entry] = field(default_factory=dict)
+    added: tuple[int, float] | None = None
+    stale: list[tuple[int, float]] = field(default_factory=list)
 
 
 class AlertEngine:
@@ -111,7 +134,11 @@ class AlertEngine:
             Fleet(services),
         ]
         self._lock = threading.RLock()
-        self._flushed = time.monotonic()
+        self._enqueued = 0
+        self._unsaved: list[_Unsaved] = []
+        """What the open transaction saved: marked unsaved again if it does not commit."""
+        self._seq = 0
+        """The last chunk of an hourly series saved (``alert_series.seq``)."""
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
         self.batches = 0
@@ -127,18 +154,42 @@ class AlertEngine:
     def _building(self) -> list[Domain]:
         return [d for d in self.domains if d.scope == "building"]
 
-    def _load_state(self, domains: list[Domain] | None = None) -> int:
+    def _load_state(
+        self, domains: list[Domain] | None = None, devices: set[str] | None = None
+    ) -> int:
+        """Load the saved state (and hourly series) of ``domains`` (default: those the
+        batches feed), of every subject or only those of ``devices``; returns the subjects
+        loaded. What is loaded is saved already: it is not marked changed."""
         by_name = {d.name: d for d in (self._on_batches() if domains is None else domains)}
+
+        def wanted(rule: str, subject: str) -> Domain | None:
+            if devices is not None and subject.split(":", 1)[0] not in devices:
+                return None
+            return by_name.get(rule)
+
         loaded = 0
         for rule, subject, state in self.db.fetch("SELECT rule, subject, state FROM alert_state"):
-            domain = by_name.get(rule)
+            domain = wanted(rule, subject)
             if domain is None:
                 continue
             try:
                 domain.load(subject, json.loads(state))
+                domain.dirty.discard(subject)
                 loaded += 1
             except (KeyError, TypeError, ValueError) as exc:
                 log.warning("alert state dropped", domain=rule, subject=subject, error=str(exc))
+        series: dict[tuple[str, str], list[tuple[int, float, list[list[Any]]]]] = {}
+        for rule, subject, seq, latest, deltas in self.db.fetch(
+            "SELECT rule, subject, seq, latest, deltas FROM alert_series ORDER BY seq"
+        ):
+            self._seq = max(self._seq, int(seq))
+            if wanted(rule, subject) is not None:
+                series.setdefault((rule, subject), []).append((seq, latest, json.loads(deltas)))
+        for (rule, subject), chunks in series.items():
+            domain = wanted(rule, subject)
+            hourly = None if domain is None else domain.series(subject)
+            if hourly is not None:
+                hourly.restore(chunks)
         if loaded:
             log.info("alert rule state recovered", subjects=loaded, open=len(self.lifecycle.open))
         return loaded
@@ -146,87 +197,164 @@ class AlertEngine:
     def flush_state(
         self, domains: list[Domain] | None = None, cursor: datetime | None = None
     ) -> int:
-        """Save the rules' state of every subject that changed since the last flush (and the
-        elected evaluator's ``cursor``, in the same transaction)."""
-        with self._lock:
-            rows = [
-                (d.name, subject, json.dumps(state), us(self.clock()))
-                for d in (self._on_batches() if domains is None else domains)
-                for subject, state in d.take_dirty().items()
-            ]
-            if cursor is not None:
-                rows.append((*CURSOR, json.dumps(us(cursor)), us(self.clock())))
-            if rows:
-                with self.db.transaction() as conn:
-                    conn.executemany("INSERT OR REPLACE INTO alert_state VALUES (?,?,?,?)", rows)
-            self._flushed = time.monotonic()
-            return len(rows)
+        """Save the rules' state of every subject changed since it was last saved (and the
+        elected evaluator's ``cursor``, in the same transaction).
 
-    def _maybe_flush(self) -> None:
-        if time.monotonic() - self._flushed >= self.config.state_flush_s:
-            self.flush_state()
+        Batches and ticks save what they change in their own transaction; this is for
+        changes made outside them (a test feeding rules directly) and a last safety net at
+        stop."""
+        try:
+            with self.db.transaction() as conn, self._lock:
+                saved = self._save_state(conn, domains)
+                if cursor is not None:
+                    row = (*CURSOR, json.dumps(us(cursor)), us(self.clock()))
+                    conn.executemany("INSERT OR REPLACE INTO alert_state VALUES (?,?,?,?)", [row])
+        except BaseException:
+            self.rolled_back()
+            raise
+        self.committed()
+        return saved
+
+    def _save_state(self, conn: sqlite3.Connection, domains: list[Domain] | None = None) -> int:
+        """Write the changed subjects' state on ``conn`` (the caller's transaction): of the
+        domains the batches feed, unless ``domains`` says which."""
+        rows = []
+        put: list[tuple[str, str, int, float, str]] = []
+        drop: list[tuple[str, str, int]] = []
+        stamp = us(self.clock())
+        for d in self._on_batches() if domains is None else domains:
+            if not d.dirty:
+                continue
+            for subject, state in d.take_dirty().items():
+                rows.append((d.name, subject, _json(state), stamp))
+                series = d.series(subject)
+                if series is None:
+                    self._unsaved.append(_Unsaved(d, subject))
+                    continue
+                changes = series.take_changes()
+                added = None
+                if changes:
+                    self._seq += 1
+                    added = (self._seq, max(e[1] for e in changes.values()))
+                    series.chunks.append(added)
+                    chunk = _json([[k, *e] for k, e in changes.items()])
+                    put.append((d.name, subject, *added, chunk))
+                stale = series.stale_chunks()
+                drop += [(d.name, subject, seq) for seq, _ in stale]
+                self._unsaved.append(_Unsaved(d, subject, changes, added, stale))
+        if rows:
+            conn.executemany("INSERT OR REPLACE INTO alert_state VALUES (?,?,?,?)", rows)
+        if drop:
+            conn.executemany(
+                "DELETE FROM alert_series WHERE rule = ? AND subject = ? AND seq = ?", drop
+            )
+        if put:
+            conn.executemany("INSERT INTO alert_series VALUES (?,?,?,?,?)", put)
+        return len(rows)
 
     # -- evaluation --------------------------------------------------------------------------
 
-    def on_batch(self, batch: Batch, now: datetime | None = None) -> None:
-        """Evaluate the rules on a stored batch; queue what must be notified. Never raises."""
-        if not self.config.enabled or not len(batch):
+    def in_transaction(self, db: sqlite3.Connection, batch: Batch) -> None:
+        """The store's write hook: evaluate the rules on ``batch`` inside its transaction."""
+        self._evaluate(db, batch, self.clock())
+
+    def committed(self) -> None:
+        """The batch's transaction committed: what it wrote is saved; wake the notifiers."""
+        with self._lock:
+            self._unsaved.clear()
+            enqueued, self._enqueued = self._enqueued, 0
+        if enqueued:
+            self.outbox.wake()
+
+    def rolled_back(self) -> None:
+        """The transaction did not commit: reload the alerts as stored and mark the state
+        written in it as unsaved again (the rules are idempotent: the batch comes again)."""
+        with self._lock:
+            self._unsave(0)
+            self._enqueued = 0
+            self.lifecycle.load()
+
+    def _unsave(self, since: int) -> None:
+        """Mark what was saved since ``_unsaved[since]`` as changed again."""
+        for u in reversed(self._unsaved[since:]):
+            u.domain.dirty.add(u.subject)
+            series = u.domain.series(u.subject)
+            if series is None:
+                continue
+            series.changed = {**u.changes, **series.changed}
+            if u.added in series.chunks:
+                series.chunks.remove(u.added)
+            series.chunks = sorted(series.chunks + u.stale)
+        del self._unsaved[since:]
+
+    def _evaluate(
+        self,
+        conn: sqlite3.Connection,
+        batch: Batch | None,
+        now: datetime,
+    ) -> None:
+        """Run the rules on a batch (or the tick's time rules when ``batch`` is None), apply
+        the findings and save the changed state on ``conn``. Never raises: a failure rolls
+        back to a savepoint, so the caller's batch is stored without the rules' writes."""
+        if not self.config.enabled or (batch is not None and not len(batch)):
             return
-        try:
-            with self._lock:
+        with self._lock:
+            conn.execute("SAVEPOINT alert_rules")
+            mark = len(self._unsaved)
+            try:
                 findings: list[Finding] = []
                 for domain in self._on_batches():
-                    findings += domain.batch(batch)
-                self.lifecycle.apply(findings, now or self.clock())
-                self.batches += 1
-                self._maybe_flush()
-        except Exception:
-            self.errors += 1
-            self.metrics.errors.inc()
-            log.exception("alert rules failed on a batch; ingestion goes on")
+                    findings += domain.batch(batch) if batch is not None else domain.tick(now)
+                self._enqueued += self.lifecycle.apply_in(conn, findings, now)
+                self._save_state(conn)
+                if batch is not None:
+                    self.batches += 1
+                conn.execute("RELEASE alert_rules")
+            except Exception:
+                conn.execute("ROLLBACK TO alert_rules")
+                conn.execute("RELEASE alert_rules")
+                self._unsave(mark)
+                self.lifecycle.load()
+                self.errors += 1
+                self.metrics.errors.inc()
+                what = "a batch" if batch is not None else "a tick"
+                log.exception(f"alert rules failed on {what}; ingestion goes on")
+
+    def on_batch(self, batch: Batch, now: datetime | None = None) -> None:
+        """Evaluate the rules on a batch stored without the hook (tests, replays), in a
+        transaction of their own. Never raises."""
+        self._run(batch, now or self.clock())
 
     def tick(self, now: datetime | None = None) -> None:
         """Evaluate the time-based rules (a silent device) at ``now``. Never raises."""
+        self._run(None, now or self.clock())
+
+    def _run(self, batch: Batch | None, now: datetime) -> None:
         if not self.config.enabled:
             return
-        now = now or self.clock()
         try:
-            with self._lock:
-                findings: list[Finding] = []
-                for domain in self._on_batches():
-                    findings += domain.tick(now)
-                self.lifecycle.apply(findings, now)
-                self._maybe_flush()
+            with self.db.transaction() as conn:
+                self._evaluate(conn, batch, now)
         except Exception:
+            self.rolled_back()
             self.errors += 1
             self.metrics.errors.inc()
-            log.exception("alert tick failed")
+            log.exception("alert rules not saved; ingestion goes on")
+            return
+        self.committed()
 
     def recall(self, devices: set[str]) -> int:
         """This worker took over ``devices`` (their partition moved to it): reload the
-        unresolved alerts, and the device rules' state of those devices as the previous
-        owner last saved it, over what this worker remembered (it may have owned them before,
-        or never). Returns the subjects loaded. A subject is a device (``dev_eui``) or one of
-        its channels (``dev_eui:channel``)."""
+        unresolved alerts, and the device rules' state (and hourly series) of those devices
+        as the previous owner last saved it, over what this worker remembered (it may have
+        owned them before, or never). Returns the subjects loaded. A subject is a device
+        (``dev_eui``) or one of its channels (``dev_eui:channel``)."""
         if not devices:
             return 0
         with self._lock:
             self.lifecycle.load()
-            by_name = {d.name: d for d in self._on_batches() if d.scope == "device"}
-            loaded = 0
-            for rule, subject, state in self.db.fetch(
-                "SELECT rule, subject, state FROM alert_state"
-            ):
-                domain = by_name.get(rule)
-                if domain is None or subject.split(":", 1)[0] not in devices:
-                    continue
-                try:
-                    domain.load(subject, json.loads(state))
-                    domain.dirty.discard(subject)
-                    loaded += 1
-                except (KeyError, TypeError, ValueError) as exc:
-                    log.warning("alert state dropped", domain=rule, subject=subject, error=str(exc))
-            return loaded
+            device_rules = [d for d in self._on_batches() if d.scope == "device"]
+            return self._load_state(device_rules, devices)
 
     # -- the elected evaluator's side -------------------------------------------------------
 
@@ -274,14 +402,22 @@ class AlertEngine:
         successor resumes from this step. Returns the number of findings; raises (the
         evaluator logs it and retries at its next step)."""
         now = now or self.clock()
-        with self._lock:
-            findings: list[Finding] = []
-            for domain in self._building():
-                findings += domain.batch(batch)
-                findings += domain.tick(now)
-            self.lifecycle.apply(findings, now)
-            self.flush_state(self._building(), cursor)
-            return len(findings)
+        try:
+            with self.db.transaction() as conn, self._lock:
+                findings: list[Finding] = []
+                for domain in self._building():
+                    findings += domain.batch(batch)
+                    findings += domain.tick(now)
+                self._enqueued += self.lifecycle.apply_in(conn, findings, now)
+                self._save_state(conn, self._building())
+                if cursor is not None:
+                    row = (*CURSOR, json.dumps(us(cursor)), us(self.clock()))
+                    conn.executemany("INSERT OR REPLACE INTO alert_state VALUES (?,?,?,?)", [row])
+        except BaseException:
+            self.rolled_back()
+            raise
+        self.committed()
+        return len(findings)
 
     # -- running -----------------------------------------------------------------------------
 

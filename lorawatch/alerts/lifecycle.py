@@ -11,7 +11,8 @@
 - A finding whose cause is already alerted under a related rule for the same subject (the
   night flow of a meter whose leak flag is raised) does not open a second alert.
 
-Every change, its lifecycle event and its outbox rows are one SQLite transaction, and open
+Every change, its lifecycle event and its outbox rows are one SQLite transaction (the stored
+batch's, when the findings come from one), and open
 alerts are reloaded at start, so a restart neither forgets an alert nor notifies it again.
 Each event carries the data time of the finding behind it (``at_us``: an automatic
 resolution is at the clearing finding's time), besides the wall-clock time it was recorded.
@@ -118,12 +119,19 @@ class Lifecycle:
         ]
         if not relevant:
             return 0
-        enqueued = 0
         with self.db.transaction() as conn:
-            for f in relevant:
-                enqueued += self._apply(conn, f, now)
+            enqueued = self.apply_in(conn, relevant, now)
         if enqueued:
             self.on_enqueued()
+        return enqueued
+
+    def apply_in(self, conn: sqlite3.Connection, findings: Iterable[Finding], now: datetime) -> int:
+        """:meth:`apply` inside the caller's transaction (a stored batch's): the caller wakes
+        the notifiers once it committed, and reloads (:meth:`load`) if it rolled back."""
+        enqueued = 0
+        for f in findings:
+            if f.firing or (f.rule, f.subject) in self.open or (f.rule, f.subject) in self.latched:
+                enqueued += self._apply(conn, f, now)
         return enqueued
 
     def _apply(self, conn: sqlite3.Connection, f: Finding, now: datetime) -> int:

@@ -9,7 +9,11 @@
   alert's points in InfluxDB follow its lifecycle even in a backfill of old data.
 - ``notifications``: the durable outbox; a row per (event, notifier), written in the same
   transaction as the event, so an alert is never notified twice nor lost across a restart.
-- ``alert_state``: the rules' working state (baselines, hourly series), saved periodically.
+- ``alert_state``: the rules' working state (baselines, hourly series), the subjects a batch
+  changed saved in the batch's own transaction.
+- ``alert_series``: the consumption deltas behind those hourly series, in chunks (one per
+  subject and batch: the deltas it added or corrected, JSON), so a batch writes what it added,
+  not the whole series; a chunk whose every delta is past the series' horizon is deleted.
 
 Times are microseconds since the epoch (UTC), as in the rest of the store.
 """
@@ -61,6 +65,11 @@ CREATE INDEX IF NOT EXISTS notifications_due ON notifications (notifier, state, 
 CREATE TABLE IF NOT EXISTS alert_state (
     rule TEXT NOT NULL, subject TEXT NOT NULL, state TEXT NOT NULL, updated_us INTEGER NOT NULL,
     PRIMARY KEY (rule, subject)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS alert_series (
+    rule TEXT NOT NULL, subject TEXT NOT NULL, seq INTEGER NOT NULL, latest REAL NOT NULL,
+    deltas TEXT NOT NULL,
+    PRIMARY KEY (rule, subject, seq)
 ) WITHOUT ROWID;
 """
 

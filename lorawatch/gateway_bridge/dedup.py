@@ -30,9 +30,11 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
-from lorawatch.gateway_bridge.events import UplinkEvent
+import orjson
+
+from lorawatch.gateway_bridge.events import Event, UplinkEvent
 from lorawatch.gateway_bridge.source import Message
 
 MAX_GENERATIONS = 8
@@ -78,7 +80,36 @@ def letter_key(topic: str, payload: bytes) -> int:
     return _hash(topic.encode() + b"\0" + payload, 0)
 
 
-def event_us(event: UplinkEvent) -> int:
+_VOLATILE = frozenset({"time", "deduplicationId", "deduplication_id"})
+"""Top-level fields a re-publish of the same event may change (its copy's time and id)."""
+
+
+def _content(value: Any) -> Any:
+    """``value`` without default values (v4.0 and protobuf omit them, v4.1+ JSON writes them)."""
+    if isinstance(value, dict):
+        kept = {str(k): _content(v) for k, v in value.items()}
+        return {k: v for k, v in kept.items() if v not in (None, False, 0, "", [], {})}
+    if isinstance(value, list):
+        return [_content(v) for v in value]
+    return value
+
+
+def event_identity(event: Event, bucket: int) -> int:
+    """The identity of a non-uplink event (status, join, txack, log...) as a signed 64-bit
+    integer: devEui, kind and what the event says (its body but its time and
+    deduplicationId, which a re-publish changes), in the ``bucket``-th window of time.
+
+    Two events of one device saying the same thing within the de-duplication horizon are
+    one event (:meth:`Deduplicator.claim_event` looks in the neighbouring windows too); the
+    window in the identity tells apart the same content said again later (a status with the
+    same battery and margin days afterwards), however often it recurs.
+    """
+    body = {k: v for k, v in event.body.items() if k not in _VOLATILE}
+    data = orjson.dumps(_content(body), option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+    return _hash(f"{event.dev_eui}/{event.kind}/{bucket}/".encode() + data, 0)
+
+
+def event_us(event: Event) -> int:
     """The event time in µs since the epoch, exactly (the stores' key)."""
     d = event.time - _EPOCH
     return (d.days * 86_400 + d.seconds) * _US + d.microseconds
@@ -92,6 +123,9 @@ class Persisted(Protocol):
 
     def last_f_cnt(self, dev_eui: str) -> int | None:
         """The frame counter of the device's latest stored uplink, or None."""
+
+    def event_time(self, uid: int) -> int | None:
+        """Event time (µs) of the stored non-uplink event with this identity, or None."""
 
 
 class Deduplicator:
@@ -155,7 +189,21 @@ class Deduplicator:
                 return uid, known
         return uid, None
 
-    def _known(self, uid: int) -> int | None:
+    def claim_event(self, event: Event) -> int | None:
+        """:meth:`claim` for a non-uplink event: None when a copy of it (same device, kind and
+        content) is stored or pending within the horizon; else its identity, pending."""
+        t = event_us(event)
+        width = max(self.horizon_us, 1)
+        bucket = t // width
+        for b in (bucket, bucket - 1, bucket + 1):
+            known = self._known(event_identity(event, b), events=True)
+            if known is not None and abs(t - known) <= self.horizon_us:
+                return None
+        uid = event_identity(event, bucket)
+        self._pending[uid] = t
+        return uid
+
+    def _known(self, uid: int, events: bool = False) -> int | None:
         found = self._pending.get(uid)
         if found is not None:
             return found
@@ -165,6 +213,8 @@ class Deduplicator:
         if self.persisted is None:
             return None
         self.lookups += 1
+        if events:
+            return self.persisted.event_time(uid)
         return self.persisted.uplink_time(uid)
 
     def commit(self, uids: list[int]) -> None:

@@ -76,8 +76,9 @@ class Bridge:
         partitions: PartitionState | None = None,
         on_takeover: Callable[[set[str]], object] | None = None,
     ) -> None:
-        """``on_stored`` is called with each batch once it is durable and acked (the alert
-        engine); it must be quick, and an exception it raises is logged, never propagated.
+        """``on_stored`` is called with each batch once it is durable and acked; it must be
+        quick, and an exception it raises is logged, never propagated (the service's alert
+        rules run inside the SQLite transaction instead: ``SqliteStore.hooks``).
         ``persisted`` answers which uplink identities are already stored (across restarts).
         ``max_clock_ahead_s`` (0: off) is how far ahead of its arrival an event's own time
         may be before it is read at its arrival time instead. ``partitions`` (a shared state)
@@ -161,7 +162,10 @@ class Bridge:
         prepared.batch.commands_applied = prepared.commands
         for message in messages:
             self._handle(message, prepared.batch, prepared.keys)
-        prepared.batch.meter_state = self.ingestor.meters.dirty_states()
+        batch = prepared.batch
+        batch.meter_state, batch.meter_window, batch.meter_window_drop = (
+            self.ingestor.meters.take_state()
+        )
         return prepared
 
     def _acquire(self, partitions: set[str]) -> None:
@@ -191,7 +195,7 @@ class Bridge:
             forget |= self._devices_of.pop(partition, set())
         self.dedup.reload(forget, handover.last_f_cnt)
         try:
-            self.ingestor.meters.load_states(handover.meter_states)
+            self.ingestor.meters.load_states(handover.meter_states, handover.windows)
         except ValueError as exc:
             log.error("a stored meter state is unreadable", error=str(exc))
         if self.on_takeover is not None:
@@ -239,7 +243,9 @@ class Bridge:
         """The records one message would produce, without storing or acking (for replays)."""
         batch = Batch()
         self._handle(message, batch, None)
-        batch.meter_state = self.ingestor.meters.dirty_states()
+        batch.meter_state, batch.meter_window, batch.meter_window_drop = (
+            self.ingestor.meters.take_state()
+        )
         return batch
 
     def _handle(self, message: Message, batch: Batch, committed: list[int] | None) -> None:
@@ -272,9 +278,19 @@ class Bridge:
         if skewed:
             event.time = message.received  # before de-duplication: its copies alike
         if not isinstance(event, UplinkEvent):
+            # A re-published status (new id, later time) must not add its battery reading
+            # again: the event's identity is its content, stored under a unique key.
+            event_uid = self.dedup.claim_event(event)
+            if event_uid is None:
+                self.metrics.duplicates.inc()
+                return
+            if committed is None:
+                self.dedup.abandon([event_uid])  # a replay claims nothing
+            else:
+                committed.append(event_uid)
             if skewed:
                 self.ingestor.clock_ahead(event, dated, batch)
-            self.ingestor.event(event, batch)
+            self.ingestor.event(event, batch, event_uid)
             return
         if committed is None:
             uid, known = self.dedup.resolve(event, message)

@@ -279,8 +279,9 @@ class Ingestor:
             DeviceEvent(event.dev_eui, event.time, "quality", "clock_ahead", detail, place)
         )
 
-    def event(self, event: Event, batch: Batch) -> None:
-        """Record a non-uplink event; status battery levels also become readings."""
+    def event(self, event: Event, batch: Batch, uid: int | None = None) -> None:
+        """Record a non-uplink event (``uid``: its identity); status battery levels also
+        become readings."""
         device = self.inventory.devices.get(event.dev_eui)
         place = self._place(device) if device else Place(device=event.device_name)
         body = event.body
@@ -301,4 +302,6 @@ class Ingestor:
             detail = f"margin={body.get('margin')} battery={level}"
         elif event.kind == "join":
             detail = f"devAddr={body.get('devAddr', '')}"
-        batch.events.append(DeviceEvent(event.dev_eui, event.time, event.kind, code, detail, place))
+        batch.events.append(
+            DeviceEvent(event.dev_eui, event.time, event.kind, code, detail, place, uid)
+        )

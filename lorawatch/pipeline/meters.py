@@ -37,7 +37,7 @@ import math
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal, NamedTuple
 
 import orjson
@@ -63,6 +63,9 @@ DIP_RATIO: Final = 0.9
 """A drop to at least this fraction of the baseline is a dip, below it a reset (Home Assistant)."""
 
 SNAPSHOT_VERSION: Final = 1
+STATE_VERSION: Final = 2
+"""Of :meth:`MeterEngine.take_state`'s states: 2 keeps the window's readings as rows; a state
+without a version holds the meter's last reading only (files written before)."""
 DEFAULT_WINDOW: Final = 256
 DEFAULT_MAX_AGE: Final = timedelta(days=14)
 
@@ -167,7 +170,9 @@ class _Meter:
     """
 
     __slots__ = (
+        "added",
         "base",
+        "chunks",
         "cmd_keys",
         "commands",
         "delta_name",
@@ -190,6 +195,10 @@ class _Meter:
         self.floor: datetime | None = None
         self.commands: list[tuple[datetime, CommandKind, float]] = []
         self.cmd_keys: list[tuple[datetime, int]] = []
+        self.chunks: list[tuple[int, datetime]] = []
+        """(sequence, latest time) of the saved chunks of this meter's window readings."""
+        self.added: list[tuple[datetime, float, float | None]] = []
+        """Readings put in the window since the last save (the next chunk)."""
 
 
 def _classify(
@@ -269,6 +278,8 @@ class MeterEngine:
         self._max_age = max_age
         self._meters: dict[MeterKey, _Meter] = {}
         self._dirty: dict[MeterKey, _Meter] = {}
+        self._seq = 0
+        """The last chunk saved (``meter_window.seq``)."""
 
     # ------------------------------------------------------------------ readings
 
@@ -293,6 +304,7 @@ class MeterEngine:
         if meter is None:
             meter = self._new_meter(key, delta_name)
         self._dirty[key] = meter
+        meter.added.append((time, value, modulus))
         times = meter.times
         if meter.head == len(times) or time > times[-1]:  # in order: the hot path
             times.append(time)
@@ -304,6 +316,7 @@ class MeterEngine:
         if times[i] == time:
             entry = meter.entries[i]
             if entry.value == value and entry.modulus == modulus:
+                meter.added.pop()  # nothing changed
                 return [], []
             note = QualityEvent(
                 key, "duplicate", time, f"value at this time replaced: {entry.value} -> {value}"
@@ -313,6 +326,7 @@ class MeterEngine:
             return deltas, [note, *events]
         late = self._too_late(meter, time)
         if late is not None:
+            meter.added.pop()  # not merged
             return [], [QualityEvent(key, "too_late", time, late)]
         times.insert(i, time)
         meter.entries.insert(i, _Entry(value, modulus))
@@ -366,6 +380,8 @@ class MeterEngine:
         meter.entries.append(entry)
         meter.floor = last_reading_time
         self._prune_commands(meter)
+        self._dirty[key] = meter
+        meter.added.append((last_reading_time, value, None))
         return True
 
     # ------------------------------------------------------------------ persistence
@@ -423,49 +439,87 @@ class MeterEngine:
             engine._load(item)
         return engine
 
-    def dirty_states(self) -> list[tuple[str, str]]:
-        """(key, state) of each meter changed since the last call, to store with the batch.
+    def take_state(
+        self,
+    ) -> tuple[list[tuple[str, str]], list[tuple[str, int, int, str]], list[tuple[str, int]]]:
+        """What to store with the batch so that a restart continues exactly: the state of each
+        meter changed since the last call, one chunk per meter of the readings put in its
+        window (key, sequence, latest time µs, JSON), and the chunks to delete (key,
+        sequence): those whose every reading left the window.
 
-        A state is the meter's tail: the state before its newest reading, that reading and
-        the commands from then on; :meth:`load_states` continues from it exactly (the newest
-        reading's delta is not emitted again, anything older is too late). Small and cheap,
-        so it is written with every batch: a restart never needs the readings table.
+        A state is the meter's base (the state after its last evicted reading), that
+        reading's time, the commands from then on and where the window starts; with the
+        chunks (``meter_window``) :meth:`load_states` rebuilds the meter as it was: a late
+        reading merges, a replay is a duplicate, exactly as without the restart. Saving the
+        readings a batch added, not the window in each state, keeps a batch's cost to what
+        it changed.
         """
-        out = []
+        states = []
+        chunks: list[tuple[str, int, int, str]] = []
+        drop: list[tuple[str, int]] = []
         for key, m in self._dirty.items():
-            last = len(m.times) - 1
-            floor: datetime | None
-            if last > m.head:
-                base, floor = m.entries[last - 1].state, m.times[last - 1]
-            else:
-                base, floor = m.base, m.floor
-            readings = []
-            if last >= m.head:
-                entry = m.entries[last]
-                readings.append([m.times[last], entry.value, entry.modulus])
-            # orjson writes datetimes as ISO 8601, which _load reads back.
+            name = state_key(key)
+            start = m.times[m.head] if m.head < len(m.times) else None
+            if m.added:
+                added, m.added = m.added, []
+                self._seq += 1
+                latest = max(a[0] for a in added)
+                m.chunks.append((self._seq, latest))
+                # orjson writes the datetimes as ISO 8601 (their own offset), read back exactly.
+                chunks.append((name, self._seq, _us(latest), orjson.dumps(added).decode()))
+            if m.chunks and (start is None or m.chunks[0][1] < start):
+                gone = [c for c in m.chunks if start is None or c[1] < start]
+                drop += [(name, seq) for seq, _ in gone]
+                m.chunks = [c for c in m.chunks if c not in gone]
             item = {
+                "v": STATE_VERSION,
                 "key": list(key),
-                "floor": floor,
-                "base": list(base),
-                "readings": readings,
-                "commands": [c for c in m.commands if floor is None or c[0] >= floor],
+                "floor": m.floor,
+                "base": list(m.base),
+                "commands": m.commands,
+                "start": start,
             }
-            out.append((state_key(key), orjson.dumps(item).decode()))
+            # orjson writes datetimes as ISO 8601, which _load reads back.
+            states.append((name, orjson.dumps(item).decode()))
         self._dirty.clear()
-        return out
+        return states, chunks, drop
 
-    def load_states(self, states: list[str]) -> int:
-        """Continue the meters of :meth:`dirty_states` (after a restart); returns how many.
+    def dirty_states(self) -> list[tuple[str, str]]:
+        """The states of :meth:`take_state`, for a caller that keeps no window (tests)."""
+        return self.take_state()[0]
 
-        Raises ValueError on a corrupt state, naming its meter.
+    def load_states(
+        self,
+        states: list[str],
+        windows: dict[str, list[tuple[int, int, str]]] | None = None,
+    ) -> int:
+        """Continue the meters of :meth:`take_state` (after a restart); returns how many.
+
+        ``windows`` holds each meter's saved chunks (by :func:`state_key`: sequence, latest
+        time µs, JSON), in sequence order. Raises ValueError on a corrupt state, naming its
+        meter.
         """
+        windows = windows or {}
         for text in states:
             try:
                 item = orjson.loads(text)
-            except orjson.JSONDecodeError as exc:
+                chunks: list[tuple[int, datetime]] = []
+                if isinstance(item, dict) and item.get("v") == STATE_VERSION:
+                    start = _parse(item["start"])
+                    readings: dict[datetime, tuple[float, float | None]] = {}
+                    for seq, latest, data in windows.get(state_key(MeterKey(*item["key"])), []):
+                        chunks.append((seq, _from_us(latest)))
+                        self._seq = max(self._seq, seq)
+                        for at, value, modulus in orjson.loads(data):
+                            t = datetime.fromisoformat(at)
+                            if start is not None and t >= start:  # earlier ones left the window
+                                readings[t] = (value, modulus)
+                    item["readings"] = [[t, *v] for t, v in sorted(readings.items())]
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
                 raise ValueError(f"corrupt meter state {text[:80]!r}: {exc}") from exc
             self._load(item)
+            if chunks:
+                self._meters[MeterKey(*item["key"])].chunks = chunks
         return len(states)
 
     def _load(self, item: dict[str, Any]) -> None:
@@ -484,7 +538,8 @@ class MeterEngine:
                 meter.commands.append((when, kind, float(amount)))
                 meter.cmd_keys.append((when, _COMMAND_RANK[kind]))
             for at, value, modulus in item["readings"]:
-                meter.times.append(datetime.fromisoformat(at))
+                when = at if isinstance(at, datetime) else datetime.fromisoformat(at)
+                meter.times.append(when)
                 meter.entries.append(_Entry(float(value), _num(modulus)))
             if meter.times:
                 self._recompute(meter, 0)
@@ -673,6 +728,19 @@ def _jump(
 def state_key(key: MeterKey) -> str:
     """The ``meter_state`` row of a meter."""
     return "\t".join(key)
+
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _us(time: datetime) -> int:
+    """Microseconds since the epoch, exactly (the key of ``meter_window``)."""
+    d = time - _EPOCH
+    return (d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds
+
+
+def _from_us(value: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=value)
 
 
 def _iso(time: datetime | None) -> str | None:

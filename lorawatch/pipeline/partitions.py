@@ -24,6 +24,8 @@ class Handover:
     """Each meter's state as the previous owner committed it (``MeterEngine.load_states``)."""
     last_f_cnt: dict[str, int] = field(default_factory=dict)
     """Each device's last stored frame counter (the de-duplicator's fast path)."""
+    windows: dict[str, list[tuple[int, int, str]]] = field(default_factory=dict)
+    """Each meter's chunks of window readings (``MeterEngine.load_states``)."""
 
 
 class PartitionState(Protocol):

@@ -101,6 +101,10 @@ class DeviceEvent:
     code: str
     detail: str
     place: Place = Place()
+    uid: int | None = None
+    """The identity of a ChirpStack event (``gateway_bridge.dedup.event_identity``): stored
+    under a unique key, so a re-published copy is one row; None for quality events, which
+    are keyed by their time and code."""
 
 
 @dataclass(slots=True)
@@ -121,6 +125,11 @@ class Batch:
     commands_applied: list[int] = field(default_factory=list)
     """Meter commands this batch applied: marked applied in the batch's transaction by a
     store that keeps them (else after the batch, by the ingestor)."""
+    meter_window: list[tuple[str, int, int, str]] = field(default_factory=list)
+    """(meter key, sequence, latest time µs, JSON) chunks of the readings this batch put in
+    the meters' windows of recent readings (where a late reading is merged)."""
+    meter_window_drop: list[tuple[str, int]] = field(default_factory=list)
+    """(meter key, sequence) of the chunks whose every reading left its meter's window."""
 
     def __len__(self) -> int:
         return (

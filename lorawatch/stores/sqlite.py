@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import structlog
 
@@ -67,16 +67,39 @@ CREATE TABLE IF NOT EXISTS device_events (
 CREATE TABLE IF NOT EXISTS meter_state (
     key TEXT PRIMARY KEY, state TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS meter_window (
+    key TEXT NOT NULL, seq INTEGER NOT NULL, latest_us INTEGER NOT NULL, readings TEXT NOT NULL,
+    PRIMARY KEY (key, seq)
+) WITHOUT ROWID;
 """
 
 QUARTER_US = 900 * 1_000_000
 HOUR_US = 3600 * 1_000_000
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """``PRAGMA user_version``: 1 added ``consumption_quarters`` (rebuilt from ``consumption``);
-2 added the identities (``uplinks.uid``, ``dead_letters.key``, each under a unique index)."""
+2 added the identities (``uplinks.uid``, ``dead_letters.key``, each under a unique index);
+3 the identity of ChirpStack's other events (``device_events.uid``, unique when set)."""
 
 
 Row = tuple[Any, ...]
+
+
+class WriteHook(Protocol):
+    """State that must commit with each batch: written in its transaction, or not at all.
+
+    The alert engine is one: its rules' state and the alerts a batch opens are durable
+    exactly when the batch is, so a crash between the commit and the acknowledgement (the
+    redelivered copies are then recognised and dropped before the rules) loses nothing.
+    """
+
+    def in_transaction(self, db: sqlite3.Connection, batch: Batch) -> None:
+        """Write what ``batch`` changes, on ``db``; must not commit or roll back."""
+
+    def committed(self) -> None:
+        """The transaction committed (wake whoever waits for what was written)."""
+
+    def rolled_back(self) -> None:
+        """The transaction did not commit: forget what ``in_transaction`` believed written."""
 
 
 def _columns(db: sqlite3.Connection, table: str) -> set[str]:
@@ -187,6 +210,8 @@ class SqliteStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._write_lock = threading.Lock()
+        self.hooks: list[WriteHook] = []
+        """Called inside :meth:`write`'s transaction, in order (the alert engine)."""
         with self._connection() as db:
             db.executescript(SCHEMA)
         self._migrate()
@@ -205,6 +230,13 @@ class SqliteStore:
                 )
             if version < 2:
                 _add_identities(db)
+            if version < 3:
+                if "uid" not in _columns(db, "device_events"):
+                    db.execute("ALTER TABLE device_events ADD COLUMN uid INTEGER")
+                db.execute(
+                    "CREATE UNIQUE INDEX IF NOT EXISTS device_events_uid ON device_events (uid)"
+                    " WHERE uid IS NOT NULL"
+                )
             if version < SCHEMA_VERSION:
                 db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
@@ -245,8 +277,18 @@ class SqliteStore:
             db.execute("COMMIT")
 
     def write(self, batch: Batch) -> None:
-        with self.transaction() as db:
-            self.write_in(db, batch)
+        """Write the batch, and what the :attr:`hooks` derive from it, in one transaction."""
+        try:
+            with self.transaction() as db:
+                self.write_in(db, batch)
+                for hook in self.hooks:
+                    hook.in_transaction(db, batch)
+        except BaseException:
+            for hook in self.hooks:
+                hook.rolled_back()
+            raise
+        for hook in self.hooks:
+            hook.committed()
 
     def write_in(self, db: sqlite3.Connection, batch: Batch) -> None:
         """Write a batch inside the caller's transaction (to commit other changes with it)."""
@@ -283,12 +325,38 @@ class SqliteStore:
             )
             self._roll_up(db, {(row[1], row[3] // QUARTER_US) for row in rows})
         self._dead_letters(db, batch.dead_letters)
-        db.executemany(
-            "INSERT OR REPLACE INTO device_events VALUES (?,?,?,?,?)",
-            [(e.dev_eui, us(e.time), e.kind, e.code, e.detail) for e in batch.events],
-        )
+        # ChirpStack's events: a copy (same identity) keeps the first row. Quality events
+        # have no identity: the same (time, code) again replaces its detail.
+        events = batch.events
+        if events:
+            db.executemany(
+                "INSERT OR IGNORE INTO device_events (dev_eui, time_us, kind, code, detail, uid)"
+                " VALUES (?,?,?,?,?,?)",
+                [
+                    (e.dev_eui, us(e.time), e.kind, e.code, e.detail, e.uid)
+                    for e in events
+                    if e.uid is not None
+                ],
+            )
+            db.executemany(
+                "INSERT OR REPLACE INTO device_events (dev_eui, time_us, kind, code, detail)"
+                " VALUES (?,?,?,?,?)",
+                [
+                    (e.dev_eui, us(e.time), e.kind, e.code, e.detail)
+                    for e in events
+                    if e.uid is None
+                ],
+            )
         if batch.meter_state:
             db.executemany("INSERT OR REPLACE INTO meter_state VALUES (?,?)", batch.meter_state)
+        if batch.meter_window:
+            db.executemany(
+                "INSERT OR REPLACE INTO meter_window VALUES (?,?,?,?)", batch.meter_window
+            )
+        if batch.meter_window_drop:
+            db.executemany(
+                "DELETE FROM meter_window WHERE key = ? AND seq = ?", batch.meter_window_drop
+            )
 
     @staticmethod
     def _dead_letters(db: sqlite3.Connection, letters: list[DeadLetter]) -> None:
@@ -460,6 +528,13 @@ class SqliteStore:
             row = db.execute("SELECT time_us FROM uplinks WHERE uid = ?", (uid,)).fetchone()
         return None if row is None else int(row[0])
 
+    def event_time(self, uid: int) -> int | None:
+        """Event time (µs) of the stored ChirpStack event with this identity (the
+        de-duplicator's authority for status, join, txack... events)."""
+        with self._connection() as db:
+            row = db.execute("SELECT time_us FROM device_events WHERE uid = ?", (uid,)).fetchone()
+        return None if row is None else int(row[0])
+
     def last_f_cnt(self, dev_eui: str) -> int | None:
         """The frame counter of the device's latest stored uplink."""
         with self._connection() as db:
@@ -473,6 +548,16 @@ class SqliteStore:
         """Every meter's last state, written with the batches (see ``Batch.meter_state``)."""
         with self._connection() as db:
             return [state for (state,) in db.execute("SELECT state FROM meter_state")]
+
+    def meter_windows(self) -> dict[str, list[tuple[int, int, str]]]:
+        """Each meter's chunks of window readings, in order (see ``Batch.meter_window``)."""
+        out: dict[str, list[tuple[int, int, str]]] = defaultdict(list)
+        with self._connection() as db:
+            for key, seq, latest, readings in db.execute(
+                "SELECT key, seq, latest_us, readings FROM meter_window ORDER BY key, seq"
+            ):
+                out[key].append((seq, latest, readings))
+        return dict(out)
 
     def fetch(self, sql: str, args: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         """Read rows on this thread's connection, without taking the writers' lock (WAL)."""

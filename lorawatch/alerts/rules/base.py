@@ -31,6 +31,9 @@ from lorawatch.pipeline.records import Batch, Place
 HOUR = 3600
 Scope = Literal["device", "building"]
 
+Entry = tuple[float, float, float, bool]
+"""A delta in an hourly series: start, end (epoch seconds), value, gap."""
+
 
 def ts(t: datetime) -> float:
     return t.timestamp()
@@ -91,6 +94,10 @@ class Domain:
 
     def load(self, subject: str, state: Any) -> None:
         raise NotImplementedError
+
+    def series(self, subject: str) -> Hourly | None:
+        """The subject's hourly series whose deltas are saved as rows (not in its dump)."""
+        return None
 
     def take_dirty(self) -> dict[str, Any]:
         out = {subject: self.dump(subject) for subject in self.dirty}
@@ -162,12 +169,18 @@ class Hourly:
     def __init__(self) -> None:
         self.values: dict[int, float] = {}
         self.covered: dict[int, float] = {}
-        self.seen: dict[str, tuple[float, float, float, bool]] = {}
+        self.seen: dict[str, Entry] = {}
         self.ends: dict[str, float] = {}
         """Latest delta end per meter: an hour is complete once every active meter passed it."""
         self.by_end: list[tuple[float, str]] = []
         """(end, key) of ``seen``, sorted, so a window scans only its own deltas."""
         self.pruned = float("-inf")
+        self.changed: dict[str, Entry] = {}
+        """``seen`` entries added or replaced since :meth:`take_changes`. ``seen`` is saved
+        apart from :meth:`to_json`, as chunks of these changes (``alert_series``), so a batch
+        writes what it added, not the whole series."""
+        self.chunks: list[tuple[int, float]] = []
+        """(sequence, latest end) of the saved chunks: one whose every delta was pruned goes."""
 
     def add(self, meter: str, start: float, end: float, value: float, gap: bool) -> bool:
         key = f"{meter}|{end:.6f}"
@@ -181,6 +194,7 @@ class Hourly:
             insort(self.by_end, (end, key))
         self._spread(start, end, value, gap, sign=1.0)
         self.seen[key] = entry
+        self.changed[key] = entry
         self.ends[meter] = max(self.ends.get(meter, end), end)
         return True
 
@@ -225,6 +239,7 @@ class Hourly:
         cut = bisect_right(self.by_end, (before, "\U0010ffff"))
         for _, key in self.by_end[:cut]:
             self.seen.pop(key, None)
+            self.changed.pop(key, None)
         del self.by_end[:cut]
         for meter in [m for m, e in self.ends.items() if e < before - 7 * 86400]:
             del self.ends[meter]
@@ -244,21 +259,49 @@ class Hourly:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "values": [[h, round(v, 9)] for h, v in self.values.items()],
+            # Exact (not rounded): a restart continues the sums where they were.
+            "values": [[h, v] for h, v in self.values.items()],
             "covered": [[h, c] for h, c in self.covered.items()],
-            "seen": [[k, *e] for k, e in self.seen.items()],
             "ends": self.ends,
+            "pruned": None if self.pruned == float("-inf") else self.pruned,
         }
+
+    def take_changes(self) -> dict[str, Entry]:
+        """The ``seen`` entries added or replaced since the last call (the next chunk)."""
+        out, self.changed = self.changed, {}
+        return out
+
+    def stale_chunks(self) -> list[tuple[int, float]]:
+        """Take the saved chunks whose every delta is pruned (to delete)."""
+        stale = [c for c in self.chunks if c[1] <= self.pruned]
+        if stale:
+            self.chunks = [c for c in self.chunks if c[1] > self.pruned]
+        return stale
+
+    def restore(self, chunks: Iterable[tuple[int, float, list[list[Any]]]]) -> None:
+        """Put back ``seen`` from its saved chunks, in sequence order (a later copy of a delta
+        replaces an earlier one; what was pruned is left out), after :meth:`from_json`."""
+        for seq, latest, entries in chunks:
+            self.chunks.append((seq, latest))
+            for k, a, b, v, g in entries:
+                if b > self.pruned:
+                    self.seen[str(k)] = (float(a), float(b), float(v), bool(g))
+        self.by_end = sorted((e[1], k) for k, e in self.seen.items())
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Hourly:
         out = cls()
         out.values = {int(h): float(v) for h, v in data.get("values", [])}
         out.covered = {int(h): float(c) for h, c in data.get("covered", [])}
+        pruned = data.get("pruned")
+        out.pruned = float("-inf") if pruned is None else float(pruned)
+        # A state saved before alert_series held the deltas in "seen": keep them, and write
+        # them as a chunk at the next save.
         out.seen = {
             str(k): (float(a), float(b), float(v), bool(g))
             for k, a, b, v, g in data.get("seen", [])
         }
+        out.changed = dict(out.seen)
         out.ends = {str(k): float(v) for k, v in data.get("ends", {}).items()}
         out.by_end = sorted((e[1], k) for k, e in out.seen.items())
         return out

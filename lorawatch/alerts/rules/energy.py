@@ -144,6 +144,10 @@ class Energy(Domain):
             "residuals": b.residuals,
         }
 
+    def series(self, subject: str) -> Hourly | None:
+        b = None if subject.startswith(WEATHER) else self.buildings.get(subject)
+        return None if b is None else b.hours
+
     def load(self, subject: str, state: Any) -> None:
         if subject.startswith(WEATHER):
             self.temps[subject[len(WEATHER) :]] = {

@@ -53,6 +53,10 @@ class Water(Domain):
             "evaluated": m.evaluated,
         }
 
+    def series(self, subject: str) -> Hourly | None:
+        meter = self.meters.get(subject)
+        return None if meter is None else meter.hours
+
     def load(self, subject: str, state: Any) -> None:
         self.meters[subject] = _Meter(
             Place(*state["place"]),

@@ -124,10 +124,11 @@ def _backfill(
         )
         saved = 0
         if service.alerts is not None:
-            # The rules' state (each device's last uplink, usual interval, baselines) goes to
-            # the store, so `lorawatch run` continues from the end of the backfill instead of
-            # from the last periodic flush (days earlier in simulated time: a silence storm).
-            saved = service.alerts.flush_state()
+            # The rules' state (each device's last uplink, usual interval, baselines) was
+            # stored with each batch, so `lorawatch run` continues from the end of the
+            # backfill (not from days earlier in simulated time: a silence storm).
+            service.alerts.flush_state()
+            saved = service.sqlite.fetch("SELECT COUNT(*) FROM alert_state")[0][0]
     finally:
         for store in service.stores:
             store.close()

@@ -230,11 +230,20 @@ class PostgresStore:
                         for d in batch.dead_letters
                     ],
                 )
-            if batch.events:
+            quality = [e for e in batch.events if e.uid is None]
+            chirpstack = [e for e in batch.events if e.uid is not None]
+            if quality:
                 cur.executemany(
                     "INSERT INTO device_events VALUES (%s,%s,%s,%s,%s) ON CONFLICT"
                     " (dev_eui, time_us, kind, code) DO UPDATE SET detail = excluded.detail",
-                    [(e.dev_eui, us(e.time), e.kind, e.code, e.detail) for e in batch.events],
+                    [(e.dev_eui, us(e.time), e.kind, e.code, e.detail) for e in quality],
+                )
+            if chirpstack:
+                # A copy (same identity) or a same-instant report is one row.
+                cur.executemany(
+                    "INSERT INTO device_events (dev_eui, time_us, kind, code, detail, uid)"
+                    " VALUES (%s,%s,%s,%s,%s,%s) ON CONFLICT DO NOTHING",
+                    [(e.dev_eui, us(e.time), e.kind, e.code, e.detail, e.uid) for e in chirpstack],
                 )
             if batch.meter_state:
                 states = dict(batch.meter_state)  # one state a meter (the last)
@@ -253,6 +262,17 @@ class PostgresStore:
                         [partition_of.get(d, "") for d in devs],
                         [states[k] for k in keys],
                     ),
+                )
+            if batch.meter_window:
+                cur.executemany(
+                    "INSERT INTO meter_window VALUES (%s,%s,%s,%s) ON CONFLICT (key, seq)"
+                    " DO UPDATE SET latest_us = excluded.latest_us, readings = excluded.readings",
+                    batch.meter_window,
+                )
+            if batch.meter_window_drop:
+                cur.executemany(
+                    "DELETE FROM meter_window WHERE key = %s AND seq = %s",
+                    batch.meter_window_drop,
                 )
             if batch.commands_applied:
                 cur.executemany(
@@ -347,6 +367,14 @@ class PostgresStore:
             devices = db.execute(
                 "SELECT dev_eui, last_f_cnt FROM devices WHERE partition = ANY(%s)", (stale,)
             ).fetchall()
+            windows: dict[str, list[tuple[int, int, str]]] = {}
+            for key, seq, latest, readings in db.execute(
+                "SELECT w.key, w.seq, w.latest_us, w.readings FROM meter_window w"
+                " JOIN meter_state m USING (key) WHERE m.partition = ANY(%s)"
+                " ORDER BY w.key, w.seq",
+                (stale,),
+            ):
+                windows.setdefault(key, []).append((int(seq), int(latest), readings))
         log.info(
             "partitions acquired",
             partitions=stale,
@@ -354,7 +382,7 @@ class PostgresStore:
             meters=len(states),
             devices=len(devices),
         )
-        return Handover(stale, [s for (s,) in states], {d: int(f) for d, f in devices})
+        return Handover(stale, [s for (s,) in states], {d: int(f) for d, f in devices}, windows)
 
     def _wait_for_drains(self, partitions: list[str], timeout_s: float = 30.0) -> None:
         """Wait while a live worker is still finishing its last batches of these partitions
@@ -437,6 +465,10 @@ class PostgresStore:
 
     def uplink_time(self, uid: int) -> int | None:
         rows = self._patiently("SELECT time_us FROM uplinks WHERE uid = %s", (uid,))
+        return int(rows[0][0]) if rows else None
+
+    def event_time(self, uid: int) -> int | None:
+        rows = self._patiently("SELECT time_us FROM device_events WHERE uid = %s", (uid,))
         return int(rows[0][0]) if rows else None
 
     def last_f_cnt(self, dev_eui: str) -> int | None:
