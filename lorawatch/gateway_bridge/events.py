@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
+import msgspec
 import orjson
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError as ProtobufDecodeError
@@ -290,6 +291,87 @@ def _protobuf_message(event: str) -> Message | None:
     return cls() if cls else None
 
 
+# The fields keep ChirpStack's JSON names: msgspec matches them as they are.
+class _RxJson(msgspec.Struct):
+    gatewayId: Any = ""
+    rssi: Any = None
+    snr: Any = None
+
+
+class _DeviceInfoJson(msgspec.Struct):
+    devEui: Any = None
+    applicationId: Any = msgspec.UNSET
+    deviceName: Any = ""
+    deviceProfileName: Any = ""
+    tags: Any = None
+
+
+class _UpJson(msgspec.Struct):
+    """The fields of a v4 ``up`` event that lorawatch reads; the decoder skips the rest
+    (txInfo, most of rxInfo) without building them. ``devEUI``/``applicationID`` only say
+    that the event is v3 after all."""
+
+    deviceInfo: _DeviceInfoJson | None = None
+    time: Any = None
+    deduplicationId: Any = ""
+    fCnt: Any = None
+    fPort: Any = None
+    data: Any = None
+    object: Any = None
+    rxInfo: list[_RxJson] | None = None
+    dr: Any = None
+    devEUI: Any = msgspec.UNSET
+    applicationID: Any = msgspec.UNSET
+
+
+_UP_JSON = msgspec.json.Decoder(_UpJson)
+
+
+def _up_v4_json(topic: Topic, payload: bytes, received: datetime) -> UplinkEvent | None:
+    """A v4 JSON ``up`` event read straight into the fields used, as :func:`_from_v4` reads
+    it from a dict (about three times faster than building the dict); None when the JSON is
+    malformed, of another shape or v3, for :func:`parse` to read the usual way (with its
+    precise reasons)."""
+    try:
+        up = _UP_JSON.decode(payload)
+    except msgspec.DecodeError:  # ValidationError included: a field of another shape
+        return None
+    if up.devEUI is not msgspec.UNSET or up.applicationID is not msgspec.UNSET:
+        return None
+    info = up.deviceInfo or _NO_DEVICE_INFO
+    dev_eui = _eui(info.devEui, topic, "deviceInfo.devEui")
+    time = _time(up.time)
+    application = info.applicationId
+    tags = _str_dict(info.tags, "deviceInfo.tags")  # checked in _from_v4's order
+    obj = up.object
+    if obj is not None and not isinstance(obj, dict):
+        raise RejectedMessage("wrong_shape", "object must be a JSON object")
+    return UplinkEvent(
+        topic.event,
+        dev_eui,
+        time or received,
+        topic.application_id if application is msgspec.UNSET else str(application),
+        str(info.deviceName),
+        str(info.deviceProfileName),
+        tags,
+        {},
+        "v4-json",
+        time is None,
+        str(up.deduplicationId),
+        _int(up.fCnt, "fCnt"),
+        _int(up.fPort, "fPort") or 0,
+        _b64(up.data, "data"),
+        obj,
+        tuple(Rx(str(r.gatewayId), _float(r.rssi), _float(r.snr)) for r in up.rxInfo[:32])
+        if up.rxInfo
+        else (),
+        _int(up.dr, "dr"),
+    )
+
+
+_NO_DEVICE_INFO = _DeviceInfoJson()
+
+
 def _parse_protobuf(topic: Topic, payload: bytes, received: datetime) -> Event:
     message = _protobuf_message(topic.event)
     if message is None:
@@ -314,6 +396,10 @@ def parse(
     received = received or datetime.now(UTC)
     if fmt == "v4-protobuf" or (fmt == "auto" and payload.lstrip()[:1] not in (b"{", b"[")):
         return _parse_protobuf(topic, payload, received)
+    if topic.event == "up" and fmt != "v3":
+        event = _up_v4_json(topic, payload, received)
+        if event is not None:
+            return event
     try:
         body = orjson.loads(payload)
     except orjson.JSONDecodeError as exc:
