@@ -67,15 +67,15 @@ class _Client(mqtt.Client):
     ``select`` after each one; it writes each acknowledgement with a ``send`` of its own,
     after waking its loop through its socket pair; it reads the MQTT 5 properties of every
     PUBLISH into objects and matches its topic against per-topic callbacks. Per message,
-    that is most of a receiver's CPU (``python -m bench.ingest`` shows the receiver child's share). Here the socket is read
-    64 KiB at a time, every packet already received is handled before the next ``select``,
-    a QoS 1 PUBLISH goes straight to ``on_publish_fast`` (its properties, which lorawatch
-    does not use, skipped), and :meth:`ack_many` queues the acknowledgements of a batch as
-    one write. Anything else (QoS 2, a packet this reading finds odd) is paho's, as are
-    sessions, TLS and reconnection. Tied to paho's internals (``_sock_recv``,
-    ``_packet_read``, ``_handle_publish``, ``_in_packet``, ``_packet_queue``,
-    ``_loop_rc_handle``): the pin in pyproject.toml and tests/test_receiver.py tell when
-    they move.
+    that was most of the receiver's CPU (``python -m bench.ingest`` shows its share). Here
+    the socket is read 64 KiB at a time, every packet already received is handled before
+    the next ``select``, a QoS 1 PUBLISH goes straight to ``on_publish_fast`` (its
+    properties, which lorawatch does not use, skipped), and :meth:`ack_many` queues the
+    acknowledgements of a batch as one write. Anything else (QoS 2, a packet this reading
+    finds odd) is paho's, as are sessions, TLS and reconnection. Tied to paho's internals
+    (``_sock_recv``, ``_packet_read``, ``_handle_publish``, ``_in_packet``,
+    ``_packet_queue``, ``_loop_rc_handle``): the pin in pyproject.toml and
+    tests/test_receiver.py tell when they move.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
