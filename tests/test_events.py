@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import copy
 import json
 
 import pytest
@@ -168,7 +169,7 @@ def test_the_typed_reading_of_uplinks_equals_the_dict_reading(changes) -> None: 
             if isinstance(node, dict):
                 node.pop(path[-1], None)
         else:
-            node[path[-1]] = value
+            node[path[-1]] = copy.deepcopy(value)  # the strategy's lists and dicts are shared
     payload = json.dumps(body).encode()
     received = datetime(2026, 2, 1, tzinfo=UTC)
     typed = _outcome(lambda: events._up_v4_json(UP, payload, received))

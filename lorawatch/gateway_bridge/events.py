@@ -77,6 +77,9 @@ class Topic:
     event: str
 
 
+TOPICS_KEPT = 16_384
+
+
 class TopicMatcher:
     """Reads application id, dev_eui and event from a topic, per the configured template.
 
@@ -104,8 +107,20 @@ class TopicMatcher:
         self._old = re.compile(
             r"^application/(?P<application_id>[^/]+)/device/(?P<dev_eui>[^/]+)/(?P<event>[a-z]+)$"
         )
+        self._known: dict[str, Topic] = {}
 
     def match(self, topic: str) -> Topic:
+        """The topic's parts; a fleet sends on a few topics per device, so the answers are
+        kept (at most :data:`TOPICS_KEPT`, then forgotten at once)."""
+        found = self._known.get(topic)
+        if found is None:
+            found = self._match(topic)
+            if len(self._known) >= TOPICS_KEPT:
+                self._known.clear()
+            self._known[topic] = found
+        return found
+
+    def _match(self, topic: str) -> Topic:
         m = self._template.match(topic)
         if m is not None:
             groups = m.groupdict()
@@ -138,7 +153,8 @@ def _b64(text: object, what: str) -> bytes:
     if not isinstance(text, str):
         raise RejectedMessage("wrong_shape", f"{what} must be a base64 string")
     try:
-        return base64.b64decode(text, validate=True)
+        # base64.b64decode(validate=True) without its wrapper (a non-ASCII text: ValueError)
+        return binascii.a2b_base64(text.encode("ascii"), strict_mode=True)
     except (binascii.Error, ValueError):
         raise RejectedMessage("invalid_base64", f"{what} is not valid base64") from None
 
