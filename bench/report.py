@@ -37,11 +37,13 @@ def _git(*args: str) -> str:
 
 def commit() -> dict[str, Any]:
     """The commit measured, and whether code outside the results differed from it."""
-    changed = [
-        line[3:]
+    # Two status letters, a space, the path; _git strips the output, and with it the first
+    # line's leading blank (" M path" -> "M path").
+    paths = [
+        line[2:].lstrip()
         for line in _git("status", "--porcelain", "--untracked-files=no").splitlines()
-        if not line[3:].startswith("bench/results/") and line[3:] != "README.md"
     ]
+    changed = [p for p in paths if not p.startswith("bench/results/") and p != "README.md"]
     # The subject and date find the commit again after a rebase gave it another sha.
     return {
         "sha": _git("rev-parse", "HEAD") or "unknown",

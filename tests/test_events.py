@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import base64
+import copy
 import json
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from lorawatch.core.errors import RejectedMessage
@@ -103,3 +104,99 @@ def test_random_bytes_never_crash(payload: bytes) -> None:
         parse(UP, payload)
     except RejectedMessage as exc:
         assert exc.reason
+
+
+ODD = st.sampled_from(
+    [None, "", "x", 5, -1, 2**40, 3.5, True, [], {}, [1], {"a": 1}, "AXVc", EUI, "2026-01-01"]
+)
+DROP = object()
+PATHS = [
+    ("deviceInfo",),
+    ("deviceInfo", "devEui"),
+    ("deviceInfo", "tags"),
+    ("deviceInfo", "applicationId"),
+    ("deviceInfo", "deviceName"),
+    ("deviceInfo", "deviceProfileName"),
+    ("time",),
+    ("deduplicationId",),
+    ("fCnt",),
+    ("fPort",),
+    ("data",),
+    ("object",),
+    ("rxInfo",),
+    ("rxInfo", 0),
+    ("rxInfo", 0, "rssi"),
+    ("rxInfo", 0, "snr"),
+    ("rxInfo", 0, "gatewayId"),
+    ("dr",),
+    ("devEUI",),
+    ("applicationID",),
+]
+
+
+def _outcome(run):  # type: ignore[no-untyped-def]
+    try:
+        return run()
+    except RejectedMessage as exc:
+        return (exc.reason, exc.detail)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(PATHS), st.one_of(st.just(DROP), ODD)), max_size=6))
+@example([(("deviceInfo", "tags"), 5), (("object",), 5), (("fCnt",), "x"), (("data",), 5)])
+@example([(("object",), 5), (("fCnt",), "x"), (("fPort",), -1), (("data",), 5), (("dr",), "x")])
+@example([(("data",), "%%"), (("rxInfo", 0, "rssi"), "x"), (("dr",), 2**40)])
+def test_the_typed_reading_of_uplinks_equals_the_dict_reading(changes) -> None:  # type: ignore[no-untyped-def]
+    """v4 JSON ``up`` events are read straight into typed fields (msgspec) for speed; for any
+    shape of the fields read, the event or the rejection (reason and detail) is the one the
+    reading through a dict gives."""
+    from datetime import UTC, datetime
+
+    from lorawatch.gateway_bridge import events
+
+    body = json.loads((REFERENCE / "v4-event-up.json").read_bytes())
+    for path, value in changes:
+        node = body
+        for key in path[:-1]:
+            node = node[key] if isinstance(node, dict | list) and _has(node, key) else None
+            if node is None:
+                break
+        if not isinstance(node, dict | list) or (
+            not _has(node, path[-1]) and isinstance(node, list)
+        ):
+            continue
+        if value is DROP:
+            if isinstance(node, dict):
+                node.pop(path[-1], None)
+        else:
+            node[path[-1]] = copy.deepcopy(value)  # the strategy's lists and dicts are shared
+    payload = json.dumps(body).encode()
+    received = datetime(2026, 2, 1, tzinfo=UTC)
+    typed = _outcome(lambda: events._up_v4_json(UP, payload, received))
+    by_dict = _outcome(lambda: events._from_v4(UP, json.loads(payload), "v4-json", received))
+    if typed is None:  # another shape, or v3: parse reads it through the dict
+        assert "devEUI" in body or "applicationID" in body or not _typed_shape(body)
+        typed = _outcome(lambda: parse(UP, payload, received=received))
+        if "devEUI" in body or "applicationID" in body:
+            return  # v3 after all: another reader
+    assert typed == by_dict
+
+
+def _has(node: dict | list, key: object) -> bool:  # type: ignore[type-arg]
+    return key in node if isinstance(node, dict) else isinstance(key, int) and key < len(node)
+
+
+def _typed_shape(body: dict) -> bool:  # type: ignore[type-arg]
+    info, rx = body.get("deviceInfo"), body.get("rxInfo")
+    return (info is None or isinstance(info, dict)) and (
+        rx is None or (isinstance(rx, list) and all(isinstance(r, dict) for r in rx))
+    )
+
+
+def test_the_typed_reading_is_the_one_used_for_v4_json_uplinks() -> None:
+    from lorawatch.gateway_bridge import events
+
+    payload = (REFERENCE / "v4-event-up.json").read_bytes()
+    assert events._up_v4_json(UP, payload, None) == parse(UP, payload)  # type: ignore[arg-type]
+    assert events._up_v4_json(UP, b'{"deviceInfo": 3}', None) is None  # type: ignore[arg-type]
+    assert events._up_v4_json(UP, b"{", None) is None  # type: ignore[arg-type]

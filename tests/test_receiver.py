@@ -94,3 +94,63 @@ def test_a_dead_child_is_replaced_and_its_unacked_messages_come_again(
     finally:
         source.stop()
     assert not source._process.is_alive()
+
+
+def publish_v5(broker: Mosquitto, items: list[tuple[str, bytes, int]]) -> None:
+    """Publish (topic, payload, qos) as an MQTT 5 client, each with properties attached."""
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    client = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2,
+        client_id=f"pub5-{time.monotonic_ns()}",
+        protocol=mqtt.MQTTv5,
+    )
+    client.connect("127.0.0.1", broker.port)
+    client.loop_start()
+    infos = []
+    for i, (topic, payload, qos) in enumerate(items):
+        props = Properties(PacketTypes.PUBLISH)
+        props.UserProperty = [("site", "mairie"), ("n", str(i))]
+        props.ContentType = "application/json"
+        props.MessageExpiryInterval = 3600
+        infos.append(client.publish(topic, payload, qos=qos, properties=props))
+    for info in infos:
+        info.wait_for_publish(10)
+    client.disconnect()
+    client.loop_stop()
+
+
+@pytest.mark.parametrize("qos", [1, 2])
+def test_what_paho_is_spared_arrives_whole_and_is_acked(mosquitto: Mosquitto, qos: int) -> None:
+    """The receiver's own reading of PUBLISH packets (QoS 1: block reads, properties skipped;
+    QoS 2: paho's) and its acks in one write: messages with MQTT 5 properties, payloads of
+    every size up to several socket reads, a topic in UTF-8, all arrive as sent and in order,
+    and once acked the broker forgets them."""
+    cid = f"receiver-fast-{qos}"
+    cfg = config(mosquitto, cid).model_copy(update={"qos": qos})
+    sizes = [0, 1, 127, 128, 16_383, 16_384, 70_000, 300_000, 5]
+    items = [(f"{cid}/été/{i}", bytes([i % 251]) * n, qos) for i, n in enumerate(sizes)]
+    items += [(f"{cid}/up", f"{i}".encode(), qos) for i in range(2_000)]
+    source = ProcessSource(cfg)
+    source.start()
+    try:
+        assert source.wait_subscribed(15)
+        publish_v5(mosquitto, items)
+        got: list[Message] = []
+        deadline = time.monotonic() + 30
+        while len(got) < len(items) and time.monotonic() < deadline:
+            batch = source.get_batch(500, 0.2)  # acked as it comes: the window is 2,000
+            source.ack(batch)
+            got += batch
+        assert [(m.topic, m.payload) for m in got] == [(t, p) for t, p, _ in items]
+        assert {m.qos for m in got} == {qos}
+    finally:
+        source.stop()
+    again = ProcessSource(cfg)
+    again.start()
+    try:
+        assert again.wait_subscribed(15)
+        assert again.get_batch(10, 1.0) == []
+    finally:
+        again.stop()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import queue
 import random
 import ssl
+import struct
 import sys
 import threading
 import time
@@ -25,7 +26,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import structlog
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -53,6 +54,101 @@ Row = tuple[str, bytes, float, int, int, int, bool]
 generation, retained (what :mod:`lorawatch.gateway_bridge.receiver` passes between processes)."""
 
 
+_U16 = struct.Struct("!H")
+_ACK_COMMAND = {1: 0x40, 2: 0x70}
+"""The fixed header byte of the acknowledgement a manual ack sends: PUBACK for QoS 1,
+PUBCOMP for QoS 2 (paho has answered the PUBREL's PUBREC already)."""
+
+
+class _Client(mqtt.Client):
+    """paho's client, reading the socket in blocks and acknowledging a batch in one write.
+
+    paho reads each packet with three ``recv`` calls (type, length, body) and goes back to
+    ``select`` after each one; it writes each acknowledgement with a ``send`` of its own,
+    after waking its loop through its socket pair; it reads the MQTT 5 properties of every
+    PUBLISH into objects and matches its topic against per-topic callbacks. Per message,
+    that was most of the receiver's CPU (``python -m bench.ingest`` shows its share). Here
+    the socket is read 64 KiB at a time, every packet already received is handled before
+    the next ``select``, a QoS 1 PUBLISH goes straight to ``on_publish_fast`` (its
+    properties, which lorawatch does not use, skipped), and :meth:`ack_many` queues the
+    acknowledgements of a batch as one write. Anything else (QoS 2, a packet this reading
+    finds odd) is paho's, as are sessions, TLS and reconnection. Tied to paho's internals
+    (``_sock_recv``, ``_packet_read``, ``_handle_publish``, ``_in_packet``,
+    ``_packet_queue``, ``_loop_rc_handle``): the pin in pyproject.toml and
+    tests/test_receiver.py tell when they move.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._rbuf = b""
+        self._rpos = 0
+        self._rsock: object = None
+        self.on_publish_fast: Callable[[str, bytes, int, bool], None] | None = None
+        """(topic, payload, mid, retain) of each QoS 1 message, instead of ``on_message``."""
+
+    def _sock_recv(self, bufsize: int) -> bytes:
+        buf, pos = self._rbuf, self._rpos
+        if pos >= len(buf) or self._rsock is not self._sock:
+            # Empty, or left from an earlier connection: read what the socket has.
+            data: bytes = super()._sock_recv(max(bufsize, 65536))
+            if len(data) <= bufsize:
+                self._rbuf, self._rpos = b"", 0
+                return data
+            self._rbuf, self._rpos, self._rsock = data, 0, self._sock
+            buf, pos = data, 0
+        end = pos + bufsize
+        self._rpos = end
+        return buf[pos:end]
+
+    def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
+        """Handle packets until the socket has no more (paho stops after one)."""
+        while True:
+            if self._sock is None:
+                return MQTTErrorCode.MQTT_ERR_NO_CONN
+            rc = self._packet_read()
+            if rc > 0:
+                return self._loop_rc_handle(rc)
+            if rc == MQTTErrorCode.MQTT_ERR_AGAIN:
+                return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def _handle_publish(self) -> MQTTErrorCode:
+        fast = self.on_publish_fast
+        header = self._in_packet["command"]
+        if fast is None or header & 0x06 != 0x02 or not self._manual_ack:
+            return super()._handle_publish()
+        packet = self._in_packet["packet"]
+        try:
+            (n,) = _U16.unpack_from(packet, 0)
+            topic = packet[2 : 2 + n].decode()
+            (mid,) = _U16.unpack_from(packet, 2 + n)
+            pos = 4 + n
+            if self._protocol == mqtt.MQTTv5:
+                length, shift = 0, 0
+                while True:  # the properties' length, a variable byte integer
+                    byte = packet[pos]
+                    pos += 1
+                    length |= (byte & 0x7F) << shift
+                    if not byte & 0x80:
+                        break
+                    shift += 7
+                    if shift > 21:
+                        raise ValueError("property length over 4 bytes")
+                pos += length
+            if not topic or pos > len(packet):
+                raise ValueError("no topic (an alias) or properties past the end")
+        except (struct.error, UnicodeDecodeError, IndexError, ValueError):
+            return super()._handle_publish()  # paho's reading, paho's errors
+        fast(topic, bytes(packet[pos:]), mid, bool(header & 0x01))
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def ack_many(self, acks: list[tuple[int, int]]) -> None:
+        """Acknowledge (mid, qos) in order, in one write."""
+        pack = struct.pack
+        data = b"".join(pack("!BBH", _ACK_COMMAND[qos], 2, mid) for mid, qos in acks)
+        if data:
+            self._packet_queue(_ACK_COMMAND[acks[0][1]], data, 0, 0)
+
+
 class MqttSource:
     def __init__(self, cfg: MqttConfig, sink: Callable[[Row], None] | None = None) -> None:
         """``sink`` takes each message as a :data:`Row` instead of the internal queue, for a
@@ -74,9 +170,9 @@ class MqttSource:
         self._stopping = False
         self._client = self._make_client()
 
-    def _make_client(self) -> mqtt.Client:
+    def _make_client(self) -> _Client:
         cfg = self.cfg
-        client = mqtt.Client(
+        client = _Client(
             CallbackAPIVersion.VERSION2,
             client_id=cfg.client_id,
             protocol=mqtt.MQTTv5 if self.v5 else mqtt.MQTTv311,
@@ -100,6 +196,7 @@ class MqttSource:
         client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_publish_fast = self._on_publish
         client.on_subscribe = self._on_subscribe
         return client
 
@@ -210,29 +307,17 @@ class MqttSource:
         return self._subscribed.wait(timeout)
 
     def _on_message(self, _: mqtt.Client, __: Any, msg: mqtt.MQTTMessage) -> None:
+        self._received(msg.topic, bytes(msg.payload), msg.mid, msg.qos, bool(msg.retain))
+
+    def _on_publish(self, topic: str, payload: bytes, mid: int, retain: bool) -> None:
+        self._received(topic, payload, mid, 1, retain)
+
+    def _received(self, topic: str, payload: bytes, mid: int, qos: int, retain: bool) -> None:
         if self._sink is not None:
-            self._sink(
-                (
-                    msg.topic,
-                    bytes(msg.payload),
-                    time.time(),
-                    msg.mid,
-                    msg.qos,
-                    self._generation,
-                    msg.retain,
-                )
-            )
+            self._sink((topic, payload, time.time(), mid, qos, self._generation, retain))
             return
         self._queue.put(
-            Message(
-                msg.topic,
-                bytes(msg.payload),
-                datetime.now(UTC),
-                msg.mid,
-                msg.qos,
-                self._generation,
-                bool(msg.retain),
-            )
+            Message(topic, payload, datetime.now(UTC), mid, qos, self._generation, retain)
         )
 
     def start(self) -> None:
@@ -279,10 +364,9 @@ class MqttSource:
         """Acknowledge (mid, qos, generation) in order; those of an earlier connection are
         dropped (their packet ids mean other messages now), and the broker redelivers them."""
         current = self._generation
-        ack = self._client.ack
-        for mid, qos, generation in acks:
-            if qos and generation == current:
-                ack(mid, qos)
+        self._client.ack_many(
+            [(mid, qos) for mid, qos, generation in acks if qos and generation == current]
+        )
 
     def pending(self) -> int:
         return self._queue.qsize()

@@ -38,6 +38,8 @@ log = structlog.get_logger(__name__)
 
 HEALTH_EVERY_S = 0.5
 RESTART_AFTER_S = 1.0
+FORWARD_AFTER_S = 0.002
+"""How long the child lets a burst gather before passing it on (latency is 100s of ms)."""
 
 
 class ProcessSource:
@@ -172,13 +174,14 @@ def _receive(cfg: MqttConfig, conn: Connection, log_setup: tuple[str, str]) -> N
     gc.set_threshold(50_000, 20, 100)  # as the service does (lorawatch.app.service.tune_gc)
     received: deque[Row] = deque()
     arrived = threading.Event()
+    idle = [False]
 
     def sink(row: Row) -> None:
-        # Wake the forwarding loop only when it may be waiting: on the first message after it
-        # emptied the queue (an Event.set per message costs a lock and a notify).
-        first = not received
+        # Wake the forwarding loop only when it waits for the queue to fill (an Event.set
+        # per message costs a lock and a notify).
         received.append(row)
-        if first:
+        if idle[0]:
+            idle[0] = False
             arrived.set()
 
     source = MqttSource(cfg, sink=sink)
@@ -203,9 +206,15 @@ def _receive(cfg: MqttConfig, conn: Connection, log_setup: tuple[str, str]) -> N
     try:
         while not done.is_set():
             if not received:
-                arrived.wait(HEALTH_EVERY_S)
-            arrived.clear()
+                idle[0] = True
+                if not received:  # appended before the flag was up: no wake-up will come
+                    arrived.wait(HEALTH_EVERY_S)
+                idle[0] = False
+                arrived.clear()
             if received:
+                # What arrives together goes together: one pipe write for a burst, not one
+                # per message (the broker sends up to Receive Maximum at once).
+                time.sleep(FORWARD_AFTER_S)
                 conn.send(("messages", [received.popleft() for _ in range(len(received))]))
             health = source.health()
             state = (health["connected"], health["subscribed"], health["connects"])

@@ -81,18 +81,26 @@ def encode(batch: Batch, readings: bool = True) -> list[str]:
 
     if readings:
         points: dict[tuple[str, str, datetime], tuple[Place, dict[str, str]]] = {}
+        # The readings of one point (an uplink's, say) come one after another: the point is
+        # looked up once per run of them, not once per reading.
+        dev_eui = channel = ""
+        t: datetime | None = None
+        fields: dict[str, str] = {}
         for r in batch.readings:
-            key = (r.dev_eui, r.channel, r.time)
-            point = points.get(key)
-            if point is None:
-                point = points[key] = (r.place, {})
+            if r.time is not t or r.dev_eui != dev_eui or r.channel != channel:
+                dev_eui, channel, t = r.dev_eui, r.channel, r.time
+                key = (dev_eui, channel, t)
+                point = points.get(key)
+                if point is None:
+                    point = points[key] = (r.place, {})
+                fields = point[1]
             value = r.value
-            point[1][r.name] = (
+            fields[r.name] = (
                 f"{r.name}={value!r}" if value.__class__ is float else f"{r.name}={_number(value)}"
             )
-        for (dev_eui, channel, t), (place, fields) in points.items():
+        for (dev_eui, channel, at), (place, values) in points.items():
             append(
-                f"reading{_tags(place, dev_eui, channel)} {','.join(fields.values())} {stamp(t)}"
+                f"reading{_tags(place, dev_eui, channel)} {','.join(values.values())} {stamp(at)}"
             )
         for c in batch.consumption:
             interval = int((c.end - c.start).total_seconds())
