@@ -178,6 +178,10 @@ def consumption_rows(consumption: list[Consumption]) -> list[Row]:
     ]
 
 
+CACHE_KIB = 16_384
+"""SQLite's page cache of each connection, in KiB."""
+
+
 class SqliteStore:
     name = "sqlite"
 
@@ -219,9 +223,12 @@ class SqliteStore:
             conn.execute("PRAGMA busy_timeout=30000")
             # A batch dirties a few MB spread over every meter's key range: with SQLite's
             # defaults (2 MB cache, checkpoint every 1000 WAL pages) each commit re-reads
-            # and checkpoints most of it. 64 MB and 40 MB make a year of 200 meters ingest
-            # ~1.5x faster (bench/store.py); durability is unchanged (synchronous=FULL).
-            conn.execute("PRAGMA cache_size=-65536")
+            # and checkpoints most of it. The cache is per connection (per thread) and fills
+            # up to its size as the file grows: 64 MB each made the service's memory grow
+            # with the backlog it drained; 16 MB keeps the batches' pages, within a few %
+            # of 64 MB's CPU per uplink in a backfill (bench/backfill.py, bench/memory.py).
+            # Durability is unchanged (synchronous=FULL).
+            conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
             conn.execute("PRAGMA wal_autocheckpoint=10000")
             self._local.conn = conn
         return conn
