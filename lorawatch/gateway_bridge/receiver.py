@@ -175,7 +175,9 @@ def _main_left_out() -> Iterator[None]:
     put back as soon as the child's start-up data is written, before ``start`` returns.
     """
     main = sys.modules["__main__"]
-    saved = {k: main.__dict__[k] for k in ("__spec__", "__file__") if k in main.__dict__}
+    saved: dict[str, object] = {
+        k: main.__dict__[k] for k in ("__spec__", "__file__") if k in main.__dict__
+    }
     main.__dict__.pop("__file__", None)
     main.__spec__ = None
     try:
