@@ -207,6 +207,12 @@ def drain_service(port: int, n: int, every: int, workdir: Path) -> dict[str, Any
         rss = tree_rss_mb(me)
         checkpoints.append({"uplinks": service.bridge.acked, "rss_mb": rss})
         print(f"{service.bridge.acked:>9,} drained: RSS {rss}", file=sys.stderr, flush=True)
+    # Redelivered copies count as acked too: the drain ends when every uplink is stored.
+    deadline = time.monotonic() + 300
+    while (
+        service.metrics.registry.get_sample_value("lorawatch_uplinks_total") or 0
+    ) < n and time.monotonic() < deadline:
+        time.sleep(0.5)
     seconds = time.perf_counter() - started
     peaks = report.tree_peak_rss_mb()  # before stop: the receiver child is still alive
     service.stop()
