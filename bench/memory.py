@@ -210,7 +210,7 @@ def drain_service(port: int, n: int, every: int, workdir: Path) -> dict[str, Any
     # Redelivered copies count as acked too: the drain ends when every uplink is stored.
     deadline = time.monotonic() + 300
     while (
-        service.metrics.registry.get_sample_value("lorawatch_uplinks_total") or 0
+        service.metrics.registry.get_sample_value("lorawatch_uplinks_decoded_total") or 0
     ) < n and time.monotonic() < deadline:
         time.sleep(0.5)
     seconds = time.perf_counter() - started
