@@ -9,9 +9,6 @@ fresh file, in one run:
 - ``simulation``: generating the ChirpStack events alone (no pipeline);
 - ``serial``: simulation and pipeline in one process, one after the other (``workers=0``,
   how every backfill ran before the producer process);
-- ``serial, default GC``: the same with Python's default garbage collection instead of
-  :func:`lorawatch.simulators.run.bulk_gc` (how backfills collected before it): the CPU per
-  uplink of the two is the collector's share;
 - ``producer``: the simulation in a producer child process one day ahead of the pipeline
   (``workers=1``), which ``lorawatch simulate --backfill`` picks when the machine has a core
   to spare (the choice it would make at the end of the run is recorded).
@@ -29,7 +26,6 @@ target of 5,000 uplinks/s.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import resource
 import sqlite3
 import tempfile
@@ -53,18 +49,8 @@ def simulate_only(sim: Simulation, start: datetime, end: datetime) -> dict[str, 
     return {"uplinks": n, "seconds": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu}
 
 
-def default_gc() -> contextlib.AbstractContextManager[None]:
-    return contextlib.nullcontext()
-
-
 def backfill(
-    scene: Any,
-    start: datetime,
-    end: datetime,
-    workdir: Path,
-    batch: int,
-    workers: int | None,
-    gc_as_before: bool = False,
+    scene: Any, start: datetime, end: datetime, workdir: Path, batch: int, workers: int | None
 ) -> dict[str, Any]:
     from lorawatch.app.service import Service
 
@@ -83,27 +69,14 @@ def backfill(
         "batch": batch,
         "workers": workers,
         "alerts": service.alerts is not None,
-        "gc": "Python's default" if gc_as_before else "run.bulk_gc",
     }
-    bulk_gc = run.bulk_gc
-    if gc_as_before:
-        run.bulk_gc = default_gc
-    try:
-        with report.TreeRss() as rss:
-            wall, cpu, children = time.perf_counter(), time.process_time(), _children_cpu()
-            n = run.backfill(
-                sim,
-                start,
-                end,
-                service.bridge.process,
-                batch=batch,
-                progress=False,
-                workers=workers,
-            )
-            seconds, cpu_s = time.perf_counter() - wall, time.process_time() - cpu
-            children_s = _children_cpu() - children
-    finally:
-        run.bulk_gc = bulk_gc
+    with report.TreeRss() as rss:
+        wall, cpu, children = time.perf_counter(), time.process_time(), _children_cpu()
+        n = run.backfill(
+            sim, start, end, service.bridge.process, batch=batch, progress=False, workers=workers
+        )
+        seconds, cpu_s = time.perf_counter() - wall, time.process_time() - cpu
+        children_s = _children_cpu() - children
     for store in service.stores:
         store.close()
     db = sqlite3.connect(workdir / "lw.sqlite")
@@ -148,7 +121,6 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         alone = simulate_only(Simulation(scene, seed=1), start, end)
-        before_gc = backfill(scene, start, end, root / "gc", args.batch, 0, gc_as_before=True)
         serial = backfill(scene, start, end, root / "serial", args.batch, 0)
         now = backfill(scene, start, end, root / "backfill", args.batch, 1)
     auto = "producer" if run.spare_core() else "serial"
@@ -161,7 +133,7 @@ def main() -> None:
         f"simulation alone: {rate(alone):7,.0f} uplinks/s"
         f" (CPU {alone['cpu_s'] / alone['uplinks'] * 1e6:.0f} µs/uplink)"
     )
-    for name, r in (("serial, default GC", before_gc), ("serial", serial), ("producer", now)):
+    for name, r in (("serial", serial), ("producer", now)):
         print(
             f"{name:<16}  {rate(r):7,.0f} uplinks/s ({r['seconds']:.1f} s), CPU µs/uplink:"
             f" pipeline process {r['cpu_s'] / r['uplinks'] * 1e6:.0f}, producer"
@@ -169,12 +141,7 @@ def main() -> None:
             f" {cpu_bound_rate(r):,.0f} uplinks/s; {r['readings']:,} readings,"
             f" peak RSS {r['peak_rss_mb']['total']:.0f} MB, workers {r['settings']['workers']}"
         )
-    same = (
-        serial["readings"] == now["readings"] == before_gc["readings"]
-        and serial["uplinks"] == now["uplinks"]
-    )
-    gc_ratio = (serial["cpu_s"] / serial["uplinks"]) / (before_gc["cpu_s"] / before_gc["uplinks"])
-    print(f"CPU per uplink, serial with bulk_gc / with Python's default GC: {gc_ratio:.2f}")
+    same = serial["readings"] == now["readings"] and serial["uplinks"] == now["uplinks"]
     ratio = rate(now) / rate(serial)
     print(
         f"producer/serial {ratio:.2f} (the command would pick: {auto}); target {TARGET:,.0f} uplinks/s:"
@@ -194,14 +161,7 @@ def main() -> None:
             "producer": now["settings"],
             "the_command_would_pick": auto,
         },
-        {
-            "simulation": alone,
-            "serial_default_gc": before_gc,
-            "serial": serial,
-            "producer": now,
-            "same_readings": same,
-            "cpu_per_uplink_bulk_gc_vs_default": gc_ratio,
-        },
+        {"simulation": alone, "serial": serial, "producer": now, "same_readings": same},
         [
             {
                 "benchmark": f"`backfill`: {args.days:g} simulated days of the village"
@@ -214,8 +174,7 @@ def main() -> None:
                 f" {rate(alone):,.0f} uplinks/s",
                 "baseline": f"simulation then pipeline in one process: {rate(serial):,.0f}"
                 f" uplinks/s (CPU-bound {cpu_bound_rate(serial):,.0f}/s)",
-                "ratio": f"{ratio:.2f}; {rate(now) / TARGET:.2f} of the 5,000 uplinks/s target;"
-                f" CPU per uplink with bulk GC / default GC {gc_ratio:.2f} (serial)",
+                "ratio": f"{ratio:.2f}; {rate(now) / TARGET:.2f} of the 5,000 uplinks/s target",
             }
         ],
     )

@@ -11,14 +11,12 @@ pipeline, so a backfill goes at the pipeline's pace rather than at the sum of bo
 
 from __future__ import annotations
 
-import gc
 import multiprocessing
 import os
 import queue
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 from urllib.parse import unquote, urlsplit
@@ -47,8 +45,6 @@ PRODUCER_WINDOW: Final = timedelta(days=1)
 CHUNK: Final = timedelta(minutes=15)
 """Live mode simulates ahead by at most this much simulated time."""
 _UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-BULK_GC_THRESHOLD: Final = 10_000
-"""Allocations between young-generation collections during a backfill (Python's default: 700)."""
 
 
 def parse_duration(text: str) -> timedelta:
@@ -178,7 +174,7 @@ def backfill(
         if workers > 0
         else (u.message() for u in sim.uplinks(start, end, dev_euis))
     )
-    with bulk_gc(), Progress(*columns, disable=not progress, transient=False) as bar:
+    with Progress(*columns, disable=not progress, transient=False) as bar:
         task = bar.add_task("backfill", total=round(total_s), at=f"{start:%Y-%m-%d}", messages=0)
         for message in messages:
             pending.append(message)
@@ -198,28 +194,6 @@ def backfill(
             count += len(pending)
         bar.update(task, completed=round(total_s), at=f"{end:%Y-%m-%d %H:%M}", messages=count)
     return count
-
-
-@contextmanager
-def bulk_gc() -> Iterator[None]:
-    """Fewer, cheaper garbage collections while a backfill runs.
-
-    A backfill allocates millions of short-lived objects that reference counting frees, yet
-    Python's collector runs every 700 allocations and walks what is alive, the service's
-    start-up (inventory, decoders, modules) included: ~10 % of the pipeline's CPU per uplink
-    (bench/backfill.py). What exists before is frozen out of the collector's reach, and the
-    young generation is collected every :data:`BULK_GC_THRESHOLD` allocations; both undone
-    after, so the service that goes on running collects as before.
-    """
-    before = gc.get_threshold()
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(BULK_GC_THRESHOLD, before[1], before[2])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)
-        gc.unfreeze()
 
 
 def spare_core() -> bool:
@@ -284,9 +258,6 @@ def _produce(
     sim: Simulation, start: datetime, end: datetime, first: int, every: int, out: Any
 ) -> None:
     """A producer child: windows ``first``, ``first + every``... of [start, end), then None."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(BULK_GC_THRESHOLD)
     k = first
     while (a := start + k * PRODUCER_WINDOW) < end:
         b = min(end, a + PRODUCER_WINDOW)
