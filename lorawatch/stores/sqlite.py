@@ -179,7 +179,9 @@ def consumption_rows(consumption: list[Consumption]) -> list[Row]:
 
 
 CACHE_KIB = 16_384
-"""SQLite's page cache of each connection, in KiB."""
+"""SQLite's page cache of the connection that writes the batches, in KiB."""
+READ_CACHE_KIB = 2_000
+"""SQLite's page cache of the other connections, in KiB (SQLite's default)."""
 
 
 class SqliteStore:
@@ -221,14 +223,10 @@ class SqliteStore:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA busy_timeout=30000")
-            # A batch dirties a few MB spread over every meter's key range: with SQLite's
-            # defaults (2 MB cache, checkpoint every 1000 WAL pages) each commit re-reads
-            # and checkpoints most of it. The cache is per connection (per thread) and fills
-            # up to its size as the file grows: 64 MB each made the service's memory grow
-            # with the backlog it drained; 16 MB keeps the batches' pages, within a few %
-            # of 64 MB's CPU per uplink in a backfill (bench/backfill.py, bench/memory.py).
-            # Durability is unchanged (synchronous=FULL).
-            conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+            # The cache is per connection (per thread: the store writer, the bridge, the
+            # alerts' ticks, retention...) and fills up to its size as the file grows.
+            # Readers keep SQLite's default; the batches' connection gets more (write).
+            conn.execute(f"PRAGMA cache_size=-{READ_CACHE_KIB}")
             conn.execute("PRAGMA wal_autocheckpoint=10000")
             self._local.conn = conn
         return conn
@@ -252,6 +250,16 @@ class SqliteStore:
             db.execute("COMMIT")
 
     def write(self, batch: Batch) -> None:
+        if not getattr(self._local, "batches", False):
+            # A batch dirties a few MB spread over every meter's key range: with SQLite's
+            # default cache each commit re-reads most of it. 64 MB (and a checkpoint every
+            # 10,000 WAL pages) made a year of 200 meters ingest ~1.5x faster than the
+            # defaults (bench/store.py) but, on every connection, made the service's memory
+            # grow with the backlog it drained; 16 MB on this one alone stays within a few
+            # % of 64 MB's CPU per uplink in a backfill (bench/backfill.py, bench/memory.py).
+            with self._connection() as db:
+                db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+            self._local.batches = True
         with self.transaction() as db:
             self.write_in(db, batch)
 
