@@ -205,8 +205,13 @@ def drain_service(port: int, n: int, every: int, workdir: Path) -> dict[str, Any
         while service.bridge.acked < target:
             time.sleep(0.05)
         rss = tree_rss_mb(me)
-        checkpoints.append({"uplinks": service.bridge.acked, "rss_mb": rss})
-        print(f"{service.bridge.acked:>9,} drained: RSS {rss}", file=sys.stderr, flush=True)
+        queued = service.source.health().get("queued", 0)
+        checkpoints.append({"uplinks": service.bridge.acked, "rss_mb": rss, "queued": queued})
+        print(
+            f"{service.bridge.acked:>9,} drained: RSS {rss}, queued {queued}",
+            file=sys.stderr,
+            flush=True,
+        )
     # Redelivered copies count as acked too: the drain ends when every uplink is stored.
     deadline = time.monotonic() + 300
     while (
