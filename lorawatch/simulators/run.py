@@ -203,19 +203,14 @@ def spare_core() -> bool:
 
 
 def _produced(sim: Simulation, start: datetime, end: datetime, workers: int) -> Iterator[Message]:
-    """The messages of [start, end) in order: window 0 (a day) simulated here, window k >= 1
-    by child (k - 1) % workers, each queue read in turn.
-
-    A child starts, imports and integrates the meters from the scenario's epoch before its
-    first window: seconds in which the pipeline would wait. This process simulates the
-    first window meanwhile, on the core the pipeline is not using yet.
-    """
+    """The messages of [start, end) in order, simulated by ``workers`` child processes: window
+    k (a day) by child k % workers, each queue read in turn."""
     ctx = multiprocessing.get_context("spawn")
     queues = [ctx.Queue(maxsize=2) for _ in range(workers)]
     children = [
         ctx.Process(
             target=_produce,
-            args=(sim, start, end, 1 + i, workers, queues[i]),
+            args=(sim, start, end, i, workers, queues[i]),
             name=f"lorawatch-backfill-{i}",
             daemon=True,
         )
@@ -224,10 +219,9 @@ def _produced(sim: Simulation, start: datetime, end: datetime, workers: int) -> 
     for child in children:
         child.start()
     try:
-        yield from (u.message() for u in sim.uplinks(start, min(end, start + PRODUCER_WINDOW)))
-        k = 1
+        k = 0
         while True:
-            child, q = children[(k - 1) % workers], queues[(k - 1) % workers]
+            child, q = children[k % workers], queues[k % workers]
             try:
                 window = q.get(timeout=1.0)
             except queue.Empty:
