@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
+import types
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -154,3 +157,26 @@ def test_what_paho_is_spared_arrives_whole_and_is_acked(mosquitto: Mosquitto, qo
         assert again.get_batch(10, 1.0) == []
     finally:
         again.stop()
+
+
+def test_the_child_does_not_import_the_parents_main(
+    mosquitto: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The command line imports every part of the service; the child needs none of it."""
+    marker = tmp_path / "imported"
+    script = tmp_path / "cli.py"
+    script.write_text(f"open({str(marker)!r}, 'w').close()\n")
+    main = types.ModuleType("__main__")
+    main.__file__ = str(script)
+    main.__spec__ = None
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    source = ProcessSource(config(mosquitto, "receiver-main"))
+    source.start()
+    try:
+        assert source.wait_subscribed(15)
+        assert main.__file__ == str(script) and main.__spec__ is None, "put back"
+        publish(mosquitto, "receiver-main/up", [b"1"])
+        assert [m.payload for m in receive(source, 1)] == [b"1"]
+    finally:
+        source.stop()
+    assert not marker.exists(), "the child ran the parent's main module"

@@ -22,6 +22,7 @@ from lorawatch.alerts.store import Database
 from lorawatch.app.config import Settings
 from lorawatch.app.derived import DerivedJob
 from lorawatch.core.errors import StoreError
+from lorawatch.core.memory import Trimmer
 from lorawatch.core.metrics import Metrics
 from lorawatch.core.readings import DELTA_OF
 from lorawatch.core.timeutil import from_us
@@ -179,6 +180,7 @@ class Service:
         self._http: WebServer | None = None
         self._retention: RetentionJob | None = None
         self._rebalancer: threading.Thread | None = None
+        self._trimmer = Trimmer()
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
         """What "now" is for the pages and the API; the demo's simulated time runs faster."""
         self.derived: DerivedJob | None = None
@@ -271,6 +273,7 @@ class Service:
 
     def start(self, http: bool = True) -> None:
         tune_gc()
+        self._trimmer.start()
         if http:
             # Imported here: a backfill or a CLI command that never serves need not load it.
             from lorawatch.web import create_app
@@ -358,4 +361,5 @@ class Service:
             store.close()
         if self.state is not None:
             self.sqlite.close()  # not among the stores: it keeps the alerts only
+        self._trimmer.stop()
         log.info("lorawatch stopped")

@@ -17,7 +17,9 @@ newer frame still finds its own identity.
 The in-memory set is the fast path, never the authority: it holds identities for
 ``window_s`` of *wall-clock* time after their batch was stored (event times cannot flush it:
 an uplink dated ten years ahead is just one more entry) and at most ``capacity`` of them,
-whatever the backlog. Behind it, :class:`Persisted` answers from the store. An uplink whose
+whatever the backlog. It is kept compact (:class:`_Seen`): half a million identities as
+Python ints and tuples in a dict were ~125 MB, the largest part of the service's memory after
+a long drain; as sorted arrays of 64-bit integers they are 8 MB. Behind it, :class:`Persisted` answers from the store. An uplink whose
 fCnt is above the highest its device sent is new without asking anyone, which is nearly
 every uplink: only retransmissions, late frames and a restarted counter (until it passes its
 old height again) cost a look-up.
@@ -27,7 +29,9 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections import OrderedDict
+from array import array
+from bisect import bisect_left
+from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -143,8 +147,7 @@ class Deduplicator:
         self.horizon_us = int(horizon_s * _US)
         self.persisted = persisted
         self.clock = clock
-        self._seen: OrderedDict[int, tuple[int, float]] = OrderedDict()
-        """Identity -> (event time µs, wall-clock expiry), in commit order (so expiry order)."""
+        self._seen = _Seen(capacity)
         self._pending: dict[int, int] = {}
         self._high: dict[str, int] = {}
         """Per device, the highest fCnt claimed (or stored, after a restart)."""
@@ -209,7 +212,7 @@ class Deduplicator:
             return found
         seen = self._seen.get(uid)
         if seen is not None:
-            return seen[0]
+            return seen
         if self.persisted is None:
             return None
         self.lookups += 1
@@ -219,15 +222,11 @@ class Deduplicator:
 
     def commit(self, uids: list[int]) -> None:
         """Remember the identities of a durable batch; forget those past the window."""
-        seen, pending = self._seen, self._pending
         now = self.clock()
-        expiry = now + self.window_s
-        for uid in uids:
-            t = pending.pop(uid, None)
-            if t is not None:
-                seen[uid] = (t, expiry)
-        while seen and (len(seen) > self.capacity or next(iter(seen.values()))[1] < now):
-            seen.popitem(last=False)
+        self._seen.expire(now)
+        pending = self._pending
+        stored = [(uid, t) for uid in uids if (t := pending.pop(uid, None)) is not None]
+        self._seen.add(stored, now + self.window_s)
 
     def abandon(self, uids: list[int]) -> None:
         """The batch was not stored: its identities were never seen."""
@@ -245,3 +244,66 @@ class Deduplicator:
 
     def __len__(self) -> int:
         return len(self._seen)
+
+
+class _Seen:
+    """Identity -> event time (µs) of the stored uplinks, for a window, in little memory.
+
+    The newest identities are in a dict (``recent``); every ``segment`` of them, in commit
+    order, the oldest are frozen into a pair of sorted ``array('q')`` (16 bytes an identity,
+    against ~250 for a dict entry with its int objects and tuple), looked up by bisection.
+    A segment is forgotten as a whole: once the newest of its identities is past the
+    wall-clock window, or when the total would exceed ``capacity`` (the oldest first). An
+    identity may so be kept up to a segment's filling time longer than the window, never
+    less (the set is a cache in front of the store, so keeping longer changes no answer).
+    """
+
+    def __init__(self, capacity: int, segment: int = 16_384) -> None:
+        self.capacity = capacity
+        self.segment = max(1, min(segment, capacity // 8))
+        self.recent: dict[int, int] = {}
+        self.recent_expiry = 0.0
+        self.frozen: deque[tuple[float, array[int], array[int]]] = deque()
+        """(wall-clock expiry of the newest, sorted identities, their event times), oldest first."""
+        self.frozen_len = 0
+
+    def __len__(self) -> int:
+        return len(self.recent) + self.frozen_len
+
+    def get(self, uid: int) -> int | None:
+        found = self.recent.get(uid)
+        if found is not None:
+            return found
+        for _, uids, times in reversed(self.frozen):
+            i = bisect_left(uids, uid)
+            if i < len(uids) and uids[i] == uid:
+                return times[i]
+        return None
+
+    def add(self, items: list[tuple[int, int]], expiry: float) -> None:
+        if not items:
+            return
+        recent = self.recent
+        recent.update(items)
+        self.recent_expiry = expiry
+        if len(recent) >= self.segment:
+            ordered = list(recent.items())
+            cut = len(ordered) - len(ordered) % self.segment
+            for start in range(0, cut, self.segment):
+                part = sorted(ordered[start : start + self.segment])
+                uids = array("q", [uid for uid, _ in part])
+                self.frozen.append((expiry, uids, array("q", [t for _, t in part])))
+                self.frozen_len += len(uids)
+            self.recent = dict(ordered[cut:])
+        # ``recent`` is now below one segment, itself below the capacity.
+        while self.frozen and len(self) > self.capacity:
+            self._drop_oldest()
+
+    def expire(self, now: float) -> None:
+        while self.frozen and self.frozen[0][0] < now:
+            self._drop_oldest()
+        if self.recent and self.recent_expiry < now:
+            self.recent = {}
+
+    def _drop_oldest(self) -> None:
+        self.frozen_len -= len(self.frozen.popleft()[1])

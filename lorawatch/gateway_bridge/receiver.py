@@ -20,9 +20,11 @@ import contextlib
 import gc
 import multiprocessing
 import signal
+import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from typing import Any
@@ -76,7 +78,8 @@ class ProcessSource:
             name=f"lorawatch-mqtt-{self._epoch}",
             daemon=True,
         )
-        self._process.start()
+        with _main_left_out():
+            self._process.start()
         child.close()
         self._conn = parent
         self._reader = threading.Thread(
@@ -161,6 +164,30 @@ class ProcessSource:
 
     def wait_subscribed(self, timeout: float) -> bool:
         return self._subscribed.wait(timeout)
+
+
+@contextlib.contextmanager
+def _main_left_out() -> Iterator[None]:
+    """Start the child without the parent's ``__main__``.
+
+    A spawned child re-imports its parent's main module (the ``lorawatch`` command line, so
+    every part of the service: ~35 MB) before it runs its target, which needs only this
+    module, paho and the settings (bench/memory.py --drain). multiprocessing names that
+    module after ``__main__.__spec__`` or ``__file__``; without both it names none. Both are
+    put back as soon as the child's start-up data is written, before ``start`` returns.
+    """
+    main = sys.modules["__main__"]
+    saved: dict[str, object] = {
+        k: main.__dict__[k] for k in ("__spec__", "__file__") if k in main.__dict__
+    }
+    main.__dict__.pop("__file__", None)
+    main.__spec__ = None
+    try:
+        yield
+    finally:
+        main.__dict__.update(saved)
+        if "__spec__" not in saved:
+            del main.__spec__
 
 
 def _receive(cfg: MqttConfig, conn: Connection, log_setup: tuple[str, str]) -> None:

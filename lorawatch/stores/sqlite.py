@@ -201,6 +201,12 @@ def consumption_rows(consumption: list[Consumption]) -> list[Row]:
     ]
 
 
+CACHE_KIB = 16_384
+"""SQLite's page cache of the connection that writes the batches, in KiB."""
+READ_CACHE_KIB = 2_000
+"""SQLite's page cache of the other connections, in KiB (SQLite's default)."""
+
+
 class SqliteStore:
     name = "sqlite"
 
@@ -249,11 +255,10 @@ class SqliteStore:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA busy_timeout=30000")
-            # A batch dirties a few MB spread over every meter's key range: with SQLite's
-            # defaults (2 MB cache, checkpoint every 1000 WAL pages) each commit re-reads
-            # and checkpoints most of it. 64 MB and 40 MB make a year of 200 meters ingest
-            # ~1.5x faster (bench/store.py); durability is unchanged (synchronous=FULL).
-            conn.execute("PRAGMA cache_size=-65536")
+            # The cache is per connection (per thread: the store writer, the bridge, the
+            # alerts' ticks, retention...) and fills up to its size as the file grows.
+            # Readers keep SQLite's default; the batches' connection gets more (write).
+            conn.execute(f"PRAGMA cache_size=-{READ_CACHE_KIB}")
             conn.execute("PRAGMA wal_autocheckpoint=10000")
             self._local.conn = conn
         return conn
@@ -278,6 +283,16 @@ class SqliteStore:
 
     def write(self, batch: Batch) -> None:
         """Write the batch, and what the :attr:`hooks` derive from it, in one transaction."""
+        if not getattr(self._local, "batches", False):
+            # A batch dirties a few MB spread over every meter's key range: with SQLite's
+            # default cache each commit re-reads most of it. 64 MB (and a checkpoint every
+            # 10,000 WAL pages) made a year of 200 meters ingest ~1.5x faster than the
+            # defaults (bench/store.py) but, on every connection, made the service's memory
+            # grow with the backlog it drained; 16 MB on this one alone stays within a few
+            # % of 64 MB's CPU per uplink in a backfill (bench/backfill.py, bench/memory.py).
+            with self._connection() as db:
+                db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+            self._local.batches = True
         try:
             with self.transaction() as db:
                 self.write_in(db, batch)
