@@ -180,3 +180,30 @@ def test_the_child_does_not_import_the_parents_main(
     finally:
         source.stop()
     assert not marker.exists(), "the child ran the parent's main module"
+
+
+def test_a_backlog_comes_in_at_most_receive_maximum_unacked(mosquitto: Mosquitto) -> None:
+    """Mosquitto sends a whole queued backlog once the first acks came back; the receiver
+    holds it to Receive Maximum unacknowledged messages, so memory does not grow with it."""
+    cid = "receiver-window"
+    cfg = config(mosquitto, cid).model_copy(update={"receive_maximum": 40})
+    source = ProcessSource(cfg)
+    source.start()
+    try:
+        assert source.wait_subscribed(15)
+        source.stop()
+        publish(mosquitto, f"{cid}/up", [f"{i}".encode() for i in range(400)])
+        source = ProcessSource(cfg)
+        source.start()
+        got: list[Message] = []
+        while len(got) < 400:
+            window: list[Message] = []
+            deadline = time.monotonic() + 1.0
+            while time.monotonic() < deadline:  # all that comes without an ack, for 1 s
+                window += source.get_batch(1000, 0.1)
+            assert 0 < len(window) <= 40, f"{len(window)} unacknowledged messages at once"
+            source.ack(window)
+            got += window
+        assert [int(m.payload) for m in got] == list(range(400))
+    finally:
+        source.stop()

@@ -41,6 +41,8 @@ log = structlog.get_logger(__name__)
 HEALTH_EVERY_S = 0.5
 RESTART_AFTER_S = 1.0
 FORWARD_AFTER_S = 0.002
+WINDOW_WAIT_S = 5.0
+"""How long paho's thread waits for acks once Receive Maximum messages are unacked."""
 """How long the child lets a burst gather before passing it on (latency is 100s of ms)."""
 
 
@@ -202,8 +204,24 @@ def _receive(cfg: MqttConfig, conn: Connection, log_setup: tuple[str, str]) -> N
     received: deque[Row] = deque()
     arrived = threading.Event()
     idle = [False]
+    # Flow control: the broker is asked for at most Receive Maximum unacknowledged messages,
+    # but Mosquitto 2.0 sends a whole backlog once the first acks came back, and it would
+    # pile up in these processes. Past the window, paho's thread waits for acks here (the
+    # socket unread: TCP holds the broker back), a bounded wait so that a parent that never
+    # acks costs one more message per wait, not a stalled connection.
+    window = threading.Condition()
+    unacked = [0]
+    generation = [-1]
+    limit = max(cfg.receive_maximum, 1)
 
     def sink(row: Row) -> None:
+        if row[4]:  # QoS 0 is never acknowledged
+            with window:
+                if row[5] != generation[0]:  # a new connection: the broker's window restarts
+                    generation[0], unacked[0] = row[5], 0
+                elif unacked[0] >= limit:
+                    window.wait_for(lambda: unacked[0] < limit or done.is_set(), WINDOW_WAIT_S)
+                unacked[0] += 1
         # Wake the forwarding loop only when it waits for the queue to fill (an Event.set
         # per message costs a lock and a notify).
         received.append(row)
@@ -223,8 +241,14 @@ def _receive(cfg: MqttConfig, conn: Connection, log_setup: tuple[str, str]) -> N
             if kind == "stop":
                 break
             source.ack_ids(body)
+            with window:
+                current = sum(1 for _, qos, g in body if qos and g == generation[0])
+                unacked[0] = max(0, unacked[0] - current)
+                window.notify_all()
         done.set()
         arrived.set()
+        with window:
+            window.notify_all()
 
     source.start()
     threading.Thread(target=acks, name="acks", daemon=True).start()
