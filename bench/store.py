@@ -40,7 +40,7 @@ from lorawatch.pipeline.records import Batch, Consumption, Place, StoredReading
 from lorawatch.pipeline.store import Bucket, Store
 from lorawatch.stores.influx import InfluxStore
 from lorawatch.stores.settings import InfluxConfig
-from lorawatch.stores.sqlite import QUARTER_US, SqliteStore, consumption_rows, reading_rows
+from lorawatch.stores.sqlite import QUARTER_US, SqliteStore
 from tests.servers import InfluxDB
 
 TZ = "Europe/Paris"
@@ -141,6 +141,47 @@ def ingest(
             spent_base += time.perf_counter() - t
             n_base += len(batch.readings)
     return n, spent, n_base, spent_base
+
+
+Row = tuple[object, ...]
+
+
+def reading_rows(readings: list[StoredReading]) -> list[Row]:
+    """One wide row per reading, every column repeated (the layout before the series table)."""
+    return [
+        (
+            r.dev_eui,
+            r.name,
+            r.channel,
+            us(r.time),
+            float(r.value),
+            r.place.commune,
+            r.place.building,
+            r.place.device,
+            r.place.kind,
+        )
+        for r in readings
+    ]
+
+
+def consumption_rows(consumption: list[Consumption]) -> list[Row]:
+    """One wide row per delta, every column repeated."""
+    return [
+        (
+            c.dev_eui,
+            c.name,
+            c.channel,
+            us(c.end),
+            us(c.start),
+            c.value,
+            int(c.gap),
+            c.place.commune,
+            c.place.building,
+            c.place.device,
+            c.place.kind,
+        )
+        for c in consumption
+    ]
 
 
 def plain_writer(path: Path) -> Callable[[Batch], None]:

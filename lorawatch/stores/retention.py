@@ -26,13 +26,14 @@ def purge(store: SqliteStore, keep_days: int, now: datetime | None = None) -> di
     cutoff = us((now or datetime.now(UTC)) - timedelta(days=keep_days))
     deleted: dict[str, int] = {}
     with store.transaction() as db:
-        for table, column in (
-            ("readings", "time_us"),
-            ("uplinks", "time_us"),
-            ("consumption", "end_us"),
+        # Per series (the key's first column), each one's old rows are a range of its key.
+        for name, table, column, where in (
+            ("readings", "samples", "time_us", "series IN (SELECT id FROM series) AND "),
+            ("uplinks", "uplinks", "time_us", ""),
+            ("consumption", "deltas", "end_us", "series IN (SELECT id FROM series) AND "),
         ):
-            deleted[table] = db.execute(
-                f"DELETE FROM {table} WHERE {column} < ?", (cutoff,)
+            deleted[name] = db.execute(
+                f"DELETE FROM {table} WHERE {where}{column} < ?", (cutoff,)
             ).rowcount
         deleted["dead_letters"] = db.execute(
             "DELETE FROM dead_letters WHERE replayed_us IS NOT NULL AND received_us < ?", (cutoff,)
