@@ -107,9 +107,6 @@ SeriesKey = tuple[str, str, str, str, str, str, str]
 """(dev_eui, name, channel, commune, building, device, kind): what makes a series."""
 
 
-Row = tuple[Any, ...]
-
-
 def _columns(db: sqlite3.Connection, table: str) -> set[str]:
     return {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
 
