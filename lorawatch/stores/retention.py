@@ -2,7 +2,7 @@
 
 Raw readings, raw uplinks and the per-reading consumption deltas older than
 ``store.raw_retention_days`` are deleted from SQLite, once at start and then daily; the
-quarter-hour consumption rollup (``consumption_quarters``), from which every daily, weekly and
+quarter-hour consumption rollup (``quarter_sums``), from which every daily, weekly and
 monthly figure is computed, is kept indefinitely, as are dead letters still open. With
 InfluxDB, give the database a retention policy of the same length and keep the aggregates in a
 second one (docs/deployment.md).
