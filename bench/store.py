@@ -16,7 +16,8 @@ Baselines measured in the same run, on the same machine state:
   ``--plain-every``-th batch (10th by default): an append-only table writes at the same rate
   whatever its size, so a sample spread over the run measures it at a tenth of the time;
 - the series layout against the wide rows of schema 2 (:mod:`bench.wide`: one row per reading
-  repeating device and place, written and queried as the store did then): ingest rate, the
+  repeating device and place, written and queried as the store did then), each batch written
+  to both in turn (and to the plain table every n-th): ingest rate, the
   query (best of ``--query-runs``, the two alternated), bytes per reading with each table and
   index from ``dbstat``; then the wide file is opened by ``SqliteStore``, which moves it to the
   series layout (timed), and its answer must be the same;
@@ -150,6 +151,23 @@ def ingest(
     return n, spent, n_base, spent_base
 
 
+def side_by_side(
+    fleet: Fleet, steps: int, writers: dict[str, tuple[Callable[[Batch], None], int]]
+) -> dict[str, tuple[int, float]]:
+    """Each batch to each writer in turn, ``(write, every)`` taking every ``every``-th batch;
+    readings and seconds per writer. In turn, batch by batch, so that the machine's load
+    (shared, and changing over a long run) falls on every writer alike."""
+    spent = {name: [0, 0.0] for name in writers}
+    for i, batch in enumerate(fleet.batches(steps)):
+        for name, (write, every) in writers.items():
+            if i % every == 0:
+                t = time.perf_counter()
+                write(batch)
+                spent[name][1] += time.perf_counter() - t
+                spent[name][0] += len(batch.readings)
+    return {name: (int(n), float(s)) for name, (n, s) in spent.items()}
+
+
 def plain_writer(path: Path) -> Callable[[Batch], None]:
     """The baseline: the same rows, same connection settings, no keys, no index, no rollup."""
     db = sqlite3.connect(path, isolation_level=None)
@@ -185,10 +203,12 @@ def daily_per_building(store: Store | WideStore, fleet: Fleet) -> tuple[list[Buc
     return buckets, time.perf_counter() - t
 
 
-def best_of(store: Store | WideStore, fleet: Fleet, runs: int) -> tuple[list[Bucket], float]:
-    """The fastest of ``runs`` answers (a loaded machine only ever adds time)."""
-    answers = [daily_per_building(store, fleet) for _ in range(runs)]
-    return answers[0][0], min(seconds for _, seconds in answers)
+def cpu_of(store: Store | WideStore, fleet: Fleet) -> float:
+    """Thread CPU seconds of the query: on a shared machine, the query's own cost (an SQLite
+    query runs in the caller's thread, from pages the previous runs left in its cache)."""
+    t = time.thread_time()
+    store.consumption("energy_delta_kwh", YEAR_START, fleet.end, "day", TZ)
+    return time.thread_time() - t
 
 
 def raw_daily_per_building(store: SqliteStore, fleet: Fleet) -> tuple[list[Bucket], float]:
@@ -245,25 +265,36 @@ def main() -> None:
         root.mkdir(parents=True, exist_ok=True)
 
         sqlite = SqliteStore(root / "store.sqlite")
+        wide = WideStore(root / "wide.sqlite")
         plain = plain_writer(root / "plain.sqlite")
-        n, sqlite_s, n_plain, plain_s = ingest(
-            fleet, args.steps_per_batch, sqlite.write, plain, args.plain_every
+        done = side_by_side(
+            fleet,
+            args.steps_per_batch,
+            {
+                "series": (sqlite.write, 1),
+                "wide": (wide.write, 1),
+                "plain": (plain, args.plain_every),
+            },
         )
+        (n, sqlite_s), (_, wide_s), (n_plain, plain_s) = done["series"], done["wide"], done["plain"]
         print(f"SqliteStore.write:   {n / sqlite_s:9,.0f} readings/s ({sqlite_s:.1f} s)")
+        print(f"wide rows (schema 2): {n / wide_s:8,.0f} readings/s ({wide_s:.1f} s)")
         print(
             f"plain executemany:   {n_plain / plain_s:9,.0f} readings/s, each a reading row and a"
-            f" delta row ({n_plain:,} readings, every {args.plain_every}th batch)",
+            f" delta row ({n_plain:,} readings, every {args.plain_every}th batch); the three"
+            " written in turn, batch by batch",
             flush=True,
         )
-        wide = WideStore(root / "wide.sqlite")
-        _, wide_s, _, _ = ingest(fleet, args.steps_per_batch, wide.write)
-        print(f"wide rows (schema 2): {n / wide_s:8,.0f} readings/s ({wide_s:.1f} s)", flush=True)
-        # Alternated, so that the machine's load falls on both layouts alike.
-        sqlite_days, sqlite_q = best_of(sqlite, fleet, 1)
-        wide_days, wide_q = best_of(wide, fleet, 1)
+        # Alternated, so that the machine's load falls on both layouts alike; the best of
+        # each, in wall-clock time and in thread CPU time (what the layout costs).
+        sqlite_days, sqlite_q = daily_per_building(sqlite, fleet)
+        wide_days, wide_q = daily_per_building(wide, fleet)
+        sqlite_cpu, wide_cpu = cpu_of(sqlite, fleet), cpu_of(wide, fleet)
         for _ in range(args.query_runs - 1):
             sqlite_q = min(sqlite_q, daily_per_building(sqlite, fleet)[1])
             wide_q = min(wide_q, daily_per_building(wide, fleet)[1])
+            sqlite_cpu = min(sqlite_cpu, cpu_of(sqlite, fleet))
+            wide_cpu = min(wide_cpu, cpu_of(wide, fleet))
         raw_q = raw_daily_per_building(sqlite, fleet) if args.raw_query else None
         sqlite.close()
         wide.close()
@@ -319,7 +350,8 @@ def main() -> None:
 
     print(
         f"daily kWh per building over the {args.days} days ({len(sqlite_days):,} buckets):"
-        f" SQLite {sqlite_q:.3f} s, wide rows {wide_q:.3f} s (best of {args.query_runs}),"
+        f" SQLite {sqlite_q:.3f} s (CPU {sqlite_cpu:.3f} s), wide rows {wide_q:.3f} s (CPU"
+        f" {wide_cpu:.3f} s), best of {args.query_runs} each,"
         f" InfluxDB {influx_q:.2f} s"
         + (f", SQLite without the rollup {raw_q[1]:.2f} s" if raw_q else "")
     )
@@ -327,7 +359,8 @@ def main() -> None:
         f"ratios: ingest SQLite/InfluxDB {(n / sqlite_s) / (n / influx_s):.2f},"
         f" SqliteStore/plain {(n / sqlite_s) / (n_plain / plain_s):.2f},"
         f" series/wide {wide_s / sqlite_s:.2f} (readings/s); query SQLite/InfluxDB"
-        f" {sqlite_q / influx_q:.2f}, series/wide {sqlite_q / wide_q:.2f} (time);"
+        f" {sqlite_q / influx_q:.2f}, series/wide {sqlite_q / wide_q:.2f} (time),"
+        f" {sqlite_cpu / wide_cpu:.2f} (CPU);"
         f" bytes series/wide {sqlite_bytes / wide_bytes:.3f}"
     )
     same = [(b.group, b.start, b.value) for b in sqlite_days] == [
@@ -354,6 +387,8 @@ def main() -> None:
         "query_s": {
             "sqlite": sqlite_q,
             "wide": wide_q,
+            "sqlite_cpu": sqlite_cpu,
+            "wide_cpu": wide_cpu,
             "influxdb": influx_q,
             "sqlite_raw": raw_q[1] if raw_q else None,
             "runs": args.query_runs,
@@ -397,7 +432,8 @@ def main() -> None:
                 f" {n / influx_s:,.0f} readings/s, query {influx_q:.2f} s; plain `executemany`"
                 f" {n_plain / plain_s:,.0f} readings/s ({2 * n_plain / plain_s:,.0f} rows/s)",
                 "ratio": f"series/wide: ingest {wide_s / sqlite_s:.2f}, query time"
-                f" {sqlite_q / wide_q:.2f}, bytes {sqlite_bytes / wide_bytes:.2f};"
+                f" {sqlite_q / wide_q:.2f} (CPU {sqlite_cpu / wide_cpu:.2f}), bytes"
+                f" {sqlite_bytes / wide_bytes:.2f};"
                 f" ingest SQLite/InfluxDB {(n / sqlite_s) / (n / influx_s):.2f};"
                 f" SqliteStore/plain {(n / sqlite_s) / (n_plain / plain_s):.2f}; query"
                 f" SQLite/InfluxDB {sqlite_q / influx_q:.2f} (time)",
