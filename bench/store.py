@@ -296,6 +296,13 @@ def main() -> None:
             sqlite_cpu = min(sqlite_cpu, cpu_of(sqlite, fleet))
             wide_cpu = min(wide_cpu, cpu_of(wide, fleet))
         raw_q = raw_daily_per_building(sqlite, fleet) if args.raw_query else None
+        print(
+            f"daily kWh per building, series layout: {sqlite_q:.3f} s (CPU {sqlite_cpu:.3f} s),"
+            f" wide rows {wide_q:.3f} s (CPU {wide_cpu:.3f} s), best of {args.query_runs};"
+            f" series/wide {sqlite_q / wide_q:.2f} (time), {sqlite_cpu / wide_cpu:.2f} (CPU);"
+            f" same answer: {sqlite_days == wide_days}",
+            flush=True,
+        )
         sqlite.close()
         wide.close()
         sqlite_bytes = file_bytes(root, "store.sqlite")
