@@ -18,7 +18,11 @@ uplink of the pipeline's process and of the producer, and the CPU-bound rate (up
 CPU second of the busiest process: what the wall clock shows when each process has a core
 of its own, which a machine shared with other work does not give), the readings stored (equal for both pipelines,
 or the bench fails), peak RSS of all processes, and ``backfill`` against ``serial`` and the
-target of 5,000 uplinks/s.
+target of 5,000 uplinks/s. Then what the serial pass's SQLite file takes per stored reading
+(``dbstat``): the readings part (readings, consumption deltas, their rollup, the series and
+every index on them) against the same rows copied into the wide rows of schema 2
+(:mod:`bench.wide`), and apart from it the raw uplinks, which ``store.raw_retention_days``
+bounds in time (not per reading: they cost the same whatever the decoders make of a frame).
 
     python -m bench.backfill [--days 30] [--end 2026-12-01] [--batch 5000]
 """
@@ -34,13 +38,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench import report
+from bench import report, wide
 from lorawatch.app import config
 from lorawatch.core import logs
 from lorawatch.simulators import run, scenario
 from lorawatch.simulators.simulation import Simulation
 
 TARGET = 5000.0
+STORAGE_TARGET = 40.0
+"""Bytes per stored reading of the readings part of the SQLite file (issue 19)."""
 
 
 def simulate_only(sim: Simulation, start: datetime, end: datetime) -> dict[str, Any]:
@@ -82,6 +88,8 @@ def backfill(
     db = sqlite3.connect(workdir / "lw.sqlite")
     readings = db.execute("SELECT COUNT(*) FROM readings").fetchone()[0]
     db.close()
+    wide.wide_copy(workdir / "lw.sqlite", workdir / "wide.sqlite")
+    split = wide.parts(workdir / "lw.sqlite")
     return {
         "uplinks": n,
         "seconds": seconds,
@@ -90,6 +98,13 @@ def backfill(
         "readings": readings,
         "peak_rss_mb": rss.result(),
         "settings": applied,
+        "bytes_per_reading": {
+            "file": (workdir / "lw.sqlite").stat().st_size / readings,
+            **{part: size / readings for part, size in split.items()},
+            "readings_part_in_wide_rows": wide.parts(workdir / "wide.sqlite")["readings"]
+            / readings,
+        },
+        "retention_days": settings.store.raw_retention_days,
     }
 
 
@@ -141,6 +156,15 @@ def main() -> None:
             f" {cpu_bound_rate(r):,.0f} uplinks/s; {r['readings']:,} readings,"
             f" peak RSS {r['peak_rss_mb']['total']:.0f} MB, workers {r['settings']['workers']}"
         )
+    size = serial["bytes_per_reading"]
+    print(
+        f"SQLite file of the serial pass: {size['file']:.1f} bytes per reading: readings part"
+        f" {size['readings']:.1f} (readings, deltas, rollup, series and their indexes; the same"
+        f" rows in the wide rows of schema 2: {size['readings_part_in_wide_rows']:.1f}, ratio"
+        f" {size['readings'] / size['readings_part_in_wide_rows']:.2f}), raw uplinks"
+        f" {size['raw_uplinks']:.1f} (kept {serial['retention_days']} days, then deleted with"
+        f" the readings), other {size['other']:.1f}"
+    )
     same = serial["readings"] == now["readings"] and serial["uplinks"] == now["uplinks"]
     ratio = rate(now) / rate(serial)
     print(
@@ -175,7 +199,18 @@ def main() -> None:
                 "baseline": f"simulation then pipeline in one process: {rate(serial):,.0f}"
                 f" uplinks/s (CPU-bound {cpu_bound_rate(serial):,.0f}/s)",
                 "ratio": f"{ratio:.2f}; {rate(now) / TARGET:.2f} of the 5,000 uplinks/s target",
-            }
+            },
+            {
+                "benchmark": f"`backfill`: the SQLite file of those {args.days:g} days"
+                f" ({serial['readings']:,} readings), serial pass",
+                "figure": f"{size['readings']:.1f} bytes per reading for readings, deltas, rollup,"
+                f" series and their indexes; whole file {size['file']:.1f}, of which raw"
+                f" uplinks {size['raw_uplinks']:.1f} (kept {serial['retention_days']} days)",
+                "baseline": "the same rows in the wide rows of schema 2:"
+                f" {size['readings_part_in_wide_rows']:.1f} bytes per reading",
+                "ratio": f"{size['readings'] / size['readings_part_in_wide_rows']:.2f};"
+                f" target 40 bytes: {'met' if size['readings'] <= STORAGE_TARGET else 'NOT met'}",
+            },
         ],
     )
     if not same:

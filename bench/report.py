@@ -32,7 +32,8 @@ def _git(*args: str) -> str:
         )
     except (OSError, subprocess.TimeoutExpired):
         return ""
-    return done.stdout.strip() if done.returncode == 0 else ""
+    # rstrip: a porcelain status line starts with a space that is part of its columns.
+    return done.stdout.rstrip() if done.returncode == 0 else ""
 
 
 def commit() -> dict[str, Any]:

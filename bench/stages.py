@@ -25,11 +25,17 @@ import orjson
 
 from bench import report
 from bench.ingest import backlog, inventory
+from bench.wide import WideStore
 from lorawatch.app import config
 from lorawatch.core import logs
 from lorawatch.gateway_bridge.events import parse
 from lorawatch.gateway_bridge.source import Message, NullSource
 from lorawatch.pipeline import line_protocol
+from lorawatch.pipeline.records import Batch
+from lorawatch.stores.sqlite import SqliteStore
+
+SERIES = "SQLite readings+deltas+rollup, series layout"
+WIDE = "SQLite readings+deltas+rollup, schema 2 wide rows"
 
 
 def timed(action: Callable[[], object]) -> float:
@@ -108,6 +114,18 @@ def main() -> None:
         spent["state file write, InfluxDB only (uplinks, states, alert rules)"] = timed(
             lambda: [state.sqlite.write(p.batch) for p in prepared]
         )
+        # The readings part alone, series layout against the wide rows of schema 2, batch by
+        # batch in turn on fresh files: the layout's own cost, in the same run.
+        only = [Batch(readings=p.batch.readings, consumption=p.batch.consumption) for p in prepared]
+        series, wide = SqliteStore(root / "series.sqlite"), WideStore(root / "wide.sqlite")
+        layouts = {"series": 0.0, "wide": 0.0}
+        for b in only:
+            layouts["series"] += timed(lambda b=b: series.write(b))  # type: ignore[misc]
+            layouts["wide"] += timed(lambda b=b: wide.write(b))  # type: ignore[misc]
+        series.close()
+        wide.close()
+        spent[SERIES] = layouts["series"]
+        spent[WIDE] = layouts["wide"]
         spent["finish: dedup commit, ack, metrics"] = timed(
             lambda: [bridge._finish(p, True) for p in prepared]
         )
@@ -132,12 +150,18 @@ def main() -> None:
         print(f"{k:<64} {v:7.1f} µs/msg")
     print(f"{'service with InfluxDB output, sum of its stages':<64} {service_influx:7.1f} µs/msg")
     bare = per_msg["bare: orjson.loads"]
+    layout = per_msg[SERIES] / per_msg[WIDE]
+    print(f"readings part, series layout / wide rows: {layout:.2f} (CPU)")
     report.write(
         args.json_out,
         "stages",
         ctx,
         {"messages": n, "batch_size": size, "clock": "thread CPU time", "alerts": True},
-        {"us_per_message": per_msg, "service_influx_us": service_influx},
+        {
+            "us_per_message": per_msg,
+            "service_influx_us": service_influx,
+            "sqlite_series_over_wide_cpu": layout,
+        },
         [
             {
                 "benchmark": f"`stages`: CPU per message of each pipeline stage, {n:,} v4"
@@ -149,7 +173,8 @@ def main() -> None:
                 ),
                 "baseline": f"bare orjson.loads {bare:.1f} µs",
                 "ratio": f"service stages for InfluxDB output {service_influx:.0f} µs"
-                f" ({service_influx / bare:.0f}× the bare parse)",
+                f" ({service_influx / bare:.0f}× the bare parse); SQLite readings part, series"
+                f" layout / wide rows of schema 2: {layout:.2f} (CPU)",
             }
         ],
     )

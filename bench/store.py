@@ -15,11 +15,18 @@ Baselines measured in the same run, on the same machine state:
   the index and the rollup cost. It runs interleaved with the store's pass on every
   ``--plain-every``-th batch (10th by default): an append-only table writes at the same rate
   whatever its size, so a sample spread over the run measures it at a tenth of the time;
+- the series layout against the wide rows of schema 2 (:mod:`bench.wide`: one row per reading
+  repeating device and place, written and queried as the store did then), each batch written
+  to both in turn (and to the plain table every n-th): ingest rate, the
+  query (best of ``--query-runs``, the two alternated), bytes per reading with each table and
+  index from ``dbstat``; then the wide file is opened by ``SqliteStore``, which moves it to the
+  series layout (timed), and its answer must be the same;
 - SQLite against InfluxDB (a private ``influxd`` in a temporary folder), ingest and query;
 - with ``--raw-query``, the same query on SQLite's deltas table, as it was read before the
   quarter-hour rollup existed.
 
-    python -m bench.store [--meters 200] [--days 365] [--steps-per-batch 50] [--raw-query]
+    python -m bench.store [--meters 200] [--days 365] [--steps-per-batch 50] [--query-runs 5]
+                          [--raw-query]
 """
 
 from __future__ import annotations
@@ -34,13 +41,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench import report
+from bench.wide import WideStore, consumption_rows, parts, reading_rows, sizes
 from lorawatch.core import timeutil
 from lorawatch.core.timeutil import us
 from lorawatch.pipeline.records import Batch, Consumption, Place, StoredReading
 from lorawatch.pipeline.store import Bucket, Store
 from lorawatch.stores.influx import InfluxStore
 from lorawatch.stores.settings import InfluxConfig
-from lorawatch.stores.sqlite import QUARTER_US, SqliteStore, consumption_rows, reading_rows
+from lorawatch.stores.sqlite import QUARTER_US, SqliteStore
 from tests.servers import InfluxDB
 
 TZ = "Europe/Paris"
@@ -143,6 +151,23 @@ def ingest(
     return n, spent, n_base, spent_base
 
 
+def side_by_side(
+    fleet: Fleet, steps: int, writers: dict[str, tuple[Callable[[Batch], None], int]]
+) -> dict[str, tuple[int, float]]:
+    """Each batch to each writer in turn, ``(write, every)`` taking every ``every``-th batch;
+    readings and seconds per writer. In turn, batch by batch, so that the machine's load
+    (shared, and changing over a long run) falls on every writer alike."""
+    spent = {name: [0, 0.0] for name in writers}
+    for i, batch in enumerate(fleet.batches(steps)):
+        for name, (write, every) in writers.items():
+            if i % every == 0:
+                t = time.perf_counter()
+                write(batch)
+                spent[name][1] += time.perf_counter() - t
+                spent[name][0] += len(batch.readings)
+    return {name: (int(n), float(s)) for name, (n, s) in spent.items()}
+
+
 def plain_writer(path: Path) -> Callable[[Batch], None]:
     """The baseline: the same rows, same connection settings, no keys, no index, no rollup."""
     db = sqlite3.connect(path, isolation_level=None)
@@ -172,10 +197,18 @@ def plain_writer(path: Path) -> Callable[[Batch], None]:
     return write
 
 
-def daily_per_building(store: Store, fleet: Fleet) -> tuple[list[Bucket], float]:
+def daily_per_building(store: Store | WideStore, fleet: Fleet) -> tuple[list[Bucket], float]:
     t = time.perf_counter()
     buckets = store.consumption("energy_delta_kwh", YEAR_START, fleet.end, "day", TZ)
     return buckets, time.perf_counter() - t
+
+
+def cpu_of(store: Store | WideStore, fleet: Fleet) -> float:
+    """Thread CPU seconds of the query: on a shared machine, the query's own cost (an SQLite
+    query runs in the caller's thread, from pages the previous runs left in its cache)."""
+    t = time.thread_time()
+    store.consumption("energy_delta_kwh", YEAR_START, fleet.end, "day", TZ)
+    return time.thread_time() - t
 
 
 def raw_daily_per_building(store: SqliteStore, fleet: Fleet) -> tuple[list[Bucket], float]:
@@ -188,6 +221,10 @@ def raw_daily_per_building(store: SqliteStore, fleet: Fleet) -> tuple[list[Bucke
     )
     buckets = timeutil.sum_by_period(rows, YEAR_START, fleet.end, "day", TZ)
     return buckets, time.perf_counter() - t
+
+
+def file_bytes(root: Path, name: str) -> int:
+    return sum(f.stat().st_size for f in root.glob(f"{name}*") if f.is_file())
 
 
 def main() -> None:
@@ -204,6 +241,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--plain-every", type=int, default=10, help="baseline on every n-th batch (1: all)"
+    )
+    parser.add_argument(
+        "--query-runs", type=int, default=5, help="the query's best of this many, each layout"
     )
     parser.add_argument(
         "--raw-query", action="store_true", help="also time SQLite's query without the rollup"
@@ -225,22 +265,77 @@ def main() -> None:
         root.mkdir(parents=True, exist_ok=True)
 
         sqlite = SqliteStore(root / "store.sqlite")
+        wide = WideStore(root / "wide.sqlite")
         plain = plain_writer(root / "plain.sqlite")
-        n, sqlite_s, n_plain, plain_s = ingest(
-            fleet, args.steps_per_batch, sqlite.write, plain, args.plain_every
+        done = side_by_side(
+            fleet,
+            args.steps_per_batch,
+            {
+                "series": (sqlite.write, 1),
+                "wide": (wide.write, 1),
+                "plain": (plain, args.plain_every),
+            },
         )
+        (n, sqlite_s), (_, wide_s), (n_plain, plain_s) = done["series"], done["wide"], done["plain"]
         print(f"SqliteStore.write:   {n / sqlite_s:9,.0f} readings/s ({sqlite_s:.1f} s)")
+        print(f"wide rows (schema 2): {n / wide_s:8,.0f} readings/s ({wide_s:.1f} s)")
         print(
             f"plain executemany:   {n_plain / plain_s:9,.0f} readings/s, each a reading row and a"
-            f" delta row ({n_plain:,} readings, every {args.plain_every}th batch)",
+            f" delta row ({n_plain:,} readings, every {args.plain_every}th batch); the three"
+            " written in turn, batch by batch",
             flush=True,
         )
+        # Alternated, so that the machine's load falls on both layouts alike; the best of
+        # each, in wall-clock time and in thread CPU time (what the layout costs).
         sqlite_days, sqlite_q = daily_per_building(sqlite, fleet)
+        wide_days, wide_q = daily_per_building(wide, fleet)
+        sqlite_cpu, wide_cpu = cpu_of(sqlite, fleet), cpu_of(wide, fleet)
+        for _ in range(args.query_runs - 1):
+            sqlite_q = min(sqlite_q, daily_per_building(sqlite, fleet)[1])
+            wide_q = min(wide_q, daily_per_building(wide, fleet)[1])
+            sqlite_cpu = min(sqlite_cpu, cpu_of(sqlite, fleet))
+            wide_cpu = min(wide_cpu, cpu_of(wide, fleet))
         raw_q = raw_daily_per_building(sqlite, fleet) if args.raw_query else None
-        sqlite.close()
-        sqlite_bytes = sum(f.stat().st_size for f in root.glob("store.sqlite*") if f.is_file())
         print(
-            f"SQLite file: {sqlite_bytes / n:.0f} bytes per reading (its delta and indexes included)"
+            f"daily kWh per building, series layout: {sqlite_q:.3f} s (CPU {sqlite_cpu:.3f} s),"
+            f" wide rows {wide_q:.3f} s (CPU {wide_cpu:.3f} s), best of {args.query_runs};"
+            f" series/wide {sqlite_q / wide_q:.2f} (time), {sqlite_cpu / wide_cpu:.2f} (CPU);"
+            f" same answer: {sqlite_days == wide_days}",
+            flush=True,
+        )
+        sqlite.close()
+        wide.close()
+        sqlite_bytes = file_bytes(root, "store.sqlite")
+        sqlite_parts = parts(root / "store.sqlite")
+        wide_bytes = file_bytes(root, "wide.sqlite")
+        wide_tables = sizes(root / "wide.sqlite")
+        series_tables = sizes(root / "store.sqlite")
+        print(
+            f"SQLite file: {sqlite_bytes / n:.1f} bytes per reading (its delta, the rollup, the"
+            f" series and the indexes included; readings part {sqlite_parts['readings'] / n:.1f});"
+            f" wide rows {wide_bytes / n:.1f}"
+        )
+        for label, tables in (("series layout", series_tables), ("wide rows", wide_tables)):
+            print(
+                f"  {label}: "
+                + ", ".join(
+                    f"{k} {v / n:.1f}"
+                    for k, v in sorted(tables.items(), key=lambda kv: -kv[1])
+                    if v / n >= 0.05
+                )
+                + " bytes per reading"
+            )
+        t = time.perf_counter()
+        moved = SqliteStore(root / "wide.sqlite")
+        migrate_s = time.perf_counter() - t
+        moved_days, _ = daily_per_building(moved, fleet)
+        moved.close()
+        moved_bytes = file_bytes(root, "wide.sqlite")
+        print(
+            f"the wide file moved to the series layout in {migrate_s:.1f} s"
+            f" ({n / migrate_s:,.0f} readings/s): {moved_bytes / n:.1f} bytes per reading,"
+            f" answers the same: {moved_days == sqlite_days}",
+            flush=True,
         )
 
         influx = InfluxDB(root / "influxdb")
@@ -262,39 +357,57 @@ def main() -> None:
 
     print(
         f"daily kWh per building over the {args.days} days ({len(sqlite_days):,} buckets):"
-        f" SQLite {sqlite_q:.2f} s, InfluxDB {influx_q:.2f} s"
+        f" SQLite {sqlite_q:.3f} s (CPU {sqlite_cpu:.3f} s), wide rows {wide_q:.3f} s (CPU"
+        f" {wide_cpu:.3f} s), best of {args.query_runs} each,"
+        f" InfluxDB {influx_q:.2f} s"
         + (f", SQLite without the rollup {raw_q[1]:.2f} s" if raw_q else "")
     )
     print(
         f"ratios: ingest SQLite/InfluxDB {(n / sqlite_s) / (n / influx_s):.2f},"
-        f" SqliteStore/plain {(n / sqlite_s) / (n_plain / plain_s):.2f} (readings/s);"
-        f" query SQLite/InfluxDB {sqlite_q / influx_q:.2f} (time)"
+        f" SqliteStore/plain {(n / sqlite_s) / (n_plain / plain_s):.2f},"
+        f" series/wide {wide_s / sqlite_s:.2f} (readings/s); query SQLite/InfluxDB"
+        f" {sqlite_q / influx_q:.2f}, series/wide {sqlite_q / wide_q:.2f} (time),"
+        f" {sqlite_cpu / wide_cpu:.2f} (CPU);"
+        f" bytes series/wide {sqlite_bytes / wide_bytes:.3f}"
     )
     same = [(b.group, b.start, b.value) for b in sqlite_days] == [
         (b.group, b.start, b.value) for b in influx_days
     ]
+    same = same and wide_days == sqlite_days and moved_days == sqlite_days
     if raw_q is not None:
         same = same and raw_q[0] == sqlite_days
     total = sum(b.value for b in sqlite_days)
     print(
-        f"check: stores agree: {same}; total {total:,.3f} kWh, expected {expected:,.3f}:"
-        f" {total == expected}; whole run {time.perf_counter() - began:.0f} s"
+        f"check: stores agree (series, wide, moved, InfluxDB): {same}; total {total:,.3f} kWh,"
+        f" expected {expected:,.3f}: {total == expected};"
+        f" whole run {time.perf_counter() - began:.0f} s"
     )
     readings = args.meters * fleet.steps
     measured = {
         "readings": readings,
         "rows_per_reading": 2,
         "sqlite_readings_per_s": n / sqlite_s,
+        "wide_readings_per_s": n / wide_s,
         "plain_executemany_readings_per_s": n_plain / plain_s,
         "plain_executemany_rows_per_s": 2 * n_plain / plain_s,
         "influx_readings_per_s": n / influx_s,
         "query_s": {
             "sqlite": sqlite_q,
+            "wide": wide_q,
+            "sqlite_cpu": sqlite_cpu,
+            "wide_cpu": wide_cpu,
             "influxdb": influx_q,
             "sqlite_raw": raw_q[1] if raw_q else None,
+            "runs": args.query_runs,
         },
         "sqlite_bytes": sqlite_bytes,
         "sqlite_bytes_per_reading": sqlite_bytes / n,
+        "sqlite_tables_bytes": series_tables,
+        "wide_bytes": wide_bytes,
+        "wide_bytes_per_reading": wide_bytes / n,
+        "wide_tables_bytes": wide_tables,
+        "migration_s": migrate_s,
+        "migrated_bytes_per_reading": moved_bytes / n,
         "stores_agree": same,
         "total_kwh": total,
         "expected_kwh": expected,
@@ -308,7 +421,8 @@ def main() -> None:
             "days": args.days,
             "readings_per_batch": args.steps_per_batch * args.meters,
             "plain_every": args.plain_every,
-            "sqlite": "SqliteStore, WAL, synchronous=FULL",
+            "sqlite": "SqliteStore (series layout, schema 3), WAL, synchronous=FULL",
+            "wide": "the wide rows of schema 2 (bench/wide.py), same settings",
             "influxdb": "InfluxDB 1.x (private), InfluxStore",
         },
         measured,
@@ -319,11 +433,15 @@ def main() -> None:
                 f" {args.steps_per_batch * args.meters:,} readings",
                 "figure": f'SQLite {n / sqlite_s:,.0f} readings/s; "daily kWh per building"'
                 f" over the period {sqlite_q:.2f} s; file {sqlite_bytes / n:.0f} bytes per reading"
-                " (its delta, the rollup and the indexes included)",
-                "baseline": f"InfluxDB 1.x {n / influx_s:,.0f} readings/s, same query"
-                f" {influx_q:.2f} s; plain `executemany` {n_plain / plain_s:,.0f} readings/s"
-                f" ({2 * n_plain / plain_s:,.0f} rows/s)",
-                "ratio": f"ingest SQLite/InfluxDB {(n / sqlite_s) / (n / influx_s):.2f};"
+                " (its delta, the rollup, the series and the indexes included)",
+                "baseline": f"wide rows of schema 2: {n / wide_s:,.0f} readings/s, query"
+                f" {wide_q:.2f} s, {wide_bytes / n:.0f} bytes per reading; InfluxDB 1.x"
+                f" {n / influx_s:,.0f} readings/s, query {influx_q:.2f} s; plain `executemany`"
+                f" {n_plain / plain_s:,.0f} readings/s ({2 * n_plain / plain_s:,.0f} rows/s)",
+                "ratio": f"series/wide: ingest {wide_s / sqlite_s:.2f}, query time"
+                f" {sqlite_q / wide_q:.2f} (CPU {sqlite_cpu / wide_cpu:.2f}), bytes"
+                f" {sqlite_bytes / wide_bytes:.2f};"
+                f" ingest SQLite/InfluxDB {(n / sqlite_s) / (n / influx_s):.2f};"
                 f" SqliteStore/plain {(n / sqlite_s) / (n_plain / plain_s):.2f}; query"
                 f" SQLite/InfluxDB {sqlite_q / influx_q:.2f} (time)",
             }

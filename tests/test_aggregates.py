@@ -28,6 +28,7 @@ from lorawatch.stores.settings import InfluxConfig
 from lorawatch.stores.sqlite import SqliteStore
 from tests.conftest import DATA
 from tests.servers import InfluxDB
+from tests.test_sqlite_series import old_file
 
 pytestmark = pytest.mark.servers
 
@@ -447,14 +448,13 @@ def test_unaligned_times_and_bounds_agree_to_the_microsecond(
 
 def test_an_older_sqlite_file_gets_its_rollup_rebuilt(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite"
-    store = SqliteStore(path)
+    store = SqliteStore(tmp_path / "new.sqlite")
     records = deltas(METERS[0], local(2026, 1, 5), 96, 0.25)
     store.write(Batch(consumption=records))
     span = (local(2026, 1, 5), local(2026, 1, 7))
     before = plain(store.consumption(KWH, *span, "day", "Europe/Paris"))
-    with store.transaction() as db:  # as a file written before the rollup existed
-        db.execute("DELETE FROM consumption_quarters")
-        db.execute("PRAGMA user_version = 0")
+    # As a file written before the rollup existed: its deltas in the wide layout of then.
+    old_file(path, 0, {"readings": [], "consumption": store.fetch("SELECT * FROM consumption")})
     store.close()
     assert before == [("mairie", local(2026, 1, 5).astimezone(UTC), 24.0)]
     reopened = SqliteStore(path)

@@ -2,7 +2,7 @@
 
 Raw readings, raw uplinks and the per-reading consumption deltas older than
 ``store.raw_retention_days`` are deleted from SQLite, once at start and then daily; the
-quarter-hour consumption rollup (``consumption_quarters``), from which every daily, weekly and
+quarter-hour consumption rollup (``quarter_sums``), from which every daily, weekly and
 monthly figure is computed, is kept indefinitely, as are dead letters still open. With
 InfluxDB, give the database a retention policy of the same length and keep the aggregates in a
 second one (docs/deployment.md).
@@ -26,13 +26,14 @@ def purge(store: SqliteStore, keep_days: int, now: datetime | None = None) -> di
     cutoff = us((now or datetime.now(UTC)) - timedelta(days=keep_days))
     deleted: dict[str, int] = {}
     with store.transaction() as db:
-        for table, column in (
-            ("readings", "time_us"),
-            ("uplinks", "time_us"),
-            ("consumption", "end_us"),
+        # Per series (the key's first column), each one's old rows are a range of its key.
+        for name, table, column, where in (
+            ("readings", "samples", "time_us", "series IN (SELECT id FROM series) AND "),
+            ("uplinks", "uplinks", "time_us", ""),
+            ("consumption", "deltas", "end_us", "series IN (SELECT id FROM series) AND "),
         ):
-            deleted[table] = db.execute(
-                f"DELETE FROM {table} WHERE {column} < ?", (cutoff,)
+            deleted[name] = db.execute(
+                f"DELETE FROM {table} WHERE {where}{column} < ?", (cutoff,)
             ).rowcount
         deleted["dead_letters"] = db.execute(
             "DELETE FROM dead_letters WHERE replayed_us IS NOT NULL AND received_us < ?", (cutoff,)

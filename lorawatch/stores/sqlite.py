@@ -29,23 +29,30 @@ from lorawatch.pipeline.store import Bucket, Delta, HourStats, Interval
 log = structlog.get_logger(__name__)
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS readings (
-    dev_eui TEXT NOT NULL, name TEXT NOT NULL, channel TEXT NOT NULL, time_us INTEGER NOT NULL,
-    value REAL NOT NULL, commune TEXT NOT NULL, building TEXT NOT NULL, device TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    PRIMARY KEY (dev_eui, name, channel, time_us)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS consumption (
-    dev_eui TEXT NOT NULL, name TEXT NOT NULL, channel TEXT NOT NULL, end_us INTEGER NOT NULL,
-    start_us INTEGER NOT NULL, value REAL NOT NULL, gap INTEGER NOT NULL,
+CREATE TABLE IF NOT EXISTS sum_groups (
+    id INTEGER PRIMARY KEY, name TEXT NOT NULL, building TEXT NOT NULL, commune TEXT NOT NULL,
+    UNIQUE (name, building, commune)
+);
+CREATE TABLE IF NOT EXISTS series (
+    id INTEGER PRIMARY KEY, dev_eui TEXT NOT NULL, name TEXT NOT NULL, channel TEXT NOT NULL,
     commune TEXT NOT NULL, building TEXT NOT NULL, device TEXT NOT NULL, kind TEXT NOT NULL,
-    PRIMARY KEY (dev_eui, name, channel, end_us)
+    sums INTEGER NOT NULL REFERENCES sum_groups (id)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS series_key
+    ON series (dev_eui, name, channel, commune, building, device, kind);
+CREATE INDEX IF NOT EXISTS series_by_name ON series (name);
+CREATE TABLE IF NOT EXISTS samples (
+    series INTEGER NOT NULL, time_us INTEGER NOT NULL, value REAL NOT NULL,
+    PRIMARY KEY (series, time_us)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS consumption_by_time ON consumption (name, end_us);
-CREATE TABLE IF NOT EXISTS consumption_quarters (
-    name TEXT NOT NULL, quarter INTEGER NOT NULL, building TEXT NOT NULL, commune TEXT NOT NULL,
-    value REAL NOT NULL,
-    PRIMARY KEY (name, quarter, building, commune)
+CREATE TABLE IF NOT EXISTS deltas (
+    series INTEGER NOT NULL, end_us INTEGER NOT NULL, span_us INTEGER NOT NULL,
+    value REAL NOT NULL, gap INTEGER NOT NULL,
+    PRIMARY KEY (series, end_us)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS quarter_sums (
+    grp INTEGER NOT NULL, quarter INTEGER NOT NULL, value REAL NOT NULL,
+    PRIMARY KEY (grp, quarter)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS uplinks (
     dev_eui TEXT NOT NULL, time_us INTEGER NOT NULL, f_cnt INTEGER NOT NULL, f_port INTEGER NOT NULL,
@@ -72,16 +79,37 @@ CREATE TABLE IF NOT EXISTS meter_window (
     PRIMARY KEY (key, seq)
 ) WITHOUT ROWID;
 """
+"""The tables. A reading is ``(series, time_us, value)``: what a row used to repeat (device,
+reading name, channel and the four place columns) is said once in ``series``; a delta is
+``(series, end_us, span_us, value, gap)``; the quarter-hour rollup is keyed by a
+``sum_groups`` row (reading name, building, commune). Times stay integer microseconds, the
+key ChirpStack's times and InfluxDB's points have, so no two readings can collide."""
+
+VIEWS = (
+    "CREATE VIEW IF NOT EXISTS readings AS SELECT s.dev_eui, s.name, s.channel, r.time_us,"
+    " r.value, s.commune, s.building, s.device, s.kind FROM series s JOIN samples r"
+    " ON r.series = s.id",
+    "CREATE VIEW IF NOT EXISTS consumption AS SELECT s.dev_eui, s.name, s.channel, d.end_us,"
+    " d.end_us - d.span_us AS start_us, d.value, d.gap, s.commune, s.building, s.device, s.kind"
+    " FROM series s JOIN deltas d ON d.series = s.id",
+    "CREATE VIEW IF NOT EXISTS consumption_quarters AS SELECT g.name, q.quarter, g.building,"
+    " g.commune, q.value FROM sum_groups g JOIN quarter_sums q ON q.grp = g.id",
+)
+"""Read-only views with the columns of the tables they replaced (schema version 2), so every
+query written against ``readings``, ``consumption`` and ``consumption_quarters`` reads the
+same answers; writes go to the tables through :class:`SqliteStore`."""
 
 QUARTER_US = 900 * 1_000_000
 HOUR_US = 3600 * 1_000_000
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """``PRAGMA user_version``: 1 added ``consumption_quarters`` (rebuilt from ``consumption``);
 2 added the identities (``uplinks.uid``, ``dead_letters.key``, each under a unique index);
-3 the identity of ChirpStack's other events (``device_events.uid``, unique when set)."""
+3 the identity of ChirpStack's other events (``device_events.uid``, unique when set);
+4 moved readings, deltas and the rollup to the series layout (:func:`_to_series`)."""
 
-
-Row = tuple[Any, ...]
+SERIES_COLUMNS = "dev_eui, name, channel, commune, building, device, kind"
+SeriesKey = tuple[str, str, str, str, str, str, str]
+"""(dev_eui, name, channel, commune, building, device, kind): what makes a series."""
 
 
 class WriteHook(Protocol):
@@ -163,42 +191,129 @@ def _add_identities(db: sqlite3.Connection, horizon_us: int = 86_400 * 1_000_000
         )
 
 
-def reading_rows(readings: list[StoredReading]) -> list[Row]:
-    """Rows of the ``readings`` table, in its column order."""
-    return [
-        (
-            r.dev_eui,
-            r.name,
-            r.channel,
-            us(r.time),
-            float(r.value),
-            r.place.commune,
-            r.place.building,
-            r.place.device,
-            r.place.kind,
+def _to_series(db: sqlite3.Connection, version: int) -> bool:
+    """Move the rows of a version-2 file (or older) into the series layout; True if it did.
+
+    One row of ``series`` per (device, reading, channel, place) found in ``readings`` or
+    ``consumption``, and a ``sum_groups`` row per (reading, building, commune); the readings,
+    deltas and rollup are then copied through them, and the old tables dropped. The rollup is
+    copied, not recomputed: it keeps the quarters whose deltas retention already deleted. A
+    file older than the rollup (version 0) gets it summed from its deltas, as before.
+    """
+    tables = {name for (name,) in db.execute("SELECT name FROM sqlite_schema WHERE type='table'")}
+    if "readings" not in tables:
+        return False
+    old = sorted(tables & {"readings", "consumption", "consumption_quarters"})
+    rollup = version >= 1 and "consumption_quarters" in tables
+    log.info("moving readings to the series layout, once", tables=old)
+    db.execute(
+        "INSERT OR IGNORE INTO sum_groups (name, building, commune)"
+        " SELECT DISTINCT name, building, commune FROM readings"
+        " UNION SELECT DISTINCT name, building, commune FROM consumption"
+        + (" UNION SELECT name, building, commune FROM consumption_quarters" if rollup else "")
+    )
+    db.execute(
+        f"INSERT OR IGNORE INTO series ({SERIES_COLUMNS}, sums)"
+        f" SELECT k.*, g.id FROM (SELECT DISTINCT {SERIES_COLUMNS} FROM readings"
+        f" UNION SELECT DISTINCT {SERIES_COLUMNS} FROM consumption ORDER BY 1, 2, 3) k"
+        " JOIN sum_groups g USING (name, building, commune)"
+    )
+    db.execute(
+        "INSERT INTO samples SELECT s.id, r.time_us, r.value FROM readings r"
+        f" JOIN series s USING ({SERIES_COLUMNS})"
+    )
+    db.execute(
+        "INSERT INTO deltas SELECT s.id, c.end_us, c.end_us - c.start_us, c.value, c.gap"
+        f" FROM consumption c JOIN series s USING ({SERIES_COLUMNS})"
+    )
+    if rollup:
+        db.execute(
+            "INSERT INTO quarter_sums SELECT g.id, q.quarter, q.value FROM consumption_quarters q"
+            " JOIN sum_groups g USING (name, building, commune)"
         )
-        for r in readings
-    ]
+    else:  # files written before the rollup existed: sum what they hold, once
+        db.execute(
+            f"INSERT INTO quarter_sums SELECT s.sums, d.end_us / {QUARTER_US}, SUM(d.value)"
+            " FROM series s JOIN deltas d ON d.series = s.id GROUP BY 1, 2"
+        )
+    for table in old:
+        db.execute(f"DROP TABLE {table}")
+    return True
 
 
-def consumption_rows(consumption: list[Consumption]) -> list[Row]:
-    """Rows of the ``consumption`` table, in its column order."""
-    return [
-        (
-            c.dev_eui,
-            c.name,
-            c.channel,
-            us(c.end),
-            us(c.start),
-            c.value,
-            int(c.gap),
-            c.place.commune,
-            c.place.building,
-            c.place.device,
-            c.place.kind,
+def _rowid(cursor: sqlite3.Cursor) -> int:
+    if cursor.lastrowid is None:
+        raise StoreUnavailable("sqlite: an insert gave no row id")
+    return cursor.lastrowid
+
+
+class _Series:
+    """The file's series and rollup groups by key, known to the writer without a query.
+
+    Only the writer (under the write lock, in its transaction) adds rows, and series are never
+    deleted; :meth:`sync` re-reads everything when the file holds another largest id than the
+    one known (another process wrote a series, or a transaction that added some rolled back).
+    ``moved`` maps a series to the other series of the same device, reading and channel (a
+    device that changed place): a reading keeps one value per time whatever its place.
+    """
+
+    def __init__(self) -> None:
+        self.ids: dict[SeriesKey, int] = {}
+        self.groups: dict[tuple[str, str, str], int] = {}
+        self.moved: dict[int, tuple[int, ...]] = {}
+        self.top = -1
+
+    def sync(self, db: sqlite3.Connection) -> None:
+        top = db.execute("SELECT IFNULL(MAX(id), 0) FROM series").fetchone()[0]
+        if top == self.top:
+            return
+        self.ids = {
+            (row[1], row[2], row[3], row[4], row[5], row[6], row[7]): row[0]
+            for row in db.execute(f"SELECT id, {SERIES_COLUMNS} FROM series")
+        }
+        self.groups = {
+            (name, building, commune): id_
+            for id_, name, building, commune in db.execute(
+                "SELECT id, name, building, commune FROM sum_groups"
+            )
+        }
+        self._find_moves()
+        self.top = top
+
+    def _find_moves(self) -> None:
+        by_reading: dict[tuple[str, str, str], list[int]] = defaultdict(list)
+        for key, id_ in self.ids.items():
+            by_reading[key[:3]].append(id_)
+        self.moved = {
+            id_: tuple(other for other in ids if other != id_)
+            for ids in by_reading.values()
+            if len(ids) > 1
+            for id_ in ids
+        }
+
+    def add(self, db: sqlite3.Connection, key: SeriesKey) -> int:
+        group = (key[1], key[4], key[3])
+        sums = self.groups.get(group)
+        if sums is None:
+            sums = _rowid(
+                db.execute("INSERT INTO sum_groups (name, building, commune) VALUES (?,?,?)", group)
+            )
+            self.groups[group] = sums
+        id_ = _rowid(
+            db.execute(
+                f"INSERT INTO series ({SERIES_COLUMNS}, sums) VALUES (?,?,?,?,?,?,?,?)",
+                (*key, sums),
+            )
         )
-        for c in consumption
-    ]
+        self.ids[key] = id_
+        self.top = max(self.top, id_)
+        if any(other[:3] == key[:3] for other in self.ids if other != key):
+            self._find_moves()
+        return id_
+
+    def forget(self) -> None:
+        """After a rollback: the series it added may not exist."""
+        self.top = -1
 
 
 CACHE_KIB = 16_384
@@ -218,22 +333,16 @@ class SqliteStore:
         self._write_lock = threading.Lock()
         self.hooks: list[WriteHook] = []
         """Called inside :meth:`write`'s transaction, in order (the alert engine)."""
+        self._series = _Series()
         with self._connection() as db:
             db.executescript(SCHEMA)
         self._migrate()
 
     def _migrate(self) -> None:
-        """Bring an older file up to :data:`SCHEMA_VERSION` (the tables exist by now)."""
+        """Bring an older file up to :data:`SCHEMA_VERSION` (the tables exist by now), in one
+        transaction; then give the space of the tables it dropped back to the disk."""
         with self.transaction() as db:
             version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version < 1:
-                # Files written before the rollup existed: sum what they hold, once.
-                db.execute("DELETE FROM consumption_quarters")
-                db.execute(
-                    "INSERT INTO consumption_quarters"
-                    f" SELECT name, end_us / {QUARTER_US}, building, commune, SUM(value)"
-                    " FROM consumption GROUP BY 1, 2, 3, 4"
-                )
             if version < 2:
                 _add_identities(db)
             if version < 3:
@@ -243,8 +352,18 @@ class SqliteStore:
                     "CREATE UNIQUE INDEX IF NOT EXISTS device_events_uid ON device_events (uid)"
                     " WHERE uid IS NOT NULL"
                 )
+            moved = version < 4 and _to_series(db, version)
+            for view in VIEWS:
+                db.execute(view)
             if version < SCHEMA_VERSION:
                 db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        if moved:
+            try:
+                with self._write_lock, self._connection() as db:
+                    db.execute("VACUUM")
+                    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the file shrinks now
+            except StoreUnavailable as exc:  # another process reads the file: space reused later
+                log.warning("file not compacted after its migration", error=str(exc))
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -278,6 +397,7 @@ class SqliteStore:
                 yield db
             except BaseException:
                 db.execute("ROLLBACK")
+                self._series.forget()
                 raise
             db.execute("COMMIT")
 
@@ -329,16 +449,8 @@ class SqliteStore:
                 for u in batch.uplinks
             ],
         )
-        if self.keeps_readings:
-            db.executemany(
-                "INSERT OR REPLACE INTO readings VALUES (?,?,?,?,?,?,?,?,?)",
-                reading_rows(batch.readings),
-            )
-            rows = consumption_rows(batch.consumption)
-            db.executemany(
-                "INSERT OR REPLACE INTO consumption VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows
-            )
-            self._roll_up(db, {(row[1], row[3] // QUARTER_US) for row in rows})
+        if self.keeps_readings and (batch.readings or batch.consumption):
+            self._write_series(db, batch)
         self._dead_letters(db, batch.dead_letters)
         # ChirpStack's events: a copy (same identity) keeps the first row. Quality events
         # have no identity: the same (time, code) again replaces its detail.
@@ -372,6 +484,40 @@ class SqliteStore:
             db.executemany(
                 "DELETE FROM meter_window WHERE key = ? AND seq = ?", batch.meter_window_drop
             )
+
+    def _write_series(self, db: sqlite3.Connection, batch: Batch) -> None:
+        """Readings and deltas, each a row of its series (added on first sight)."""
+        series = self._series
+        series.sync(db)
+        ids, add = series.ids, series.add
+        samples: list[tuple[int, int, float]] = []
+        for r in batch.readings:
+            p = r.place
+            key = (r.dev_eui, r.name, r.channel, p.commune, p.building, p.device, p.kind)
+            samples.append((ids.get(key) or add(db, key), us(r.time), float(r.value)))
+        deltas: list[tuple[int, int, int, float, int]] = []
+        touched: set[tuple[str, int]] = set()
+        for c in batch.consumption:
+            p = c.place
+            key = (c.dev_eui, c.name, c.channel, p.commune, p.building, p.device, p.kind)
+            end = us(c.end)
+            deltas.append((ids.get(key) or add(db, key), end, end - us(c.start), c.value, c.gap))
+            touched.add((c.name, end // QUARTER_US))
+        if series.moved:
+            # The same reading at the same time under the device's other place: replaced,
+            # as it was when the place was part of each row.
+            moved = series.moved
+            for table, column, rows in (
+                ("samples", "time_us", samples),
+                ("deltas", "end_us", deltas),
+            ):
+                db.executemany(
+                    f"DELETE FROM {table} WHERE series = ? AND {column} = ?",
+                    [(other, row[1]) for row in rows for other in moved.get(row[0], ())],
+                )
+        db.executemany("INSERT OR REPLACE INTO samples VALUES (?,?,?)", samples)
+        db.executemany("INSERT OR REPLACE INTO deltas VALUES (?,?,?,?,?)", deltas)
+        self._roll_up(db, touched)
 
     @staticmethod
     def _dead_letters(db: sqlite3.Connection, letters: list[DeadLetter]) -> None:
@@ -416,13 +562,14 @@ class SqliteStore:
                 last = q
             runs.append((name, first, last + 1))
         db.executemany(
-            "DELETE FROM consumption_quarters WHERE name = ? AND quarter >= ? AND quarter < ?",
+            "DELETE FROM quarter_sums WHERE grp IN (SELECT id FROM sum_groups WHERE name = ?)"
+            " AND quarter >= ? AND quarter < ?",
             runs,
         )
         db.executemany(
-            "INSERT INTO consumption_quarters"
-            f" SELECT name, end_us / {QUARTER_US}, building, commune, SUM(value) FROM consumption"
-            " WHERE name = ?1 AND end_us >= ?2 * ?4 AND end_us < ?3 * ?4 GROUP BY 1, 2, 3, 4",
+            f"INSERT INTO quarter_sums SELECT s.sums, d.end_us / {QUARTER_US}, SUM(d.value)"
+            " FROM series s JOIN deltas d ON d.series = s.id"
+            " WHERE s.name = ?1 AND d.end_us >= ?2 * ?4 AND d.end_us < ?3 * ?4 GROUP BY 1, 2",
             [(name, first, end, QUARTER_US) for name, first, end in runs],
         )
 
@@ -447,8 +594,23 @@ class SqliteStore:
             return []
         q_lo, q_hi = -(-lo // QUARTER_US), hi // QUARTER_US  # whole quarters: [q_lo, q_hi)
         raw = (
-            f"SELECT {column}, end_us / {QUARTER_US}, SUM(value) FROM consumption"
-            " WHERE name = ? AND end_us >= ? AND end_us < ? GROUP BY 1, 2"
+            f"SELECT s.{column}, d.end_us / {QUARTER_US}, SUM(d.value)"
+            " FROM series s JOIN deltas d ON d.series = s.id"
+            " WHERE s.name = ? AND d.end_us >= ? AND d.end_us < ? GROUP BY 1, 2"
+        )
+        # A sum group is one building of one commune: per building, its quarters are already
+        # the sums (summing them again in SQL costs more than the rows it saves).
+        quarters = (
+            (
+                "SELECT g.building, q.quarter, q.value"
+                if group_by == "building"
+                else "SELECT g.commune, q.quarter, SUM(q.value)"
+            )
+            + (
+                " FROM sum_groups g JOIN quarter_sums q ON q.grp = g.id"
+                " WHERE g.name = ? AND q.quarter >= ? AND q.quarter < ?"
+            )
+            + ("" if group_by == "building" else " GROUP BY 1, 2")
         )
         with self._connection() as db:
             if q_lo >= q_hi:
@@ -460,11 +622,7 @@ class SqliteStore:
                     db.execute("BEGIN")
                 try:
                     rows = db.execute(raw, (name, lo, q_lo * QUARTER_US)).fetchall()
-                    rows += db.execute(
-                        f"SELECT {column}, quarter, SUM(value) FROM consumption_quarters"
-                        " WHERE name = ? AND quarter >= ? AND quarter < ? GROUP BY 1, 2",
-                        (name, q_lo, q_hi),
-                    ).fetchall()
+                    rows += db.execute(quarters, (name, q_lo, q_hi)).fetchall()
                     rows += db.execute(raw, (name, q_hi * QUARTER_US, hi)).fetchall()
                 finally:
                     if own:
