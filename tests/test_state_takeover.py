@@ -183,6 +183,9 @@ def test_the_alert_rules_reload_the_devices_a_worker_takes_over(
         reload = b.bridge.on_takeover
         b.bridge.on_takeover = lambda devices: (recalled.append(devices), reload(devices))
         a.bridge.process(uplinks(0, 2))
+        assert a.state is not None
+        saved = a.state.fetch("SELECT count(*) FROM alert_state WHERE rule <> '_evaluator'")
+        assert saved[0][0] > 0, "the rules' state commits with the batch, on the shared state"
         b.bridge.process(uplinks(3, 4))
         assert recalled == [{fleet.eui(d) for d in range(DEVICES)}]
         b.bridge.process(uplinks(5, 5))

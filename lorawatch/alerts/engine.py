@@ -35,6 +35,7 @@ from lorawatch.alerts.influx import INFLUX_CONFIG, InfluxNotifier, LineSink
 from lorawatch.alerts.lifecycle import Lifecycle
 from lorawatch.alerts.model import Finding
 from lorawatch.alerts.notify import Metrics, Notifier, Outbox
+from lorawatch.alerts.pgsql import PgAlertsDb
 from lorawatch.alerts.places import Places
 from lorawatch.alerts.routing import Router
 from lorawatch.alerts.rules.base import Domain, Entry, Services
@@ -254,9 +255,11 @@ class AlertEngine:
 
     # -- evaluation --------------------------------------------------------------------------
 
-    def in_transaction(self, db: sqlite3.Connection, batch: Batch) -> None:
-        """The store's write hook: evaluate the rules on ``batch`` inside its transaction."""
-        self._evaluate(db, batch, self.clock())
+    def in_transaction(self, db: Any, batch: Batch) -> None:
+        """The store's write hook: evaluate the rules on ``batch`` inside its transaction
+        (SQLite's, or the shared PostgreSQL's when the alerts live there)."""
+        conn: Any = PgAlertsDb.adopt(db) if isinstance(self.db, PgAlertsDb) else db
+        self._evaluate(conn, batch, self.clock())
 
     def committed(self) -> None:
         """The batch's transaction committed: what it wrote is saved; wake the notifiers."""

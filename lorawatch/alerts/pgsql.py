@@ -109,6 +109,11 @@ class PgAlertsDb:
         with self.state.transaction() as conn:
             yield _Connection(conn)
 
+    @staticmethod
+    def adopt(conn: psycopg.Connection[Any]) -> _Connection:
+        """A connection in someone else's transaction (the batch's), answering like ours."""
+        return _Connection(conn)
+
     def fetch(self, sql: str, args: Any = ()) -> list[tuple[Any, ...]]:
         with self.state.connection() as conn:
             rows: list[tuple[Any, ...]] = conn.execute(translate(sql).encode(), args).fetchall()

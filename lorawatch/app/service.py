@@ -149,10 +149,12 @@ class Service:
                 )
                 readings: History = self.influx if self.influx is not None else self.sqlite
                 self.evaluator = BuildingEvaluator(self.alerts, readings, election)
+            # The rules' state and the alerts commit with each batch (not after it): a crash
+            # between commit and ack cannot leave them behind the stored state.
             if self.state is None:
-                # The rules' state and the alerts commit with each batch (not after it): a
-                # crash between commit and ack cannot leave them behind the stored readings.
                 self.sqlite.hooks.append(self.alerts)
+            else:
+                self.state.hooks.append(self.alerts)
             # The bridge's wait for a fuller batch delays alerts too: cap it.
             batch_interval_ms = min(batch_interval_ms, alerts_config.max_delay_ms)
         b = settings.bridge
@@ -168,9 +170,6 @@ class Service:
             max_clock_ahead_s=b.max_clock_ahead_s,
             batch_size=settings.store.batch_size,
             batch_interval_s=batch_interval_ms / 1000,
-            # With the shared state, the device rules run right after each batch, in a
-            # transaction of their own on the shared database.
-            on_stored=self.alerts.on_batch if self.alerts and self.state else None,
             persisted=self.sqlite if self.state is None else self.state,
             partitions=self.state,
             on_takeover=self.alerts.recall if self.alerts and self.state else None,

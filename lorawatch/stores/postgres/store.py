@@ -27,7 +27,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import psycopg
 import structlog
@@ -62,6 +62,19 @@ def default_worker() -> str:
     return f"{socket.gethostname()}.{os.getpid()}"
 
 
+class WriteHook(Protocol):
+    """State that must commit with each batch on the shared database (the alert engine), as
+    :class:`lorawatch.stores.sqlite.WriteHook` on the embedded one."""
+
+    def in_transaction(self, db: Any, batch: Batch) -> None:
+        """Write what ``batch`` changes, on ``db`` (a psycopg connection in the batch's
+        transaction); must not commit or roll back."""
+
+    def committed(self) -> None: ...
+
+    def rolled_back(self) -> None: ...
+
+
 class PostgresStore:
     """The :class:`~lorawatch.pipeline.store.Store` of the shared state, and its look-ups."""
 
@@ -78,6 +91,8 @@ class PostgresStore:
         self._guard = threading.Lock()
         self._owned: dict[str, int] = {}
         """Partition -> the epoch this worker acquired it at (its fencing token)."""
+        self.hooks: list[WriteHook] = []
+        """Called inside :meth:`write`'s transaction, in order (the alert engine)."""
         self._heart: threading.Thread | None = None
         self._stopping = threading.Event()
         self.last_error = ""
@@ -154,8 +169,18 @@ class PostgresStore:
     # -- the batch ---------------------------------------------------------------------------
 
     def write(self, batch: Batch) -> None:
-        with self.transaction() as db:
-            self.write_in(db, batch)
+        """The batch's state, and what the :attr:`hooks` derive from it, in one transaction."""
+        try:
+            with self.transaction() as db:
+                self.write_in(db, batch)
+                for hook in self.hooks:
+                    hook.in_transaction(db, batch)
+        except BaseException:
+            for hook in self.hooks:
+                hook.rolled_back()
+            raise
+        for hook in self.hooks:
+            hook.committed()
 
     def write_in(self, db: Connection, batch: Batch) -> None:
         """The batch's state in the caller's transaction; fenced by the partitions it touches."""
