@@ -21,7 +21,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, get_args, get_origin
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from lorawatch.alerts.config import AlertsConfig
@@ -53,6 +53,16 @@ class Settings(BaseSettings):
     log: LogConfig = Field(default_factory=LogConfig)  # type: ignore[arg-type]
     http: HttpConfig = Field(default_factory=HttpConfig)  # type: ignore[arg-type]
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)  # type: ignore[arg-type]
+
+    @model_validator(mode="after")
+    def _one_language(self) -> Settings:
+        """``site.language`` is the deployment's: the alerts and the screens speak it unless
+        their own ``language`` is set, so one key switches a whole deployment."""
+        if "language" not in self.alerts.model_fields_set:
+            self.alerts.language = self.site.language
+        if "language" not in self.http.screens.model_fields_set:
+            self.http.screens.language = self.site.language
+        return self
 
     @classmethod
     def settings_customise_sources(
