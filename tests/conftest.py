@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +21,9 @@ DATA = Path(__file__).resolve().parent / "data"
 ROOT = Path(__file__).resolve().parent.parent
 
 logs.setup("warning", "console")
+# The command line speaks the language it is asked (docs/cli.md); the tests that read its
+# messages read the English ones, and the language tests ask for each language themselves.
+os.environ["LORAWATCH_LANG"] = "en"
 _db_counter = itertools.count(1)
 
 

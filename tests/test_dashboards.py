@@ -385,3 +385,24 @@ def test_every_dashboard_speaks_one_language(lang: provisioning.Lang) -> None:
         own = words(catalogue.messages(lang).values())
         strangers = sorted(words(texts) - words(names) - own)
         assert strangers == [], f"{path.name} in {lang}: words outside the catalogue"
+
+
+def test_build_with_a_config_speaks_its_site_language(tmp_path: Path) -> None:
+    assert runner.invoke(app, ["init", str(tmp_path)]).exit_code == 0
+    conf = tmp_path / "lorawatch.toml"
+    text = conf.read_text(encoding="utf-8")
+    conf.write_text(text.replace('\nlanguage = "fr"\n', '\nlanguage = "en"\n'), encoding="utf-8")
+    built: dict[str, list[str]] = {}
+    for name, extra in (("site", []), ("flag", ["--lang", "fr"])):
+        out = tmp_path / name
+        result = runner.invoke(
+            app, ["dashboards", "build", "-c", str(conf), "-o", str(out), *extra]
+        )
+        assert result.exit_code == 0, result.output
+        built[name] = [
+            t
+            for p in out.rglob("*.json")
+            for t in shown_texts(json.loads(p.read_text(encoding="utf-8")))
+        ]
+    assert catalogue.text("en", "dash.open_alerts") in built["site"]
+    assert catalogue.text("fr", "dash.open_alerts") in built["flag"]

@@ -58,9 +58,9 @@ class Settings(BaseSettings):
     def _one_language(self) -> Settings:
         """``site.language`` is the deployment's: the alerts and the screens speak it unless
         their own ``language`` is set, so one key switches a whole deployment."""
-        if "language" not in self.alerts.model_fields_set:
+        if self.alerts.language is None:
             self.alerts.language = self.site.language
-        if "language" not in self.http.screens.model_fields_set:
+        if self.http.screens.language is None:
             self.http.screens.language = self.site.language
         return self
 

@@ -55,7 +55,7 @@ def login_redirect(request: Request, exc: Exception) -> Response:
 
 def _lang(ctx: WebContext, requested: str | None) -> Lang:
     """The request's ``?lang=`` when the catalogue has it, else the deployment's language."""
-    return catalogue.language(requested, ctx.http.screens.language)
+    return catalogue.language(requested, ctx.http.screens.language or "fr")
 
 
 def render(
