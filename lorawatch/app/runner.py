@@ -399,8 +399,8 @@ class DemoStatus:
         for building, values in today.items():
             table.add_row(
                 building,
-                f"{values.get('energy_delta_kwh', 0):.1f}",
-                f"{values.get('volume_delta_m3', 0):.2f}",
+                i18n.number(values.get("energy_delta_kwh", 0), lang, 1),
+                i18n.number(values.get("volume_delta_m3", 0), lang, 2),
             )
         self.console.print(table)
         bins = db.fetch(
@@ -433,8 +433,8 @@ class DemoStatus:
             self._alerts_after = max(self._alerts_after, id_)
             shown = catalogue.text(say.language(), f"severity.{severity}")
             self.console.print(
-                f"[bold magenta]{say.t('demo.alert')}[/bold magenta] #{id_} {rule} "
-                f"({escape(shown)}): {escape(title)}",
+                f"[bold magenta]{say.t('demo.alert')}[/bold magenta] "
+                + escape(say.t("demo.alert_line", id=id_, rule=rule, severity=shown, title=title)),
                 highlight=False,
             )
 
