@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,13 +14,16 @@ import lorawatch.analytics  # noqa: F401 - before numpy: one BLAS thread (see it
 from lorawatch.core import logs
 from tests.servers import InfluxDB, Mosquitto, PostgreSQL, RabbitMQ
 
-# Copies of the example events of shared/reference/chirpstack (they parse into ChirpStack's
-# protobuf messages), kept in the repo so the tests stand on their own.
+# Example ChirpStack events (v4 JSON and protobuf, v3 json_v3); each parses strictly into
+# ChirpStack's protobuf messages (chirpstack-api's integration.proto), so the tests stand alone.
 REFERENCE = Path(__file__).resolve().parent / "data" / "chirpstack"
 DATA = Path(__file__).resolve().parent / "data"
 ROOT = Path(__file__).resolve().parent.parent
 
 logs.setup("warning", "console")
+# The command line speaks the language it is asked (docs/cli.md); the tests that read its
+# messages read the English ones, and the language tests ask for each language themselves.
+os.environ["LORAWATCH_LANG"] = "en"
 _db_counter = itertools.count(1)
 
 

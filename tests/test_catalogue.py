@@ -20,22 +20,14 @@ import pytest
 from lorawatch.alerts import texts
 from lorawatch.app.service import Service
 from lorawatch.core import catalogue
+from tests.language_support import only_in, words
 from tests.web_support import OPERATOR, make_service, serve
 
-WORD = re.compile(r"[^\W\d_]{3,}", re.UNICODE)
 PAGES = ("/", "/buildings/ecole", "/buildings/salle-polyvalente", "/screens/ecole", "/login")
 
 
 def placeholders(text: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(text) if name}
-
-
-def words(texts: list[str]) -> set[str]:
-    out: set[str] = set()
-    for text in texts:
-        # Placeholders are not words a reader sees.
-        out |= {w.lower() for w in WORD.findall(re.sub(r"\{[^}]*\}", " ", text))}
-    return out
 
 
 def test_both_catalogues_have_the_same_ids_and_placeholders() -> None:
@@ -57,14 +49,6 @@ def test_both_catalogues_have_the_same_ids_and_placeholders() -> None:
         assert catalogue.has("fr", f"severity.{severity}"), severity
     for state in AlertState:
         assert catalogue.has("fr", f"state.{state}"), state
-
-
-def only_in(lang: catalogue.Lang) -> set[str]:
-    """Words used by ``lang``'s catalogue and by no text of the other one."""
-    other = "en" if lang == "fr" else "fr"
-    return words(list(catalogue.messages(lang).values())) - words(
-        list(catalogue.messages(other).values())
-    )
 
 
 def visible_text(page: str) -> str:

@@ -23,10 +23,12 @@ from typer.testing import CliRunner
 
 from lorawatch import inventory as inventory_mod
 from lorawatch.app.cli.main import app
+from lorawatch.core import catalogue
 from lorawatch.dashboards import DEFAULT_DASHBOARDS_PATH, catalog, influxql, provisioning
 from lorawatch.simulators.scenario import builtin
 from tests import grafana
 from tests.conftest import DATA
+from tests.language_support import leaked, words
 
 SMALL = DATA / "dashboards-inventory.toml"
 SNAPSHOTS = Path(__file__).resolve().parent / "snapshots" / "dashboards"
@@ -331,3 +333,76 @@ def test_alert_queries_read_one_series_per_alert() -> None:
     assert query.count(group) == 2 and query.count("$timeFilter") == 1
     assert query.endswith('WHERE "active" = true ' + group)
     assert influxql.alert_history(scope).endswith(group)
+
+
+# --- one language per dashboard ---------------------------------------------------------------
+
+TEXT_KEYS = frozenset({"title", "description", "axisLabel", "displayName", "alias", "content"})
+"""Where a dashboard holds words a person reads (panel and row titles, descriptions, axis
+labels, legends, text panels); mappings' ``text``, columns' new names and ``suffix:`` units
+are collected beside them."""
+
+
+def shown_texts(node: Any, key: str = "", out: list[str] | None = None) -> list[str]:
+    out = [] if out is None else out
+    if isinstance(node, dict):
+        if node.get("id") == "displayName" and isinstance(node.get("value"), str):
+            out.append(node["value"])
+        for k, v in node.items():
+            if k == "renameByName" and isinstance(v, dict):
+                out += [str(name) for name in v.values()]
+            elif k == "text" and isinstance(v, str) and key in ("result", "options", ""):
+                out.append(v)
+            else:
+                shown_texts(v, k, out)
+    elif isinstance(node, list):
+        for v in node:
+            shown_texts(v, key, out)
+    elif isinstance(node, str):
+        if key in TEXT_KEYS and not node.startswith("$"):
+            out.append(node)
+        elif key == "unit" and node.startswith("suffix:"):
+            out.append(node.removeprefix("suffix:"))
+    return out
+
+
+@pytest.mark.parametrize("lang", ["fr", "en"])
+def test_every_dashboard_speaks_one_language(lang: provisioning.Lang) -> None:
+    """Titles, descriptions, axis labels, legends and columns of every generated dashboard
+    are words of the chosen language's catalogue: no word of the other language, and no
+    word outside the catalogue (beyond the inventory's names)."""
+    for path, tree_of in ((SMALL, small_tree), (builtin("saint-sulpice"), None)):
+        inv = inventory_mod.load(path)
+        tree = tree_of(lang) if tree_of else provisioning.tree(inv, lang)
+        names = [c.name for c in inv.communes.values()] + list(inv.communes)
+        names += [b.name for b in inv.buildings.values()] + list(inv.buildings)
+        names += [f"{d.name} {d.dev_eui} {d.site}" for d in inv.doc.devices]
+        texts: list[str] = []
+        for board in dashboards(tree).values():
+            texts += shown_texts(board)
+        assert len(texts) > 200
+        assert leaked(texts, lang, names) == [], f"{path.name} in {lang}"
+        own = words(catalogue.messages(lang).values())
+        strangers = sorted(words(texts) - words(names) - own)
+        assert strangers == [], f"{path.name} in {lang}: words outside the catalogue"
+
+
+def test_build_with_a_config_speaks_its_site_language(tmp_path: Path) -> None:
+    assert runner.invoke(app, ["init", str(tmp_path)]).exit_code == 0
+    conf = tmp_path / "lorawatch.toml"
+    text = conf.read_text(encoding="utf-8")
+    conf.write_text(text.replace('\nlanguage = "fr"\n', '\nlanguage = "en"\n'), encoding="utf-8")
+    built: dict[str, list[str]] = {}
+    for name, extra in (("site", []), ("flag", ["--lang", "fr"])):
+        out = tmp_path / name
+        result = runner.invoke(
+            app, ["dashboards", "build", "-c", str(conf), "-o", str(out), *extra]
+        )
+        assert result.exit_code == 0, result.output
+        built[name] = [
+            t
+            for p in out.rglob("*.json")
+            for t in shown_texts(json.loads(p.read_text(encoding="utf-8")))
+        ]
+    assert catalogue.text("en", "dash.open_alerts") in built["site"]
+    assert catalogue.text("fr", "dash.open_alerts") in built["flag"]

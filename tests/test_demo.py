@@ -116,7 +116,9 @@ def test_the_demo_tells_its_whole_story(tmp_path: Path) -> None:
                 seen += os.read(proc.stdout.fileno(), 65536)
         port = re.search(rb"http://127\.0\.0\.1:(\d+)/", seen)
         assert port is not None
-        with urllib.request.urlopen(f"http://127.0.0.1:{int(port[1])}/screens/ecole") as page:
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{int(port[1])}/screens/ecole?lang=fr"
+        ) as page:
             screen = page.read().decode()
     finally:
         proc.send_signal(signal.SIGINT)

@@ -330,7 +330,7 @@ def test_an_export_lists_what_it_withheld_and_a_named_building_alone(
     [
         (["--from", "2026-03-31", "--to", "2026-03-01"], "before the first"),
         (["--from", "31/03/2026", "--to", "2026-04-01"], "not a date"),
-        (["--from", "2026-03-01", "--to", "2026-03-02", "--format", "xlsx"], "csv, json or both"),
+        (["--from", "2026-03-01", "--to", "2026-03-02", "--format", "xlsx"], "csv, json, both"),
     ],
 )
 def test_bad_export_options_exit_2(
@@ -615,7 +615,7 @@ def test_the_html_report_is_self_contained_and_escaped(
     [
         (["--month", "2026-13"], "not a month"),
         (["--month", "March"], "not a month"),
-        (["--month", "2026-03", "--lang", "de"], "fr or en"),
+        (["--month", "2026-03", "--lang", "de"], "fr, en"),
         (["--month", "2026-03", "--commune", "atlantis"], "not in the inventory"),
     ],
 )

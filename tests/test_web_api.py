@@ -16,9 +16,10 @@ import httpx
 import pytest
 
 from lorawatch.app.service import Service
-from lorawatch.core import timeutil
+from lorawatch.core import catalogue, timeutil
 from lorawatch.core.errors import ConfigError
 from lorawatch.web.security import FailureLimiter, hash_password, new_token, verify_password
+from tests.language_support import leaked
 from tests.web_support import (
     NOW,
     OPERATOR,
@@ -150,7 +151,7 @@ def test_inventory_lists_are_paged(client: httpx.Client) -> None:
 
 
 def test_validation_errors_name_the_field_and_the_reason(client: httpx.Client) -> None:
-    auth = bearer(VIEWER_TOKEN)
+    auth = bearer(VIEWER_TOKEN) | {"Accept-Language": "en-GB,en;q=0.8"}
 
     def problem(url: str) -> tuple[list[Any], str]:
         answer = client.get(url, headers=auth)
@@ -376,7 +377,7 @@ def test_a_cross_site_form_cannot_use_basic_credentials(
             f"/api/alerts/{alert}/ack", headers=basic(*OPERATOR) | form | browser_says
         )
         assert answer.status_code == 403, browser_says
-        assert "cross-site" in answer.json()["detail"]
+        assert answer.json()["code"] == "auth.cross_site"
     assert alert_state(service, alert) == "open"
     # Browsers are never asked for Basic credentials, so they do not keep any.
     assert "Basic" not in client.get("/api/alerts").headers["www-authenticate"]
@@ -457,3 +458,88 @@ def test_the_api_reference_is_served_without_any_cdn(client: httpx.Client) -> No
     # The constraints a caller needs are there: a bounded limit, an enumerated interval.
     assert "integer, ≥ 1" in html and "&#34;hour&#34; | &#34;day&#34;" in html
     assert 'id="schema-AlertOut"' in html
+
+
+def test_errors_and_alerts_speak_the_language_of_each_request(
+    client: httpx.Client, service: Service
+) -> None:
+    """``?lang=`` first, then ``Accept-Language``, then ``site.language``; the ``code`` of an
+    error never changes with the language, and no word of the other language slips in."""
+    auth = bearer(VIEWER_TOKEN)
+
+    def error(url: str, **headers: str) -> tuple[str, str, str]:
+        answer = client.get(url, headers=auth | headers)
+        assert answer.status_code == 404, answer.text
+        body = answer.json()
+        return body["code"], body["detail"], answer.headers["content-language"]
+
+    url = "/api/buildings/nowhere/summary"
+    fr = catalogue.text("fr", "api.building.unknown", building="nowhere")
+    en = catalogue.text("en", "api.building.unknown", building="nowhere")
+    assert fr != en
+    assert error(url) == ("building.unknown", fr, "fr")  # the deployment's language
+    assert error(url + "?lang=en") == ("building.unknown", en, "en")
+    assert error(url, **{"Accept-Language": "de-DE, en-GB;q=0.7, fr;q=0.3"})[1:] == (en, "en")
+    assert error(url + "?lang=fr", **{"Accept-Language": "en"})[1] == fr
+    assert error(url, **{"Accept-Language": "en;q=0, fr"})[1] == fr
+    # FastAPI's own 404, the 401 and the 422 go the same way.
+    assert error("/api/nowhere?lang=en")[:2] == ("http.404", catalogue.text("en", "api.http.404"))
+    anonymous = client.get("/api/buildings", headers={"Accept-Language": "en"})
+    assert anonymous.status_code == 401
+    assert anonymous.json() == {
+        "code": "auth.required",
+        "detail": catalogue.text("en", "api.auth.required"),
+    }
+    anonymous = client.get("/api/buildings")
+    assert anonymous.json()["detail"] == catalogue.text("fr", "api.auth.required")
+    for lang in ("fr", "en"):
+        bad = client.get("/api/buildings", params={"limit": 0, "lang": lang}, headers=auth)
+        assert bad.status_code == 422 and bad.json()["code"] == "validation"
+        (item,) = bad.json()["detail"]
+        assert item["type"] == "greater_than_equal" and item["loc"] == ["query", "limit"]
+        assert item["msg"] == catalogue.text(lang, "api.invalid.greater_than_equal", ge=1)
+        assert leaked([item["msg"]], lang) == []
+    # Alerts: title, message and severity in the request's language; the stable keys stay.
+    names = [b.name for b in service.inventory.buildings.values()]
+    names += [c.name for c in service.inventory.communes.values()]
+    names += [f"{d.name} {d.dev_eui}" for d in service.inventory.devices.values()]
+    seen: dict[str, list[dict[str, Any]]] = {}
+    for lang in ("fr", "en"):
+        answer = client.get("/api/alerts", headers=auth | {"Accept-Language": lang})
+        assert answer.status_code == 200
+        items = answer.json()["items"]
+        assert items, "the village has open alerts"
+        seen[lang] = items
+        texts = [f"{a['title']} {a['message']} {a['severity_text']}" for a in items]
+        assert leaked(texts, lang, names) == [], lang
+    leak = next(a for a in seen["en"] if a["rule"] == "water.leak")
+    assert leak["title"].startswith("Leak detected") and leak["severity"] == "critical"
+    assert leak["severity_text"] == catalogue.text("en", "severity.critical")
+    french = next(a for a in seen["fr"] if a["id"] == leak["id"])
+    assert french["title"].startswith("Fuite détectée") and french["severity"] == "critical"
+    one = client.get(f"/api/alerts/{leak['id']}", params={"lang": "en"}, headers=auth)
+    assert one.json()["title"] == leak["title"]
+    # A conflict keeps its code in either language.
+    alert = open_alert(service)
+    ops = bearer(OPERATOR_TOKEN)
+    assert client.post(f"/api/alerts/{alert}/resolve", headers=ops).status_code == 200
+    again = client.post(f"/api/alerts/{alert}/resolve?lang=en", headers=ops)
+    assert again.status_code == 409
+    assert again.json() == {
+        "code": "alert.already_resolved",
+        "detail": catalogue.text("en", "api.alert.already_resolved", id=alert),
+    }
+
+
+def test_the_deployment_language_is_the_default(tmp_path: Path) -> None:
+    svc = make_service(tmp_path)
+    svc.settings.site.language = "en"
+    try:
+        with serve(svc) as c:
+            answer = c.get("/api/buildings/nowhere/summary", headers=bearer(VIEWER_TOKEN))
+            assert answer.json()["detail"] == catalogue.text(
+                "en", "api.building.unknown", building="nowhere"
+            )
+            assert answer.headers["content-language"] == "en"
+    finally:
+        svc.stop()

@@ -35,7 +35,13 @@ StateFilter = Literal["unresolved", "open", "acknowledged", "resolved", "all"]
 
 
 class AlertError(LorawatchError):
-    """An alert operation that cannot be done (unknown id, already resolved)."""
+    """An alert operation that cannot be done; ``code`` says which (``not_found``,
+    ``already_resolved``) for a caller that words it in its user's language."""
+
+    def __init__(self, message: str, code: str, alert_id: int) -> None:
+        self.code = code
+        self.alert_id = alert_id
+        super().__init__(message)
 
 
 @dataclass(slots=True)
@@ -109,7 +115,7 @@ class AlertsApi:
     def show(self, alert_id: int) -> AlertDetail:
         rows = self.db.fetch(f"SELECT {ALERT_COLUMNS} FROM alerts WHERE id = ?", (alert_id,))
         if not rows:
-            raise AlertError(f"no alert #{alert_id}")
+            raise AlertError(f"no alert #{alert_id}", "not_found", alert_id)
         events = [
             {
                 "id": id_,
@@ -151,9 +157,11 @@ class AlertsApi:
         with self.db.transaction() as conn:
             alert = get_alert(conn, alert_id)
             if alert is None:
-                raise AlertError(f"no alert #{alert_id}")
+                raise AlertError(f"no alert #{alert_id}", "not_found", alert_id)
             if alert.state is AlertState.RESOLVED:
-                raise AlertError(f"alert #{alert_id} is already resolved")
+                raise AlertError(
+                    f"alert #{alert_id} is already resolved", "already_resolved", alert_id
+                )
             if alert.state is AlertState.ACKNOWLEDGED:
                 return alert
             conn.execute(
@@ -173,9 +181,11 @@ class AlertsApi:
         with self.db.transaction() as conn:
             alert = get_alert(conn, alert_id)
             if alert is None:
-                raise AlertError(f"no alert #{alert_id}")
+                raise AlertError(f"no alert #{alert_id}", "not_found", alert_id)
             if alert.state is AlertState.RESOLVED:
-                raise AlertError(f"alert #{alert_id} is already resolved")
+                raise AlertError(
+                    f"alert #{alert_id} is already resolved", "already_resolved", alert_id
+                )
             why = note or f"resolved by {by}"
             conn.execute(
                 "UPDATE alerts SET state = 'resolved', resolved_us = ?, resolved_by = ?,"

@@ -558,10 +558,11 @@ class AlertsConfig(_Model):
     timezone: str = Field(
         "Europe/Paris", description="Local time of rules for places whose commune has none."
     )
-    language: Literal["fr", "en"] = Field(
-        "fr",
+    language: Literal["fr", "en"] | None = Field(
+        None,
         description="Language of stored alert titles and messages, notifications and Grafana "
-        "annotations; the web pages render them again in the language of each request.",
+        "annotations (unset: site.language, else fr); the web pages render them again in the "
+        "language of each request.",
     )
     notifiers: list[NotifierConfig] = Field(
         default_factory=list,

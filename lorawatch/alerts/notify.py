@@ -551,7 +551,7 @@ class Outbox:
         self.workers = [
             Worker(
                 db,
-                made.get(n.name) or make_notifier(n, mqtt, zone, config.language),
+                made.get(n.name) or make_notifier(n, mqtt, zone, config.language or "fr"),
                 n,
                 metrics,
                 clock,

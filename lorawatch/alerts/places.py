@@ -65,7 +65,7 @@ class Places:
     def __init__(self, inventory: Inventory, config: AlertsConfig) -> None:
         self.inventory = inventory
         self.config = config
-        self.say = Say(config.language)
+        self.say = Say(config.language or "fr")
         self.sites = {d.dev_eui: d.site for d in inventory.doc.devices if d.site}
         self._schedules: dict[str, Schedule | None] = {}
         self._rules: dict[tuple[str, str, str, str, str], Rules] = {}

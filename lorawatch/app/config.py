@@ -21,10 +21,11 @@ import tomllib
 from pathlib import Path
 from typing import Any, get_args, get_origin
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from lorawatch.alerts.config import AlertsConfig
+from lorawatch.app.cli import say
 from lorawatch.core.errors import ConfigError
 from lorawatch.core.settings import ENV_PREFIX, LogConfig, problems_of
 from lorawatch.gateway_bridge.settings import AmqpConfig, MqttConfig
@@ -54,6 +55,16 @@ class Settings(BaseSettings):
     http: HttpConfig = Field(default_factory=HttpConfig)  # type: ignore[arg-type]
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)  # type: ignore[arg-type]
 
+    @model_validator(mode="after")
+    def _one_language(self) -> Settings:
+        """``site.language`` is the deployment's: the alerts and the screens speak it unless
+        their own ``language`` is set, so one key switches a whole deployment."""
+        if self.alerts.language is None:
+            self.alerts.language = self.site.language
+        if self.http.screens.language is None:
+            self.http.screens.language = self.site.language
+        return self
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -75,9 +86,9 @@ def load(path: Path | None, overrides: dict[str, Any] | None = None) -> Settings
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise ConfigError([("(file)", f"{path} does not exist")], source) from None
+            raise ConfigError([("(file)", say.t("config.missing", path=path))], source) from None
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError([("(file)", f"not valid TOML: {exc}")], source) from None
+            raise ConfigError([("(file)", say.t("config.not_toml", why=exc))], source) from None
     for key, value in (overrides or {}).items():
         data.setdefault(key, {}).update(value) if isinstance(value, dict) else data.update(
             {key: value}
@@ -173,13 +184,13 @@ def _writable_dir(path: Path) -> str:
             break
         probe = probe.parent
     if not probe.is_dir():
-        return f"{probe} is not a directory"
+        return say.t("config.not_a_directory", path=probe)
     try:
         # Trying is the only honest test: permissions, read-only mounts, root's exceptions.
         with tempfile.TemporaryFile(dir=probe):
             pass
     except OSError as exc:
-        return f"cannot write in {probe} ({exc.strerror or exc})"
+        return say.t("config.cannot_write_in", path=probe, why=exc.strerror or exc)
     return ""
 
 
@@ -197,9 +208,9 @@ def _secret_files(model: BaseModel, prefix: str) -> list[tuple[str, str]]:
                     problems += _secret_files(item, f"{key}.{i}.")
         elif isinstance(value, Path) and name.endswith("_file"):
             if not value.is_file():
-                problems.append((key, f"{value} does not exist (or is not a file)"))
+                problems.append((key, say.t("config.no_such_file", path=value)))
             elif not os.access(value, os.R_OK):
-                problems.append((key, f"{value} is not readable by this user"))
+                problems.append((key, say.t("config.unreadable", path=value)))
     return problems
 
 
@@ -213,23 +224,20 @@ def runtime_problems(settings: Settings) -> list[tuple[str, str]]:
         problems.append(
             (
                 "inventory.path",
-                f"{inv} does not exist: `lorawatch init` writes a template beside the "
-                "configuration, or point inventory.path at yours",
+                say.t("config.no_inventory", path=inv),
             )
         )
     sqlite = settings.store.sqlite.path
     if sqlite.is_dir():
-        problems.append(("store.sqlite.path", f"{sqlite} is a directory: name a file in it"))
+        problems.append(("store.sqlite.path", say.t("config.store_is_dir", path=sqlite)))
     elif why := _writable_dir(sqlite.parent):
-        problems.append(
-            ("store.sqlite.path", f"cannot create {sqlite}: {why}; choose another path")
-        )
+        problems.append(("store.sqlite.path", say.t("config.cannot_create", path=sqlite, why=why)))
     elif sqlite.exists() and not os.access(sqlite, os.R_OK | os.W_OK):
-        problems.append(("store.sqlite.path", f"{sqlite} is not writable by this user"))
+        problems.append(("store.sqlite.path", say.t("config.not_writable", path=sqlite)))
     if "influxdb" in settings.store.outputs and (
         why := _writable_dir(settings.store.influxdb.spool_dir)
     ):
-        problems.append(("store.influxdb.spool_dir", f"cannot use it: {why}; choose another"))
+        problems.append(("store.influxdb.spool_dir", say.t("config.spool", why=why)))
     if settings.alerts.evaluator == "elected" and settings.state.backend != "postgresql":
         problems.append(
             (

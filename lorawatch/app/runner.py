@@ -21,9 +21,12 @@ from typing import TYPE_CHECKING
 
 import structlog
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from lorawatch.app.cli import say
 from lorawatch.app.config import Settings
+from lorawatch.core import catalogue, i18n
 from lorawatch.core.errors import BusyError, ConfigError
 from lorawatch.core.timeutil import from_us, us
 
@@ -148,7 +151,7 @@ def demo_workdir(workdir: Path) -> Iterator[Path]:
             [
                 (
                     "--workdir",
-                    f"cannot use {workdir}: {exc.strerror or exc}; choose another --workdir",
+                    say.t("demo.cannot_use", workdir=workdir, why=exc.strerror or exc),
                 )
             ]
         ) from None
@@ -160,7 +163,10 @@ def demo_workdir(workdir: Path) -> Iterator[Path]:
             holder = lock.read().strip() or "?"
             raise BusyError(
                 f"another lorawatch demo (pid {holder}) is running in {workdir}: stop it "
-                "first, or give this one another --workdir"
+                "first, or give this one another --workdir",
+                "busy.demo",
+                pid=holder,
+                workdir=workdir,
             ) from None
         store = workdir / "lorawatch.sqlite"
         mark = workdir / DEMO_MARK
@@ -169,8 +175,7 @@ def demo_workdir(workdir: Path) -> Iterator[Path]:
                 [
                     (
                         "--workdir",
-                        f"{store} was not made by the demo, which starts from an empty store: "
-                        "choose another --workdir (or delete it yourself if it is a demo's)",
+                        say.t("demo.not_ours", store=store),
                     )
                 ]
             )
@@ -218,6 +223,8 @@ def _run_demo(
             "store": {"sqlite": {"path": str(store_path)}, "batch_interval_ms": 200},
             # Simulated time runs ahead of the wall clock (xN): trust the events' own times.
             "bridge": {"max_clock_ahead_s": 0},
+            # One language for the console, the alerts it prints and the pages it serves.
+            "site": {"language": say.language()},
             "log": log,  # the command line's --log-level/--log-format, for the receiver too
             "http": {
                 "listen": f"127.0.0.1:{port}",
@@ -241,12 +248,15 @@ def _run_demo(
         service.start()
         url = f"http://127.0.0.1:{service.http_port}"
         screen = next(iter(scene.inventory.buildings), "")
-        console.print(
-            f"[bold]lorawatch demo[/bold]: {scene.name}, {len(scene.inventory.devices)} devices; "
-            f"overview {url}/ (user demo, password {password}), occupant screen "
-            f"{url}/screens/{screen}, metrics {url}/metrics. Ctrl-C stops.",
-            highlight=False,
+        text = say.t(
+            "demo.started",
+            name=scene.name,
+            n=len(scene.inventory.devices),
+            url=url,
+            password=password,
+            screen=screen,
         )
+        console.print(f"[bold]lorawatch demo[/bold]: {escape(text)}", highlight=False)
         status = DemoStatus(service, scene, console)
         try:
             history(sim, scene, start, history_days, service, status, stop)
@@ -263,7 +273,7 @@ def _run_demo(
                 while not stop.wait(2.0):
                     status.show(
                         start + timedelta(seconds=(time.monotonic() - began) * speed),
-                        f"live x{speed:g}",
+                        say.t("demo.live", speed=f"{speed:g}"),
                     )
                     if deadline is not None and time.monotonic() >= deadline:
                         stop.set()
@@ -272,7 +282,9 @@ def _run_demo(
             stop.set()
             service.stop()
             broker.stop()
-    console.print(f"demo stopped: {status.readings} readings stored in {store_path}")
+    console.print(
+        say.t("demo.stopped", n=status.readings, store=store_path), highlight=False, markup=False
+    )
 
 
 def history(
@@ -314,7 +326,7 @@ def history(
         except _Stopped:
             return
         loaded = (end - (start - timedelta(days=days))).total_seconds() / 86400
-        status.show(end, f"history {_days(loaded)} of {_days(days)}")
+        status.show(end, say.t("demo.history", loaded=_days(loaded), days=_days(days)))
     log.info("demo history ingested", days=days, seconds=round(time.monotonic() - began, 1))
 
 
@@ -323,7 +335,9 @@ class _Stopped(Exception):
 
 
 def _days(n: float) -> str:
-    return f"{n:.3g} day{'' if n == 1 else 's'}"
+    shown, french = f"{n:.3g}", say.language() == "fr"
+    one = n < 2 if french else n == 1  # « 1,5 jour », "1.5 days"
+    return say.t("demo.day" if one else "demo.days", n=shown.replace(".", ",") if french else shown)
 
 
 class SimClock:
@@ -374,17 +388,19 @@ class DemoStatus:
         today: dict[str, dict[str, float]] = {}
         for building, name, value in rows:
             today.setdefault(building, {})[name] = value
+        lang = say.language()
+        stamp = f"{i18n.short_day(local.date(), lang)} {i18n.clock(local, lang)}"
         table = Table(
-            title=f"{self.scene.name} — {local:%a %d %b %H:%M} ({phase}, +{new} readings)"
+            title=escape(say.t("demo.title", name=self.scene.name, at=stamp, phase=phase, n=new))
         )
-        table.add_column("building")
-        table.add_column("kWh today", justify="right")
-        table.add_column("m³ today", justify="right")
+        table.add_column(say.t("demo.building"))
+        table.add_column(say.t("demo.kwh_today"), justify="right")
+        table.add_column(say.t("demo.m3_today"), justify="right")
         for building, values in today.items():
             table.add_row(
                 building,
-                f"{values.get('energy_delta_kwh', 0):.1f}",
-                f"{values.get('volume_delta_m3', 0):.2f}",
+                i18n.number(values.get("energy_delta_kwh", 0), lang, 1),
+                i18n.number(values.get("volume_delta_m3", 0), lang, 2),
             )
         self.console.print(table)
         bins = db.fetch(
@@ -397,9 +413,11 @@ class DemoStatus:
             " (SELECT MAX(time_us) FROM readings WHERE dev_eui = r.dev_eui AND name = 'lamp_on' AND channel = r.channel)"
         )
         if bins:
-            self.console.print("fullest bins: " + ", ".join(f"{d} {v:.0f} %" for d, v in bins))
+            fullest = ", ".join(f"{d} {v:.0f} %" for d, v in bins)
+            self.console.print(say.t("demo.bins", bins=fullest), highlight=False, markup=False)
         if lamps and lamps[0][1]:
-            self.console.print(f"streetlights lit: {int(lamps[0][0] or 0)}/{lamps[0][1]}")
+            lit = say.t("demo.lamps", lit=int(lamps[0][0] or 0), n=lamps[0][1])
+            self.console.print(lit, highlight=False, markup=False)
         self._events(since)
         self._alerts()
 
@@ -413,8 +431,10 @@ class DemoStatus:
         )
         for id_, rule, severity, title in rows:
             self._alerts_after = max(self._alerts_after, id_)
+            shown = catalogue.text(say.language(), f"severity.{severity}")
             self.console.print(
-                f"[bold magenta]ALERT[/bold magenta] #{id_} {rule} ({severity}): {title}",
+                f"[bold magenta]{say.t('demo.alert')}[/bold magenta] "
+                + escape(say.t("demo.alert_line", id=id_, rule=rule, severity=shown, title=title)),
                 highlight=False,
             )
 
@@ -433,8 +453,8 @@ class DemoStatus:
             self._flag_state[key] = value
             when = from_us(time_us).astimezone(self.scene.zone)
             text = (
-                f"[bold red]{name.upper()}[/bold red]"
+                f"[bold red]{say.t(f'demo.flag.{name}').upper()}[/bold red]"
                 if value
-                else f"[green]{name} cleared[/green]"
+                else f"[green]{say.t('demo.cleared', flag=say.t(f'demo.flag.{name}'))}[/green]"
             )
             self.console.print(f"{when:%H:%M} {text} {device}", highlight=False)

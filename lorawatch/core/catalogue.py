@@ -37,7 +37,7 @@ def messages(lang: Lang) -> dict[str, str]:
     return {str(m.id): str(m.string) for m in catalog if m.id and m.string}
 
 
-def text(lang: Lang, key: str, **values: object) -> str:
+def text(lang: Lang, key: str, /, **values: object) -> str:
     """The text of ``key`` in ``lang``, its ``{placeholders}`` filled from ``values``.
 
     An id missing from the catalogue is shown as the id itself rather than failing a page or

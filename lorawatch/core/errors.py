@@ -106,4 +106,13 @@ class SourceError(LorawatchError):
 
 
 class BusyError(LorawatchError):
-    """A port or a directory is in use by another process; nothing was changed."""
+    """A port or a directory is in use by another process; nothing was changed.
+
+    ``key`` and ``values`` name the message in the catalogue (``cli.<key>``), for the command
+    line to say it in its operator's language; the exception's own text is English, for logs.
+    """
+
+    def __init__(self, message: str, key: str = "", **values: object) -> None:
+        self.key = key
+        self.values = values
+        super().__init__(message)

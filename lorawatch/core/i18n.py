@@ -43,7 +43,7 @@ _SHORT_DAYS: Final[dict[str, tuple[str, ...]]] = {
 }
 
 
-def text(lang: Lang, key: str, **values: object) -> str:
+def text(lang: Lang, key: str, /, **values: object) -> str:
     """A text of the catalogue (:mod:`lorawatch.core.catalogue`)."""
     return catalogue.text(lang, key, **values)
 

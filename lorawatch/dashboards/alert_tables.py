@@ -14,44 +14,39 @@ from lorawatch.dashboards.influxql import Scope
 
 def severities(t: Translator) -> list[tuple[str, str, str]]:
     return [
-        ("critical", t("Critique", "Critical"), "red"),
-        ("warning", t("Avertissement", "Warning"), "orange"),
-        ("info", t("Information", "Info"), "blue"),
+        ("critical", t("dash.critical"), "red"),
+        ("warning", t("dash.warning"), "orange"),
+        ("info", t("dash.info"), "blue"),
     ]
 
 
 def _states(t: Translator) -> list[tuple[str, str, str]]:
     return [
-        ("open", t("Ouverte", "Open"), "red"),
-        ("acknowledged", t("Prise en charge", "Acknowledged"), "orange"),
-        ("resolved", t("Résolue", "Resolved"), "green"),
+        ("open", t("dash.open"), "red"),
+        ("acknowledged", t("dash.acknowledged"), "orange"),
+        ("resolved", t("dash.resolved"), "green"),
     ]
 
 
-_ALERTS_HOW = (
-    "Écrites dans InfluxDB par le service à chaque événement (ouverture, aggravation, prise en "
-    "charge, résolution). Détail, preuves et prise en charge : `lorawatch alerts show`, ou la "
-    "page *Alertes* de l'interface web.",
-    "Written to InfluxDB by the service at each event (opened, escalated, acknowledged, "
-    "resolved). Details, evidence and acknowledgement: `lorawatch alerts show`, or the web "
-    "UI's *Alerts* page.",
-)
+def _alerts_how(t: Translator) -> str:
+    return t(
+        "dash.written_to_influxdb_by_the_service",
+    )
 
 
 def open_alerts_table(view: CommuneView, pos: g.GridPos) -> g.Table:
     """The commune's unresolved alerts, newest first; a bin or a lamp has a sensor, no
     building, so both columns are shown."""
     t = view.t
-    building, device = t("Bâtiment", "Building"), t("Capteur", "Sensor")
-    severity, since = t("Gravité", "Severity"), t("Depuis", "Since")
+    building, device = t("dash.building"), t("dash.sensor")
+    severity, since = t("dash.severity"), t("dash.since")
     return p.table(
-        t("Alertes ouvertes", "Open alerts"),
+        t("dash.open_alerts"),
         t(
-            "Alertes non résolues (ouvertes ou prises en charge) ayant un événement dans les "
-            "12 derniers mois, les plus récentes d'abord. " + _ALERTS_HOW[0],
-            "Unresolved alerts (open or acknowledged) with an event in the last 12 months, "
-            "newest first. " + _ALERTS_HOW[1],
-        ),
+            "dash.unresolved_alerts_open_or_acknowledged_with",
+        )
+        + " "
+        + _alerts_how(t),
         [p.target(q.open_alerts(Scope(commune=view.id)), "A", table=True)],
         p.COUNT,
         pos,
@@ -66,7 +61,7 @@ def open_alerts_table(view: CommuneView, pos: g.GridPos) -> g.Table:
             {
                 "building": building,
                 "device": device,
-                "title": t("Alerte", "Alert"),
+                "title": t("dash.alert"),
                 "severity": severity,
                 "opened": since,
             },
@@ -78,16 +73,15 @@ def open_alerts_table(view: CommuneView, pos: g.GridPos) -> g.Table:
 
 def building_alerts_table(view: CommuneView, pos: g.GridPos) -> g.Table:
     t = view.t
-    device, severity = t("Capteur", "Sensor"), t("Gravité", "Severity")
-    state, opened = t("État", "State"), t("Ouverte le", "Opened")
+    device, severity = t("dash.sensor"), t("dash.severity")
+    state, opened = t("dash.state"), t("dash.opened")
     return p.table(
-        t("Alertes du bâtiment", "The building's alerts"),
+        t("dash.the_building_s_alerts"),
         t(
-            "Alertes du bâtiment ayant un événement sur la période choisie, ouvertes ou "
-            "résolues, dans leur dernier état, les plus récentes d'abord. " + _ALERTS_HOW[0],
-            "The building's alerts with an event in the chosen period, open or resolved, in "
-            "their last state, newest first. " + _ALERTS_HOW[1],
-        ),
+            "dash.the_building_s_alerts_with_an",
+        )
+        + " "
+        + _alerts_how(t),
         [p.target(q.alert_history(Scope(building="$building")), "A", table=True)],
         p.COUNT,
         pos,
@@ -101,7 +95,7 @@ def building_alerts_table(view: CommuneView, pos: g.GridPos) -> g.Table:
         transformations=p.organize(
             {
                 "device": device,
-                "title": t("Alerte", "Alert"),
+                "title": t("dash.alert"),
                 "severity": severity,
                 "state": state,
                 "opened": opened,

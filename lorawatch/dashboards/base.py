@@ -170,7 +170,7 @@ def dashboard(
         if kiosk
         else [
             g.DashboardLink(
-                title=view.t("Tableaux de bord", "Dashboards"),
+                title=view.t("dash.dashboards"),
                 tags=[f"{TAG}-{view.id}"],
                 asDropdown=True,
                 includeVars=False,
@@ -222,27 +222,22 @@ def refs() -> Iterator[str]:
 def last_seen_table(view: CommuneView, pos: g.GridPos) -> g.Table:
     t = view.t
     return p.table(
-        t("Derniers signes de vie (les plus anciens d'abord)", "Last heard (oldest first)"),
+        t("dash.last_heard_oldest_first"),
         t(
-            "Dernière trame reçue de chaque capteur sur les 30 derniers jours : un capteur "
-            "silencieux (pile vide, arraché, hors couverture) remonte en tête. Un capteur muet "
-            "depuis plus de 30 jours n'y figure plus : voir « Capteurs entendus ».",
-            "Last frame received from each sensor over the last 30 days: a silent sensor "
-            "(flat battery, torn off, out of coverage) comes first. A sensor silent for more "
-            'than 30 days is no longer listed: see "Sensors heard".',
+            "dash.last_frame_received_from_each_sensor",
         ),
         [p.target(q.last_seen(Scope(commune=view.id), ("device", "kind")), "A", table=True)],
         p.COUNT,
         pos,
         time_from="30d",
-        sort_by=t("Dernière trame", "Last frame"),
+        sort_by=t("dash.last_frame"),
         descending=False,
-        overrides=[p.unit_override(t("Dernière trame", "Last frame"), p.FROM_NOW)],
+        overrides=[p.unit_override(t("dash.last_frame"), p.FROM_NOW)],
         transformations=p.organize(
             {
-                "Time": t("Dernière trame", "Last frame"),
-                "device": t("Capteur", "Sensor"),
-                "kind": t("Type", "Kind"),
+                "Time": t("dash.last_frame"),
+                "device": t("dash.sensor"),
+                "kind": t("dash.kind"),
                 "f_cnt": "fCnt",
             },
             hide_time=False,
@@ -256,8 +251,7 @@ def daily_energy(view: CommuneView, title: str, scope: Scope, grid: p.Grid) -> g
     return p.timeseries(
         title,
         t(
-            "Jours locaux ; un jour sans données n'a pas de barre.",
-            "Local days; a day without data has no bar.",
+            "dash.local_days_a_day_without_data",
         ),
         [p.target(q.daily(ENERGY, scope, view.zone), "A", "kWh")],
         p.KWH,

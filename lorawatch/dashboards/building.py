@@ -40,7 +40,7 @@ def building_detail(view: CommuneView) -> dict[str, Any] | None:
         return None
     variable = g.Template(
         name="building",
-        label=t("Bâtiment", "Building"),
+        label=t("dash.building"),
         type="custom",
         query=",".join(f"{custom_escape(b.name)} : {b.id}" for b in buildings),
         options=[
@@ -59,32 +59,31 @@ def building_detail(view: CommuneView) -> dict[str, Any] | None:
     grid = p.Grid()
     panels: list[Any] = []
     periods = [
-        (t("Aujourd'hui (kWh)", "Today (kWh)"), elec, ELECTRICITY, "now/d", None),
-        (t("Cette semaine (kWh)", "This week (kWh)"), elec, ELECTRICITY, "now/w", None),
+        (t("dash.today_kwh"), elec, ELECTRICITY, "now/d", None),
+        (t("dash.this_week_kwh"), elec, ELECTRICITY, "now/w", None),
         (
-            t("Semaine dernière, même moment (kWh)", "Last week, same moment (kWh)"),
+            t("dash.last_week_same_moment_kwh"),
             elec,
             ELECTRICITY,
             "now/w",
             "1w",
         ),
-        (t("Ce mois-ci (kWh)", "This month (kWh)"), elec, ELECTRICITY, "now/M", None),
+        (t("dash.this_month_kwh"), elec, ELECTRICITY, "now/M", None),
         (
-            t("Ce mois-ci, l'an dernier (kWh)", "This month, last year (kWh)"),
+            t("dash.this_month_last_year_kwh"),
             elec,
             ELECTRICITY,
             "now/M",
             "52w",
         ),
-        (t("Eau aujourd'hui (m³)", "Water today (m³)"), water, WATER, "now/d", None),
+        (t("dash.water_today_m3"), water, WATER, "now/d", None),
     ]
     for title, scope, meter, time_from, shift in periods:
         panels.append(
             p.stat(
                 title,
                 t(
-                    "Somme des consommations du bâtiment sur la période indiquée.",
-                    "The building's consumption over the period shown.",
+                    "dash.the_building_s_consumption_over_the",
                 ),
                 [p.target(q.total(meter.field, scope), "A")],
                 meter.unit,
@@ -95,18 +94,14 @@ def building_detail(view: CommuneView) -> dict[str, Any] | None:
             )
         )
 
-    panels.append(grid.row(t("Électricité", "Electricity")))
+    panels.append(grid.row(t("dash.electricity")))
     panels.append(
         p.timeseries(
-            t("Courbe de charge (W)", "Load curve (W)"),
+            t("dash.load_curve_w"),
             t(
-                "Puissance moyenne par intervalle, tirée des consommations relevées. La courbe "
-                "s'interrompt quand le compteur s'est tu : un trou n'est pas une consommation "
-                "nulle.",
-                "Average power per interval, from the metered consumption. The line breaks when "
-                "the meter fell silent: a gap is not zero consumption.",
+                "dash.average_power_per_interval_from_the",
             ),
-            [p.target(q.rate_curve(ENERGY, elec, view.zone), "A", t("Puissance", "Power"))],
+            [p.target(q.rate_curve(ENERGY, elec, view.zone), "A", t("dash.power"))],
             p.WATT,
             grid.place(24, 9),
             SPAN_METER_MS,
@@ -116,24 +111,14 @@ def building_detail(view: CommuneView) -> dict[str, Any] | None:
     panels.append(
         p.timeseries(
             t(
-                "À météo égale : consommé et attendu (kWh/h)",
-                "Weather-adjusted: used and expected (kWh/h)",
+                "dash.weather_adjusted_used_and_expected_kwh",
             ),
             t(
-                "Consommation de chaque heure, et ce qu'attendait pour la météo réelle de cette "
-                "heure (température extérieure) et le calendrier du bâtiment le modèle ajusté "
-                "sur les 8 semaines précédant ce jour-là. Au-dessus de l'attendu par temps "
-                "froid : le froid n'explique pas tout. Calculé par lorawatch pour les 8 derniers "
-                "jours, à condition d'une semaine d'historique avec la température extérieure.",
-                "Each hour's consumption, and what the model fitted on the 8 weeks before that "
-                "day expected for the hour's actual weather (outdoor temperature) and the "
-                "building's calendar. Above the expected in cold weather: the cold does not "
-                "explain it all. Computed by lorawatch for the last 8 days, given a week of "
-                "history with the outdoor temperature.",
+                "dash.each_hour_s_consumption_and_what",
             ),
             [
-                p.target(q.hourly(ENERGY, elec, view.zone), "A", t("Consommé", "Used")),
-                p.target(q.expected_hourly(elec, view.zone), "B", t("Attendu", "Expected")),
+                p.target(q.hourly(ENERGY, elec, view.zone), "A", t("dash.used")),
+                p.target(q.expected_hourly(elec, view.zone), "B", t("dash.expected")),
             ],
             p.KWH,
             grid.place(24, 8),
@@ -142,34 +127,23 @@ def building_detail(view: CommuneView) -> dict[str, Any] | None:
             decimals=2,
         )
     )
-    panels.append(
-        daily_energy(
-            view, t("Consommation par jour (kWh)", "Consumption per day (kWh)"), elec, grid
-        )
-    )
+    panels.append(daily_energy(view, t("dash.consumption_per_day_kwh"), elec, grid))
     panels.append(
         p.timeseries(
-            t("Pendant et hors occupation (kWh)", "Occupied and unoccupied (kWh)"),
+            t("dash.occupied_and_unoccupied_kwh"),
             t(
-                "Consommation de chaque jour pendant les horaires d'ouverture du bâtiment et en "
-                "dehors (nuits, week-ends, vacances et fermetures de l'inventaire). Chaque "
-                "relevé est réparti au prorata de son temps hors occupation. Un bâtiment sans "
-                "horaires d'ouverture n'a pas de barres ; un jour sans données non plus.",
-                "Each day's consumption during the building's opening hours and outside them "
-                "(nights, weekends, holidays and closures from the inventory). Each reading is "
-                "split in proportion to its time outside occupancy. A building without opening "
-                "hours has no bars; nor has a day without data.",
+                "dash.each_day_s_consumption_during_the",
             ),
             [
                 p.target(
                     q.occupancy_daily(ENERGY, elec, view.zone, "occupied"),
                     "A",
-                    t("Pendant l'occupation", "Occupied"),
+                    t("dash.occupied"),
                 ),
                 p.target(
                     q.occupancy_daily(ENERGY, elec, view.zone, "unoccupied"),
                     "B",
-                    t("Hors occupation", "Unoccupied"),
+                    t("dash.unoccupied"),
                 ),
             ],
             p.KWH,
@@ -183,31 +157,27 @@ def building_detail(view: CommuneView) -> dict[str, Any] | None:
     )
     panels.append(
         p.timeseries(
-            t("Talon de nuit (W)", "Night baseload (W)"),
+            t("dash.night_baseload_w"),
             t(
-                "Puissance la plus basse de chaque jour, atteinte la nuit bâtiment fermé : ce "
-                "qui reste allumé en permanence (veilles, ventilation, chauffage oublié).",
-                "Lowest power of each day, reached at night with the building closed: what "
-                "stays on all the time (standby, ventilation, forgotten heating).",
+                "dash.lowest_power_of_each_day_reached",
             ),
-            [p.target(q.daily_min_rate(ENERGY, elec, view.zone), "A", t("Talon", "Baseload"))],
+            [p.target(q.daily_min_rate(ENERGY, elec, view.zone), "A", t("dash.baseload"))],
             p.WATT,
             grid.place(12, 8),
             SPAN_DAILY_MS,
             interval="1d",
         )
     )
-    panels.append(grid.row(t("Eau", "Water")))
+    panels.append(grid.row(t("dash.water")))
     panels += water_panels(view, water, grid, by=())
-    panels.append(grid.row(t("Alertes", "Alerts")))
+    panels.append(grid.row(t("dash.alerts")))
     panels.append(building_alerts_table(view, grid.place(24, 8)))
     return dashboard(
         view,
         (view.id, "building"),
-        f"{view.commune.name} · {t('Bâtiment', 'Building')}",
+        f"{view.commune.name} · {t('dash.building')}",
         t(
-            "Un bâtiment en détail : courbe de charge, jours, occupation, talon, eau, alertes.",
-            "One building in detail: load curve, days, occupancy, baseload, water, alerts.",
+            "dash.one_building_in_detail_load_curve",
         ),
         panels,
         templating=[Raw(variable_json)],

@@ -25,19 +25,17 @@ def fleet(view: CommuneView) -> dict[str, Any] | None:
         return None
     scope = Scope(commune=view.id)
     grid = p.Grid()
-    device_col = t("Capteur", "Sensor")
+    device_col = t("dash.sensor")
     expected = len(view.devices)
     panels: list[Any] = [
         p.stat(
-            t(f"Capteurs entendus (sur {expected})", f"Sensors heard (of {expected})"),
+            t("dash.sensors_heard_of", expected=expected),
             t(
-                f"Capteurs dont au moins une trame est arrivée dans les dernières 24 h ; "
-                f"l'inventaire en compte {expected}. En rouge, il en manque.",
-                f"Sensors with at least one frame in the last 24 hours; the inventory "
-                f"lists {expected}. Red: some are missing.",
+                "dash.sensors_with_at_least_one_frame",
+                expected=expected,
             ),
             [p.target(q.devices_heard(scope), "A")],
-            p.count_unit(t("capteurs", "sensors")),
+            p.count_unit(t("dash.sensors")),
             grid.place(4, 10),
             time_from="24h",
             decimals=0,
@@ -46,31 +44,29 @@ def fleet(view: CommuneView) -> dict[str, Any] | None:
         ),
         last_seen_table(view, grid.place(10, 10)),
         p.table(
-            t("Piles (%)", "Batteries (%)"),
+            t("dash.batteries"),
             t(
-                "Dernier niveau de pile connu, les plus faibles d'abord.",
-                "Last known battery level, weakest first.",
+                "dash.last_known_battery_level_weakest_first",
             ),
             [p.target(q.latest(["battery_pct"], scope, ("device",)), "A", table=True)],
             p.PERCENT,
             grid.place(10, 10),
-            sort_by=t("Pile", "Battery"),
+            sort_by=t("dash.battery"),
             descending=False,
             overrides=[
                 p.by_name(
-                    t("Pile", "Battery"),
+                    t("dash.battery"),
                     {"id": "custom.cellOptions", "value": {"type": "color-background"}},
                     p.thresholds_property(BATTERY_STEPS),
                 )
             ],
-            transformations=p.organize({"device": device_col, "battery_pct": t("Pile", "Battery")}),
+            transformations=p.organize({"device": device_col, "battery_pct": t("dash.battery")}),
             decimals=0,
         ),
         p.table(
-            t("Radio : dernier RSSI et SNR", "Radio: last RSSI and SNR"),
+            t("dash.radio_last_rssi_and_snr"),
             t(
-                "Le plus faible d'abord : un capteur mal placé ou masqué perd des trames.",
-                "Weakest first: a badly placed or shadowed sensor loses frames.",
+                "dash.weakest_first_a_badly_placed_or",
             ),
             [p.target(q.latest(["rssi", "snr"], scope, ("device",), "uplink"), "A", table=True)],
             p.DBM,
@@ -82,33 +78,29 @@ def fleet(view: CommuneView) -> dict[str, Any] | None:
             decimals=1,
         ),
         p.table(
-            t("Trames manquantes (fCnt)", "Missing frames (fCnt)"),
+            t("dash.missing_frames_fcnt"),
             t(
-                "Trames envoyées par le capteur mais jamais enregistrées sur la période : "
-                "perdues en radio, ou rejetées au décodage (voir les lettres mortes).",
-                "Frames the sensor sent that were never stored over the period: lost on air, "
-                "or rejected by the decoder (see the dead letters).",
+                "dash.frames_the_sensor_sent_that_were",
             ),
             [p.target(q.frames_missing(scope, ("device",)), "A", table=True)],
-            p.count_unit(t("trames", "frames")),
+            p.count_unit(t("dash.frames")),
             grid.place(12, 10),
-            sort_by=t("Manquantes", "Missing"),
+            sort_by=t("dash.missing"),
             transformations=p.organize(
                 {
                     "device": device_col,
-                    "missing": t("Manquantes", "Missing"),
+                    "missing": t("dash.missing"),
                 }
             ),
             decimals=0,
         ),
         p.timeseries(
-            t("Trames reçues par heure", "Frames received per hour"),
+            t("dash.frames_received_per_hour"),
             t(
-                "Par type de capteur. Ici une heure sans trame vaut vraiment 0.",
-                "Per sensor kind. Here an hour without frames truly is 0.",
+                "dash.per_sensor_kind_here_an_hour",
             ),
             [p.target(q.frames_per_hour(scope, view.zone, ("kind",)), "A", "$tag_kind")],
-            p.count_unit(t("trames", "frames")),
+            p.count_unit(t("dash.frames")),
             grid.place(12, 8),
             SPAN_METER_MS,
             bars=True,
@@ -117,8 +109,8 @@ def fleet(view: CommuneView) -> dict[str, Any] | None:
             decimals=0,
         ),
         p.timeseries(
-            t("RSSI moyen par type de capteur (dBm)", "Mean RSSI per sensor kind (dBm)"),
-            t("Signal reçu par la meilleure passerelle.", "Signal at the best gateway."),
+            t("dash.mean_rssi_per_sensor_kind_dbm"),
+            t("dash.signal_at_the_best_gateway"),
             [p.target(q.radio_series("rssi", scope, view.zone, ("kind",)), "A", "$tag_kind")],
             p.DBM,
             grid.place(12, 8),
@@ -126,10 +118,9 @@ def fleet(view: CommuneView) -> dict[str, Any] | None:
             interval="1h",
         ),
         p.timeseries(
-            t("Piles dans le temps (%)", "Batteries over time (%)"),
+            t("dash.batteries_over_time"),
             t(
-                "Une pile qui chute annonce un capteur qui va se taire.",
-                "A falling battery announces a sensor about to fall silent.",
+                "dash.a_falling_battery_announces_a_sensor",
             ),
             [
                 p.target(
@@ -145,33 +136,22 @@ def fleet(view: CommuneView) -> dict[str, Any] | None:
             steps=BATTERY_STEPS,
         ),
         p.text(
-            t("Erreurs de décodage", "Decoder errors"),
+            t("dash.decoder_errors"),
             t(
-                "Les trames que les décodeurs refusent ne vont pas dans InfluxDB : elles sont "
-                "gardées intactes dans la base SQLite (*lettres mortes*). Pour les voir : "
-                "`lorawatch deadletters list` ; leur nombre par raison est exporté sur "
-                '`/metrics` (`lorawatch_dead_letters_total{reason="decode_error"}`). Le '
-                "tableau *Trames manquantes* les compte avec les pertes radio.",
-                "Frames the decoders refuse do not go to InfluxDB: they are kept unaltered in "
-                "the SQLite store (*dead letters*). To see them: `lorawatch deadletters list`; "
-                "their count per reason is exported on `/metrics` "
-                '(`lorawatch_dead_letters_total{reason="decode_error"}`). The *Missing frames* '
-                "table counts them together with radio losses.",
+                "dash.frames_the_decoders_refuse_do_not",
             ),
             grid.place(12, 8),
             description=t(
-                "TODO : un panneau Prometheus quand une source Prometheus sera provisionnée.",
-                "TODO: a Prometheus panel once a Prometheus data source is provisioned.",
+                "dash.todo_a_prometheus_panel_once_a",
             ),
         ),
     ]
     return dashboard(
         view,
         (view.id, "fleet"),
-        f"{view.commune.name} · {t('Santé du parc', 'Fleet health')}",
+        f"{view.commune.name} · {t('dash.fleet_health')}",
         t(
-            "Derniers signes de vie, piles, radio, trames perdues, pour les exploitants.",
-            "Last heard, batteries, radio, lost frames, for the operators.",
+            "dash.last_heard_batteries_radio_lost_frames",
         ),
         panels,
     )

@@ -30,11 +30,9 @@ def lighting(view: CommuneView) -> dict[str, Any] | None:
     if len(lamps) <= PER_PANEL_LIMIT:
         panels.append(
             p.state_timeline(
-                t("Allumé / éteint", "On / off"),
+                t("dash.on_off"),
                 t(
-                    "État de chaque point lumineux ; un trou signifie que le contrôleur n'a "
-                    "rien envoyé.",
-                    "State of each lamp; a hole means its controller sent nothing.",
+                    "dash.state_of_each_lamp_a_hole",
                 ),
                 [
                     p.target(
@@ -45,18 +43,16 @@ def lighting(view: CommuneView) -> dict[str, Any] | None:
                 ],
                 p.BOOL_ON_OFF,
                 grid.place(24, 14),
-                p.bool_mappings(t("Allumé", "On"), t("Éteint", "Off"), "yellow"),
+                p.bool_mappings(t("dash.on"), t("dash.off"), "yellow"),
                 SPAN_HOURLY_DEVICE_MS,
                 interval="1h",
             )
         )
     panels.append(
         p.timeseries(
-            t("Gradation moyenne des lampes allumées (%)", "Mean dimming of lit lamps (%)"),
+            t("dash.mean_dimming_of_lit_lamps"),
             t(
-                "100 % : pleine puissance ; la baisse au milieu de la nuit est l'abaissement "
-                "programmé.",
-                "100 %: full power; the drop in the middle of the night is the programmed dimming.",
+                "dash.100_full_power_the_drop_in",
             ),
             [
                 p.target(
@@ -64,7 +60,7 @@ def lighting(view: CommuneView) -> dict[str, Any] | None:
                         "mean", "dim_pct", scope, view.zone, (), (f"{q.ident('lamp_on')} = true",)
                     ),
                     "A",
-                    t("Gradation", "Dimming"),
+                    t("dash.dimming"),
                 )
             ],
             p.PERCENT,
@@ -76,18 +72,16 @@ def lighting(view: CommuneView) -> dict[str, Any] | None:
     panels.append(
         daily_energy(
             view,
-            t("Énergie de l'éclairage par jour (kWh)", "Lighting energy per day (kWh)"),
+            t("dash.lighting_energy_per_day_kwh"),
             scope,
             grid,
         )
     )
     panels.append(
         p.table(
-            t("Pannes signalées", "Reported failures"),
+            t("dash.reported_failures"),
             t(
-                "Dernier état de panne de chaque contrôleur (lampe ou driver HS), les pannes "
-                "d'abord.",
-                "Last failure state of each controller (lamp or driver failure), failures first.",
+                "dash.last_failure_state_of_each_controller",
             ),
             [
                 p.target(
@@ -96,20 +90,20 @@ def lighting(view: CommuneView) -> dict[str, Any] | None:
             ],
             p.BOOL,
             grid.place(24, 9),
-            sort_by=t("Panne", "Failure"),
+            sort_by=t("dash.failure"),
             overrides=[
-                *names.cell_override(t("Point lumineux", "Lamp")),
+                *names.cell_override(t("dash.lamp")),
                 p.by_name(
-                    t("Panne", "Failure"),
-                    p.bool_property(t("HS", "Failed"), t("OK", "OK"), "red"),
+                    t("dash.failure"),
+                    p.bool_property(t("dash.failed"), t("dash.ok"), "red"),
                 ),
-                p.unit_override(t("Heures d'allumage", "Hours lit"), "h"),
+                p.unit_override(t("dash.hours_lit"), "h"),
             ],
             transformations=p.organize(
                 {
-                    "device": t("Point lumineux", "Lamp"),
-                    "lamp_failure": t("Panne", "Failure"),
-                    "lamp_hours": t("Heures d'allumage", "Hours lit"),
+                    "device": t("dash.lamp"),
+                    "lamp_failure": t("dash.failure"),
+                    "lamp_hours": t("dash.hours_lit"),
                 }
             ),
         )
@@ -117,10 +111,9 @@ def lighting(view: CommuneView) -> dict[str, Any] | None:
     return dashboard(
         view,
         (view.id, "lighting"),
-        f"{view.commune.name} · {t('Éclairage public', 'Street lighting')}",
+        f"{view.commune.name} · {t('dash.street_lighting')}",
         t(
-            "Allumage, gradation, énergie et pannes de l'éclairage public.",
-            "Street lighting on/off, dimming, energy and failures.",
+            "dash.street_lighting_on_off_dimming_energy",
         ),
         panels,
     )

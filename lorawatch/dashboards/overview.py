@@ -37,26 +37,25 @@ def _period_panels(
     overrides = names.overrides() if by else []
     unit_name = "kWh" if meter.unit == p.KWH else "m³"
     periods = [
-        (t("Aujourd'hui", "Today"), "now/d", None, t("Depuis minuit.", "Since midnight.")),
+        (t("dash.today"), "now/d", None, t("dash.since_midnight")),
         (
-            t("Cette semaine", "This week"),
+            t("dash.this_week"),
             "now/w",
             None,
-            t("Depuis lundi 0 h.", "Since Monday 00:00."),
+            t("dash.since_monday_00_00"),
         ),
         (
-            t("Ce mois-ci", "This month"),
+            t("dash.this_month"),
             "now/M",
             None,
-            t("Depuis le 1er du mois.", "Since the 1st of the month."),
+            t("dash.since_the_1st_of_the_month"),
         ),
         (
-            t("Ce mois-ci, l'an dernier", "This month, last year"),
+            t("dash.this_month_last_year"),
             "now/M",
             "52w",
             t(
-                "La même période 52 semaines plus tôt (les jours de la semaine coïncident).",
-                "The same period 52 weeks earlier (weekdays line up).",
+                "dash.the_same_period_52_weeks_earlier",
             ),
         ),
     ]
@@ -85,16 +84,10 @@ def _period_panels(
                 p.stat(full, desc, targets, meter.unit, pos, time_from, shift, meter.decimals)
             )
     typical_desc = t(
-        "Un jour de même nature qu'aujourd'hui, journée entière : un jour d'ouverture est "
-        "comparé aux mêmes jours des 4 dernières semaines ouvertes, un jour fermé (week-end, "
-        "vacances, fermeture) aux jours fermés ; médiane heure par heure. Calculé par "
-        "lorawatch, comme l'écran d'accueil.",
-        "A day of the same kind as today, whole day: an open day is compared with the same "
-        "weekday of the last 4 open weeks, a closed day (weekend, holiday, closure) with "
-        "closed days; median hour by hour. Computed by lorawatch, as the hall screen.",
+        "dash.a_day_of_the_same_kind",
     )
     typical = [p.target(q.typical_day(meter.field, scope, by), "A", alias)]
-    title = f"{t('Jour type', 'Typical day')} ({unit_name})"
+    title = f"{t('dash.typical_day')} ({unit_name})"
     pos = grid.place(widths[len(periods)], height)
     if by:
         out.append(
@@ -130,21 +123,20 @@ def overview(view: CommuneView) -> dict[str, Any] | None:
     grid = p.Grid()
     panels: list[Any] = []
     for meter in meters:
-        label = t("Électricité", "Electricity") if meter is ELECTRICITY else t("Eau", "Water")
-        panels.append(grid.row(f"{label} {t('par bâtiment', 'per building')}"))
+        label = t("dash.electricity") if meter is ELECTRICITY else t("dash.water")
+        panels.append(grid.row(f"{label} {t('dash.per_building')}"))
         scope = Scope(commune=view.id, kinds=(meter.kind,))
         panels += _period_panels(view, meter, scope, grid, ("building",), names, (5, 5, 5, 5, 4), 9)
 
-    panels.append(grid.row(t("Classements", "Rankings")))
+    panels.append(grid.row(t("dash.rankings")))
     scope = Scope(commune=view.id, kinds=("electricity",))
     if ELECTRICITY in meters:
-        building_col = t("Bâtiment", "Building")
+        building_col = t("dash.building")
         panels.append(
             p.table(
-                t("Plus gros consommateurs (kWh)", "Top consumers (kWh)"),
+                t("dash.top_consumers_kwh"),
                 t(
-                    "Électricité sur la période choisie, du plus gros au plus petit.",
-                    "Electricity over the chosen period, largest first.",
+                    "dash.electricity_over_the_chosen_period_largest",
                 ),
                 [p.target(q.total(ENERGY, scope, ("building",)), "A", table=True)],
                 p.KWH,
@@ -160,12 +152,9 @@ def overview(view: CommuneView) -> dict[str, Any] | None:
             letters = refs()
             panels.append(
                 p.table(
-                    t("kWh par m² (classement)", "kWh per m² (ranking)"),
+                    t("dash.kwh_per_m2_ranking"),
                     t(
-                        "Électricité de la période divisée par la surface déclarée dans "
-                        "l'inventaire. Les bâtiments sans surface n'y figurent pas.",
-                        "Electricity over the period divided by the surface given in the "
-                        "inventory. Buildings without a surface are left out.",
+                        "dash.electricity_over_the_period_divided_by",
                     ),
                     [
                         p.target(
@@ -188,7 +177,7 @@ def overview(view: CommuneView) -> dict[str, Any] | None:
                             "options": {"reducers": ["lastNotNull"], "mode": "seriesToRows"},
                         },
                         *p.organize(
-                            {"Field": t("Bâtiment", "Building"), "Last *": "kWh/m²"},
+                            {"Field": t("dash.building"), "Last *": "kWh/m²"},
                             hide_time=False,
                         ),
                     ],
@@ -198,20 +187,10 @@ def overview(view: CommuneView) -> dict[str, Any] | None:
         panels.append(
             p.bargauge(
                 t(
-                    "Consommation hors occupation (% de l'électricité)",
-                    "Consumption outside occupancy (% of electricity)",
+                    "dash.consumption_outside_occupancy_of_electricity",
                 ),
                 t(
-                    "Part de l'électricité de la période consommée en dehors des horaires "
-                    "d'ouverture de chaque bâtiment (horaires, vacances et fermetures de "
-                    "l'inventaire) : chauffage, éclairage ou appareils restés allumés bâtiment "
-                    "fermé. Chaque relevé est réparti au prorata de son temps hors occupation. "
-                    "Les bâtiments sans horaires d'ouverture n'y figurent pas.",
-                    "Share of the period's electricity used outside each building's opening "
-                    "hours (hours, holidays and closures from the inventory): heating, lights "
-                    "or appliances left on in a closed building. Each reading is split in "
-                    "proportion to its time outside occupancy. Buildings without opening hours "
-                    "are left out.",
+                    "dash.share_of_the_period_s_electricity",
                 ),
                 [p.target(q.unoccupied_share(ENERGY, scope, ("building",)), "A", "$tag_building")],
                 p.PERCENT,
@@ -223,16 +202,15 @@ def overview(view: CommuneView) -> dict[str, Any] | None:
             )
         )
 
-    panels.append(grid.row(t("Alertes et défauts", "Alerts and faults")))
+    panels.append(grid.row(t("dash.alerts_and_faults")))
     panels.append(open_alerts_table(view, grid.place(24, 8)))
     faults = view.of_kind("leak", "streetlight")
     if faults:
         panels.append(
             p.table(
-                t("Défauts signalés par les capteurs", "Faults reported by sensors"),
+                t("dash.faults_reported_by_sensors"),
                 t(
-                    "Dernier état connu des détecteurs de fuite et des lampes sur la période.",
-                    "Last known state of leak detectors and lamps over the period.",
+                    "dash.last_known_state_of_leak_detectors",
                 ),
                 [
                     p.target(
@@ -247,12 +225,12 @@ def overview(view: CommuneView) -> dict[str, Any] | None:
                 ],
                 p.BOOL,
                 grid.place(12, 8),
-                sort_by=t("Fuite", "Leak"),
+                sort_by=t("dash.leak"),
                 transformations=p.organize(
                     {
-                        "device": t("Capteur", "Sensor"),
-                        "leak": t("Fuite", "Leak"),
-                        "lamp_failure": t("Lampe HS", "Lamp failure"),
+                        "device": t("dash.sensor"),
+                        "leak": t("dash.leak"),
+                        "lamp_failure": t("dash.lamp_failure"),
                     }
                 ),
             )
@@ -261,11 +239,9 @@ def overview(view: CommuneView) -> dict[str, Any] | None:
     return dashboard(
         view,
         (view.id, "overview"),
-        f"{view.commune.name} · {t('Vue d’ensemble', 'Overview')}",
+        f"{view.commune.name} · {t('dash.overview')}",
         t(
-            "Consommations par bâtiment, comparaisons, alertes et défauts, pour les services "
-            "techniques.",
-            "Consumption per building, comparisons, alerts and faults, for the technical services.",
+            "dash.consumption_per_building_comparisons_alerts_and",
         ),
         panels,
     )

@@ -111,7 +111,7 @@ def folders(view: catalog.CommuneView) -> tuple[Folder, Folder]:
         ),
         Folder(
             f"lorawatch-{view.id}-screens",
-            f"{view.commune.name} · {t('écrans d’accueil', 'hall screens')}",
+            f"{view.commune.name} · {t('dash.hall_screens')}",
             catalog.uid(view.id, "screens"),
             base / "screens",
         ),

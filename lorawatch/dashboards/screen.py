@@ -61,16 +61,16 @@ def occupant_screen(view: CommuneView, building: Building) -> dict[str, Any] | N
 
     panels.append(
         big(
-            t("Aujourd'hui, jusqu'à maintenant", "Today, so far"),
-            t("Électricité consommée depuis minuit.", "Electricity used since midnight."),
+            t("dash.today_so_far"),
+            t("dash.electricity_used_since_midnight"),
             q.total(ENERGY, scope),
             "now/d",
         )
     )
     panels.append(
         big(
-            t("Le même jour la semaine dernière, à la même heure", "Same day last week, same time"),
-            t("Pour comparer à jour égal.", "To compare like with like."),
+            t("dash.same_day_last_week_same_time"),
+            t("dash.to_compare_like_with_like"),
             q.total(ENERGY, scope),
             "now/d",
             "1w",
@@ -78,15 +78,9 @@ def occupant_screen(view: CommuneView, building: Building) -> dict[str, Any] | N
     )
     panels.append(
         big(
-            t("Un jour type (journée entière)", "A typical day (whole day)"),
+            t("dash.a_typical_day_whole_day"),
             t(
-                "Un jour de même nature qu'aujourd'hui : un jour d'ouverture est comparé aux "
-                "mêmes jours des 4 dernières semaines ouvertes, un jour fermé (week-end, "
-                "vacances, fermeture) aux jours fermés. Calculé par lorawatch, comme l'écran "
-                "d'accueil.",
-                "A day of the same kind as today: an open day is compared with the same "
-                "weekday of the last 4 open weeks, a closed day (weekend, holiday, closure) "
-                "with closed days. Computed by lorawatch, as the hall screen.",
+                "dash.a_day_of_the_same_kind_2",
             ),
             q.typical_day(ENERGY, scope),
             "now/d",
@@ -94,16 +88,16 @@ def occupant_screen(view: CommuneView, building: Building) -> dict[str, Any] | N
     )
     panels.append(
         big(
-            t("Cette semaine", "This week"),
-            t("Depuis lundi.", "Since Monday."),
+            t("dash.this_week"),
+            t("dash.since_monday"),
             q.total(ENERGY, scope),
             "now/w",
         )
     )
     panels.append(
         big(
-            t("La semaine dernière, au même moment", "Last week, at the same point"),
-            t("De lundi au même jour et à la même heure.", "From Monday to the same day and time."),
+            t("dash.last_week_at_the_same_point"),
+            t("dash.from_monday_to_the_same_day"),
             q.total(ENERGY, scope),
             "now/w",
             "1w",
@@ -117,15 +111,11 @@ def occupant_screen(view: CommuneView, building: Building) -> dict[str, Any] | N
         panels.append(
             p.stat(
                 t(
-                    f"Depuis le début de la campagne ({campaign:%d/%m/%Y})",
-                    f"Since the campaign started ({campaign:%Y-%m-%d})",
+                    "dash.since_the_campaign_started",
+                    date=f"{campaign:%d/%m/%Y}" if t.lang == "fr" else f"{campaign:%Y-%m-%d}",
                 ),
                 t(
-                    "Consommation moyenne par jour depuis le début de la campagne, comparée aux "
-                    "mêmes jours 52 semaines plus tôt. En dessous de 0 %, le bâtiment consomme "
-                    "moins.",
-                    "Mean daily consumption since the campaign started, compared with the same "
-                    "days 52 weeks earlier. Below 0 %, the building uses less.",
+                    "dash.mean_daily_consumption_since_the_campaign",
                 ),
                 [
                     p.target(a, "A", hide=True),
@@ -143,8 +133,8 @@ def occupant_screen(view: CommuneView, building: Building) -> dict[str, Any] | N
         )
     panels.append(
         p.timeseries(
-            t("Aujourd'hui, heure par heure (kWh)", "Today, hour by hour (kWh)"),
-            t("Une heure sans données n'a pas de barre.", "An hour without data has no bar."),
+            t("dash.today_hour_by_hour_kwh"),
+            t("dash.an_hour_without_data_has_no"),
             [p.target(q.hourly(ENERGY, scope, view.zone), "A", "kWh")],
             p.KWH,
             grid.place(12, 9),
@@ -158,8 +148,8 @@ def occupant_screen(view: CommuneView, building: Building) -> dict[str, Any] | N
     if "water" in metered:
         panels.append(
             p.stat(
-                t("Eau aujourd'hui", "Water today"),
-                t("Litres depuis minuit.", "Litres since midnight."),
+                t("dash.water_today"),
+                t("dash.litres_since_midnight"),
                 [
                     p.target(
                         q.total(VOLUME, Scope(building=building.id, kinds=("water",)), scale=1000),
@@ -176,18 +166,17 @@ def occupant_screen(view: CommuneView, building: Building) -> dict[str, Any] | N
     tip_lines = "\n".join(f"- {tip}" for tip in tips(building.usage, t))
     panels.append(
         p.text(
-            t("Le bon geste", "Good habit"),
-            f"### {t('Le bon geste', 'Good habit')}\n\n{tip_lines}\n",
+            t("dash.good_habit"),
+            f"### {t('dash.good_habit')}\n\n{tip_lines}\n",
             grid.place(8 if "water" in metered else 12, 9),
         )
     )
     return dashboard(
         view,
         ("screen", building.id),
-        f"{building.name} · {t('écran d’accueil', 'hall screen')}",
+        f"{building.name} · {t('dash.hall_screen')}",
         t(
-            "Écran d'accueil du bâtiment : totaux du bâtiment uniquement, en lecture seule.",
-            "The building's hall screen: building totals only, read-only.",
+            "dash.the_building_s_hall_screen_building",
         ),
         panels,
         time_from="now/d",

@@ -28,23 +28,22 @@ def waste(view: CommuneView) -> dict[str, Any] | None:
     scope = Scope(commune=view.id, kinds=("bin",))
     names = view.device_names(bins)
     grid = p.Grid()
-    device_col = t("Conteneur", "Container")
+    device_col = t("dash.container")
     panels: list[Any] = [
         p.table(
-            t("Remplissage actuel (%)", "Current fill (%)"),
+            t("dash.current_fill"),
             t(
-                "Dernière mesure de chaque conteneur, les plus pleins d'abord.",
-                "Last measurement of each container, fullest first.",
+                "dash.last_measurement_of_each_container_fullest",
             ),
             [p.target(q.latest(["fill_pct"], scope, ("device",)), "A", table=True)],
             p.PERCENT,
             grid.place(12, 10),
-            sort_by=t("Remplissage", "Fill"),
+            sort_by=t("dash.fill"),
             overrides=[
                 *names.cell_override(device_col),
-                p.unit_override(t("Mesuré", "Measured"), p.FROM_NOW),
+                p.unit_override(t("dash.measured"), p.FROM_NOW),
                 p.by_name(
-                    t("Remplissage", "Fill"),
+                    t("dash.fill"),
                     {
                         "id": "custom.cellOptions",
                         "value": {"type": "gauge", "mode": "gradient"},
@@ -55,33 +54,29 @@ def waste(view: CommuneView) -> dict[str, Any] | None:
             ],
             transformations=p.organize(
                 {
-                    "Time": t("Mesuré", "Measured"),
+                    "Time": t("dash.measured"),
                     "device": device_col,
-                    "fill_pct": t("Remplissage", "Fill"),
+                    "fill_pct": t("dash.fill"),
                 },
                 hide_time=False,
             ),
             decimals=0,
         ),
         p.table(
-            t("Plein dans… (jours)", "Full in… (days)"),
+            t("dash.full_in_days"),
             t(
-                "Prévision : (100 % − remplissage actuel) ÷ vitesse moyenne de remplissage sur "
-                "la période (les vidages exclus). Pas de prévision pour un conteneur qui ne se "
-                "remplit pas.",
-                "Forecast: (100 % − current fill) ÷ mean filling speed over the period "
-                "(collections left out). No forecast for a container that is not filling.",
+                "dash.forecast_100_current_fill_mean_filling",
             ),
             [p.target(q.days_to_full(scope), "A", table=True)],
             p.DAYS,
             grid.place(12, 10),
-            sort_by=t("Plein dans (j)", "Full in (d)"),
+            sort_by=t("dash.full_in_d"),
             descending=False,
             overrides=names.cell_override(device_col),
             transformations=p.organize(
                 {
                     "device": device_col,
-                    "days_to_full": t("Plein dans (j)", "Full in (d)"),
+                    "days_to_full": t("dash.full_in_d"),
                 }
             ),
             decimals=1,
@@ -91,15 +86,14 @@ def waste(view: CommuneView) -> dict[str, Any] | None:
     for d in bins:
         sites.setdefault(d.site or d.name, []).append(d.name)
     if len(sites) <= PER_SITE_GAUGES_LIMIT:
-        panels.append(grid.row(t("Par point d'apport", "Per drop-off point")))
+        panels.append(grid.row(t("dash.per_drop_off_point")))
         for site, devices in sites.items():
             site_scope = Scope(commune=view.id, kinds=("bin",), devices=tuple(devices))
             panels.append(
                 p.bargauge(
                     site,
                     t(
-                        "Dernier remplissage de chaque conteneur du site.",
-                        "Last fill of each container at the site.",
+                        "dash.last_fill_of_each_container_at",
                     ),
                     [p.target(q.latest(["fill_pct"], site_scope, ("device",)), "A", "$tag_device")],
                     p.PERCENT,
@@ -109,15 +103,13 @@ def waste(view: CommuneView) -> dict[str, Any] | None:
                     maximum=100,
                 )
             )
-    panels.append(grid.row(t("Historique", "History")))
+    panels.append(grid.row(t("dash.history")))
     if len(bins) <= PER_PANEL_LIMIT:
         panels.append(
             p.timeseries(
-                t("Remplissage (%)", "Fill (%)"),
+                t("dash.fill_2"),
                 t(
-                    "Chaque chute correspond à un vidage ; la courbe s'interrompt quand le "
-                    "capteur s'est tu.",
-                    "Each drop is a collection; the line breaks when the sensor fell silent.",
+                    "dash.each_drop_is_a_collection_the",
                 ),
                 [
                     p.target(
@@ -138,12 +130,10 @@ def waste(view: CommuneView) -> dict[str, Any] | None:
     panels.append(
         p.timeseries(
             t(
-                "Débordements : relevés à 95 % ou plus, par jour",
-                "Overflows: readings at 95 % or more, per day",
+                "dash.overflows_readings_at_95_or_more",
             ),
             t(
-                "Nombre de mesures d'un conteneur plein ou presque, par jour local.",
-                "Number of measurements of a full or nearly full container, per local day.",
+                "dash.number_of_measurements_of_a_full",
             ),
             [
                 p.target(
@@ -154,7 +144,7 @@ def waste(view: CommuneView) -> dict[str, Any] | None:
                     "$tag_device",
                 )
             ],
-            p.count_unit(t("relevés", "readings")),
+            p.count_unit(t("dash.readings")),
             grid.place(24, 8),
             SPAN_DAILY_MS,
             bars=True,
@@ -167,10 +157,9 @@ def waste(view: CommuneView) -> dict[str, Any] | None:
     return dashboard(
         view,
         (view.id, "waste"),
-        f"{view.commune.name} · {t('Points d’apport', 'Waste bins')}",
+        f"{view.commune.name} · {t('dash.waste_bins')}",
         t(
-            "Remplissage des conteneurs par point d'apport, prévision, débordements.",
-            "Container fill per drop-off point, forecast, overflows.",
+            "dash.container_fill_per_drop_off_point",
         ),
         panels,
     )

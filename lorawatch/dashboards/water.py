@@ -25,16 +25,11 @@ def water_panels(view: CommuneView, scope: Scope, grid: p.Grid, by: Sequence[str
     overrides = view.building_names().overrides() if by else []
     return [
         p.timeseries(
-            t("Débit d'eau (L/h)", "Water flow (L/h)"),
+            t("dash.water_flow_l_h"),
             t(
-                "Débit moyen par intervalle ; la courbe s'interrompt quand le compteur s'est tu.",
-                "Average flow per interval; the line breaks when the meter fell silent.",
+                "dash.average_flow_per_interval_the_line",
             ),
-            [
-                p.target(
-                    q.rate_curve(VOLUME, scope, view.zone, by), "A", alias or t("Débit", "Flow")
-                )
-            ],
+            [p.target(q.rate_curve(VOLUME, scope, view.zone, by), "A", alias or t("dash.flow"))],
             p.LITRE_PER_HOUR,
             grid.place(24 if by else 12, 8),
             SPAN_METER_MS,
@@ -42,10 +37,9 @@ def water_panels(view: CommuneView, scope: Scope, grid: p.Grid, by: Sequence[str
             overrides=overrides,
         ),
         p.timeseries(
-            t("Eau par jour (m³)", "Water per day (m³)"),
+            t("dash.water_per_day_m3"),
             t(
-                "Jours locaux ; un jour sans données n'a pas de barre.",
-                "Local days; a day without data has no bar.",
+                "dash.local_days_a_day_without_data",
             ),
             [p.target(q.daily(VOLUME, scope, view.zone, by), "A", alias or "m³")],
             p.M3,
@@ -57,18 +51,15 @@ def water_panels(view: CommuneView, scope: Scope, grid: p.Grid, by: Sequence[str
             decimals=2,
         ),
         p.timeseries(
-            t("Débit de nuit : minimum du jour (L/h)", "Night flow: lowest of the day (L/h)"),
+            t("dash.night_flow_lowest_of_the_day"),
             t(
-                "Le débit le plus bas de chaque jour. Sans fuite il tombe à 0 la nuit ; s'il "
-                "reste au-dessus, l'eau a coulé sans arrêt (chasse bloquée, fuite).",
-                "The lowest flow of each day. Without a leak it drops to 0 at night; if it "
-                "stays above, water ran non-stop (stuck flush, leak).",
+                "dash.the_lowest_flow_of_each_day",
             ),
             [
                 p.target(
                     q.daily_min_rate(VOLUME, scope, view.zone, by),
                     "A",
-                    alias or t("Minimum", "Minimum"),
+                    alias or t("dash.minimum"),
                 )
             ],
             p.LITRE_PER_HOUR,
@@ -96,16 +87,14 @@ def water(view: CommuneView) -> dict[str, Any] | None:
         panels += water_panels(view, Scope(commune=view.id, kinds=("water",)), grid, ("building",))
     if leaks:
         names = view.device_names(leaks)
-        panels.append(grid.row(t("Détecteurs de fuite", "Leak detectors")))
+        panels.append(grid.row(t("dash.leak_detectors")))
         leak_scope = Scope(commune=view.id, kinds=("leak",))
         if len(leaks) <= PER_PANEL_LIMIT:
             panels.append(
                 p.state_timeline(
-                    t("Fuite détectée", "Leak detected"),
+                    t("dash.leak_detected"),
                     t(
-                        "État de chaque détecteur ; un trou signifie que le détecteur n'a rien "
-                        "envoyé.",
-                        "State of each detector; a hole means the detector sent nothing.",
+                        "dash.state_of_each_detector_a_hole",
                     ),
                     [
                         p.target(
@@ -116,15 +105,15 @@ def water(view: CommuneView) -> dict[str, Any] | None:
                     ],
                     p.BOOL,
                     grid.place(16, 8),
-                    p.bool_mappings(t("Fuite", "Leak"), t("Sec", "Dry"), "red"),
+                    p.bool_mappings(t("dash.leak"), t("dash.dry"), "red"),
                     SPAN_HOURLY_DEVICE_MS,
                     interval="1h",
                 )
             )
         panels.append(
             p.table(
-                t("Dernier état des détecteurs", "Detectors' last state"),
-                t("Dernière valeur reçue sur la période.", "Last value received over the period."),
+                t("dash.detectors_last_state"),
+                t("dash.last_value_received_over_the_period"),
                 [
                     p.target(
                         q.latest(["leak", "battery_pct"], leak_scope, ("device",)), "A", table=True
@@ -132,20 +121,20 @@ def water(view: CommuneView) -> dict[str, Any] | None:
                 ],
                 p.PERCENT,
                 grid.place(8, 8),
-                sort_by=t("Fuite", "Leak"),
+                sort_by=t("dash.leak"),
                 overrides=[
-                    *names.cell_override(t("Détecteur", "Detector")),
+                    *names.cell_override(t("dash.detector")),
                     p.by_name(
-                        t("Fuite", "Leak"),
+                        t("dash.leak"),
                         {"id": "unit", "value": p.BOOL},
-                        p.bool_property(t("Fuite", "Leak"), t("Sec", "Dry"), "red"),
+                        p.bool_property(t("dash.leak"), t("dash.dry"), "red"),
                     ),
                 ],
                 transformations=p.organize(
                     {
-                        "device": t("Détecteur", "Detector"),
-                        "leak": t("Fuite", "Leak"),
-                        "battery_pct": t("Pile (%)", "Battery (%)"),
+                        "device": t("dash.detector"),
+                        "leak": t("dash.leak"),
+                        "battery_pct": t("dash.battery_2"),
                     }
                 ),
             )
@@ -153,10 +142,9 @@ def water(view: CommuneView) -> dict[str, Any] | None:
     return dashboard(
         view,
         (view.id, "water"),
-        f"{view.commune.name} · {t('Eau et fuites', 'Water and leaks')}",
+        f"{view.commune.name} · {t('dash.water_and_leaks')}",
         t(
-            "Eau par bâtiment, débit de nuit (fuites), détecteurs de fuite.",
-            "Water per building, night flow (leaks), leak detectors.",
+            "dash.water_per_building_night_flow_leaks",
         ),
         panels,
     )

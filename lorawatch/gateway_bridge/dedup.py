@@ -2,8 +2,9 @@
 
 ChirpStack forwards a retransmission (same fCnt) with a *new* deduplicationId and a later time
 when ``skip_fcnt_check`` is on, a second network-server path or a re-publish does the same,
-and MQTT redelivers a message whose ack was lost: all must count once
-(shared/reference/chirpstack/README.md). So an uplink's identity is a 64-bit hash of what the
+and MQTT redelivers a message whose ack was lost: all must count once (ChirpStack v4 emits a
+retransmission only as a ``log`` event ``UPLINK_F_CNT_RETRANSMISSION`` unless
+``skip_fcnt_check`` is on; see its ``src/uplink/data.rs``). So an uplink's identity is a 64-bit hash of what the
 device sent: devEui, fCnt, fPort and payload (deduplicationId only when there is no fCnt, the
 raw message when there is neither). The stores keep it under a unique key, so a copy that gets
 past this module is still stored once; this module keeps copies from reaching the meters.

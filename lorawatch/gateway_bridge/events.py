@@ -1,8 +1,10 @@
 """Parse ChirpStack integration events: v4 JSON, v4 protobuf and v3 (json_v3 and old topics).
 
-Facts this relies on are in shared/reference/chirpstack/README.md: every v4 field is optional
-(v4.0 omitted defaults), unknown fields are ignored, ``data`` is base64, the decoded ``object``
-is a Struct (numbers are doubles), and v3 has no top-level time (use ``rxInfo[].time``).
+What this relies on, as ChirpStack v4 publishes (its ``api/proto/integration/integration.proto``
+and ``src/integration/mqtt.rs``, github.com/chirpstack/chirpstack): the JSON marshaler is the
+protobuf JSON mapping, so every v4 field is optional (v4.0 omitted defaults) and unknown fields
+are ignored; ``data`` is base64; the decoded ``object`` is a ``google.protobuf.Struct`` (every
+number a double); and v3's ``json_v3`` uplink has no top-level time (use ``rxInfo[].time``).
 Anything that does not fit raises :class:`~lorawatch.core.errors.RejectedMessage` with a stable
 reason, which the bridge turns into a dead letter.
 """

@@ -1,4 +1,5 @@
-"""The ``[inventory]`` and ``[site]`` sections: where the inventory is, which time zone."""
+"""The ``[inventory]`` and ``[site]`` sections: where the inventory is, which time zone and
+which language the deployment speaks."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from pathlib import Path
 
 from pydantic import Field
 
+from lorawatch.core.formats import Lang
 from lorawatch.core.settings import Section
 
 
@@ -17,3 +19,8 @@ class InventoryConfig(Section):
 
 class SiteConfig(Section):
     timezone: str = Field("Europe/Paris", description="Local time zone for days, weeks, months.")
+    language: Lang = Field(
+        "fr",
+        description="The deployment's language (fr or en): command-line messages, API errors, "
+        "Grafana dashboards, and the default of alerts.language and http.screens.language.",
+    )

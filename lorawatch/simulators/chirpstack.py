@@ -2,7 +2,8 @@
 
 v4 JSON (the default marshaler), v4 protobuf (``json=false``) and v3 ``json_v3``, with a
 realistic deviceInfo, rxInfo (one to three gateways, RSSI/SNR falling with distance), txInfo,
-fCnt, deduplicationId and time. Shapes follow shared/reference/chirpstack/.
+fCnt, deduplicationId and time. Shapes follow ChirpStack's ``integration.proto`` (v4) and the
+v3 Application Server's ``json_v3`` marshaler; tests/data/chirpstack holds example events.
 """
 
 from __future__ import annotations

@@ -31,13 +31,14 @@ class AlertOut(BaseModel):
     rule: str
     kind: str
     subject: str
-    severity: str
+    severity: str = Field(description="info, warning or critical (stable).")
+    severity_text: str = Field("", description="The severity in the request's language.")
     state: AlertStateName
     commune: str
     building: str
     device: str
-    title: str
-    message: str
+    title: str = Field(description="In the request's language.")
+    message: str = Field(description="In the request's language.")
     opened_at: datetime
     last_seen_at: datetime
     count: int = Field(description="Findings folded into this alert (it never repeats).")
@@ -62,7 +63,12 @@ class AlertNotFound(LookupError):
 
 
 class AlertConflict(ValueError):
-    """The alert is not in a state that allows the action (e.g. resolving a resolved one)."""
+    """The alert is not in a state that allows the action (e.g. resolving a resolved one);
+    ``code`` names which (``already_resolved``)."""
+
+    def __init__(self, message: str, code: str) -> None:
+        self.code = code
+        super().__init__(message)
 
 
 class AlertsPort(Protocol):
@@ -135,7 +141,7 @@ class _EngineAlerts:
         try:
             return self.out(action())
         except AlertError as exc:
-            raise AlertConflict(str(exc)) from None
+            raise AlertConflict(str(exc), exc.code) from None
 
     def ack(self, alert_id: int, by: str) -> AlertOut:
         return self._act(alert_id, lambda: self.api.ack(alert_id, by, now=self.clock()))

@@ -2,8 +2,11 @@
 
 Every route needs a principal (reading: ``viewer``; acting on alerts: ``operator``). Lists are
 paged with ``limit`` and ``offset`` and answer ``total``; time ranges take ISO 8601 instants
-(naive ones are local to the building's commune). Errors are FastAPI's: 422 lists each bad
-field (``loc``) with the reason (``msg``), 404 names what was not found.
+(naive ones are local to the building's commune). Errors answer ``{"detail", "code"}``:
+``code`` is stable, ``detail`` is in the request's language (``?lang=``, ``Accept-Language``,
+else ``site.language``; :mod:`lorawatch.web.problems`); a 422 lists each bad field (``loc``)
+with its reason (``type``, and ``msg`` in words). Alert titles and messages follow the same
+language, rendered again from their catalogue id and values.
 """
 
 from __future__ import annotations
@@ -13,11 +16,12 @@ import math
 from datetime import date, datetime
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Body, HTTPException, Path, Query
+from fastapi import APIRouter, Body, Path, Query, Request
 from fastapi.responses import JSONResponse
 
+from lorawatch.alerts import texts as alert_texts
 from lorawatch.analytics import savings as savings_mod
-from lorawatch.core import timeutil
+from lorawatch.core import catalogue, timeutil
 from lorawatch.core.timeutil import from_us
 from lorawatch.pipeline.store import Interval
 from lorawatch.web.alerts import (
@@ -43,6 +47,7 @@ from lorawatch.web.models import (
     SavingsOut,
     Series,
 )
+from lorawatch.web.problems import ApiError, request_language
 
 router = APIRouter(prefix="/api", tags=["api"])
 alerts_router = APIRouter(prefix="/api/alerts", tags=["alerts"])
@@ -65,7 +70,7 @@ def _page(items: list[T], limit: int, offset: int) -> Page[T]:
 
 def _building(ctx: Ctx, building: str) -> str:
     if building not in ctx.service.inventory.buildings:
-        raise HTTPException(status_code=404, detail=f"unknown building {building!r}")
+        raise ApiError(404, "building.unknown", building=building)
     return building
 
 
@@ -305,7 +310,7 @@ def device(
     eui = dev_eui.lower()
     found = next((d for d in ctx.figures.devices() if d.dev_eui == eui), None)
     if found is None:
-        raise HTTPException(status_code=404, detail=f"unknown device {eui}")
+        raise ApiError(404, "device.unknown", dev_eui=eui)
     return DeviceDetail(**found.model_dump(), readings=ctx.figures.readings(eui, found.last_seen))
 
 
@@ -357,15 +362,24 @@ def dead_letters(
 
 def _alerts(ctx: Ctx) -> AlertsPort:
     if ctx.alerts is None:  # pragma: no cover - the router is not mounted then
-        raise HTTPException(status_code=404, detail="alerts are not enabled")
+        raise ApiError(404, "alerts.disabled")
     return ctx.alerts
 
 
 AlertId = Annotated[int, Path(ge=1, le=2**62, description="Alert id.")]
 
 
+def _spoken(alert: AlertOut, request: Request) -> AlertOut:
+    """``alert`` with its title, message and severity in the request's language."""
+    lang = request_language(request)
+    title, message = alert_texts.again(alert.title, alert.message, alert.values, lang)
+    severity = catalogue.text(lang, f"severity.{alert.severity}")
+    return alert.model_copy(update={"title": title, "message": message, "severity_text": severity})
+
+
 @alerts_router.get("", summary="Alerts, newest first")
 def list_alerts(
+    request: Request,
     ctx: Ctx,
     _: Viewer,
     state: Annotated[
@@ -380,15 +394,17 @@ def list_alerts(
 ) -> Page[AlertOut]:
     states = state or ["open", "acknowledged"]
     items, total = _alerts(ctx).list(states, building, limit, offset)
-    return Page[AlertOut](items=items, total=total, limit=limit, offset=offset)
+    return Page[AlertOut](
+        items=[_spoken(a, request) for a in items], total=total, limit=limit, offset=offset
+    )
 
 
 @alerts_router.get("/{alert_id}", responses=NOT_FOUND, summary="One alert with its evidence")
-def show_alert(ctx: Ctx, _: Viewer, alert_id: AlertId) -> AlertOut:
+def show_alert(request: Request, ctx: Ctx, _: Viewer, alert_id: AlertId) -> AlertOut:
     found = _alerts(ctx).show(alert_id)
     if found is None:
-        raise HTTPException(status_code=404, detail=f"no alert {alert_id}")
-    return found
+        raise ApiError(404, "alert.not_found", id=alert_id)
+    return _spoken(found, request)
 
 
 CONFLICT: dict[int | str, dict[str, Any]] = {
@@ -398,25 +414,27 @@ CONFLICT: dict[int | str, dict[str, Any]] = {
 
 
 @alerts_router.post("/{alert_id}/ack", responses=CONFLICT, summary="Acknowledge an alert")
-def ack_alert(ctx: Ctx, who: Operator, alert_id: AlertId) -> AlertOut:
+def ack_alert(request: Request, ctx: Ctx, who: Operator, alert_id: AlertId) -> AlertOut:
     try:
-        return _alerts(ctx).ack(alert_id, who.name)
+        return _spoken(_alerts(ctx).ack(alert_id, who.name), request)
     except AlertNotFound:
-        raise HTTPException(status_code=404, detail=f"no alert {alert_id}") from None
+        raise ApiError(404, "alert.not_found", id=alert_id) from None
     except AlertConflict as exc:
-        raise HTTPException(status_code=409, detail=str(exc)) from None
+        raise ApiError(409, f"alert.{exc.code}", id=alert_id) from None
 
 
 @alerts_router.post("/{alert_id}/resolve", responses=CONFLICT, summary="Resolve an alert")
 def resolve_alert(
+    request: Request,
     ctx: Ctx,
     who: Operator,
     alert_id: AlertId,
     body: Annotated[ResolveIn | None, Body()] = None,
 ) -> AlertOut:
     try:
-        return _alerts(ctx).resolve(alert_id, who.name, body.resolution if body else "")
+        done = _alerts(ctx).resolve(alert_id, who.name, body.resolution if body else "")
+        return _spoken(done, request)
     except AlertNotFound:
-        raise HTTPException(status_code=404, detail=f"no alert {alert_id}") from None
+        raise ApiError(404, "alert.not_found", id=alert_id) from None
     except AlertConflict as exc:
-        raise HTTPException(status_code=409, detail=str(exc)) from None
+        raise ApiError(409, f"alert.{exc.code}", id=alert_id) from None

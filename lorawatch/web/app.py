@@ -21,12 +21,13 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lorawatch import __version__
 from lorawatch.web import alerts as alerts_mod
-from lorawatch.web import api, apidocs, pages
+from lorawatch.web import api, apidocs, pages, problems
 from lorawatch.web.deps import WebContext, identify
 from lorawatch.web.figures import Figures
 from lorawatch.web.models import Health, PublicHealth
@@ -89,18 +90,12 @@ class SecurityHeaders:
 
 
 def _validation_error(request: Request, exc: Exception) -> Response:
-    """FastAPI's 422 (``loc`` names the field, ``msg`` the reason) without echoing the input."""
+    """FastAPI's 422 (``loc`` names the field, ``type`` the reason, ``msg`` says it in the
+    request's language) without echoing the input; a page for a browser."""
     assert isinstance(exc, RequestValidationError)
-    errors = []
-    for err in exc.errors():
-        item: dict[str, Any] = {
-            "loc": list(err.get("loc", ())),
-            "msg": str(err.get("msg", "")),
-            "type": str(err.get("type", "")),
-        }
-        errors.append(item)
     if request.url.path.startswith("/api/") or "text/html" not in request.headers.get("accept", ""):
-        return JSONResponse({"detail": errors}, status_code=422)
+        return problems.validation_json(request, exc)
+    errors = problems.validation_errors(request, exc)
     return pages.error_page(request, 422, "; ".join(f"{e['loc'][-1]}: {e['msg']}" for e in errors))
 
 
@@ -141,6 +136,7 @@ def create_app(service: Service) -> FastAPI:
     auth = Authenticator(http)
     app.state.ctx = WebContext(service, http, auth, figures, port, templates)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, problems.http_error)
     app.add_exception_handler(pages.LoginRequired, pages.login_redirect)
     app.include_router(api.router)
     if port is not None:

@@ -25,13 +25,14 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
 import structlog
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBasic, HTTPBearer
 from fastapi.security.http import HTTPBasicCredentials
 
-from lorawatch.core import timeutil
+from lorawatch.core import catalogue, timeutil
 from lorawatch.pipeline.store import Interval
+from lorawatch.web.problems import ApiError
 from lorawatch.web.security import BEARER, Authenticator, Principal, Role, cross_site
 from lorawatch.web.settings import HttpConfig
 
@@ -89,12 +90,8 @@ def client_of(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _unauthorized(detail: str) -> HTTPException:
-    return HTTPException(
-        status_code=401,
-        detail=detail,
-        headers={"WWW-Authenticate": 'Bearer realm="lorawatch"'},
-    )
+def _unauthorized(code: str) -> ApiError:
+    return ApiError(401, code, headers={"WWW-Authenticate": 'Bearer realm="lorawatch"'})
 
 
 def identify(
@@ -111,11 +108,7 @@ def identify(
     identity = BEARER if bearer is not None else basic.username[:64] if basic else ""
     wait = ctx.auth.limiter.blocked_for(client, identity)
     if wait:
-        raise HTTPException(
-            status_code=429,
-            detail="too many failed attempts; try again later",
-            headers={"Retry-After": str(int(wait))},
-        )
+        raise ApiError(429, "auth.too_many", headers={"Retry-After": str(int(wait))})
     if bearer is not None:
         principal = ctx.auth.bearer(bearer.credentials)
         kind, who = "bearer", ""
@@ -126,7 +119,7 @@ def identify(
     if principal is None:
         ctx.auth.limiter.failed(client, identity)
         log.warning("authentication failed", method=kind, user=who[:64], client=client)
-        raise _unauthorized("wrong credentials")
+        raise _unauthorized("auth.wrong")
     ctx.auth.limiter.succeeded(client, identity)
     return principal
 
@@ -143,22 +136,22 @@ class Require:
         principal: Annotated[Principal | None, Depends(identify)],
     ) -> Principal:
         if principal is None:
-            raise _unauthorized("authentication required")
+            raise _unauthorized("auth.required")
         if not principal.may(self.role):
-            raise HTTPException(status_code=403, detail=f"needs the {self.role} role")
+            raise ApiError(403, f"auth.needs_{self.role}")
         if request.method in SAFE_METHODS or principal.via == "bearer":
             return principal
         session = principal.via == "session"
         if cross_site(request.headers, request.headers.get("host"), allow_null=session):
             log.warning("cross-site request refused", path=request.url.path, via=principal.via)
-            raise HTTPException(status_code=403, detail="cross-site request refused")
+            raise ApiError(403, "auth.cross_site")
         if session:
             sent = request.headers.get("x-csrf-token", "")
             if not sent:
                 form: Any = await request.form()
                 sent = str(form.get("csrf", ""))
             if not hmac.compare_digest(sent, principal.csrf):
-                raise HTTPException(status_code=403, detail="missing or wrong CSRF token")
+                raise ApiError(403, "auth.csrf")
         return principal
 
 
@@ -166,10 +159,15 @@ Viewer = Annotated[Principal, Depends(Require("viewer"))]
 Operator = Annotated[Principal, Depends(Require("operator"))]
 
 
-def invalid(field: str, reason: str, where: str = "query", value: object = None) -> Exception:
-    """A 422 naming the field and the reason, like FastAPI's own validation errors."""
+def invalid(
+    field: str, key: str, where: str = "query", value: object = None, **values: object
+) -> Exception:
+    """A 422 naming the field and the reason, like FastAPI's own validation errors; the
+    reason is the catalogue's ``api.invalid.<key>`` (``type`` stays ``value_error``)."""
+    reason = catalogue.text("en", f"api.invalid.{key}", **values)
+    ctx = {"key": key, **values}
     return RequestValidationError(
-        [{"type": "value_error", "loc": (where, field), "msg": reason, "input": value}]
+        [{"type": "value_error", "loc": (where, field), "msg": reason, "input": value, "ctx": ctx}]
     )
 
 
@@ -201,9 +199,9 @@ def time_range(
         try:
             t = t.astimezone(UTC)
         except (OverflowError, ValueError):
-            raise invalid(name, "out of the supported range 2000-01-01..2100-01-01") from None
+            raise invalid(name, "out_of_range") from None
         if not EARLIEST <= t <= LATEST:
-            raise invalid(name, "out of the supported range 2000-01-01..2100-01-01", value=str(t))
+            raise invalid(name, "out_of_range", value=str(t))
         return t
 
     end_at = aware(end, "end") or now
@@ -211,11 +209,7 @@ def time_range(
     if start_at < EARLIEST:
         start_at = EARLIEST
     if end_at <= start_at:
-        raise invalid("end", "end must be after start", value=end_at.isoformat())
+        raise invalid("end", "end_before_start", value=end_at.isoformat())
     if end_at - start_at > MAX_SPAN[interval]:
-        raise invalid(
-            "start",
-            f"the range spans more than {MAX_SPAN[interval].days} days, the most for "
-            f"{interval}s; narrow it",
-        )
+        raise invalid("start", "span_too_long", days=MAX_SPAN[interval].days, interval=interval)
     return start_at, end_at

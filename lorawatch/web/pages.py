@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Cookie, Depends, Form, HTTPException, Query, Request
+from fastapi import APIRouter, Cookie, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
 
@@ -28,6 +28,7 @@ from lorawatch.web.alerts import AlertConflict, AlertNotFound, AlertOut
 from lorawatch.web.deps import Ctx, WebContext, client_of, context, log
 from lorawatch.web.figures import NOISE_FLOOR, ScreenFigures
 from lorawatch.web.models import BuildingSummary, Compared, DeviceOut, Series
+from lorawatch.web.problems import ApiError
 from lorawatch.web.security import (
     Authenticator,
     Principal,
@@ -54,7 +55,7 @@ def login_redirect(request: Request, exc: Exception) -> Response:
 
 def _lang(ctx: WebContext, requested: str | None) -> Lang:
     """The request's ``?lang=`` when the catalogue has it, else the deployment's language."""
-    return catalogue.language(requested, ctx.http.screens.language)
+    return catalogue.language(requested, ctx.http.screens.language or "fr")
 
 
 def render(
@@ -104,7 +105,7 @@ def trend(ratio: float | None, tolerance: float = 0.03) -> str:
 def _same_origin(request: Request) -> None:
     """Refuse a state-changing request sent by a page of another site (defence in depth)."""
     if cross_site(request.headers, request.headers.get("host"), allow_null=True):
-        raise HTTPException(status_code=403, detail="cross-site request refused")
+        raise ApiError(403, "auth.cross_site")
 
 
 def page_user(
@@ -132,11 +133,11 @@ def form_user(
     _same_origin(request)
     principal = ctx.auth.session(session) if session else None
     if principal is None:
-        raise HTTPException(status_code=401, detail="log in first")
+        raise ApiError(401, "auth.log_in")
     if not hmac.compare_digest(csrf, principal.csrf):
-        raise HTTPException(status_code=403, detail="missing or wrong CSRF token")
+        raise ApiError(403, "auth.csrf")
     if not principal.may("operator"):
-        raise HTTPException(status_code=403, detail="needs the operator role")
+        raise ApiError(403, "auth.needs_operator")
     return principal
 
 
@@ -367,7 +368,7 @@ def _alert_action(
     except AlertNotFound:
         return error_page(request, 404, i18n.text(lang, "alerts.unknown", id=alert_id), lang)
     except AlertConflict as exc:
-        return error_page(request, 409, str(exc), lang)
+        return error_page(request, 409, i18n.text(lang, f"api.alert.{exc.code}", id=alert_id), lang)
     return RedirectResponse(safe_next(back), status_code=303)
 
 

@@ -44,7 +44,11 @@ def bind(listen: str, key: str = "http.listen") -> socket.socket:
         if exc.errno == errno.EADDRINUSE:
             raise BusyError(
                 f"{key}: port {port} on {host} is in use by another program: stop it, or "
-                f"choose another port (0: any free port)"
+                f"choose another port (0: any free port)",
+                "busy.port",
+                option=key,
+                port=port,
+                host=host,
             ) from None
         raise ConfigError(
             [(key, f"cannot listen on {listen}: {exc.strerror or exc}; choose another address")]

@@ -75,8 +75,10 @@ class ScreensConfig(Section):
         description='With access = token: [[http.screens.tokens]] building = "ecole", '
         'sha256 = "...".',
     )
-    language: Literal["fr", "en"] = Field(
-        "fr", description="Default language of the screens (?lang=en overrides)."
+    language: Literal["fr", "en"] | None = Field(
+        None,
+        description="Default language of the pages and screens (?lang=en overrides); unset: "
+        "site.language.",
     )
     refresh_s: int = Field(60, ge=10, le=3600, description="How often a screen reloads itself.")
     price_eur_kwh: float = Field(

@@ -15,12 +15,16 @@ from typing import Annotated
 import typer
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from lorawatch.alerts import influx
+from lorawatch.alerts import texts as alert_texts
 from lorawatch.alerts.api import AlertError, AlertsApi, StateFilter
 from lorawatch.alerts.config import RULE_IDS, AlertsConfig, Severity
 from lorawatch.app import config
+from lorawatch.app.cli import say
+from lorawatch.core import catalogue
 from lorawatch.core.errors import LorawatchError
 from lorawatch.stores.sqlite import SqliteStore
 
@@ -49,8 +53,9 @@ def _api(config_file: Path) -> tuple[AlertsApi, SqliteStore]:
     try:
         settings = config.load(config_file)
     except LorawatchError as exc:
-        err.print(f"error: {exc}")
+        say.print_failure(err, exc)
         raise typer.Exit(2) from None
+    say.deployment(settings)
     store = SqliteStore(settings.store.sqlite.path, readings="sqlite" in settings.store.outputs)
     builtin = influx.builtin(settings.store.outputs)
     return AlertsApi(store, alerts_config(settings), builtin=builtin), store
@@ -81,12 +86,14 @@ def list_alerts(
 ) -> None:
     """Alerts, newest first: id, state, severity, rule, where and why."""
     if state not in ("unresolved", "open", "acknowledged", "resolved", "all"):
-        err.print(f"error: --state {state!r}: unresolved, open, acknowledged, resolved or all")
+        choices = "unresolved, open, acknowledged, resolved, all"
+        say.error(err, "bad_choice", option="--state", value=state, choices=choices)
         raise typer.Exit(2)
     try:
         min_severity = Severity(severity)
     except ValueError:
-        err.print(f"error: --severity {severity!r}: info, warning or critical")
+        choices = "info, warning, critical"
+        say.error(err, "bad_choice", option="--severity", value=severity, choices=choices)
         raise typer.Exit(2) from None
     api, store = _api(config_file)
     domains = tuple(dict.fromkeys(rule.split(".")[0] for rule in RULE_IDS))
@@ -94,10 +101,12 @@ def list_alerts(
         stored = {r for row in store.fetch("SELECT DISTINCT kind, rule FROM alerts") for r in row}
         if kind not in stored:
             store.close()
-            err.print(
-                f"error: --kind {kind!r}: a domain ({', '.join(domains)}) or a rule id "
-                f"({', '.join(RULE_IDS)})",
-                highlight=False,
+            say.error(
+                err,
+                "alerts.bad_kind",
+                kind=kind,
+                domains=", ".join(domains),
+                rules=", ".join(RULE_IDS),
             )
             raise typer.Exit(2)
     try:
@@ -110,24 +119,26 @@ def list_alerts(
     if as_json:
         out.print_json(json.dumps([a.to_json() for a in alerts]))
         return
+    lang = say.language()
     table = Table(box=box.SIMPLE_HEAD, padding=(0, 0), show_edge=False)
-    table.add_column("id", no_wrap=True)
-    table.add_column("state", overflow="fold")
-    table.add_column("severity", overflow="fold")
-    table.add_column("rule", overflow="fold")
-    table.add_column("since (UTC)", no_wrap=True)
-    table.add_column("title", overflow="fold", ratio=1)
+    table.add_column(say.t("col.id"), no_wrap=True)
+    table.add_column(say.t("col.state"), overflow="fold")
+    table.add_column(say.t("col.severity"), overflow="fold")
+    table.add_column(say.t("col.rule"), overflow="fold")
+    table.add_column(say.t("col.since_utc"), no_wrap=True)
+    table.add_column(say.t("col.title"), overflow="fold", ratio=1)
     for a in alerts:
+        title, _ = alert_texts.again(a.title, a.message, a.values, lang)
         table.add_row(
             str(a.id),
-            str(a.state),
-            str(a.severity),
+            say.t(f"alert_state.{a.state}"),
+            catalogue.text(lang, f"severity.{a.severity}"),
             a.rule,
             f"{a.opened_at.astimezone(UTC):%Y-%m-%d %H:%M}",
-            a.title,
+            escape(title),
         )
     out.print(table)
-    out.print(f"{len(alerts)} alert(s)")
+    out.print(say.t("alerts.count", n=len(alerts)), highlight=False)
 
 
 @app.command("show")
@@ -137,7 +148,7 @@ def show(config_file: ConfigOption, alert_id: IdArgument, as_json: JsonOption = 
     try:
         detail = api.show(alert_id)
     except AlertError as exc:
-        err.print(f"error: {exc}")
+        say.error(err, f"alerts.{exc.code}", id=exc.alert_id)
         raise typer.Exit(1) from None
     finally:
         store.close()
@@ -145,16 +156,29 @@ def show(config_file: ConfigOption, alert_id: IdArgument, as_json: JsonOption = 
         out.print_json(json.dumps(detail.to_json()))
         return
     a = detail.alert
-    out.print(f"[bold]#{a.id} {a.title}[/bold]", highlight=False)
+    lang = say.language()
+    title, message = alert_texts.again(a.title, a.message, a.values, lang)
+    out.print(f"[bold]#{a.id} {escape(title)}[/bold]", highlight=False)
     out.print(
-        f"{a.state}, {a.severity}, rule {a.rule}, subject {a.subject}, since "
-        f"{a.opened_at.isoformat(timespec='minutes')}, seen {a.count} time(s)",
+        say.t(
+            "alerts.summary",
+            state=say.t(f"alert_state.{a.state}"),
+            severity=catalogue.text(lang, f"severity.{a.severity}"),
+            rule=a.rule,
+            subject=a.subject,
+            since=a.opened_at.isoformat(timespec="minutes"),
+            n=a.count,
+        ),
         highlight=False,
+        markup=False,
     )
-    out.print(a.message, highlight=False)
+    out.print(message, highlight=False, markup=False)
     if a.resolution:
-        out.print(f"resolution: {a.resolution}", highlight=False)
-    evidence = Table("time", "reading", "value", "unit", "device", "note", title="evidence")
+        out.print(say.t("alerts.resolution", text=a.resolution), highlight=False, markup=False)
+    evidence = Table(
+        *(say.t(f"col.{c}") for c in ("time", "reading", "value", "unit", "device", "note")),
+        title=say.t("alerts.evidence"),
+    )
     for e in a.evidence:
         evidence.add_row(
             str(e.get("time", "")),
@@ -165,14 +189,16 @@ def show(config_file: ConfigOption, alert_id: IdArgument, as_json: JsonOption = 
             str(e.get("note", "")),
         )
     out.print(evidence)
-    events = Table("time", "event", "by", "detail", title="lifecycle")
+    events = Table(
+        *(say.t(f"col.{c}") for c in ("time", "event", "by", "detail")),
+        title=say.t("alerts.lifecycle"),
+    )
     for ev in detail.events:
         events.add_row(ev["time"], ev["event"], ev["actor"], ev["detail"][:100])
     out.print(events)
     if detail.notifications:
-        sent = Table(
-            "event", "notifier", "state", "attempts", "held", "last error", title="notifications"
-        )
+        columns = ("event", "notifier", "state", "attempts", "held", "last_error")
+        sent = Table(*(say.t(f"col.{c}") for c in columns), title=say.t("alerts.notifications"))
         for n in detail.notifications:
             sent.add_row(
                 str(n["event_id"]),
@@ -194,11 +220,11 @@ def ack(
     try:
         alert = api.ack(alert_id, _who(by), note)
     except AlertError as exc:
-        err.print(f"error: {exc}")
+        say.error(err, f"alerts.{exc.code}", id=exc.alert_id)
         raise typer.Exit(1) from None
     finally:
         store.close()
-    out.print(f"#{alert.id} acknowledged by {alert.acked_by}", highlight=False)
+    out.print(say.t("alerts.acked", id=alert.id, by=alert.acked_by), highlight=False, markup=False)
 
 
 @app.command("resolve")
@@ -211,8 +237,10 @@ def resolve(
     try:
         alert = api.resolve(alert_id, _who(by), note)
     except AlertError as exc:
-        err.print(f"error: {exc}")
+        say.error(err, f"alerts.{exc.code}", id=exc.alert_id)
         raise typer.Exit(1) from None
     finally:
         store.close()
-    out.print(f"#{alert.id} resolved by {alert.resolved_by}", highlight=False)
+    out.print(
+        say.t("alerts.resolved", id=alert.id, by=alert.resolved_by), highlight=False, markup=False
+    )

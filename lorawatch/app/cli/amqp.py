@@ -8,8 +8,10 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from lorawatch.app import config
+from lorawatch.app.cli import say
 from lorawatch.core.errors import ConfigError, LorawatchError
 
 amqp_app = typer.Typer(
@@ -33,16 +35,23 @@ def setup(config_file: ConfigOption) -> None:
     from lorawatch.gateway_bridge import amqp
 
     try:
-        cfg = config.load(config_file).amqp
+        settings = config.load(config_file)
+        say.deployment(settings)
+        cfg = settings.amqp
         queues = amqp.setup(cfg)
     except LorawatchError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        say.print_failure(err, exc)
         raise typer.Exit(2 if isinstance(exc, ConfigError) else 1) from None
-    out.print(
-        f"[green]ok[/green]: {cfg.exchange} ({cfg.binding_key}) -> {cfg.hash_exchange} "
-        f"-> {len(queues)} partition queue(s) {queues[0]} ... {queues[-1]}",
-        highlight=False,
+    text = say.t(
+        "amqp.ready",
+        exchange=cfg.exchange,
+        binding=cfg.binding_key,
+        hash_exchange=cfg.hash_exchange,
+        n=len(queues),
+        first=queues[0],
+        last=queues[-1],
     )
+    out.print(f"[green]{say.t('ok')}[/green]: {escape(text)}", highlight=False)
 
 
 @amqp_app.command("definitions")
@@ -58,6 +67,6 @@ def definitions(
     try:
         cfg = config.load(config_file).amqp
     except LorawatchError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        say.print_failure(err, exc)
         raise typer.Exit(2) from None
     typer.echo(json.dumps(amqp.definitions(cfg, vhost), indent=2))

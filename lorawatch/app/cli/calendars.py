@@ -9,9 +9,11 @@ from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from lorawatch import inventory as inventory_mod
 from lorawatch.app import config
+from lorawatch.app.cli import say
 from lorawatch.core.errors import ConfigError, InventoryError, LorawatchError
 from lorawatch.inventory import calendar_import, occupancy
 from lorawatch.inventory.model import school_calendar_name
@@ -23,7 +25,7 @@ EXIT_CONFIG = 2
 
 
 def fail(exc: LorawatchError) -> typer.Exit:
-    err.print(f"[red]error:[/red] {exc}", highlight=False)
+    say.print_failure(err, exc)
     return typer.Exit(EXIT_CONFIG if isinstance(exc, ConfigError | InventoryError) else 1)
 
 
@@ -56,30 +58,28 @@ def calendars_import(
     inv = None
     if config_file is not None:
         try:
-            inv_path = config.load(config_file).inventory.path
+            settings = config.load(config_file)
+            say.deployment(settings)
+            inv_path = settings.inventory.path
             inv = inventory_mod.load(inv_path)
         except LorawatchError as exc:
             raise fail(exc) from None
         if output is None:
             if not inv.doc.calendar_files:
-                err.print(
-                    f"[red]error:[/red] {inv_path} names no calendar file: add "
-                    'calendar_files = ["calendars.toml"] at its top, or give --out',
-                    highlight=False,
-                )
+                say.error(err, "calendars.no_file", inventory=inv_path)
                 raise typer.Exit(EXIT_CONFIG)
             first = Path(inv.doc.calendar_files[0])
             output = first if first.is_absolute() else inv_path.parent / first
     if commune:
         found = inv.communes.get(commune) if inv else None
         if found is None:
-            err.print(f"[red]error:[/red] --commune {commune!r}: not in the inventory of --config")
+            say.error(err, "calendars.no_commune", commune=commune)
             raise typer.Exit(EXIT_CONFIG)
         academy, zone = academy or found.academy, zone or found.school_zone
         if academy and zone:
             zone = ""  # the académie's own dates first
     if output is None:
-        err.print("[red]error:[/red] give --out FILE or --config lorawatch.toml")
+        say.error(err, "calendars.no_output")
         raise typer.Exit(EXIT_CONFIG)
     try:
         records = calendar_import.read_records(file)
@@ -94,15 +94,22 @@ def calendars_import(
         calendar_import.write_calendar(output, imported)
         occupancy.load_calendar_file(output)
     except ValueError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        say.error(err, "calendars.cannot_import", file=file, why=exc)
         raise typer.Exit(1) from None
     for note in imported.notes:
-        err.print(f"[yellow]note:[/yellow] {note}", highlight=False)
+        err.print(f"[yellow]{say.t('note')}:[/yellow] {escape(note)}", highlight=False)
     first_day, last_day = imported.covers
     out.print(
-        f"{imported.name}: {len(imported.closed)} holiday(s), covers {first_day}..{last_day}"
-        f" -> {output}",
+        say.t(
+            "calendars.imported",
+            name=imported.name,
+            n=len(imported.closed),
+            first=first_day,
+            last=last_day,
+            output=output,
+        ),
         highlight=False,
+        markup=False,
     )
 
 
@@ -113,6 +120,7 @@ def calendars_list(
     """Each calendar the buildings use: what it covers, what happens past it, who uses it."""
     try:
         settings = config.load(config_file)
+        say.deployment(settings)
         inv = inventory_mod.load(settings.inventory.path)
     except LorawatchError as exc:
         raise fail(exc) from None
@@ -124,11 +132,20 @@ def calendars_list(
     for name, buildings in sorted(users.items()):
         cal = inv.calendars[name]
         if cal.covers is None:
-            span = "computed, every year"
+            span = say.t("calendars.computed")
         else:
             left = (cal.covers[1] - today).days
-            past = f"then {cal.projection} projected by rule" if cal.projection else "then unknown"
-            span = f"{cal.covers[0]}..{cal.covers[1]} ({left} day(s) left), {past}"
+            past = (
+                say.t("calendars.projected", projection=cal.projection)
+                if cal.projection
+                else say.t("calendars.unknown_after")
+            )
+            span = say.t(
+                "calendars.span", first=cal.covers[0], last=cal.covers[1], left=left, past=past
+            )
         out.print(
-            f"{name}: {span}; {', '.join(sorted(buildings))}", highlight=False, soft_wrap=True
+            f"{name}: {span}; {', '.join(sorted(buildings))}",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
         )

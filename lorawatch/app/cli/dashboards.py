@@ -1,4 +1,8 @@
-"""``lorawatch dashboards build``: the Grafana provisioning tree, generated from the inventory."""
+"""``lorawatch dashboards build``: the Grafana provisioning tree, generated from the inventory.
+
+The dashboards speak one language, the deployment's: ``--lang``, else ``site.language`` of
+``--config``, else French. Not the shell's locale: rebuilding gives the same files anywhere.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,9 @@ import typer
 from rich.console import Console
 
 from lorawatch import inventory as inventory_mod
-from lorawatch.core.errors import InventoryError
+from lorawatch.app import config
+from lorawatch.app.cli import say
+from lorawatch.core.errors import LorawatchError
 from lorawatch.dashboards import DEFAULT_DASHBOARDS_PATH
 from lorawatch.dashboards.i18n import LANGS, Lang
 
@@ -24,16 +30,28 @@ def register(root: typer.Typer) -> None:
 
 @app.command("build")
 def build(
-    inventory: Annotated[
-        Path,
-        typer.Option(
-            "--inventory", "-i", help="Inventory or scenario file (TOML) to derive them from."
-        ),
-    ],
     out_dir: Annotated[
         Path, typer.Option("--out", "-o", help="Directory to write the provisioning tree to.")
     ],
-    lang: Annotated[str, typer.Option("--lang", help="Labels: fr (default) or en.")] = "fr",
+    inventory: Annotated[
+        Path | None,
+        typer.Option(
+            "--inventory",
+            "-i",
+            help="Inventory or scenario file (TOML) to derive them from (default: the one of "
+            "--config).",
+        ),
+    ] = None,
+    config_file: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="Configuration: its inventory and its site.language."),
+    ] = None,
+    lang: Annotated[
+        str | None,
+        typer.Option(
+            "--lang", help="Labels: fr or en (default: site.language of --config, else fr)."
+        ),
+    ] = None,
     influx_auth: Annotated[
         str,
         typer.Option(
@@ -50,32 +68,48 @@ def build(
 
     Regenerating gives identical files; dashboards that no longer exist are removed.
     """
-    if lang not in LANGS:
-        raise typer.BadParameter(f"{lang!r}: choose one of {', '.join(LANGS)}", param_hint="--lang")
+    if lang is not None and lang not in LANGS:
+        say.error(err, "bad_choice", option="--lang", value=lang, choices=", ".join(LANGS))
+        raise typer.Exit(2)
     if influx_auth not in ("password", "token"):
-        raise typer.BadParameter(f"{influx_auth!r}: password or token", param_hint="--influx-auth")
+        say.error(
+            err, "bad_choice", option="--influx-auth", value=influx_auth, choices="password, token"
+        )
+        raise typer.Exit(2)
+    language: Lang = "en" if lang == "en" else "fr"
+    try:
+        if config_file is not None:
+            settings = config.load(config_file)
+            say.deployment(settings)
+            inventory = inventory or settings.inventory.path
+            if lang is None:
+                language = settings.site.language
+        if inventory is None:
+            say.error(err, "dashboards.no_inventory")
+            raise typer.Exit(2)
+        inv = inventory_mod.load(inventory)
+    except LorawatchError as exc:
+        say.print_failure(err, exc)
+        raise typer.Exit(2) from None
     # lazy: grafanalib is loaded only when a tree is built
     from lorawatch.dashboards import provisioning
 
-    try:
-        inv = inventory_mod.load(inventory)
-    except InventoryError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(2) from None
-    language: Lang = "fr" if lang == "fr" else "en"
     auth: provisioning.Auth = "password" if influx_auth == "password" else "token"
     try:
         written = provisioning.write(inv, out_dir, language, auth, dashboards_path)
     except OSError as exc:
-        err.print(
-            f"[red]error:[/red] --out: cannot write {exc.filename or out_dir}: "
-            f"{exc.strerror or exc}; choose another folder",
-            highlight=False,
-        )
+        where = exc.filename or out_dir
+        say.error(err, "dashboards.cannot_write", where=where, why=exc.strerror or exc)
         raise typer.Exit(2) from None
     dashboards = [p for p in written if p.suffix == ".json"]
     out.print(
-        f"wrote {len(dashboards)} dashboard(s) for {len(inv.communes)} commune(s) "
-        f"and the provisioning files to {out_dir}",
+        say.t(
+            "dashboards.wrote",
+            n=len(dashboards),
+            communes=len(inv.communes),
+            out=out_dir,
+            lang=language,
+        ),
         highlight=False,
+        markup=False,
     )

@@ -9,9 +9,11 @@ from typing import Annotated
 import typer
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from lorawatch.app import config
+from lorawatch.app.cli import say
 from lorawatch.core.errors import LorawatchError
 from lorawatch.core.timeutil import from_us, us
 from lorawatch.gateway_bridge.source import Message, NullSource
@@ -34,9 +36,11 @@ def _service(config_file: Path):  # type: ignore[no-untyped-def]
     from lorawatch.app.service import Service
 
     try:
-        return Service(config.load(config_file), source=NullSource())
+        settings = config.load(config_file)
+        say.deployment(settings)
+        return Service(settings, source=NullSource())
     except LorawatchError as exc:
-        err.print(f"error: {exc}")
+        say.print_failure(err, exc)
         raise typer.Exit(2) from None
 
 
@@ -68,23 +72,24 @@ def list_letters(
             counts = db.execute(counting).fetchall()
     # dev_eui and times whole at 80 columns: the free text folds instead.
     table = Table(box=box.SIMPLE_HEAD, padding=(0, 0), show_edge=False)
-    table.add_column("id", no_wrap=True)
-    table.add_column("received (UTC)", no_wrap=True)
+    table.add_column(say.t("col.id"), no_wrap=True)
+    table.add_column(say.t("col.received_utc"), no_wrap=True)
     table.add_column("dev_eui", no_wrap=True)
-    table.add_column("reason", overflow="fold")
-    table.add_column("detail", overflow="fold", ratio=1)
-    table.add_column("replayed", overflow="fold")
+    table.add_column(say.t("col.reason"), overflow="fold")
+    table.add_column(say.t("col.detail"), overflow="fold", ratio=1)
+    table.add_column(say.t("col.replayed"), overflow="fold")
     for id_, received, dev_eui, why, detail, topic, replayed in rows:
         table.add_row(
             str(id_),
             f"{from_us(received):%Y-%m-%d %H:%M:%S}",
             dev_eui or topic[:40],
             why,
-            detail[:120],
-            "yes" if replayed else "",
+            escape(detail[:120]),
+            say.t("yes") if replayed else "",
         )
     out.print(table)
-    out.print("open by reason: " + (", ".join(f"{r}={n}" for r, n in counts) or "none"))
+    by_reason = ", ".join(f"{r}={n}" for r, n in counts) or say.t("none")
+    out.print(say.t("deadletters.open", counts=by_reason), highlight=False, markup=False)
     service.sqlite.close()
     if service.state is not None:
         service.state.close()
@@ -130,7 +135,8 @@ def replay(
         if batch.dead_letters:
             still += 1
             letter = batch.dead_letters[0]
-            err.print(f"{id_}: still failing: {letter.reason}: {letter.detail}", highlight=False)
+            text = say.t("deadletters.still", id=id_, reason=letter.reason, detail=letter.detail)
+            err.print(text, highlight=False, markup=False)
             continue
         for store in service.stores:
             if store is not service.sqlite:
@@ -141,7 +147,7 @@ def replay(
                 "UPDATE dead_letters SET replayed_us = ? WHERE id = ?", (us(datetime.now(UTC)), id_)
             )
         fixed += 1
-    out.print(f"{fixed} replayed, {still} still failing")
+    out.print(say.t("deadletters.replayed", fixed=fixed, still=still), highlight=False)
     service.stop()
 
 
@@ -158,11 +164,12 @@ def influx_requeue(
     """
     service = _service(config_file)
     if service.influx is None:
-        err.print("error: influxdb is not in store.outputs: nothing to requeue")
+        say.error(err, "deadletters.no_influx")
         service.stop()
         raise typer.Exit(2)
     moved = service.influx.requeue_rejected()
     sent = service.influx.wait_drained(wait)
     left = service.influx.health()["rejected_batches"]
     service.stop()
-    out.print(f"{moved} requeued, {'all sent' if sent else 'not all sent yet'}, {left} set aside")
+    done = say.t("deadletters.all_sent" if sent else "deadletters.not_all_sent")
+    out.print(say.t("deadletters.requeued", moved=moved, done=done, left=left), highlight=False)

@@ -25,8 +25,10 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from lorawatch.app.cli import say
 from lorawatch.core.errors import InventoryError
 from lorawatch.core.readings import CANONICAL, Reading
 from lorawatch.decoders import registry, repository, vectors
@@ -45,8 +47,18 @@ def register(root: typer.Typer) -> None:
 
 
 def _fail(message: str) -> typer.Exit:
-    err.print(f"error: {message}", highlight=False, markup=False)
+    """``error: message`` (a message raised below, as it is), exit 2."""
+    err.print(f"{say.t('error')}: {message}", highlight=False, markup=False)
     return typer.Exit(EXIT_USAGE)
+
+
+def _refuse(text_id: str, /, **values: object) -> typer.Exit:
+    """``error:`` and the catalogue's ``cli.decoders.<text_id>``, exit 2."""
+    return _fail(say.t(f"decoders.{text_id}", **values))
+
+
+def _failed(label: str) -> str:
+    return f"[red]{say.t('decoders.fail')}[/red] {escape(label)}"
 
 
 @app.command("list")
@@ -70,16 +82,16 @@ def list_decoders(
         sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
         return
     table = Table()
-    table.add_column("name", no_wrap=True)
-    table.add_column("vendor", overflow="fold")
-    table.add_column("device", overflow="fold")
-    table.add_column("family", no_wrap=True)
-    table.add_column("readings", overflow="fold", ratio=1)
+    table.add_column(say.t("col.name"), no_wrap=True)
+    table.add_column(say.t("col.vendor"), overflow="fold")
+    table.add_column(say.t("col.device"), overflow="fold")
+    table.add_column(say.t("col.family"), no_wrap=True)
+    table.add_column(say.t("col.readings"), overflow="fold", ratio=1)
     for cls in registry.classes():
         table.add_row(cls.name, cls.vendor, cls.device, cls.family, ", ".join(cls.readings))
     out.print(table)
     for problem in registry.problems():
-        err.print(f"warning: {problem}", highlight=False, markup=False)
+        say.warning(err, problem)
 
 
 def _params(values: list[str]) -> dict[str, str]:
@@ -87,7 +99,7 @@ def _params(values: list[str]) -> dict[str, str]:
     for item in values:
         key, sep, value = item.partition("=")
         if not sep:
-            raise typer.BadParameter(f"{item!r}: expected KEY=VALUE", param_hint="--param")
+            raise _refuse("bad_param", item=item)
         params[key.strip()] = value.strip()
     return params
 
@@ -101,23 +113,23 @@ def _mapping(text: str) -> dict[str, FieldMapping]:
         try:
             source = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            raise _fail(f"--mapping: cannot read {path}: {exc}") from None
+            raise _refuse("mapping_unreadable", path=path, why=exc) from None
     try:
         doc = tomllib.loads(source)
     except tomllib.TOMLDecodeError as exc:
-        raise _fail(f"--mapping: not a TOML file nor inline TOML: {exc}") from None
+        raise _refuse("mapping_not_toml", why=exc) from None
     table = doc.get("mapping", doc)
     if not isinstance(table, dict):
-        raise _fail("--mapping: expected a table of FIELD = { reading = ... }")
+        raise _refuse("mapping_not_table")
     fields: dict[str, FieldMapping] = {}
     for key, spec in table.items():
         if not isinstance(spec, dict):
-            raise _fail(f"--mapping: {key!r}: expected {{ reading = ... }}, got {spec!r}")
+            raise _refuse("mapping_not_spec", key=key, spec=spec)
         try:
             fields[key] = FieldMapping(**spec)
         except ValidationError as exc:
             problems = "; ".join(e["msg"] for e in exc.errors())
-            raise _fail(f"--mapping: {key!r}: {problems}") from None
+            raise _refuse("mapping_bad", key=key, problems=problems) from None
     return fields
 
 
@@ -127,7 +139,7 @@ def _decoder(
     raw: dict[str, Any] = _params(param)
     if codec is not None or device is not None:
         if name is not None:
-            raise _fail("give either a DECODER name or --codec / --device, not both")
+            raise _refuse("both")
         if codec is not None:
             raw["codec"] = str(codec)
         if repo is not None:
@@ -136,7 +148,7 @@ def _decoder(
             raw["device"] = device
         name = "js"
     if name is None:
-        raise _fail("which decoder? give a DECODER name, --codec FILE.js or --device VENDOR/MODEL")
+        raise _refuse("which")
     try:
         decoder = registry.get(name)
     except InventoryError as exc:
@@ -199,19 +211,21 @@ def test_frame(
     """Decode one frame and print its vendor data, warnings, errors and canonical readings."""
     by_option = codec is not None or device is not None
     if not arguments or (not by_option and len(arguments) < 2):
-        raise _fail("expected [DECODER] HEX")
+        raise _refuse("expected_args")
     name = None if by_option else arguments[0]
     payload_hex = " ".join(arguments if by_option else arguments[1:])
     try:
         payload = repository.payload_of(payload_hex)
     except ValueError:
-        raise _fail(f"HEX: {payload_hex!r} is not hexadecimal") from None
+        raise _refuse("not_hex", payload=payload_hex) from None
     decoder, params = _decoder(name, codec, repo, device, param or [])
     ports = repository.F_PORTS if isinstance(decoder, JSCodec) else range(256)
     try:
         repository.f_port_of(fport, ports)
-    except ValueError as exc:
-        raise _fail(f"--fport: {str(exc).removeprefix('fPort: ')}") from None
+    except ValueError:
+        span = f"{ports.start}-{ports.stop - 1}"
+        kind = "not_application_port" if fport in range(256) else "not_lorawan_port"
+        raise _refuse(kind, port=fport, span=span) from None
     fields = _mapping(mapping) if mapping is not None else {}
     now = datetime.now(UTC).replace(microsecond=0)
     result = decoder.decode_uplink(Uplink(payload, fport, now))
@@ -263,16 +277,16 @@ def _verify_codec(path: Path) -> tuple[int, int]:
     try:
         codec = repository.load_codec(path)
     except repository.RepositoryError as exc:
-        err.print(f"[red]FAIL[/red] {exc}", highlight=False)
+        err.print(f"{_failed(str(exc))}", highlight=False)
         return 0, 1
     decoder = JSCodec(codec.script)
     label = path.name
     problem = decoder.check()
     if problem:
-        err.print(f"[red]FAIL[/red] {label}: {problem}", highlight=False)
+        err.print(f"{_failed(label)}: {escape(problem)}", highlight=False)
         return 0, max(1, len(codec.examples) + len(codec.problems))
     for line in codec.problems:
-        err.print(f"[red]FAIL[/red] {label} {line}", highlight=False, markup=False)
+        err.print(f"{_failed(label)} {escape(line)}", highlight=False)
     failed = 0
     for example in codec.examples:
         recv = example.recv_time or vectors.DEFAULT_RECV_TIME
@@ -281,12 +295,10 @@ def _verify_codec(path: Path) -> tuple[int, int]:
         try:
             problems = example.problems(result)
         except Exception as exc:  # noqa: BLE001 - an odd expected value is the example's fault
-            problems = [f"cannot compare with this example: {type(exc).__name__}: {exc}"]
+            problems = [say.t("decoders.cannot_compare", why=f"{type(exc).__name__}: {exc}")]
         if problems:
             failed += 1
-            err.print(
-                f"[red]FAIL[/red] {label}[{example.index}] {example.description}", highlight=False
-            )
+            err.print(_failed(f"{label}[{example.index}] {example.description}"), highlight=False)
             for line in problems:
                 err.print(f"    {line}", highlight=False, markup=False)
     return len(codec.examples) - failed, failed + len(codec.problems)
@@ -297,7 +309,7 @@ def _run_vector(example: vectors.Example) -> vectors.Outcome:
         return vectors.run(example)
     except Exception as exc:  # noqa: BLE001 - a malformed example is reported, not a crash
         outcome = vectors.Outcome(example)
-        outcome.problems.append(f"malformed example: {type(exc).__name__}: {exc}")
+        outcome.problems.append(say.t("decoders.malformed", why=f"{type(exc).__name__}: {exc}"))
         return outcome
 
 
@@ -313,7 +325,7 @@ def verify(
 ) -> None:
     """Run every example against its codec or decoder; a diff per mismatch (exit 1 on any)."""
     if not path.exists():
-        raise _fail(f"{path}: does not exist")
+        raise _refuse("missing", path=path)
     passed = failed = 0
     single = path.is_file()
     for file in vectors.files(path):
@@ -342,10 +354,10 @@ def verify(
                 passed += 1
                 continue
             failed += 1
-            err.print(f"[red]FAIL[/red] {o.example.id}", highlight=False)
+            err.print(_failed(o.example.id), highlight=False)
             for p in o.problems:
                 err.print(f"    {p}", highlight=False, markup=False)
-    out.print(f"{passed} passed, {failed} failed")
+    out.print(say.t("decoders.verified", passed=passed, failed=failed), highlight=False)
     if failed or not passed:
         raise typer.Exit(1)
 

@@ -14,6 +14,7 @@ from rich.console import Console
 from lorawatch import inventory as inventory_mod
 from lorawatch.analytics import decret
 from lorawatch.app import config
+from lorawatch.app.cli import say
 from lorawatch.app.cli.reports import reading_store
 from lorawatch.core.errors import LorawatchError
 
@@ -37,17 +38,19 @@ def decret_tertiaire(
     change against the reference year, per building (docs/decret-tertiaire.md)."""
     try:
         settings = config.load(config_file)
+        say.deployment(settings)
         inv = inventory_mod.load(settings.inventory.path)
     except LorawatchError as exc:
-        err.print(f"error: {exc}", highlight=False)
+        say.print_failure(err, exc)
         raise typer.Exit(2) from None
     if building and building not in inv.buildings:
-        raise typer.BadParameter(f"{building!r} is not in the inventory", param_hint="--building")
+        say.error(err, "unknown_building", building=building)
+        raise typer.Exit(2)
     try:
         with reading_store(settings) as store:
             rows = decret.declarations(store, inv, year, reference_year, building)
     except LorawatchError as exc:
-        err.print(f"error: {exc}", highlight=False)
+        say.print_failure(err, exc)
         raise typer.Exit(1) from None
     if fmt == "json":
         sys.stdout.write(json.dumps([r.to_json() for r in rows], ensure_ascii=False) + "\n")

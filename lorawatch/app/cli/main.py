@@ -1,4 +1,7 @@
-"""The ``lorawatch`` command line. Each stage of the data flow brings its own sub-commands."""
+"""The ``lorawatch`` command line. Each stage of the data flow brings its own sub-commands.
+
+Its messages for an operator come from the catalogue in one language (:mod:`.say`).
+"""
 
 from __future__ import annotations
 
@@ -16,8 +19,10 @@ from rich.markup import escape
 from lorawatch import __version__
 from lorawatch import inventory as inventory_pkg
 from lorawatch.app import config
+from lorawatch.app.cli import say
 from lorawatch.core import logs
 from lorawatch.core.errors import BusyError, ConfigError, InventoryError, LorawatchError
+from lorawatch.core.formats import LANGS
 from lorawatch.core.settings import LogConfig
 
 app = typer.Typer(
@@ -68,18 +73,41 @@ def main_options(
             "--log-format", help="auto (console on a terminal, else JSON), json or console."
         ),
     ] = "auto",
+    lang: Annotated[
+        str | None,
+        typer.Option(
+            "--lang",
+            envvar=say.ENV_LANG,
+            help="Language of the messages: fr or en (default: the configuration's "
+            "site.language, else LC_ALL/LC_MESSAGES/LANG, else fr).",
+        ),
+    ] = None,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = False,
 ) -> None:
+    say.choose(lang)
+    if lang is not None and lang not in LANGS:
+        say.error(err, "bad_choice", option="--lang", value=lang, choices="fr, en")
+        raise typer.Exit(EXIT_CONFIG)
     if log_level not in ("debug", "info", "warning", "error"):
-        raise typer.BadParameter(
-            f"{log_level!r}: choose debug, info, warning or error", param_hint="--log-level"
+        say.error(
+            err,
+            "bad_choice",
+            option="--log-level",
+            value=log_level,
+            choices="debug, info, warning, error",
         )
+        raise typer.Exit(EXIT_CONFIG)
     if log_format not in ("auto", "json", "console"):
-        raise typer.BadParameter(
-            f"{log_format!r}: choose auto, json or console", param_hint="--log-format"
+        say.error(
+            err,
+            "bad_choice",
+            option="--log-format",
+            value=log_format,
+            choices="auto, json, console",
         )
+        raise typer.Exit(EXIT_CONFIG)
     _explicit_log.clear()
     for name, value in (("level", log_level), ("format", log_format)):
         source = ctx.get_parameter_source(f"log_{name}")
@@ -112,7 +140,7 @@ def exit_code(exc: BaseException) -> int:
 
 
 def fail(exc: LorawatchError) -> typer.Exit:
-    err.print(f"[red]error:[/red] {exc}", highlight=False, markup=True)
+    say.print_failure(err, exc)
     return typer.Exit(exit_code(exc))
 
 
@@ -142,32 +170,24 @@ def init(
     }
     existing = [p for p in files if p.exists()]
     if len(existing) == len(files) and not force:
-        err.print(
-            f"[red]error:[/red] {' and '.join(map(str, existing))} already exist: nothing "
-            "written. Give another directory, or --force to overwrite them.",
-            highlight=False,
-        )
+        say.error(err, "init.both_exist", files=say.t("and").join(map(str, existing)))
         raise typer.Exit(EXIT_CONFIG)
     if not force:
         for path in existing:
-            out.print(f"kept {path} (it exists; --force overwrites it)", highlight=False)
+            out.print(say.t("init.kept", path=path), highlight=False, markup=False)
             del files[path]
     try:
         directory.mkdir(parents=True, exist_ok=True)
         for path, text in files.items():
             path.write_text(text, encoding="utf-8")
     except OSError as exc:
-        err.print(
-            f"[red]error:[/red] cannot write in {directory}: {exc.strerror or exc}; give "
-            "another directory",
-            highlight=False,
-        )
+        say.error(err, "init.cannot_write", directory=directory, why=exc.strerror or exc)
         raise typer.Exit(EXIT_CONFIG) from None
-    names = " and ".join(str(p) for p in files)
+    names = say.t("and").join(str(p) for p in files)
     out.print(
-        f"wrote {names}. Next: edit the inventory's devices, then "
-        f"`lorawatch config check {directory / 'lorawatch.toml'}`.",
+        say.t("init.wrote", files=names, config=directory / "lorawatch.toml"),
         highlight=False,
+        markup=False,
     )
 
 
@@ -180,15 +200,12 @@ def config_check(
     try:
         settings = config.load(file)
     except ConfigError as exc:
-        err.print(f"[red]{len(exc.problems)} error(s)[/red] in {file}:", highlight=False)
-        for key, message in exc.problems:
-            err.print(f"  [bold]{key}[/bold]: {message}", highlight=False)
+        _problems(file, exc.problems)
         raise typer.Exit(EXIT_CONFIG) from None
+    say.deployment(settings)
     problems = config.runtime_problems(settings)
     if problems:
-        err.print(f"[red]{len(problems)} error(s)[/red] in {file}:", highlight=False)
-        for key, message in problems:
-            err.print(f"  [bold]{key}[/bold]: {message}", highlight=False)
+        _problems(file, problems)
         raise typer.Exit(EXIT_CONFIG)
     if inventory:
         # lazy: decoders load only when an inventory is checked
@@ -200,22 +217,39 @@ def config_check(
         except InventoryError as exc:
             raise fail(exc) from None
         out.print(
-            f"inventory {path}: {len(inv.devices)} device(s), {len(inv.buildings)} building(s)"
+            say.t(
+                "check.inventory", path=path, devices=len(inv.devices), buildings=len(inv.buildings)
+            ),
+            highlight=False,
+            markup=False,
         )
         # lazy: with the inventory, only when one is checked
         from lorawatch.inventory.occupancy import calendar_warnings
 
         today = datetime.now(ZoneInfo(settings.site.timezone)).date()
         for warning in calendar_warnings(inv, today):
-            text = f"[{warning['key']}]: {warning['message']} (buildings: "
-            text += f"{', '.join(warning['buildings'])})"
-            err.print(f"[yellow]warning[/yellow] {escape(text)}", highlight=False)
+            buildings = ", ".join(warning["buildings"])
+            say.warning(
+                err,
+                f"[{warning['key']}]: {warning['message']} "
+                + say.t("check.buildings", buildings=buildings),
+            )
     # lazy: decoders (and their plugins) load only when a check needs them
     from lorawatch.decoders import registry
 
     for problem in registry.problems():  # a plugin left out (name clash, import error)
-        err.print(f"[yellow]warning:[/yellow] {escape(problem)}", highlight=False)
-    out.print(f"[green]ok[/green]: {file}", highlight=False)
+        say.warning(err, problem)
+    out.print(f"[green]{say.t('ok')}[/green]: {escape(str(file))}", highlight=False)
+
+
+def _problems(file: Path, problems: list[tuple[str, str]]) -> None:
+    """Every problem of a configuration file, each with its key, under one header."""
+    header = say.t(
+        "problems.configuration_error", n=len(problems), where=f" {say.t('in_source', source=file)}"
+    )
+    err.print(f"[red]{escape(header)}[/red]", highlight=False)
+    for key, message in problems:
+        err.print(f"  [bold]{escape(key)}[/bold]: {escape(message)}", highlight=False)
 
 
 @app.command()
@@ -228,6 +262,7 @@ def run(
 
     try:
         settings = config.load(config_file)
+        say.deployment(settings)
         problems = config.runtime_problems(settings)
         if problems:
             raise ConfigError(problems, str(config_file))
@@ -320,13 +355,9 @@ def main() -> None:
     try:
         app()
     except LorawatchError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        say.print_failure(err, exc)
         sys.exit(exit_code(exc))
     except OSError as exc:
-        where = f" {exc.filename}" if exc.filename else ""
-        err.print(
-            f"[red]error:[/red]{where}: {exc.strerror or exc}: check the path or option and "
-            "its permissions",
-            highlight=False,
-        )
+        where = f"{exc.filename}: " if exc.filename else ""
+        say.error(err, "os_error", where=where, why=exc.strerror or exc)
         sys.exit(exit_code(exc))

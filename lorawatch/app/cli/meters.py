@@ -10,10 +10,12 @@ from typing import Annotated
 import typer
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from lorawatch import inventory
 from lorawatch.app import config
+from lorawatch.app.cli import say
 from lorawatch.core.errors import LorawatchError
 from lorawatch.core.readings import DELTA_OF
 from lorawatch.core.timeutil import from_us
@@ -47,10 +49,21 @@ def register(root: typer.Typer) -> None:
 
 def _settings(config_file: Path) -> config.Settings:
     try:
-        return config.load(config_file)
+        settings = config.load(config_file)
     except LorawatchError as exc:
-        err.print(f"error: {exc}")
+        say.print_failure(err, exc)
         raise typer.Exit(2) from None
+    say.deployment(settings)
+    return settings
+
+
+def _refuse(option: str, key: str, **values: object) -> typer.Exit:
+    """A value the inventory or the clock contradicts: ``error: OPTION: why``, exit 2."""
+    err.print(
+        f"[red]{say.t('error')}:[/red] {escape(option)}: {escape(say.t(key, **values))}",
+        highlight=False,
+    )
+    return typer.Exit(2)
 
 
 def _store(config_file: Path) -> SqliteStore:
@@ -78,7 +91,7 @@ def _record(
     try:
         store = PostgresStore(state)
     except LorawatchError as exc:
-        err.print(f"error: {exc}")
+        say.print_failure(err, exc)
         raise typer.Exit(1) from None
     try:
         return store.record_command(key, kind, at, amount, note)
@@ -109,12 +122,12 @@ def _key(config_file: Path, dev_eui: str, name: str, channel: str) -> tuple[Mete
     that device counts (a water meter's volume, never a default energy index)."""
     dev_eui = dev_eui.lower()
     if len(dev_eui) != 16 or any(c not in "0123456789abcdef" for c in dev_eui):
-        raise typer.BadParameter(f"{dev_eui!r} is not 16 hex digits", param_hint="DEV_EUI")
+        raise _refuse("DEV_EUI", "meters.not_hex", dev_eui=dev_eui)
     settings = _settings(config_file)
     try:
         inv = inventory.load(settings.inventory.path)
     except LorawatchError as exc:
-        err.print(f"error: {exc}")
+        say.print_failure(err, exc)
         raise typer.Exit(2) from None
     device = inv.devices.get(dev_eui)
     if device is not None:
@@ -125,27 +138,23 @@ def _key(config_file: Path, dev_eui: str, name: str, channel: str) -> tuple[Mete
         label, kind = dev_eui, "profile-matched"
         indexes = _stored_indexes(settings.store.sqlite.path, dev_eui)
         if not indexes:
-            raise typer.BadParameter(
-                f"{dev_eui} is in no device of {settings.inventory.path} and no meter reading "
-                "of it is stored: check the dev_eui (ChirpStack shows it), or add the device "
-                "to the inventory first",
-                param_hint="DEV_EUI",
+            raise _refuse(
+                "DEV_EUI", "meters.unknown", dev_eui=dev_eui, inventory=settings.inventory.path
             )
     if not indexes:
-        raise typer.BadParameter(
-            f"{label} is a {kind} device: it has no meter index to reset",
-            param_hint="DEV_EUI",
-        )
+        raise _refuse("DEV_EUI", "meters.no_index", label=label, kind=kind)
     if not name:
         if len(indexes) > 1:
-            raise typer.BadParameter(
-                f"{label} counts {' and '.join(indexes)}: say which", param_hint="--name"
-            )
+            raise _refuse("--name", "meters.which", label=label, indexes=", ".join(indexes))
         name = indexes[0]
     elif name not in indexes:
-        raise typer.BadParameter(
-            f"{name!r}: {label} is a {kind} device and counts {', '.join(indexes)}",
-            param_hint="--name",
+        raise _refuse(
+            "--name",
+            "meters.wrong_index",
+            name=name,
+            label=label,
+            kind=kind,
+            indexes=", ".join(indexes),
         )
     return MeterKey(dev_eui, name, channel), settings.store.sqlite.path
 
@@ -177,14 +186,11 @@ def _at(text: str) -> datetime:
     try:
         at = datetime.fromisoformat(text)
     except ValueError:
-        raise typer.BadParameter(f"{text!r} is not an ISO 8601 time", param_hint="--at") from None
+        raise _refuse("--at", "meters.not_iso", text=text) from None
     if at.tzinfo is None:
-        raise typer.BadParameter(f"{text!r} has no zone: add Z or +01:00", param_hint="--at")
+        raise _refuse("--at", "meters.no_zone", text=text)
     if at > datetime.now(UTC) + FUTURE_SLACK:
-        raise typer.BadParameter(
-            f"{text} is in the future: record a replacement once it has happened",
-            param_hint="--at",
-        )
+        raise _refuse("--at", "meters.future", text=text)
     return at
 
 
@@ -205,8 +211,16 @@ def reset(
     key, path = _key(config_file, dev_eui, name, channel)
     command_id = _record(config_file, path, key, "replace", when, start_index, note)
     out.print(
-        f"meter command {command_id}: {key.dev_eui} {key.name} replaced at {when.isoformat()}, "
-        f"new index {start_index:g}; the service applies it within seconds"
+        say.t(
+            "meters.replaced",
+            id=command_id,
+            dev_eui=key.dev_eui,
+            name=key.name,
+            at=when.isoformat(),
+            index=f"{start_index:g}",
+        ),
+        highlight=False,
+        markup=False,
     )
 
 
@@ -226,11 +240,19 @@ def calibrate(
     when = _at(at)
     key, path = _key(config_file, dev_eui, name, channel)
     if offset == 0:
-        raise typer.BadParameter("an offset of 0 changes nothing", param_hint="--offset")
+        raise _refuse("--offset", "meters.zero_offset")
     command_id = _record(config_file, path, key, "calibrate", when, offset, note)
     out.print(
-        f"meter command {command_id}: {key.dev_eui} {key.name} calibrated by {offset:+g} "
-        f"at {when.isoformat()}"
+        say.t(
+            "meters.calibrated",
+            id=command_id,
+            dev_eui=key.dev_eui,
+            name=key.name,
+            offset=f"{offset:+g}",
+            at=when.isoformat(),
+        ),
+        highlight=False,
+        markup=False,
     )
 
 
@@ -241,14 +263,14 @@ def list_commands(config_file: ConfigOption) -> None:
     commands.ensure_schema(store)
     # dev_eui and times whole at 80 columns: the note folds instead.
     table = Table(box=box.SIMPLE_HEAD, padding=(0, 0), show_edge=False)
-    table.add_column("id", no_wrap=True)
+    table.add_column(say.t("col.id"), no_wrap=True)
     table.add_column("dev_eui", no_wrap=True)
-    table.add_column("index", no_wrap=True)
-    table.add_column("kind", no_wrap=True)
-    table.add_column("at (UTC)", no_wrap=True)
-    table.add_column("amount", no_wrap=True, justify="right")
-    table.add_column("applied", no_wrap=True)
-    table.add_column("note", overflow="fold")
+    table.add_column(say.t("col.index"), no_wrap=True)
+    table.add_column(say.t("col.kind"), no_wrap=True)
+    table.add_column(say.t("col.at_utc"), no_wrap=True)
+    table.add_column(say.t("col.amount"), no_wrap=True, justify="right")
+    table.add_column(say.t("col.applied"), no_wrap=True)
+    table.add_column(say.t("col.note"), overflow="fold")
     for row in store.fetch(
         "SELECT id, dev_eui, name, channel, kind, at_us, amount, applied_us, note FROM meter_commands ORDER BY id"
     ):
@@ -260,7 +282,7 @@ def list_commands(config_file: ConfigOption) -> None:
             kind,
             f"{from_us(at_us):%Y-%m-%d %H:%M}",
             f"{amount:g}",
-            "yes" if applied else "pending",
-            note,
+            say.t("yes") if applied else say.t("meters.pending"),
+            escape(note),
         )
     out.print(table)

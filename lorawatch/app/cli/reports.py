@@ -22,11 +22,13 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from lorawatch import inventory as inventory_mod
 from lorawatch.alerts.api import AlertsApi
 from lorawatch.analytics import exports, reports, savings
 from lorawatch.app import config
+from lorawatch.app.cli import say
 from lorawatch.app.config import Settings
 from lorawatch.core import timeutil
 from lorawatch.core.errors import ConfigError, InventoryError, LorawatchError
@@ -53,16 +55,21 @@ def register(app: typer.Typer) -> None:
 
 
 def _fail(message: str, code: int = EXIT_REFUSED) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", highlight=False, markup=True)
+    err.print(f"[red]{say.t('error')}:[/red] {escape(message)}", highlight=False)
     return typer.Exit(code)
+
+
+def _refuse(key: str, code: int = EXIT_REFUSED, **values: object) -> typer.Exit:
+    return _fail(say.t(key, **values), code)
 
 
 def _load(config_file: Path) -> tuple[Settings, Inventory]:
     try:
         settings = config.load(config_file)
+        say.deployment(settings)
         return settings, inventory_mod.load(settings.inventory.path)
     except (ConfigError, InventoryError) as exc:
-        raise _fail(str(exc)) from None
+        raise _fail(say.failure(exc)) from None
 
 
 @contextmanager
@@ -86,7 +93,7 @@ def _sqlite(settings: Settings) -> Iterator[SqliteStore]:
     path = settings.store.sqlite.path
     if not path.exists():
         # Opening would create an empty store, and the export would publish nothing.
-        raise _fail(f"no store at {path} (store.sqlite.path): nothing to read")
+        raise _refuse("reports.no_store", path=path)
     store = SqliteStore(path)
     try:
         yield store
@@ -106,9 +113,7 @@ def _day(text: str, option: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise typer.BadParameter(
-            f"{text!r} is not a date (YYYY-MM-DD)", param_hint=option
-        ) from None
+        raise _refuse("reports.not_a_date", option=option, text=text) from None
 
 
 def export_command(
@@ -136,13 +141,13 @@ def export_command(
     """
     first, last = _day(from_, "--from"), _day(to, "--to")
     if last < first:
-        raise typer.BadParameter("the last day is before the first", param_hint="--to")
+        raise _refuse("reports.backwards")
     if fmt not in exports.FORMATS:
-        raise typer.BadParameter(f"{fmt!r}: expected csv, json or both", param_hint="--format")
+        raise _refuse("bad_choice", option="--format", value=fmt, choices="csv, json, both")
     try:
         exports.check_grouping(group_by)  # before opening anything: a refusal costs nothing
     except exports.ExportRefused as exc:
-        raise _fail(f"export refused: {exc.reason}") from None
+        raise _refuse("reports.refused", reason=exc.reason) from None
     settings, inventory = _load(config_file)
     try:
         with _sqlite(settings) as sqlite, _consumption_store(settings, sqlite) as store:
@@ -158,18 +163,26 @@ def export_command(
                 only=buildings or (),
             )
     except exports.ExportRefused as exc:
-        raise _fail(f"export refused: {exc.reason}") from None
+        raise _refuse("reports.refused", reason=exc.reason) from None
     except LorawatchError as exc:
-        raise _fail(str(exc), 1) from None
+        raise _fail(say.failure(exc), 1) from None
     for building, reason in sorted(result.withheld.items()):
-        err.print(f"withheld: {building}: {reason}", highlight=False)
+        text = say.t("reports.withheld", building=building, reason=reason)
+        err.print(text, highlight=False, markup=False)
     published = {r.building_id for r in result.rows}
     for path in result.paths:
         out.print(str(path), highlight=False)
     out.print(
-        f"{len(result.rows)} row(s), {len(published)} building(s), "
-        f"{first.isoformat()} to {last.isoformat()} ({settings.site.timezone})",
+        say.t(
+            "reports.exported",
+            rows=len(result.rows),
+            buildings=len(published),
+            first=first.isoformat(),
+            last=last.isoformat(),
+            tz=settings.site.timezone,
+        ),
         highlight=False,
+        markup=False,
     )
 
 
@@ -177,7 +190,10 @@ def report_command(
     config_file: ConfigOption,
     month: Annotated[str, typer.Option("--month", help="The month, YYYY-MM.")],
     out_dir: OutOption = Path(),
-    lang: Annotated[str, typer.Option("--lang", help="fr (default) or en.")] = "fr",
+    lang: Annotated[
+        str | None,
+        typer.Option("--lang", help="fr or en (default: the configuration's site.language)."),
+    ] = None,
     communes: Annotated[
         list[str] | None,
         typer.Option("--commune", help="Only this commune (repeatable); default: all."),
@@ -201,22 +217,20 @@ def report_command(
     try:
         first = reports.parse_month(month)
     except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--month") from None
-    if lang not in LANGS:
-        raise typer.BadParameter(f"{lang!r}: expected fr or en", param_hint="--lang")
-    language: Lang = "en" if lang == "en" else "fr"
+        raise _refuse("reports.bad_month", why=exc) from None
+    if lang is not None and lang not in LANGS:
+        raise _refuse("bad_choice", option="--lang", value=lang, choices=", ".join(LANGS))
     settings, inventory = _load(config_file)
     baseline = None
     if savings_baseline:
         try:
             baseline = savings.parse_period(savings_baseline, timeutil.zone(settings.site.timezone))
         except (ValueError, OverflowError) as exc:
-            raise typer.BadParameter(str(exc), param_hint="--savings-baseline") from None
+            raise _refuse("reports.bad_baseline", why=exc) from None
+    language: Lang = settings.site.language if lang is None else "en" if lang == "en" else "fr"
     unknown = sorted(set(communes or ()) - set(inventory.communes))
     if unknown:
-        raise typer.BadParameter(
-            f"not in the inventory: {', '.join(unknown)}", param_hint="--commune"
-        )
+        raise _refuse("reports.unknown_communes", communes=", ".join(unknown))
     written: list[Path] = []
     try:
         with _sqlite(settings) as sqlite, _consumption_store(settings, sqlite) as store:
@@ -232,6 +246,6 @@ def report_command(
             for report in built:
                 written += reports.write(report, out_dir, language)
     except LorawatchError as exc:
-        raise _fail(str(exc), 1) from None
+        raise _fail(say.failure(exc), 1) from None
     for path in written:
         out.print(str(path), highlight=False)

@@ -14,6 +14,7 @@ from rich.console import Console
 from lorawatch import inventory as inventory_mod
 from lorawatch.analytics import savings as savings_mod
 from lorawatch.app import config
+from lorawatch.app.cli import say
 from lorawatch.app.cli.reports import reading_store
 from lorawatch.core.errors import LorawatchError
 
@@ -41,19 +42,22 @@ def savings(
     refused when the model does not meet Guideline 14."""
     try:
         settings = config.load(config_file)
+        say.deployment(settings)
         inv = inventory_mod.load(settings.inventory.path)
     except LorawatchError as exc:
-        err.print(f"error: {exc}", highlight=False)
+        say.print_failure(err, exc)
         raise typer.Exit(2) from None
     found = inv.buildings.get(building)
     if found is None:
-        raise typer.BadParameter(f"{building!r} is not in the inventory", param_hint="--building")
+        say.error(err, "unknown_building", building=building)
+        raise typer.Exit(2)
     commune = inv.communes[found.commune]
     zone = ZoneInfo(commune.timezone)
     try:
         base, rep = savings_mod.parse_periods(baseline, reporting, zone)
     except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
+        say.error(err, "savings.bad_period", why=exc)
+        raise typer.Exit(2) from None
     try:
         with reading_store(settings) as store:
             result = savings_mod.measure(store, inv, building, base, rep)
@@ -63,23 +67,31 @@ def savings(
                 json.dumps({"building": building, "refused": str(exc), "reason": exc.reason}) + "\n"
             )
         else:
-            err.print(f"refused: {exc}", highlight=False)
+            err.print(say.t("savings.refused", why=exc), highlight=False, markup=False)
         raise typer.Exit(1) from None
     except LorawatchError as exc:
-        err.print(f"error: {exc}", highlight=False)
+        say.print_failure(err, exc)
         raise typer.Exit(1) from None
     if as_json:
         sys.stdout.write(json.dumps(result.to_json()) + "\n")
         return
     low, high = result.avoided_kwh_90
     out.print(
-        f"{found.name}: {result.avoided_kwh:.0f} kWh avoided ({result.avoided_pct:+.1f} % of "
-        f"{result.adjusted_baseline_kwh:.0f} kWh expected with the reporting period's weather; "
-        f"{result.measured_kwh:.0f} kWh measured)\n"
-        f"  90 % interval {low:.0f} .. {high:.0f} kWh, fractional savings uncertainty "
-        f"{result.fsu_90_pct:.0f} %\n"
-        f"  baseline model: R² {result.r2:.2f}, CV(RMSE) {result.cv_rmse_pct:.1f} %, NMBE "
-        f"{result.nmbe_pct:+.2f} % over {result.baseline_hours} h (ASHRAE G14: CV(RMSE) ≤ 30 %, "
-        f"|NMBE| ≤ 10 %)",
+        say.t(
+            "savings.result",
+            name=found.name,
+            avoided=f"{result.avoided_kwh:.0f}",
+            pct=f"{result.avoided_pct:+.1f}",
+            expected=f"{result.adjusted_baseline_kwh:.0f}",
+            measured=f"{result.measured_kwh:.0f}",
+            low=f"{low:.0f}",
+            high=f"{high:.0f}",
+            fsu=f"{result.fsu_90_pct:.0f}",
+            r2=f"{result.r2:.2f}",
+            cv=f"{result.cv_rmse_pct:.1f}",
+            nmbe=f"{result.nmbe_pct:+.2f}",
+            hours=result.baseline_hours,
+        ),
         highlight=False,
+        markup=False,
     )

@@ -10,7 +10,9 @@ from typing import Annotated, Literal, cast
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
+from lorawatch.app.cli import say
 from lorawatch.core.errors import ConfigError, InventoryError, LorawatchError
 
 err = Console(stderr=True)
@@ -58,7 +60,8 @@ def register(app: typer.Typer) -> None:
         from lorawatch.simulators.simulation import Simulation
 
         if fmt not in ("v4-json", "v4-protobuf", "v3"):
-            err.print(f"[red]error:[/red] --format must be v4-json, v4-protobuf or v3, not {fmt!r}")
+            choices = "v4-json, v4-protobuf, v3"
+            say.error(err, "bad_choice", option="--format", value=fmt, choices=choices)
             raise typer.Exit(2)
         try:
             when = _instant(start) if start else datetime.now(UTC).replace(second=0, microsecond=0)
@@ -69,9 +72,7 @@ def register(app: typer.Typer) -> None:
             if backfill is not None:
                 span = run.parse_duration(backfill)
                 if config is None:
-                    raise ConfigError(
-                        [("--config", "--backfill writes through the pipeline: give --config")]
-                    )
+                    raise ConfigError([("--config", say.t("simulate.needs_config"))])
                 _backfill(sim, scene.inventory, config, when - span, when)
                 return
             stop = threading.Event()
@@ -81,17 +82,26 @@ def register(app: typer.Typer) -> None:
                 s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)
             }
             out.print(
-                f"simulating {scene.name}: {len(sim.devices)} devices, x{speed:g}, to {broker} "
-                f"({fmt}); Ctrl-C stops."
+                say.t(
+                    "simulate.live",
+                    name=scene.name,
+                    n=len(sim.devices),
+                    speed=f"{speed:g}",
+                    broker=broker,
+                    fmt=fmt,
+                ),
+                highlight=False,
+                markup=False,
             )
             try:
                 published = run.live(sim, broker, speed, stop, start=when)
             finally:
                 for s, handler in previous.items():
                     signal.signal(s, handler)
-            out.print(f"simulator stopped: {published} uplinks published")
+            out.print(say.t("simulate.stopped", n=published), highlight=False)
         except (ValueError, LorawatchError) as exc:
-            err.print(f"[red]error:[/red] {exc}", highlight=False)
+            text = say.failure(exc) if isinstance(exc, LorawatchError) else str(exc)
+            err.print(f"[red]{say.t('error')}:[/red] {escape(text)}", highlight=False)
             code = 2 if isinstance(exc, ConfigError | InventoryError | ValueError) else 1
             raise typer.Exit(code) from None
 
@@ -113,6 +123,7 @@ def _backfill(
 
     assert isinstance(sim, Simulation) and isinstance(inventory, Inventory)
     settings = config_mod.load(config_file)
+    say.deployment(settings)
     service = Service(settings, inventory=inventory)
     try:
         count = run.backfill(
@@ -133,7 +144,13 @@ def _backfill(
         for store in service.stores:
             store.close()
     out.print(
-        f"backfilled {count} uplinks from {begin.astimezone(UTC):%Y-%m-%d %H:%M} to "
-        f"{end.astimezone(UTC):%Y-%m-%d %H:%M} UTC; alert rule state of {saved} subject(s) "
-        "saved for `lorawatch run`"
+        say.t(
+            "simulate.backfilled",
+            n=count,
+            start=f"{begin.astimezone(UTC):%Y-%m-%d %H:%M}",
+            end=f"{end.astimezone(UTC):%Y-%m-%d %H:%M}",
+            saved=saved,
+        ),
+        highlight=False,
+        markup=False,
     )

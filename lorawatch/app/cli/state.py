@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lorawatch.app import config
+from lorawatch.app.cli import say
 from lorawatch.core import catalogue
 from lorawatch.core.errors import ConfigError, LorawatchError
 
@@ -29,7 +30,7 @@ def register(root: typer.Typer) -> None:
 
 
 def _fail(exc: LorawatchError) -> typer.Exit:
-    err.print(f"[red]error:[/red] {exc}", highlight=False)
+    say.print_failure(err, exc)
     return typer.Exit(2 if isinstance(exc, ConfigError) else 1)
 
 
@@ -98,7 +99,7 @@ def status(
     if as_json:
         typer.echo(json.dumps(report, indent=2))
         return
-    _tables(report, lang or settings.http.screens.language)
+    _tables(report, lang or settings.http.screens.language or settings.site.language)
 
 
 def _tables(report: dict[str, Any], lang: Literal["fr", "en"]) -> None:

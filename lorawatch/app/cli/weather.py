@@ -10,6 +10,7 @@ from rich.console import Console
 
 from lorawatch import inventory as inventory_mod
 from lorawatch.app import config
+from lorawatch.app.cli import say
 from lorawatch.core.errors import LorawatchError
 from lorawatch.pipeline import weather
 from lorawatch.stores.influx import InfluxStore
@@ -39,28 +40,27 @@ def import_file(
     """Store a station's hourly temperatures as the commune's ``outdoor_temperature_c``."""
     try:
         settings = config.load(config_file)
+        say.deployment(settings)
         inv = inventory_mod.load(settings.inventory.path)
         if commune not in inv.communes:
-            known = ", ".join(sorted(inv.communes)) or "none"
-            raise typer.BadParameter(
-                f"{commune!r} is not in the inventory ({known})", param_hint="--commune"
-            )
+            known = ", ".join(sorted(inv.communes)) or say.t("none")
+            say.error(err, "weather.unknown_commune", commune=commune, known=known)
+            raise typer.Exit(2)
         stations = weather.read(file)
     except LorawatchError as exc:
-        err.print(f"error: {exc}", highlight=False)
+        say.print_failure(err, exc)
         raise typer.Exit(2) from None
     if station:
         chosen = stations.get(station) or stations.get(station.zfill(8))
         if chosen is None:
-            err.print(f"error: station {station} not in {file} ({', '.join(sorted(stations))})")
+            known = ", ".join(sorted(stations))
+            say.error(err, "weather.unknown_station", station=station, file=file, known=known)
             raise typer.Exit(2)
     elif len(stations) == 1:
         chosen = next(iter(stations.values()))
     else:
-        listed = ", ".join(f"{s.number} {s.name}" for s in stations.values()) or "none"
-        err.print(
-            f"error: {file} has {len(stations)} stations; choose one with --station: {listed}"
-        )
+        listed = ", ".join(f"{s.number} {s.name}" for s in stations.values()) or say.t("none")
+        say.error(err, "weather.which_station", file=file, n=len(stations), listed=listed)
         raise typer.Exit(2)
     imported = weather.fill(chosen, max_fill_h)
     batch = weather.to_batch(imported, commune)
@@ -72,17 +72,26 @@ def import_file(
         if influx is not None:
             influx.write(batch)
     except LorawatchError as exc:
-        err.print(f"error: not stored: {exc}", highlight=False)
+        say.error(err, "weather.not_stored", why=exc)
         raise typer.Exit(1) from None
     finally:
         sqlite.close()
         if influx is not None:
             influx.close()
     out.print(
-        f"{commune}: {len(batch.readings)} hourly temperatures from station {chosen.number} "
-        f"{chosen.name} ({imported.filled} filled, {len(imported.gaps)} gap(s) longer than "
-        f"{max_fill_h} h left empty, {chosen.bad_rows} unreadable row(s))",
+        say.t(
+            "weather.imported",
+            commune=commune,
+            n=len(batch.readings),
+            number=chosen.number,
+            name=chosen.name,
+            filled=imported.filled,
+            gaps=len(imported.gaps),
+            max_fill_h=max_fill_h,
+            bad=chosen.bad_rows,
+        ),
         highlight=False,
+        markup=False,
     )
     for a, b in imported.gaps:
-        out.print(f"  gap: {a.isoformat()} .. {b.isoformat()}", highlight=False)
+        out.print(say.t("weather.gap", start=a.isoformat(), end=b.isoformat()), highlight=False)

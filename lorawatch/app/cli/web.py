@@ -11,6 +11,8 @@ from typing import Annotated
 
 import typer
 
+from lorawatch.app.cli import say
+
 # Plain writes, not rich: "[[http.users]]" would be read as markup, and long hashes wrapped.
 
 
@@ -39,14 +41,19 @@ def register(app: typer.Typer) -> None:
         from lorawatch.web.security import hash_password
 
         if role not in ("viewer", "operator"):
-            err("role must be viewer or operator")
+            err(
+                f"{say.t('error')}: "
+                + say.t("bad_choice", option="--role", value=role, choices="viewer, operator")
+            )
             raise typer.Exit(2)
         if stdin:
             password = sys.stdin.readline().rstrip("\n")
         else:
-            password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+            password = typer.prompt(
+                say.t("web.password"), hide_input=True, confirmation_prompt=True
+            )
         if len(password) < 10:
-            err("refused: use at least 10 characters")
+            err(f"{say.t('error')}: " + say.t("web.too_short"))
             raise typer.Exit(2)
         encoded = hash_password(password)
         out(f'[[http.users]]\nname = "{name}"\npassword_hash = "{encoded}"\nrole = "{role}"')
@@ -65,13 +72,13 @@ def register(app: typer.Typer) -> None:
         from lorawatch.web.security import new_token
 
         token, digest = new_token()
-        err("token (shown once, keep it safe):")
+        err(say.t("web.token"))
         out(token)
         if screen:
             snippet = f'[[http.screens.tokens]]\nbuilding = "{screen}"\nsha256 = "{digest}"'
-            hint = f"screen URL: /screens/{screen}?token=<token>"
+            hint = say.t("web.screen_hint", screen=screen)
         else:
             snippet = f'[[http.tokens]]\nname = "{name}"\nsha256 = "{digest}"\nrole = "{role}"'
-            hint = "send it as: Authorization: Bearer <token>"
-        err(f"configuration ({hint}):")
+            hint = say.t("web.bearer_hint")
+        err(say.t("web.configuration", hint=hint))
         err(snippet)
