@@ -16,6 +16,7 @@ from lorawatch.app import config
 from lorawatch.app.service import Service
 from lorawatch.gateway_bridge.source import Message
 from lorawatch.pipeline.meters import MeterKey
+from lorawatch.web.figures import state_fetch
 from tests import fleet
 from tests.servers import PostgreSQL, wait_until
 
@@ -197,3 +198,18 @@ def test_the_alert_rules_reload_the_devices_a_worker_takes_over(
             for store in svc.stores:
                 store.close()
             svc.sqlite.close()
+
+
+def test_the_web_reads_uplinks_and_dead_letters_where_the_state_is(
+    pair: tuple[Service, Service],
+) -> None:
+    """With the shared state, raw uplinks and dead letters are in PostgreSQL, not in the
+    worker's local SQLite file: the pages' device list and dead letters read them there."""
+    a, _ = pair
+    bad = Message(fleet.topic(0), b"{not json", datetime.now(UTC), partition="q0")
+    a.bridge.process([*uplinks(0, 1), bad])
+    fetch = state_fetch(a)
+    eui = fleet.eui(0)
+    assert fetch("SELECT COUNT(*) FROM uplinks WHERE dev_eui = ?", (eui,)) == [(2,)]
+    assert fetch("SELECT COUNT(*) FROM dead_letters WHERE received_us >= ?", (0,)) == [(1,)]
+    assert a.sqlite.fetch("SELECT COUNT(*) FROM uplinks") == [(0,)]

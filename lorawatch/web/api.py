@@ -33,6 +33,7 @@ from lorawatch.web.alerts import (
     ResolveIn,
 )
 from lorawatch.web.deps import Ctx, Operator, Viewer, time_range
+from lorawatch.web.figures import state_fetch
 from lorawatch.web.models import (
     BuildingOut,
     BuildingSummary,
@@ -332,7 +333,7 @@ def dead_letters(
     if replayed is not None:
         where.append("replayed_us IS NOT NULL" if replayed else "replayed_us IS NULL")
     clause = " AND ".join(where)
-    fetch = ctx.service.sqlite.fetch
+    fetch = state_fetch(ctx.service)
     total = int(fetch(f"SELECT COUNT(*) FROM dead_letters WHERE {clause}", args)[0][0])
     rows = fetch(
         "SELECT id, received_us, topic, reason, detail, dev_eui, length(payload),"

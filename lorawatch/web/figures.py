@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from statistics import median
-from typing import TYPE_CHECKING, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 from zoneinfo import ZoneInfo
 
+from lorawatch.alerts.pgsql import translate
 from lorawatch.analytics import aggregates, savings
 from lorawatch.core import timeutil
 from lorawatch.core.timeutil import from_us, us
@@ -178,6 +179,20 @@ def compared(value: float | None, reference: float | None) -> Compared:
     return Compared(
         value=_round(value), reference=_round(reference), ratio=_round(ratio(value, reference), 4)
     )
+
+
+def state_fetch(service: Any) -> Callable[..., list[tuple[Any, ...]]]:
+    """Rows from where the service keeps its state: the local SQLite file, or the PostgreSQL
+    database the workers share (``[state] backend = "postgresql"``), statements written in
+    SQLite's dialect and translated (raw uplinks and dead letters live there then)."""
+    state = getattr(service, "state", None)
+    if state is None:
+        return cast(Callable[..., list[tuple[Any, ...]]], service.sqlite.fetch)
+
+    def fetch(sql: str, args: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        return cast(list[tuple[Any, ...]], state.fetch(translate(sql), args))
+
+    return fetch
 
 
 class TtlCache:
@@ -697,7 +712,7 @@ class Figures:
 
     def _device_list(self, now: datetime) -> list[DeviceOut]:
         out = []
-        fetch = self.service.sqlite.fetch
+        fetch, readings = state_fetch(self.service), self.service.sqlite.fetch
         for d in self.inventory.devices.values():
             times = [
                 int(t)
@@ -712,7 +727,7 @@ class Figures:
             silent = last_seen is None or (
                 (now - last_seen).total_seconds() > max(3 * (interval_s or 0), SILENT_MIN_S)
             )
-            battery_rows = fetch(
+            battery_rows = readings(
                 "SELECT value FROM readings WHERE dev_eui = ? AND name = 'battery_pct'"
                 " ORDER BY channel DESC, time_us DESC LIMIT 1",
                 (d.dev_eui,),

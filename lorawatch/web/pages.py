@@ -26,7 +26,7 @@ from lorawatch.core.timeutil import us
 from lorawatch.web import svg
 from lorawatch.web.alerts import AlertConflict, AlertNotFound, AlertOut
 from lorawatch.web.deps import Ctx, WebContext, client_of, context, log
-from lorawatch.web.figures import NOISE_FLOOR, ScreenFigures
+from lorawatch.web.figures import NOISE_FLOOR, ScreenFigures, state_fetch
 from lorawatch.web.models import BuildingSummary, Compared, DeviceOut, Series
 from lorawatch.web.problems import ApiError
 from lorawatch.web.security import (
@@ -224,7 +224,7 @@ class Row:
 def _dead_letters_last_day(ctx: WebContext) -> int:
     since = ctx.figures.now() - timedelta(days=1)
     return int(
-        ctx.service.sqlite.fetch(
+        state_fetch(ctx.service)(
             "SELECT COUNT(*) FROM dead_letters WHERE received_us >= ?", (us(since),)
         )[0][0]
     )
