@@ -12,18 +12,9 @@ import importlib.util
 import subprocess
 import sys
 
-ALL = (
-    "decode",
-    "ingest",
-    "stages",
-    "backfill",
-    "memory",
-    "store",
-    "simulate",
-    "alert_latency",
-    "baseline_fit",
-    "state",
-)
+from bench import BENCHES
+
+ALL = BENCHES
 
 
 def main() -> int:
