@@ -70,13 +70,20 @@ def test_demo_shows_readings_and_stops_cleanly(tmp_path: Path, sig: signal.Signa
 
 
 STORY = {
-    "stuck_flush": "water.continuous_flow",
-    "heating_left_on": "energy.baseline",
-    "leak": "water.leak",
-    "bin_full": "waste.fill",
-    "lamp_out": "lighting.failure",
+    "stuck_flush": ("water.continuous_flow", "water.night_flow"),
+    "heating_left_on": ("energy.baseline",),
+    "leak": ("water.leak",),
+    "bin_full": ("waste.fill",),
+    "lamp_out": ("lighting.failure",),
 }
-"""Each anomaly of the demo and the alert that tells it."""
+"""Each anomaly of the demo and the alerts that may tell it. A stuck flush is told by the
+first of its two rules to hold: the night of flow (judged at 05:00) or the day without a dry
+hour (24 h after its onset); the other is then suppressed on the same meter, so which one
+tells it depends on the hour the demo starts."""
+
+
+def told(seen: bytes, rules: tuple[str, ...]) -> bool:
+    return any(f" {rule} (".encode() in seen for rule in rules)
 
 
 def test_the_demo_tells_its_whole_story(tmp_path: Path) -> None:
@@ -108,7 +115,7 @@ def test_the_demo_tells_its_whole_story(tmp_path: Path) -> None:
     seen = b""
     deadline = time.monotonic() + 600  # a minute on a quiet machine; test machines are busy
     try:
-        while not all(f" {rule} (".encode() in seen for rule in STORY.values()):
+        while not all(told(seen, rules) for rules in STORY.values()):
             left = deadline - time.monotonic()
             if left <= 0 or proc.poll() is not None:
                 pytest.fail(f"not every alert:\n{seen.decode(errors='replace')[-3000:]}")
@@ -130,5 +137,7 @@ def test_the_demo_tells_its_whole_story(tmp_path: Path) -> None:
             proc.stdout.close()
     assert proc.returncode == 0
     assert "history 28 days of 28 days" in seen.decode(errors="replace")
+    flush = re.search(rb" water\.(?:continuous|night)_flow \([^\n]*", seen)
+    assert flush is not None and b"ecole-eau" in flush[0], "the stuck flush is the school's"
     assert "apprentissage" not in screen, "the typical day must be known after four weeks"
     assert "un jour type" in screen and "la semaine dernière" in screen
