@@ -16,11 +16,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import typer.main
+from typer._click.core import Command
 from typer.testing import CliRunner, Result
 
 from lorawatch import inventory as inventory_mod
 from lorawatch.alerts.config import RULE_IDS
-from lorawatch.app.cli import main, say
+from lorawatch.app.cli import main, say, usage
 from lorawatch.core import catalogue
 from lorawatch.core.readings import CANONICAL
 from lorawatch.decoders import registry
@@ -180,3 +182,98 @@ def test_every_id_the_command_line_uses_is_in_both_catalogues() -> None:
     for where, key in found:
         for lang in ("fr", "en"):
             assert catalogue.has(lang, key), f"{where}: {key} missing in {lang}"
+
+
+# -- typer's own words: help screens and usage errors ----------------------------------------
+
+USAGE_ERRORS: list[list[str]] = [
+    ["--nope"],
+    ["nosuch"],
+    ["demo", "--port", "abc"],
+    ["demo", "--port", "99999"],
+    ["demo", "--speed", "fast"],
+    ["meters", "reset"],
+    ["meters", "reset", UNKNOWN_EUI, "--start-index"],
+    ["config", "check", "a.toml", "b.toml"],
+    ["alerts", "list"],
+    ["run", "--config-file", "x.toml"],
+]
+"""A bad flag, a missing argument or option, a value of the wrong type or out of range, an
+unknown command, one argument too many: what typer finds before any command runs."""
+
+
+def identifiers() -> list[str]:
+    """The decoders' names and the commands' names: typed, in no language."""
+    commands = " ".join(usage.help_keys(typer.main.get_command(main.app))).replace(".", " ")
+    return [commands, *(f"{c.name} {c.vendor} {c.device}" for c in registry.classes())]
+
+
+def typed(text: str) -> str:
+    """What the operator read in words, without what is typed (options, values, paths, the
+    value types of the help screens: ``<float range>``)."""
+    text = re.sub(r"\S*[/._=-]\S*", " ", text)
+    return re.sub(r"'[^']*'|«[^»]*»|\[[A-Z]+\]|\{[^}]*\}|<[a-z ]+>", " ", text)
+
+
+@pytest.mark.parametrize("lang", ["fr", "en"])
+def test_usage_errors_speak_one_language(
+    lang: catalogue.Lang, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = identifiers()
+    usage_word = catalogue.text(lang, "cli.usage.usage")
+    for args in USAGE_ERRORS:
+        code = usage.run(main.app, main.err, ["--lang", lang, *args])
+        captured = capsys.readouterr()
+        text = captured.out + captured.err
+        assert code == 2, (args, text)
+        assert "Traceback" not in text
+        assert text.startswith(f"{usage_word} lorawatch") or "--start-index" in args, text
+        assert catalogue.text(lang, "cli.error") in text, (args, text)
+        assert leaked([typed(text)], lang, data) == [], (args, text)
+
+
+def test_a_usage_error_names_what_to_fix(capsys: pytest.CaptureFixture[str]) -> None:
+    cases = {
+        ("demo", "--port", "99999"): ["--port", "99999", "65535"],
+        ("demo", "--port", "abc"): ["--port", "abc", "entier"],
+        ("meters", "reset"): ["dev_eui", "manquant"],
+        ("run", "--config-file", "x.toml"): ["--config-file", "--config"],
+    }
+    for args, parts in cases.items():
+        assert usage.run(main.app, main.err, ["--lang", "fr", *args]) == 2
+        text = capsys.readouterr().err
+        assert all(part in text for part in parts), (args, parts, text)
+
+
+@pytest.mark.parametrize("lang", ["fr", "en"])
+def test_help_screens_speak_one_language(
+    lang: catalogue.Lang, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    data = identifiers()
+    tree = usage.help_keys(typer.main.get_command(main.app))
+    screens = [
+        [] if key == "help.lorawatch" else key.removeprefix("help.").split(".")
+        for key, carrier in tree.items()
+        if isinstance(carrier, Command)
+    ]
+    assert len(screens) > 40
+    for path in screens:
+        assert usage.run(main.app, main.err, ["--lang", lang, *path, "-h"]) == 0
+        text = capsys.readouterr().out
+        key = f"help.{'.'.join(path) or 'lorawatch'}"
+        first_line = catalogue.text(lang, key).splitlines()[0]
+        assert first_line.split()[0] in text, (path, text)
+        assert catalogue.text(lang, "cli.usage.usage") in text
+        assert catalogue.text(lang, "help.option.help") in text
+        assert leaked([typed(text)], lang, data) == [], (path, text)
+    assert len(tree) > 150
+
+
+def test_every_command_and_option_has_its_help_in_both_catalogues() -> None:
+    tree = usage.help_keys(typer.main.get_command(main.app))
+    for lang in ("fr", "en"):
+        for key in [*tree, "help.option.help"]:
+            assert catalogue.has(lang, key), f"{key} missing in {lang}"
+        stale = set(catalogue.keys("help.", lang)) - set(tree) - {"help.option.help"}
+        assert stale == set(), f"{lang}: help for no command or option"

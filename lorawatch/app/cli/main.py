@@ -19,7 +19,7 @@ from rich.markup import escape
 from lorawatch import __version__
 from lorawatch import inventory as inventory_pkg
 from lorawatch.app import config
-from lorawatch.app.cli import say
+from lorawatch.app.cli import say, usage
 from lorawatch.core import logs
 from lorawatch.core.errors import BusyError, ConfigError, InventoryError, LorawatchError
 from lorawatch.core.formats import LANGS
@@ -353,7 +353,7 @@ def main() -> None:
     what gets past them (a file that cannot be written, a port taken), never a traceback.
     """
     try:
-        app()
+        code = usage.run(app, err, sys.argv[1:])
     except LorawatchError as exc:
         say.print_failure(err, exc)
         sys.exit(exit_code(exc))
@@ -361,3 +361,4 @@ def main() -> None:
         where = f"{exc.filename}: " if exc.filename else ""
         say.error(err, "os_error", where=where, why=exc.strerror or exc)
         sys.exit(exit_code(exc))
+    sys.exit(code)
