@@ -497,7 +497,7 @@ def test_errors_and_alerts_speak_the_language_of_each_request(
         assert bad.status_code == 422 and bad.json()["code"] == "validation"
         (item,) = bad.json()["detail"]
         assert item["type"] == "greater_than_equal" and item["loc"] == ["query", "limit"]
-        assert item["msg"] == catalogue.text(lang, "api.invalid.greater_than_equal", ge=1)
+        assert item["msg"] == catalogue.text(lang, "invalid.greater_than_equal", ge=1)
         assert leaked([item["msg"]], lang) == []
     # Alerts: title, message and severity in the request's language; the stable keys stay.
     names = [b.name for b in service.inventory.buildings.values()]

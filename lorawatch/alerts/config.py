@@ -14,8 +14,18 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
+from lorawatch.core.reasons import Items, OneOf
 from lorawatch.core.settings import read_secret
 
 
@@ -75,7 +85,9 @@ def parse_clock_range(text: str) -> tuple[int, int]:
         hb, mb = (int(x) for x in b.split(":"))
         start, end = time(ha, ma), time(hb % 24, mb)
     except ValueError:
-        raise ValueError(f"{text!r} is not a time range HH:MM-HH:MM") from None
+        raise PydanticCustomError(
+            "clock_range", "{text} is not a time range HH:MM-HH:MM", {"text": repr(text)}
+        ) from None
     s = start.hour * 60 + start.minute
     e = end.hour * 60 + end.minute
     return s, e if e > s else e + 24 * 60
@@ -359,6 +371,13 @@ class RuleSet(_Model):
 
 
 DOMAINS: tuple[str, ...] = ("water", "energy", "waste", "lighting", "fleet")
+_DOMAIN_MODELS: dict[str, type[_Model]] = {
+    "water": WaterRules,
+    "energy": EnergyRules,
+    "waste": WasteRules,
+    "lighting": LightingRules,
+    "fleet": FleetRules,
+}
 
 
 class RuleOverride(_Model):
@@ -378,23 +397,14 @@ class RuleOverride(_Model):
     lighting: dict[str, Any] = Field(default_factory=dict)
     fleet: dict[str, Any] = Field(default_factory=dict)
 
-    @model_validator(mode="after")
-    def _check(self) -> RuleOverride:
-        base = RuleSet()
-        problems = []
-        for domain in DOMAINS:
-            values = getattr(self, domain)
-            if not values:
-                continue
-            try:
-                type(getattr(base, domain)).model_validate(values)
-            except ValidationError as exc:
-                problems += [
-                    f"{domain}.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
-                ]
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
+    @field_validator(*DOMAINS)
+    @classmethod
+    def _check(cls, values: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        """The domain's thresholds as its rules would read them: a ValidationError raised
+        here reports each bad one under its own key (``alerts.overrides.0.water.burst_l``)."""
+        if values and info.field_name:
+            _DOMAIN_MODELS[info.field_name].model_validate(values)
+        return values
 
     @property
     def specificity(self) -> int:
@@ -476,12 +486,18 @@ class NotifierConfig(_Model):
     def _url(self) -> NotifierConfig:
         url = self.url.get_secret_value()
         if self.url_file is None and not url and self.type not in ("mqtt", "influxdb"):
-            raise ValueError(f"notifier {self.name!r}: url or url_file is required")
+            raise PydanticCustomError(
+                "notifier_url",
+                "notifier {name}: url or url_file is required",
+                {"name": repr(self.name)},
+            )
         schemes = {"webhook": ("http://", "https://"), "mqtt": ("mqtt://", "mqtts://")}
         wanted = schemes.get(self.type)
         if url and wanted and not url.startswith(wanted):
-            raise ValueError(
-                f"notifier {self.name!r}: a {self.type} url starts with {' or '.join(wanted)}"
+            raise PydanticCustomError(
+                "notifier_url_scheme",
+                "notifier {name}: a {type} url starts with {schemes}",
+                {"name": repr(self.name), "type": repr(self.type), "schemes": OneOf(wanted)},
             )
         return self
 
@@ -586,16 +602,25 @@ class AlertsConfig(_Model):
     def _names(self) -> AlertsConfig:
         names = [n.name for n in self.notifiers]
         if any(n.name == INFLUXDB_NOTIFIER or n.type == "influxdb" for n in self.notifiers):
-            raise ValueError(
-                f"notifiers: {INFLUXDB_NOTIFIER!r} is built in: lorawatch writes every alert "
-                "event to InfluxDB itself when store.outputs includes influxdb; remove or "
-                "rename that notifier"
+            raise PydanticCustomError(
+                "notifier_reserved",
+                "notifiers: {name} is built in: lorawatch writes every alert event to InfluxDB "
+                "itself when store.outputs includes influxdb; remove or rename that notifier",
+                {"name": repr(INFLUXDB_NOTIFIER)},
             )
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
-            raise ValueError(f"notifiers: duplicate name(s) {', '.join(duplicates)}")
+            raise PydanticCustomError(
+                "notifier_duplicate",
+                "notifiers: duplicate name(s) {names}",
+                {"names": Items(duplicates)},
+            )
         for i, route in enumerate(self.routes):
             unknown = [n for n in route.notifiers if n not in names]
             if unknown:
-                raise ValueError(f"routes[{i}]: unknown notifier(s) {', '.join(unknown)}")
+                raise PydanticCustomError(
+                    "route_notifier",
+                    "routes[{index}]: unknown notifier(s) {names}",
+                    {"index": i, "names": Items(unknown)},
+                )
         return self

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from pydantic_core import PydanticCustomError
 
 from lorawatch.analytics import aggregates, exports, report_savings
 from lorawatch.core import catalogue, formats, timeutil
@@ -176,7 +177,7 @@ def parse_month(text: str) -> date:
     """``2026-03`` -> 2026-03-01; ValueError otherwise."""
     match = re.fullmatch(r"(\d{4})-(\d{2})", text.strip())
     if not match or not 1 <= int(match[2]) <= 12:
-        raise ValueError(f"{text!r} is not a month (YYYY-MM)")
+        raise PydanticCustomError("month", "{text} is not a month (YYYY-MM)", {"text": repr(text)})
     return date(int(match[1]), int(match[2]), 1)
 
 

@@ -30,6 +30,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
+from pydantic_core import PydanticCustomError
 
 from lorawatch.analytics import baseline as towt
 from lorawatch.core.readings import OUTDOOR
@@ -315,22 +316,28 @@ def parse_period(text: str, zone: ZoneInfo) -> tuple[datetime, datetime]:
     try:
         first, last = (datetime.fromisoformat(part.strip()) for part in text.split(".."))
     except ValueError:
-        raise ValueError(f"{text!r}: expected FROM..TO, e.g. 2025-01-01..2025-12-31") from None
+        raise PydanticCustomError(
+            "period", "{text}: expected FROM..TO, e.g. 2025-01-01..2025-12-31", {"text": repr(text)}
+        ) from None
     start = first.replace(tzinfo=zone) if first.tzinfo is None else first
     end = last.replace(tzinfo=zone) if last.tzinfo is None else last
     if len(text.split("..")[1].strip()) <= 10:
         end += timedelta(days=1)
     if end <= start:
-        raise ValueError(f"{text!r}: the end is not after the start")
+        raise PydanticCustomError(
+            "period_reversed", "{text}: the end is not after the start", {"text": repr(text)}
+        )
     return start, end
 
 
 class PeriodError(ValueError):
-    """A period that cannot be verified; ``field`` names it (baseline or reporting)."""
+    """A period that cannot be verified; ``field`` names it (baseline or reporting),
+    ``error`` says why in any language (:class:`lorawatch.core.reasons.Reason`)."""
 
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
+    def __init__(self, field: str, error: PydanticCustomError) -> None:
+        super().__init__(str(error))
         self.field = field
+        self.error = error
 
 
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
@@ -348,20 +355,39 @@ def parse_periods(
     not come after the baseline period (the avoided-energy method predicts forward)."""
     parsed = []
     for name, text in (("baseline", baseline), ("reporting", reporting)):
+        outside = PydanticCustomError(
+            "period_outside",
+            "{name} {text}: outside 2000-01-01..2099-12-31",
+            {"name": name, "text": repr(text)},
+        )
         try:
             a, b = parse_period(text, zone)
-        except (ValueError, OverflowError) as exc:
-            raise PeriodError(name, f"{name} {exc}") from None
+        except PydanticCustomError as exc:
+            named = PydanticCustomError("named", "{name} {reason}", {"name": name, "reason": exc})
+            raise PeriodError(name, named) from None
+        except (ValueError, OverflowError):
+            raise PeriodError(name, outside) from None
         if a < EARLIEST or b > LATEST:
-            raise PeriodError(name, f"{name} {text!r}: outside 2000-01-01..2099-12-31")
+            raise PeriodError(name, outside)
         if b - a > timedelta(days=MAX_PERIOD_DAYS):
-            raise PeriodError(name, f"{name} {text!r}: longer than {MAX_PERIOD_DAYS} days")
+            raise PeriodError(
+                name,
+                PydanticCustomError(
+                    "period_long",
+                    "{name} {text}: longer than {days} days",
+                    {"name": name, "text": repr(text), "days": MAX_PERIOD_DAYS},
+                ),
+            )
         parsed.append((a, b))
     base, rep = parsed
     if rep[0] < base[1]:
         raise PeriodError(
             "reporting",
-            f"reporting {reporting!r} starts before the end of baseline {baseline!r}: the "
-            "reporting period comes after the baseline period",
+            PydanticCustomError(
+                "period_order",
+                "reporting {reporting} starts before the end of baseline {baseline}: the "
+                "reporting period comes after the baseline period",
+                {"reporting": repr(reporting), "baseline": repr(baseline)},
+            ),
         )
     return base, rep

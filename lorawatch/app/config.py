@@ -239,13 +239,7 @@ def runtime_problems(settings: Settings) -> list[tuple[str, str]]:
     ):
         problems.append(("store.influxdb.spool_dir", say.t("config.spool", why=why)))
     if settings.alerts.evaluator == "elected" and settings.state.backend != "postgresql":
-        problems.append(
-            (
-                "alerts.evaluator",
-                '"elected" needs the state the workers share: set state.backend = '
-                '"postgresql" and state.dsn (docs/scaling.md), or keep "local" with one worker',
-            )
-        )
+        problems.append(("alerts.evaluator", say.t("config.elected_needs_state")))
     problems += _secret_files(settings, "")
     if settings.state.backend == "postgresql" and not any(
         k.startswith("state.") for k, _ in problems
@@ -260,13 +254,7 @@ def state_problems(settings: Settings) -> list[tuple[str, str]]:
     ``state.dsn`` and the fix, never with its password)."""
     problems: list[tuple[str, str]] = []
     if "sqlite" in settings.store.outputs:
-        problems.append(
-            (
-                "store.outputs",
-                'with state.backend = "postgresql" the readings go to InfluxDB, which all '
-                'workers share: set store.outputs = ["influxdb"]',
-            )
-        )
+        problems.append(("store.outputs", say.t("config.shared_outputs")))
     # lazy: psycopg loads only when the PostgreSQL state is configured
     from lorawatch.stores.postgres import StateUnreachable, connect, conninfo_of
 

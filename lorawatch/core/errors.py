@@ -23,22 +23,43 @@ device, the store) for an operator to fix the cause without reading a traceback.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lorawatch.core.formats import Lang
+    from lorawatch.core.reasons import Reason
+
 
 class LorawatchError(Exception):
     """Base class of every error lorawatch raises on purpose."""
 
 
 class ProblemsError(LorawatchError):
-    """Several problems found in one pass over a file; ``problems`` lists (where, what)."""
+    """Several problems found in one pass over a file, each with where it is.
+
+    A problem's what is a text or a :class:`~lorawatch.core.reasons.Reason` (said in any
+    language): ``problems`` lists (where, what in English), for logs and ``str()``;
+    :meth:`said` lists them in a reader's language."""
 
     what = "problem"
 
-    def __init__(self, problems: list[tuple[str, str]], source: str = "") -> None:
-        self.problems = problems
+    def __init__(self, problems: Sequence[tuple[str, str | Reason]], source: str = "") -> None:
+        self.problems = [(key, str(what)) for key, what in problems]
+        self.reasons: list[Reason | None] = [
+            None if isinstance(what, str) else what for _, what in problems
+        ]
         self.source = source
         where = f" in {source}" if source else ""
-        lines = "\n".join(f"  {key}: {msg}" for key, msg in problems)
+        lines = "\n".join(f"  {key}: {msg}" for key, msg in self.problems)
         super().__init__(f"{len(problems)} {self.what}(s){where}:\n{lines}")
+
+    def said(self, lang: Lang) -> list[tuple[str, str]]:
+        """(where, what) in ``lang``; a problem given as text stays as it was given."""
+        return [
+            (key, text if reason is None else reason.text(lang))
+            for (key, text), reason in zip(self.problems, self.reasons, strict=True)
+        ]
 
 
 class ConfigError(ProblemsError):

@@ -8,9 +8,12 @@ imports the root back.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from lorawatch.core import reasons
+from lorawatch.core.reasons import Reason
 
 ENV_PREFIX = "LORAWATCH__"
 
@@ -37,25 +40,17 @@ def _key(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(part) for part in loc) or "(top level)"
 
 
-_HINTS = {
-    "extra_forbidden": "unknown key: remove it or check its spelling (lorawatch config init lists every key)",
-    "missing": "required key is missing",
+IN_FILES: Final = {
+    "extra_forbidden": "unknown_key",
+    "missing": "missing_key",
+    "dict_type": "table_type",
+    "model_type": "table_type",
+    "model_attributes_type": "table_type",
 }
+"""pydantic's reasons said otherwise in a file than in an API's JSON: a key, a table."""
 
 
-def problems_of(exc: ValidationError) -> list[tuple[str, str]]:
-    out = []
-    for err in exc.errors():
-        kind = err["type"]
-        message = _HINTS.get(kind) or err["msg"].removeprefix("Value error, ")
-        if (
-            kind not in _HINTS
-            and "input" in err
-            and not isinstance(err["input"], dict)
-            and repr(err["input"]) not in message
-        ):
-            secret = any("password" in str(p) or "token" in str(p) for p in err["loc"])
-            if not secret:
-                message += f" (got {err['input']!r})"
-        out.append((_key(err["loc"]), message))
-    return out
+def problems_of(exc: ValidationError) -> list[tuple[str, Reason]]:
+    """Each error of a file's validation with its key, its reason said in any language; a
+    value given is shown, unless its key names a secret (a password, a token)."""
+    return [(_key(err["loc"]), reasons.of_error(err, renamed=IN_FILES)) for err in exc.errors()]

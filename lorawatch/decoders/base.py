@@ -19,8 +19,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
+from pydantic_core import PydanticCustomError
+
 from lorawatch.core.errors import DecodeError
 from lorawatch.core.readings import Reading
+from lorawatch.core.reasons import Items, OneOf, Reason
 from lorawatch.decoders.normalized import readings as normalized_readings
 
 Family = Literal["energy", "water", "waste", "lighting", "environment", "generic"]
@@ -77,21 +80,31 @@ class Param:
                 return True
             if text in {"false", "0", "no", "off"}:
                 return False
-            raise ValueError(f"expected true or false, got {raw!r}")
+            raise _refused("bool_expected", "expected true or false, got {value}", raw)
         if self.type is float:
             if isinstance(raw, bool):
-                raise ValueError(f"expected a number, got {raw!r}")
+                raise _refused("number_expected", "expected a number, got {value}", raw)
             try:
                 value = float(raw)  # type: ignore[arg-type]
             except (TypeError, ValueError):
-                raise ValueError(f"expected a number, got {raw!r}") from None
+                raise _refused("number_expected", "expected a number, got {value}", raw) from None
             if not math.isfinite(value):
-                raise ValueError(f"expected a finite number, got {raw!r}")
+                raise _refused("finite_expected", "expected a finite number, got {value}", raw)
             return value
         text = str(raw)
         if self.choices and text not in self.choices:
-            raise ValueError(f"expected one of {', '.join(self.choices)}, got {raw!r}")
+            raise _refused(
+                "choice_expected",
+                "expected {choices}, got {value}",
+                raw,
+                choices=OneOf(repr(c) for c in self.choices),
+            )
         return text
+
+
+def _refused(kind: str, template: str, raw: object, **values: object) -> PydanticCustomError:
+    """A parameter's value refused: ``kind`` names the catalogue's ``invalid.<kind>``."""
+    return PydanticCustomError(kind, template, {"value": repr(raw), **values})
 
 
 class Decoder(ABC):
@@ -146,20 +159,26 @@ class Decoder(ABC):
         """Why this decoder cannot run (e.g. an unreadable JS codec), or None; checked at start."""
         return None
 
-    def resolve_params(self, raw: Mapping[str, object]) -> tuple[dict[str, ParamValue], list[str]]:
+    def resolve_params(
+        self, raw: Mapping[str, object]
+    ) -> tuple[dict[str, ParamValue], list[Reason]]:
         """Coerce raw inventory parameters; return (params with defaults, problems)."""
-        problems: list[str] = []
+        problems: list[Reason] = []
         params: dict[str, ParamValue] = {}
         for key, value in raw.items():
             spec = self.parameters.get(key)
             if spec is None:
-                known = ", ".join(sorted(self.parameters)) or "none"
-                problems.append(f"unknown parameter {key!r} for {self.name} (known: {known})")
+                values = {"key": repr(key), "decoder": self.name}
+                if self.parameters:
+                    known = Items(repr(k) for k in sorted(self.parameters))
+                    problems.append(Reason("unknown_parameter", {**values, "known": known}))
+                else:
+                    problems.append(Reason("no_parameters", values))
                 continue
             try:
                 params[key] = spec.coerce(value)
             except ValueError as exc:
-                problems.append(f"parameter {key!r}: {exc}")
+                problems.append(Reason("parameter", {"key": repr(key), "reason": Reason.of(exc)}))
         for key, spec in self.parameters.items():
             if key not in params and spec.default is not None:
                 params[key] = spec.default

@@ -43,8 +43,10 @@ from datetime import datetime
 from typing import Any, Final, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from lorawatch.core.readings import CANONICAL, Kind, Reading
+from lorawatch.core.reasons import Items
 
 # vendor unit -> (canonical unit, factor, offset): canonical = vendor x factor + offset
 UNITS: Final[dict[str, tuple[str, float, float]]] = {
@@ -91,14 +93,18 @@ def parse_path(path: str) -> list[str | int | tuple[str, str]]:
     pos = 0
     text = path.strip()
     if not text:
-        raise ValueError("empty path")
+        raise PydanticCustomError("path_empty", "empty path")
     while pos < len(text):
         if text[pos] == ".":
             pos += 1
             continue
         match = _STEP.match(text, pos)
         if match is None:
-            raise ValueError(f"path {path!r}: cannot read from {text[pos:]!r}")
+            raise PydanticCustomError(
+                "path_unreadable",
+                "path {path}: cannot read from {rest}",
+                {"path": repr(path), "rest": repr(text[pos:])},
+            )
         pos = match.end()
         bracket, name = match.groups()
         if name is not None:
@@ -106,12 +112,18 @@ def parse_path(path: str) -> list[str | int | tuple[str, str]]:
         elif "=" in bracket:
             key, _, value = bracket.partition("=")
             if not key.strip():
-                raise ValueError(f"path {path!r}: [key=value] needs a key")
+                raise PydanticCustomError(
+                    "path_key", "path {path}: [key=value] needs a key", {"path": repr(path)}
+                )
             steps.append((key.strip(), value.strip().strip("'\"")))
         elif bracket.strip().lstrip("-").isdigit():
             steps.append(int(bracket))
         else:
-            raise ValueError(f"path {path!r}: [{bracket}] is neither an index nor key=value")
+            raise PydanticCustomError(
+                "path_step",
+                "path {path}: {step} is neither an index nor key=value",
+                {"path": repr(path), "step": f"[{bracket}]"},
+            )
     return steps
 
 
@@ -172,8 +184,11 @@ class FieldMapping(BaseModel):
     @classmethod
     def _canonical(cls, value: str) -> str:
         if value not in CANONICAL:
-            known = ", ".join(sorted(CANONICAL))
-            raise ValueError(f"{value!r} is not a canonical reading name (known: {known})")
+            raise PydanticCustomError(
+                "reading_name",
+                "{name} is not a canonical reading name (known: {known})",
+                {"name": repr(value), "known": Items(sorted(CANONICAL))},
+            )
         return value
 
     @field_validator("path")
@@ -187,30 +202,50 @@ class FieldMapping(BaseModel):
     @classmethod
     def _unit(cls, value: str) -> str:
         if value and value not in UNITS:
-            raise ValueError(f"unit {value!r} is not known (known: {', '.join(UNITS)})")
+            raise PydanticCustomError(
+                "unit",
+                "unit {unit} is not known (known: {known})",
+                {"unit": repr(value), "known": Items(UNITS)},
+            )
         return value
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         spec = CANONICAL[self.reading]
         flag = spec.kind is Kind.FLAG
+        names = {"reading": self.reading}
         if flag and (self.unit or self.scale != 1.0 or self.offset != 0.0):
-            raise ValueError(f"{self.reading} is a flag: use values, above or below, not units")
+            raise PydanticCustomError(
+                "flag_units", "{reading} is a flag: use values, above or below, not units", names
+            )
         if not flag and (self.above is not None or self.below is not None):
-            raise ValueError(f"above/below make flags; {self.reading} is not one")
+            raise PydanticCustomError(
+                "not_a_flag", "above/below make flags; {reading} is not one", names
+            )
         if self.modulus is not None and spec.kind is not Kind.COUNTER:
-            raise ValueError(f"modulus is for counters; {self.reading} is a {spec.kind.value}")
+            raise PydanticCustomError(
+                "modulus",
+                "modulus is for counters; {reading} is a {kind}",
+                {**names, "kind": spec.kind.value},
+            )
         if self.unit:
             target = UNITS[self.unit][0]
             if target != spec.unit and (target, spec.unit) not in _SAME_UNIT:
-                raise ValueError(
-                    f"unit {self.unit!r} converts to {target}, but {self.reading} is in {spec.unit}"
+                raise PydanticCustomError(
+                    "unit_mismatch",
+                    "unit {unit} converts to {target}, but {reading} is in {wanted}",
+                    {**names, "unit": repr(self.unit), "target": target, "wanted": spec.unit},
                 )
         for key, value in self.values.items():
+            where = {**names, "key": repr(key)}
             if flag and not isinstance(value, bool):
-                raise ValueError(f"values[{key!r}]: {self.reading} is a flag: true or false")
+                raise PydanticCustomError(
+                    "flag_value", "values[{key}]: {reading} is a flag: true or false", where
+                )
             if not flag and isinstance(value, bool):
-                raise ValueError(f"values[{key!r}]: {self.reading} needs a number")
+                raise PydanticCustomError(
+                    "number_value", "values[{key}]: {reading} needs a number", where
+                )
         return self
 
     def steps(self, key: str) -> list[str | int | tuple[str, str]]:

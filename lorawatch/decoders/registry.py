@@ -16,6 +16,7 @@ from typing import TypeVar
 import structlog
 
 from lorawatch.core.errors import InventoryError
+from lorawatch.core.reasons import Items, Reason
 from lorawatch.decoders.base import Decoder
 
 ENTRY_POINT_GROUP = "lorawatch.decoders"
@@ -94,6 +95,8 @@ def get(name: str) -> Decoder:
     if instance is None:
         cls = _classes.get(name)
         if cls is None:
-            raise InventoryError([(name, f"unknown decoder (known: {', '.join(names())})")])
+            known = Items(names())
+            reason = Reason("unknown_decoder", {"name": repr(name), "known": known})
+            raise InventoryError([(name, reason)])
         instance = _instances[name] = cls()
     return instance

@@ -160,7 +160,7 @@ def run(example: Example, decoder: Decoder | None = None) -> Outcome:
     uplink = Uplink(payload, f_port, recv, {str(k): str(v) for k, v in variables.items()})
     result = decoder.decode_uplink(uplink)
     params, problems = decoder.resolve_params(raw.get("params") or {})
-    outcome.problems.extend(problems)
+    outcome.problems.extend(map(str, problems))
     readings = readings_of(decoder, result, params, recv)
 
     expected = raw.get("output") or {}

@@ -7,6 +7,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from lorawatch.core.settings import Section, read_secret
 
@@ -17,26 +18,55 @@ def parse_broker_url(url: str) -> tuple[bool, str, int]:
     Credentials in the URL are refused rather than read: the URL is shown in logs and
     messages, and secrets belong in ``mqtt.username`` and ``LORAWATCH__MQTT__PASSWORD``.
     """
+
+    def refused(kind: str, template: str) -> PydanticCustomError:
+        return PydanticCustomError(kind, template, {"url": repr(url)})
+
     try:
         parts = urlsplit(url.strip())
         port = parts.port
-    except ValueError as exc:
-        raise ValueError(f"{url!r} is not a broker URL ({exc}): write mqtt://host:port") from None
+    except ValueError:
+        raise refused(
+            "broker_url", "{url} is not a broker URL (its port or address): write mqtt://host:port"
+        ) from None
     if parts.scheme not in ("mqtt", "mqtts"):
-        raise ValueError(f"{url!r} must start with mqtt:// or mqtts:// (TLS)")
+        raise refused("broker_url_scheme", "{url} must start with mqtt:// or mqtts:// (TLS)")
     if parts.username is not None or parts.password is not None:
-        raise ValueError(
-            "credentials do not go in the URL: set mqtt.username, and the password in "
-            "LORAWATCH__MQTT__PASSWORD or mqtt.password_file"
-        )
+        raise _credentials("mqtt")
     if not parts.hostname:
-        raise ValueError(f"{url!r} has no host: write mqtt://host:port ([::1] for IPv6)")
+        raise refused(
+            "broker_url_host", "{url} has no host: write mqtt://host:port ([::1] for IPv6)"
+        )
     if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise ValueError(f"{url!r}: a broker URL has no path or query: write mqtt://host:port")
+        raise refused(
+            "broker_url_path", "{url}: a broker URL has no path or query: write mqtt://host:port"
+        )
     tls = parts.scheme == "mqtts"
     if port == 0:
-        raise ValueError(f"{url!r}: port 0 is not a broker port (1883, or 8883 for TLS)")
+        raise refused(
+            "broker_url_port", "{url}: port 0 is not a broker port (1883, or 8883 for TLS)"
+        )
     return tls, parts.hostname, port or (8883 if tls else 1883)
+
+
+def _credentials(section: str) -> PydanticCustomError:
+    """A URL holding a user name or password: never echoed (it may hold the password)."""
+    return PydanticCustomError(
+        "url_credentials",
+        "credentials do not go in the URL: set {username}, and the password in {variable} or "
+        "{password_file}",
+        {
+            "username": f"{section}.username",
+            "variable": f"LORAWATCH__{section.upper()}__PASSWORD",
+            "password_file": f"{section}.password_file",
+        },
+    )
+
+
+def _pair() -> PydanticCustomError:
+    return PydanticCustomError(
+        "cert_and_key", "cert_file and key_file go together: set both or neither"
+    )
 
 
 class MqttConfig(Section):
@@ -108,9 +138,11 @@ class MqttConfig(Section):
     @model_validator(mode="after")
     def _tls(self) -> MqttConfig:
         if self.require_tls and not self.url.startswith("mqtts://"):
-            raise ValueError("require_tls is true but url is plaintext: use mqtts://")
+            raise PydanticCustomError(
+                "tls_required", "require_tls is true but url is plaintext: use mqtts://"
+            )
         if (self.cert_file is None) != (self.key_file is None):
-            raise ValueError("cert_file and key_file go together")
+            raise _pair()
         return self
 
     @property
@@ -198,14 +230,13 @@ class AmqpConfig(Section):
     @model_validator(mode="after")
     def _check(self) -> AmqpConfig:
         if not self.url.startswith(("amqp://", "amqps://")):
-            raise ValueError("url must start with amqp:// or amqps://")
-        if "@" in self.url.split("://", 1)[1].split("/", 1)[0]:
-            raise ValueError(
-                "url holds credentials: move them to username and password_file "
-                "(or LORAWATCH__AMQP__PASSWORD)"
+            raise PydanticCustomError(
+                "amqp_url_scheme", "url must start with amqp:// or amqps:// (TLS)"
             )
+        if "@" in self.url.split("://", 1)[1].split("/", 1)[0]:
+            raise _credentials("amqp")
         if (self.cert_file is None) != (self.key_file is None):
-            raise ValueError("cert_file and key_file go together")
+            raise _pair()
         return self
 
     @property

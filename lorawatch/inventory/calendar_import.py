@@ -32,6 +32,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from pydantic_core import PydanticCustomError
+
+from lorawatch.core.reasons import Items, Several
+
 HEADERS = {
     "description": "description",
     "population": "population",
@@ -49,6 +53,8 @@ HEADERS = {
 }
 """Column label or technical name (accents and case dropped) -> technical name."""
 NEEDED = ("description", "start_date", "end_date", "location", "zones")
+COLUMNS = "Description;Population;Date de début;Date de fin;Académies;Zones;annee_scolaire"
+"""The columns of the data set's export, as the Ministry names them."""
 PROJECTABLE = ("Zone A", "Zone B", "Zone C")
 
 
@@ -63,16 +69,26 @@ def read_records(path: Path) -> list[dict[str, str]]:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
-        raise ValueError(f"{path}: cannot read it ({exc.strerror})") from None
+        raise PydanticCustomError(
+            "unreadable_file",
+            "{path}: cannot read it ({why})",
+            {"path": str(path), "why": exc.strerror or exc},
+        ) from None
     except UnicodeDecodeError:
-        raise ValueError(f"{path}: not UTF-8 text; export the data set as CSV or JSON") from None
+        raise PydanticCustomError(
+            "not_utf8",
+            "{path}: not UTF-8 text; export the data set as CSV or JSON",
+            {"path": str(path)},
+        ) from None
     stripped = text.lstrip()
     rows: Iterable[Mapping[str, Any]]
     if stripped.startswith(("[", "{")):
         try:
             data = json.loads(stripped)
         except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}: not valid JSON ({exc})") from None
+            raise PydanticCustomError(
+                "not_json", "{path}: not valid JSON ({why})", {"path": str(path), "why": str(exc)}
+            ) from None
         rows = data.get("results", []) if isinstance(data, dict) else data
     else:
         first = stripped.splitlines()[0] if stripped else ""
@@ -81,7 +97,9 @@ def read_records(path: Path) -> list[dict[str, str]]:
     out = []
     for row in rows:
         if not isinstance(row, Mapping):
-            raise ValueError(f"{path}: a record is not an object")
+            raise PydanticCustomError(
+                "record_type", "{path}: a record is not an object", {"path": str(path)}
+            )
         out.append(
             {
                 HEADERS[fold(str(k))]: "" if v is None else str(v).strip()
@@ -90,13 +108,14 @@ def read_records(path: Path) -> list[dict[str, str]]:
             }
         )
     if not out:
-        raise ValueError(f"{path}: no rows")
+        raise PydanticCustomError("no_rows", "{path}: no rows", {"path": str(path)})
     missing = [name for name in NEEDED if name not in out[0]]
     if missing:
-        raise ValueError(
-            f"{path}: missing column(s) {', '.join(missing)}: expected the export of the data "
-            "set fr-en-calendrier-scolaire (Description;Population;Date de début;Date de fin;"
-            "Académies;Zones;annee_scolaire)"
+        raise PydanticCustomError(
+            "columns",
+            "{path}: missing column(s) {names}: expected the export of the data set "
+            "fr-en-calendrier-scolaire ({columns})",
+            {"path": str(path), "names": Items(missing), "columns": COLUMNS},
         )
     return out
 
@@ -109,7 +128,9 @@ def local_date(text: str, zone: ZoneInfo) -> date:
             return date.fromisoformat(value)
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise ValueError(f"{text!r} is not a date") from None
+        raise PydanticCustomError(
+            "not_a_date", "{text} is not a date", {"text": repr(text)}
+        ) from None
     if moment.tzinfo is None:
         return moment.date()
     return moment.astimezone(zone).date()
@@ -153,7 +174,9 @@ def school_calendar(
     local exceptions: the most common dates win, and a note says which académies differ) or
     of one académie; ValueError when no row matches, naming those that exist."""
     if bool(zone) == bool(academy):
-        raise ValueError("choose a zone (--zone B) or an académie (--academy Rennes)")
+        raise PydanticCustomError(
+            "zone_or_academy", "choose a zone (--zone B) or an académie (--academy Rennes)"
+        )
     tz = ZoneInfo(timezone)
     wanted_zone = fold(zone if fold(zone).startswith("zone") or len(zone) > 1 else f"zone {zone}")
     pupils = [r for r in records if fold(r.get("population", "")) != "enseignants"]
@@ -163,19 +186,29 @@ def school_calendar(
         chosen = [r for r in pupils if fold(r.get("location", "")) == fold(academy)]
     if not chosen:
         known = sorted({r.get("zones" if zone else "location", "") for r in pupils} - {""})
-        raise ValueError(
-            f"no row for {'zone ' + zone if zone else 'académie ' + academy}; the file has: "
-            + ", ".join(known)
+        if zone:
+            raise PydanticCustomError(
+                "no_row_zone",
+                "no row for zone {zone}; the file has: {known}",
+                {"zone": zone, "known": Items(known)},
+            )
+        raise PydanticCustomError(
+            "no_row_academy",
+            "no row for académie {academy}; the file has: {known}",
+            {"academy": academy, "known": Items(known)},
         )
     ranges: dict[tuple[str, str], Counter[tuple[date, date]]] = defaultdict(Counter)
     places: dict[tuple[str, str, date, date], set[str]] = defaultdict(set)
     starts_only: list[date] = []
-    problems: list[str] = []
+    problems: list[PydanticCustomError] = []
     for r in chosen:
         try:
             a, b = local_date(r["start_date"], tz), local_date(r["end_date"], tz)
-        except ValueError as exc:
-            problems.append(f"{r.get('description', '?')} ({r.get('location', '?')}): {exc}")
+        except PydanticCustomError as exc:
+            where = f"{r.get('description', '?')} ({r.get('location', '?')})"
+            problems.append(
+                PydanticCustomError("row", "{row}: {reason}", {"row": where, "reason": exc})
+            )
             continue
         description = r.get("description", "").strip() or "Vacances"
         if fold(description).startswith("debut") and b <= a:
@@ -186,7 +219,7 @@ def school_calendar(
         ranges[key][(a, last)] += 1
         places[(*key, a, last)].add(r.get("location", ""))
     if problems:
-        raise ValueError("; ".join(problems))
+        raise PydanticCustomError("several", "{problems}", {"problems": Several(problems)})
     closed: list[tuple[str, date, date]] = []
     notes: list[str] = []
     for (year, description), counts in ranges.items():
@@ -201,7 +234,9 @@ def school_calendar(
                     "--academy for those"
                 )
     if not closed:
-        raise ValueError("the matching rows give no holiday with an end date")
+        raise PydanticCustomError(
+            "no_holiday", "the matching rows give no holiday with an end date"
+        )
     closed.sort(key=lambda c: c[1])
     first = closed[0][1]
     end = max(c[2] for c in closed)
@@ -248,7 +283,11 @@ def write_calendar(path: Path, imported: Imported) -> None:
         try:
             tables = tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
-            raise ValueError(f"{path}: not valid TOML ({exc}); fix or remove it") from None
+            raise PydanticCustomError(
+                "not_toml_fix",
+                "{path}: not valid TOML ({why}); fix or remove it",
+                {"path": str(path), "why": str(exc)},
+            ) from None
     tables[imported.name] = imported.table()
     lines = [
         "# Closure calendars for lorawatch (see docs/calendars.md): written by",

@@ -20,12 +20,22 @@ import tomllib
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from lorawatch.core.errors import InventoryError
+from lorawatch.core.reasons import Items, OneOf, Reason
 from lorawatch.core.settings import problems_of
 from lorawatch.decoders import registry
 from lorawatch.decoders.base import Decoder, ParamValue, Unusable
@@ -56,21 +66,57 @@ class Commune(_Entry):
     )
 
 
+def _weekday(day: str) -> str:
+    if day not in occupancy.WEEKDAYS:
+        raise PydanticCustomError(
+            "weekday",
+            "{day} is not a day: {days}",
+            {"day": repr(day), "days": OneOf(repr(d) for d in occupancy.WEEKDAYS)},
+        )
+    return day
+
+
+def _clock_range(text: str) -> str:
+    occupancy.parse_hours(text)
+    return text
+
+
+def _day_range(text: str) -> str:
+    occupancy.parse_day_range(text)
+    return text
+
+
+def _iso_date(text: str) -> str:
+    try:
+        if text:
+            date.fromisoformat(text)
+    except ValueError:
+        raise PydanticCustomError(
+            "iso_date", "{text} is not a date YYYY-MM-DD", {"text": repr(text)}
+        ) from None
+    return text
+
+
+Weekday = Annotated[str, AfterValidator(_weekday)]
+ClockRange = Annotated[str, AfterValidator(_clock_range)]
+DayRange = Annotated[str, AfterValidator(_day_range)]
+
+
 class Building(_Entry):
     id: str
     commune: str
     name: str
     usage: str = ""
     surface_m2: float | None = Field(None, gt=0)
-    opening_hours: dict[str, list[str]] = Field(
+    opening_hours: dict[Weekday, list[ClockRange]] = Field(
         default_factory=dict, description="Weekly occupancy: mon..sun -> ['08:00-12:00', ...]"
     )
     calendars: list[str] = Field(
         default_factory=list,
         description="Closure calendars by name; 'fr-school': the commune's school calendar",
     )
-    closures: list[str] = Field(default_factory=list, description="Closed days or ranges")
-    campaign_start: str = ""
+    closures: list[DayRange] = Field(default_factory=list, description="Closed days or ranges")
+    campaign_start: Annotated[str, AfterValidator(_iso_date)] = ""
     simulation: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -168,53 +214,47 @@ class Inventory:
         self.buildings = {b.id: b for b in doc.buildings}
         self.devices: dict[str, ResolvedDevice] = {}
         self._profiles = {p.device_profile: p for p in doc.profiles}
-        problems: list[tuple[str, str]] = []
+        problems: list[tuple[str, Reason]] = []
         self.calendars = self._calendars(problems)
         problems += self._check()
         if problems:
             raise InventoryError(problems, source)
 
-    def _check(self) -> list[tuple[str, str]]:
-        problems: list[tuple[str, str]] = []
+    def _check(self) -> list[tuple[str, Reason]]:
+        problems: list[tuple[str, Reason]] = []
         for kind, items in (("communes", self.doc.communes), ("buildings", self.doc.buildings)):
             seen: set[str] = set()
             for item in items:
                 if item.id in seen:
-                    problems.append((f"{kind}[{item.id}]", "duplicate id"))
+                    problems.append((f"{kind}[{item.id}]", Reason("duplicate_id")))
                 seen.add(item.id)
         for b in self.doc.buildings:
             if b.commune not in self.communes:
-                problems.append((f"buildings[{b.id}]", f"unknown commune {b.commune!r}"))
+                problems.append((f"buildings[{b.id}]", _unknown("commune", b.commune)))
                 continue
             try:
                 names = self.calendar_names(b)
-            except KeyError as exc:
-                problems.append((f"buildings[{b.id}].calendars", exc.args[0]))
+            except KeyError:
+                problems.append((f"buildings[{b.id}].calendars", Reason("school_zone_needed")))
                 continue
             unknown = [n for n in names if n not in self.calendars]
             if unknown:
-                problems.append(
-                    (
-                        f"buildings[{b.id}].calendars",
-                        f"unknown calendar(s) {', '.join(unknown)} (known: "
-                        f"{', '.join(sorted(self.calendars))}); `lorawatch calendars import` "
-                        "writes one from the Ministry's open data",
-                    )
-                )
+                values = {"names": Items(unknown), "known": Items(sorted(self.calendars))}
+                problems.append((f"buildings[{b.id}].calendars", Reason("calendars", values)))
         for i, d in enumerate(self.doc.devices):
             where = f"devices[{i}] ({d.dev_eui}{' ' + d.name if d.name else ''})"
             if d.dev_eui in self.devices:
-                problems.append((where, "duplicate dev_eui"))
+                problems.append((where, Reason("duplicate_dev_eui")))
                 continue
             building = self.buildings.get(d.building) if d.building else None
             if d.building and building is None:
-                problems.append((where, f"unknown building {d.building!r}"))
+                problems.append((where, _unknown("building", d.building)))
             commune = d.commune or (building.commune if building else "")
             if commune and commune not in self.communes:
-                problems.append((where, f"unknown commune {commune!r}"))
+                problems.append((where, _unknown("commune", commune)))
             decoder, params = self._decoder(where, d.decoder, d.params, problems)
             if not d.decoder and not d.mapping:
-                problems.append((where, "needs a decoder or a mapping of ChirpStack's object"))
+                problems.append((where, Reason("decoder_or_mapping")))
             self.devices[d.dev_eui] = ResolvedDevice(
                 d.dev_eui,
                 d.name or d.dev_eui,
@@ -231,15 +271,14 @@ class Inventory:
         for f in self.doc.fleets:
             for commune in [*f.communes, *f.counts]:
                 if commune != "*" and commune not in self.communes:
-                    problems.append((f"fleets[{f.name}]", f"unknown commune {commune!r}"))
+                    problems.append((f"fleets[{f.name}]", _unknown("commune", commune)))
             serial_digits = 12 - len(f.dev_eui_prefix)
             if max([f.count, *f.counts.values()]) > 16**serial_digits:
-                problems.append(
-                    (f"fleets[{f.name}]", f"count exceeds {16**serial_digits} for that prefix")
-                )
+                reason = Reason("fleet_count", {"most": 16**serial_digits})
+                problems.append((f"fleets[{f.name}]", reason))
         return problems
 
-    def _calendars(self, problems: list[tuple[str, str]]) -> dict[str, occupancy.Calendar]:
+    def _calendars(self, problems: list[tuple[str, Reason]]) -> dict[str, occupancy.Calendar]:
         known = dict(occupancy.calendars())
         base = Path(self.source).parent if self.source else Path()
         for i, name in enumerate(self.doc.calendar_files):
@@ -247,7 +286,7 @@ class Inventory:
             try:
                 loaded = occupancy.load_calendar_file(path)
             except ValueError as exc:
-                problems.append((f"calendar_files[{i}]", str(exc)))
+                problems.append((f"calendar_files[{i}]", Reason.of(exc)))
                 continue
             for name, cal in loaded.items():
                 known[name] = known[name].updated_by(cal) if name in known else cal
@@ -272,16 +311,14 @@ class Inventory:
         return [chosen if n == occupancy.SCHOOL else n for n in building.calendars]
 
     def _decoder(
-        self, where: str, name: str, raw: Mapping[str, Any], problems: list[tuple[str, str]]
+        self, where: str, name: str, raw: Mapping[str, Any], problems: list[tuple[str, Reason]]
     ) -> tuple[Decoder | None, dict[str, ParamValue]]:
         if not name:
             return None, {}
         try:
             decoder = registry.get(name)
         except InventoryError as exc:
-            problems.append(
-                (where, exc.problems[0][1].replace("unknown decoder", f"unknown decoder {name!r}"))
-            )
+            problems.extend((where, r) for r in exc.reasons if r is not None)
             return None, {}
         params, bad = decoder.resolve_params(raw)
         problems.extend((where, b) for b in bad)
@@ -289,11 +326,11 @@ class Inventory:
         try:
             decoder = decoder.bind(params)
         except ValueError as exc:
-            problems.append((where, str(exc)))
+            problems.append((where, _unusable(exc)))
             return None, params
         problem = decoder.check()
         if problem:
-            problems.append((where, problem))
+            problems.append((where, Reason("decoder_unusable", {"why": problem})))
         return decoder, params
 
     def _paths(self, decoder: Decoder, params: dict[str, ParamValue]) -> None:
@@ -353,6 +390,16 @@ class Inventory:
         return resolved
 
 
+def _unknown(kind: str, name: str) -> Reason:
+    return Reason(f"unknown_{kind}", {"name": repr(name)})
+
+
+def _unusable(exc: ValueError) -> Reason:
+    """A decoder refusing a device's parameters: our own reason, or the decoder's words."""
+    reason = Reason.of(exc)
+    return reason if reason.type else Reason("decoder_unusable", {"why": exc})
+
+
 def expand_fleets(doc: InventoryFile) -> list[Device]:
     """The devices of every fleet, in a stable order (fleet, commune, number)."""
     out: list[Device] = []
@@ -386,9 +433,9 @@ def load(path: Path) -> Inventory:
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise InventoryError([(str(path), "file does not exist")]) from None
+        raise InventoryError([(str(path), Reason("file_missing"))]) from None
     except tomllib.TOMLDecodeError as exc:
-        raise InventoryError([(str(path), f"not valid TOML: {exc}")]) from None
+        raise InventoryError([(str(path), Reason("toml", {"why": exc}))]) from None
     try:
         doc = InventoryFile(**raw)
         if doc.fleets:
@@ -396,7 +443,8 @@ def load(path: Path) -> Inventory:
     except ValidationError as exc:
         raise InventoryError(problems_of(exc), str(path)) from None
     except (KeyError, IndexError, ValueError) as exc:  # a bad name_pattern
-        raise InventoryError([(str(path), f"fleets: bad name_pattern: {exc}")], str(path)) from None
+        reason = Reason("name_pattern", {"why": exc})
+        raise InventoryError([(str(path), reason)], str(path)) from None
     return Inventory(doc, str(path))
 
 

@@ -38,6 +38,9 @@ from zoneinfo import ZoneInfo
 
 import holidays
 import structlog
+from pydantic_core import PydanticCustomError
+
+from lorawatch.core.reasons import OneOf, Several
 
 if TYPE_CHECKING:
     from lorawatch.inventory import Inventory
@@ -119,9 +122,15 @@ def parse_day_range(text: str) -> tuple[date, date]:
         start = date.fromisoformat(first.strip())
         end = date.fromisoformat(last.strip()) if sep else start
     except ValueError:
-        raise ValueError(f"{text!r} is not a date or a range YYYY-MM-DD..YYYY-MM-DD") from None
+        raise PydanticCustomError(
+            "day_range",
+            "{text} is not a date or a range YYYY-MM-DD..YYYY-MM-DD",
+            {"text": repr(text)},
+        ) from None
     if end < start:
-        raise ValueError(f"{text!r} ends before it starts")
+        raise PydanticCustomError(
+            "day_range_reversed", "{text} ends before it starts", {"text": repr(text)}
+        )
     return start, end
 
 
@@ -136,12 +145,21 @@ def parse_hours(text: str) -> tuple[int, int]:
         a, b = (part.strip() for part in text.split("-"))
         start, end = (_minutes(a), _minutes(b))
     except ValueError:
-        raise ValueError(f"{text!r} is not a time range HH:MM-HH:MM") from None
+        raise clock_range_error(text) from None
     if start >= 24 * 60:
-        raise ValueError(f"{text!r} starts at or after 24:00")
+        raise PydanticCustomError(
+            "clock_range_start", "{text} starts at or after 24:00", {"text": repr(text)}
+        )
     if end <= start:
         end += 24 * 60
     return start, end
+
+
+def clock_range_error(text: str) -> PydanticCustomError:
+    """``text`` is not ``HH:MM-HH:MM`` (opening hours, quiet hours, a rule's window)."""
+    return PydanticCustomError(
+        "clock_range", "{text} is not a time range HH:MM-HH:MM", {"text": repr(text)}
+    )
 
 
 def _minutes(text: str) -> int:
@@ -173,30 +191,56 @@ def parse_calendars(raw: Mapping[str, Any], origin: str) -> dict[str, Calendar]:
     """Calendars from a TOML document (the format of ``calendars.toml``); ValueError naming
     every bad entry of ``origin``."""
     out: dict[str, Calendar] = {}
-    problems: list[str] = []
+    problems: list[PydanticCustomError] = []
+
+    def problem(where: str, reason: PydanticCustomError) -> None:
+        problems.append(
+            PydanticCustomError(
+                "in_file",
+                "{origin}: {where}: {reason}",
+                {"origin": origin, "where": where, "reason": reason},
+            )
+        )
+
     for name, table in raw.items():
         if not isinstance(table, dict):
-            problems.append(f"{origin}: {name!r} is not a table")
+            problem(name, PydanticCustomError("table_type", "a table is expected"))
             continue
         closed: set[date] = set()
         for i, entry in enumerate(table.get("closed", [])):
             try:
                 closed.update(_days(*parse_day_range(entry["days"])))
-            except (KeyError, TypeError, ValueError) as exc:
-                problems.append(f"{origin}: {name}.closed[{i}]: {exc}")
+            except PydanticCustomError as exc:
+                problem(f"{name}.closed[{i}]", exc)
+            except (KeyError, TypeError, ValueError):
+                problem(
+                    f"{name}.closed[{i}]",
+                    PydanticCustomError(
+                        "closed_days", 'needs days = "YYYY-MM-DD" or "YYYY-MM-DD..YYYY-MM-DD"'
+                    ),
+                )
         covers = None
         if "covers" in table:
             try:
-                covers = parse_day_range(table["covers"])
-            except ValueError as exc:
-                problems.append(f"{origin}: {name}.covers: {exc}")
+                covers = parse_day_range(str(table["covers"]))
+            except PydanticCustomError as exc:
+                problem(f"{name}.covers", exc)
         else:
-            problems.append(
-                f"{origin}: {name}.covers is missing: say which days the data speaks for"
+            problem(
+                f"{name}.covers",
+                PydanticCustomError(
+                    "covers_missing", "missing: say which days the data speaks for"
+                ),
             )
         projection = str(table.get("projection", ""))
-        if projection and projection not in ("Zone A", "Zone B", "Zone C"):
-            problems.append(f"{origin}: {name}.projection: 'Zone A', 'Zone B' or 'Zone C'")
+        zones = ("Zone A", "Zone B", "Zone C")
+        if projection and projection not in zones:
+            problem(
+                f"{name}.projection",
+                PydanticCustomError(
+                    "projection", "expected {expected}", {"expected": OneOf(repr(z) for z in zones)}
+                ),
+            )
         out[name] = Calendar(
             name,
             str(table.get("description", "")),
@@ -205,8 +249,10 @@ def parse_calendars(raw: Mapping[str, Any], origin: str) -> dict[str, Calendar]:
             covers,
             projection,
         )
+    if len(problems) == 1:
+        raise problems[0]
     if problems:
-        raise ValueError("; ".join(problems))
+        raise PydanticCustomError("several", "{problems}", {"problems": Several(problems)})
     return out
 
 
@@ -214,10 +260,18 @@ def load_calendar_file(path: Path) -> dict[str, Calendar]:
     """The calendars of a TOML file (one written by ``lorawatch calendars import``)."""
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PydanticCustomError("no_file", "{path} does not exist", {"path": str(path)}) from None
     except OSError as exc:
-        raise ValueError(f"{path}: cannot read it ({exc.strerror})") from None
+        raise PydanticCustomError(
+            "unreadable_file",
+            "{path}: cannot read it ({why})",
+            {"path": str(path), "why": exc.strerror or exc},
+        ) from None
     except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"{path}: not valid TOML ({exc})") from None
+        raise PydanticCustomError(
+            "not_toml", "{path}: not valid TOML ({why})", {"path": str(path), "why": str(exc)}
+        ) from None
     return parse_calendars(raw, str(path))
 
 

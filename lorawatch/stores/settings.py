@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
+from pydantic_core import PydanticCustomError
 
 from lorawatch.core.settings import Section, read_secret
 
@@ -101,9 +102,10 @@ class StateConfig(Section):
     @model_validator(mode="after")
     def _dsn_required(self) -> StateConfig:
         if self.backend == "postgresql" and not (self.dsn.get_secret_value() or self.dsn_file):
-            raise ValueError(
+            raise PydanticCustomError(
+                "dsn_required",
                 'state.backend = "postgresql" needs state.dsn (or state.dsn_file, or the '
-                "LORAWATCH__STATE__DSN variable): postgresql://user@host:5432/database"
+                "LORAWATCH__STATE__DSN variable): postgresql://user@host:5432/database",
             )
         return self
 

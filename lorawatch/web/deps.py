@@ -163,8 +163,8 @@ def invalid(
     field: str, key: str, where: str = "query", value: object = None, **values: object
 ) -> Exception:
     """A 422 naming the field and the reason, like FastAPI's own validation errors; the
-    reason is the catalogue's ``api.invalid.<key>`` (``type`` stays ``value_error``)."""
-    reason = catalogue.text("en", f"api.invalid.{key}", **values)
+    reason is the catalogue's ``invalid.<key>`` (``type`` stays ``value_error``)."""
+    reason = catalogue.text("en", f"invalid.{key}", **values)
     ctx = {"key": key, **values}
     return RequestValidationError(
         [{"type": "value_error", "loc": (where, field), "msg": reason, "input": value, "ctx": ctx}]

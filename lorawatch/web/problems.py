@@ -6,7 +6,8 @@ first, then the ``Accept-Language`` header, then the deployment's ``site.languag
 sentences are the catalogue's (``api.*`` ids), so the French and English ones stay complete
 together. FastAPI's own 404/405 and the 422 of a bad parameter go through the same handlers:
 a 422 keeps FastAPI's list (``loc`` names the field, ``type`` the reason, both stable) with
-``msg`` translated from the reason's type and limits.
+``msg`` said from the reason's type and limits (:mod:`lorawatch.core.reasons`, the catalogue's
+``invalid.*``, as the command line says a file's problems).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from lorawatch.core import catalogue
+from lorawatch.core import catalogue, reasons
 from lorawatch.core.formats import LANGS, Lang
 
 
@@ -96,22 +97,10 @@ def http_error(request: Request, exc: Exception) -> Response:
     return _json({"detail": detail, "code": code}, exc.status_code, lang, exc.headers)
 
 
-_LIMITS = ("ge", "gt", "le", "lt", "min_length", "max_length", "expected", "pattern")
-
-
 def validation_message(error: dict[str, Any], lang: Lang) -> str:
-    """One 422 reason in ``lang``: from its ``type`` and limits, or from the ``key`` our own
-    checks put in its context (:func:`lorawatch.web.deps.invalid`)."""
-    ctx = error.get("ctx") or {}
-    key = ctx.get("key") if isinstance(ctx, dict) else None
-    if isinstance(key, str) and catalogue.has(lang, f"api.invalid.{key}"):
-        values = {k: v for k, v in ctx.items() if k != "key"}
-        return catalogue.text(lang, f"api.invalid.{key}", **values)
-    kind = str(error.get("type", ""))
-    if catalogue.has(lang, f"api.invalid.{kind}"):
-        values = {name: ctx.get(name, "") for name in _LIMITS} if isinstance(ctx, dict) else {}
-        return catalogue.text(lang, f"api.invalid.{kind}", **values)
-    return catalogue.text(lang, "api.invalid.other")
+    """One 422 reason in ``lang``, from its ``type`` and limits, or from the ``key`` our own
+    checks put in its context (:func:`lorawatch.web.deps.invalid`); the input is not echoed."""
+    return reasons.of_error(error, echo=False).text(lang)
 
 
 def validation_errors(request: Request, exc: RequestValidationError) -> list[dict[str, Any]]:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
+from pydantic_core import PydanticCustomError
 
 from lorawatch.core.settings import Section, read_secret
 
@@ -27,8 +28,9 @@ class HttpUser(Section):
     @classmethod
     def _hashed(cls, value: SecretStr) -> SecretStr:
         if not value.get_secret_value().startswith("$scrypt$"):
-            raise ValueError(
-                "must be a hash from `lorawatch web hash-password` ($scrypt$...), not a password"
+            raise PydanticCustomError(
+                "password_hash",
+                "must be a hash from `lorawatch web hash-password` ($scrypt$...), not a password",
             )
         return value
 
@@ -46,7 +48,9 @@ class HttpToken(Section):
     @classmethod
     def _digest(cls, value: SecretStr) -> SecretStr:
         if not re.fullmatch(r"[0-9a-f]{64}", value.get_secret_value()):
-            raise ValueError("must be the 64-hex-digit SHA-256 of the token, not the token")
+            raise PydanticCustomError(
+                "token_digest", "must be the 64-hex-digit SHA-256 of the token, not the token"
+            )
         return value
 
 
@@ -115,8 +119,10 @@ class ScreensConfig(Section):
 
 def _origin(value: str, key: str) -> str:
     if not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?", value):
-        raise ValueError(
-            f"{key}: {value!r} is not an origin like https://host[:port] ('*' is refused)"
+        raise PydanticCustomError(
+            "origin",
+            "{key}: {value} is not an origin like https://host[:port] ('*' is refused)",
+            {"key": key, "value": repr(value)},
         )
     return value
 
@@ -124,19 +130,25 @@ def _origin(value: str, key: str) -> str:
 def parse_listen(listen: str) -> tuple[str, int]:
     """(host, port) of ``host:port`` or ``[ipv6]:port``; ValueError says what to write."""
     host, sep, port_text = listen.rpartition(":")
-    fix = "write host:port, e.g. 127.0.0.1:8080, 0.0.0.0:8080 or [::1]:8080"
+
+    def refused(kind: str, template: str) -> PydanticCustomError:
+        fix = "write host:port, e.g. 127.0.0.1:8080, 0.0.0.0:8080 or [::1]:8080"
+        return PydanticCustomError(
+            kind, f"{template}: {fix}", {"listen": repr(listen), "host": repr(host)}
+        )
+
     if not sep or not port_text.isdigit() or int(port_text) > 65535:
-        raise ValueError(f"{listen!r} is not an address: {fix} (port 0..65535)")
+        raise refused("listen", "{listen} is not an address (port 0..65535)")
     if host.startswith("["):
         if not host.endswith("]"):
-            raise ValueError(f"{listen!r}: unclosed [: {fix}")
+            raise refused("listen_bracket", "{listen}: unclosed [")
         host = host[1:-1]
         try:
             ipaddress.IPv6Address(host)
         except ValueError:
-            raise ValueError(f"{listen!r}: {host!r} is not an IPv6 address: {fix}") from None
+            raise refused("listen_ipv6", "{listen}: {host} is not an IPv6 address") from None
     elif ":" in host or not re.fullmatch(r"[A-Za-z0-9.-]*", host):
-        raise ValueError(f"{listen!r}: {host!r} is not a host name or address: {fix}")
+        raise refused("listen_host", "{listen}: {host} is not a host name or address")
     return host or "127.0.0.1", int(port_text)
 
 

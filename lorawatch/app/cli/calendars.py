@@ -94,7 +94,7 @@ def calendars_import(
         calendar_import.write_calendar(output, imported)
         occupancy.load_calendar_file(output)
     except ValueError as exc:
-        say.error(err, "calendars.cannot_import", file=file, why=exc)
+        say.error(err, "calendars.cannot_import", file=file, why=say.reason(exc))
         raise typer.Exit(1) from None
     for note in imported.notes:
         err.print(f"[yellow]{say.t('note')}:[/yellow] {escape(note)}", highlight=False)

@@ -152,14 +152,14 @@ def _decoder(
     try:
         decoder = registry.get(name)
     except InventoryError as exc:
-        raise _fail(exc.problems[0][1]) from None
+        raise _fail(exc.said(say.language())[0][1]) from None
     params, problems = decoder.resolve_params(raw)
     if problems:
-        raise _fail("; ".join(problems))
+        raise _fail("; ".join(p.text(say.language()) for p in problems))
     try:
         return decoder.bind(params), params
     except ValueError as exc:
-        raise _fail(str(exc)) from None
+        raise _fail(say.reason(exc)) from None
 
 
 def _reading_doc(r: Reading) -> dict[str, Any]:
@@ -348,7 +348,7 @@ def verify(
         except InventoryError as exc:
             if path.is_dir():
                 continue  # a folder holds other YAML files too (device definitions, indexes)
-            raise _fail(str(exc)) from None
+            raise _fail(say.failure(exc)) from None
         for o in outcomes:
             if o.ok:
                 passed += 1

@@ -200,7 +200,7 @@ def config_check(
     try:
         settings = config.load(file)
     except ConfigError as exc:
-        _problems(file, exc.problems)
+        _problems(file, exc.said(say.language()))
         raise typer.Exit(EXIT_CONFIG) from None
     say.deployment(settings)
     problems = config.runtime_problems(settings)

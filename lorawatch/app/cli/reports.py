@@ -217,7 +217,7 @@ def report_command(
     try:
         first = reports.parse_month(month)
     except ValueError as exc:
-        raise _refuse("reports.bad_month", why=exc) from None
+        raise _refuse("reports.bad_month", why=say.reason(exc)) from None
     if lang is not None and lang not in LANGS:
         raise _refuse("bad_choice", option="--lang", value=lang, choices=", ".join(LANGS))
     settings, inventory = _load(config_file)
@@ -226,7 +226,7 @@ def report_command(
         try:
             baseline = savings.parse_period(savings_baseline, timeutil.zone(settings.site.timezone))
         except (ValueError, OverflowError) as exc:
-            raise _refuse("reports.bad_baseline", why=exc) from None
+            raise _refuse("reports.bad_baseline", why=say.reason(exc)) from None
     language: Lang = settings.site.language if lang is None else "en" if lang == "en" else "fr"
     unknown = sorted(set(communes or ()) - set(inventory.communes))
     if unknown:

@@ -56,7 +56,7 @@ def savings(
     try:
         base, rep = savings_mod.parse_periods(baseline, reporting, zone)
     except ValueError as exc:
-        say.error(err, "savings.bad_period", why=exc)
+        say.error(err, "savings.bad_period", why=say.reason(exc))
         raise typer.Exit(2) from None
     try:
         with reading_store(settings) as store:

@@ -26,6 +26,7 @@ from rich.markup import escape
 from lorawatch.core import catalogue
 from lorawatch.core.errors import BusyError, LorawatchError, ProblemsError
 from lorawatch.core.formats import LANGS, Lang
+from lorawatch.core.reasons import Reason
 
 if TYPE_CHECKING:
     from lorawatch.app.config import Settings
@@ -83,6 +84,13 @@ def warning(console: Console, text: str) -> None:
     console.print(f"[yellow]{t('warning')}:[/yellow] {escape(text)}", highlight=False)
 
 
+def reason(exc: Exception) -> str:
+    """Why a value was refused below the command line (a file, a month, a period), in the
+    current language: the reason's type is a catalogue id (:mod:`lorawatch.core.reasons`)."""
+    cause = getattr(exc, "error", None)
+    return Reason.of(cause if isinstance(cause, Exception) else exc).text(language())
+
+
 def failure(exc: LorawatchError) -> str:
     """An error raised below the command line, for the operator: a file's problems under a
     header in the current language, each with its key; others as they were raised."""
@@ -91,7 +99,7 @@ def failure(exc: LorawatchError) -> str:
     if isinstance(exc, ProblemsError):
         where = f" {t('in_source', source=exc.source)}" if exc.source else ""
         header = t(f"problems.{exc.what.replace(' ', '_')}", n=len(exc.problems), where=where)
-        lines = [f"  {key}: {message}" for key, message in exc.problems]
+        lines = [f"  {key}: {message}" for key, message in exc.said(language())]
         return "\n".join([header, *lines])
     return str(exc)
 
