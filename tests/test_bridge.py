@@ -7,6 +7,7 @@ import base64
 import json
 import struct
 import threading
+from collections import deque
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from lorawatch.core.errors import InventoryError, StoreUnavailable
 from lorawatch.gateway_bridge.source import Message, NullSource
 from lorawatch.pipeline.records import Batch
 from tests.conftest import DATA, REFERENCE
+from tests.servers import wait_until
 
 EUI = "24e124136d123456"
 TOPIC = f"application/17c82e96-be03-4f38-aef3-f83d48582d97/device/{EUI}/event/up"
@@ -150,6 +152,70 @@ def test_acks_only_after_the_store_wrote_and_in_arrival_order(tmp_path: Path) ->
     service.bridge.process(messages, threading.Event())
     assert source.acked == [m.mid for m in messages]
     assert count(service, "SELECT COUNT(*) FROM uplinks") == 6
+
+
+class QueueSource(RecordingSource):
+    """Hands out the given batches, one per ``get_batch``, then nothing."""
+
+    def __init__(self, batches: list[list[Message]]) -> None:
+        super().__init__()
+        self.batches = deque(batches)
+
+    def get_batch(self, max_messages: int, max_wait_s: float) -> list[Message]:
+        return self.batches.popleft() if self.batches else []
+
+
+def test_stores_write_as_a_pipeline_each_batch_in_the_stores_order(tmp_path: Path) -> None:
+    """The first store (InfluxDB) writes batch N+1 while the last one (the state file) is
+    still on batch N; a batch reaches the last store only once the first one has it, and is
+    acked only then, in arrival order."""
+    batches = [[up(1000 + 10 * i, 15 * i)] for i in range(4)]
+    source = QueueSource(batches)
+    service = make_service(tmp_path, source)
+    events: list[tuple[str, int, list[int]]] = []
+    first_has = [threading.Event() for _ in batches]
+    failures = {"left": 1}
+
+    class First:
+        name = "first"
+
+        def write(self, batch: Batch) -> None:
+            n = batch.uplinks[0].f_cnt // 15  # type: ignore[operator]
+            if n == 2 and failures["left"]:
+                failures["left"] -= 1
+                raise StoreUnavailable("first store down once")
+            events.append(("first", n, list(source.acked)))
+            first_has[n].set()
+
+    sqlite_write = service.sqlite.write
+    overlapped: list[bool] = []
+
+    def last(batch: Batch) -> None:
+        n = batch.uplinks[0].f_cnt // 15  # type: ignore[operator]
+        if n == 0:
+            overlapped.append(first_has[1].wait(10))
+        events.append(("last", n, list(source.acked)))
+        sqlite_write(batch)
+
+    service.sqlite.write = last  # type: ignore[method-assign]
+    service.bridge.stores = [First(), service.sqlite]  # type: ignore[list-item]
+    stop = threading.Event()
+    runner = threading.Thread(target=service.bridge.run, args=(stop,))
+    runner.start()
+    try:
+        wait_until(lambda: len(source.acked) == len(batches), 30, "every batch acked")
+    finally:
+        stop.set()
+        runner.join(10)
+    assert overlapped == [True], "the first store wrote batch 1 while the last had batch 0"
+    mids = [m.mid for b in batches for m in b]
+    assert source.acked == mids
+    order = [(store, n) for store, n, _ in events]
+    for n, batch in enumerate(batches):
+        assert order.index(("first", n)) < order.index(("last", n))
+        acked_then = next(a for store, i, a in events if (store, i) == ("last", n))
+        assert batch[0].mid not in acked_then, "acked only after the last store wrote it"
+    assert count(service, "SELECT COUNT(*) FROM uplinks") == len(batches)
 
 
 def test_a_stopped_bridge_does_not_ack_an_unstored_batch(tmp_path: Path) -> None:

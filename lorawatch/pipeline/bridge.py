@@ -9,9 +9,11 @@ output wrote"). Bad messages never stop the loop: they become dead letters, acke
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -121,31 +123,59 @@ class Bridge:
         return counter
 
     def run(self, stop: threading.Event) -> None:
-        """Process batches until ``stop`` is set; the batch in hand is finished first.
+        """Process batches until ``stop`` is set; the batches in hand are finished first.
 
-        Writing is pipelined: while batch N is written by a store thread (SQLite and sockets
-        release the GIL), batch N+1 is parsed and decoded. N is acknowledged before N+1 is
-        submitted, so acks stay in arrival order and at most two batches are in memory.
+        Writing is pipelined, one thread per store in the stores' order (SQLite and sockets
+        release the GIL): while batch N is committed to the state file, N+1 is written to
+        InfluxDB and N+2 is parsed and decoded. A store writes a batch only once the stores
+        before it wrote it (the state file, which remembers what was stored, comes last), and
+        batches are acknowledged in arrival order once the last store has them. With a
+        shared state (partitions) one thread writes every store: a batch prepared on the
+        memory of a batch lost to another worker must never reach a store.
         """
         self._stop = stop
-        inflight: tuple[Future[bool], Prepared] | None = None
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer") as writer:
+        stages = [[s] for s in self.stores] if self.partitions is None else [self.stores]
+        inflight: deque[tuple[Future[bool], Prepared]] = deque()
+        with contextlib.ExitStack() as stack:
+            writers = [
+                stack.enter_context(
+                    ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"store-writer-{i}")
+                )
+                for i in range(len(stages))
+            ]
             while True:
                 stopping = stop.is_set()
                 wait = 0.005 if inflight else self.batch_interval_s
                 messages = [] if stopping else self.source.get_batch(self.batch_size, wait)
                 prepared = self.prepare(messages) if messages else None
-                if inflight is not None:
-                    lost = self._finish(inflight[1], inflight[0].result())
-                    inflight = None
-                    if lost and prepared is not None:
+                while inflight and (
+                    prepared is None or len(inflight) >= len(stages) or inflight[0][0].done()
+                ):
+                    future, done = inflight.popleft()
+                    if self._finish(done, future.result()) and prepared is not None:
                         # Prepared on the memory of the lost batch: not to be written either.
                         self._give_back(prepared)
                         prepared = None
                 if prepared is not None:
-                    inflight = (writer.submit(self._commit, prepared.batch, stop), prepared)
-                elif stopping:
+                    last: Future[bool] | None = None
+                    for writer, stores in zip(writers, stages, strict=True):
+                        last = writer.submit(self._commit_after, last, stores, prepared, stop)
+                    assert last is not None
+                    inflight.append((last, prepared))
+                elif stopping and not inflight:
                     return
+
+    def _commit_after(
+        self,
+        before: Future[bool] | None,
+        stores: list[Store],
+        prepared: Prepared,
+        stop: threading.Event,
+    ) -> bool:
+        """A stage of the writing pipeline: write once the stages before have."""
+        if before is not None and not before.result():
+            return False
+        return self._commit(prepared.batch, stop, stores)
 
     def process(self, messages: list[Message], stop: threading.Event | None = None) -> Batch:
         """Turn messages into records, make them durable, then ack them (synchronously)."""
@@ -351,10 +381,13 @@ class Bridge:
                 topic=message.topic[:200],
             )
 
-    def _commit(self, batch: Batch, stop: threading.Event | None) -> bool:
-        """Write the batch to every store, retrying with backoff; False if stopped first."""
+    def _commit(
+        self, batch: Batch, stop: threading.Event | None, stores: list[Store] | None = None
+    ) -> bool:
+        """Write the batch to every store (or ``stores``), retrying with backoff; False if
+        stopped first."""
         delay = 0.1
-        pending = list(self.stores)
+        pending = list(self.stores if stores is None else stores)
         while pending:
             store = pending[0]
             started = time.perf_counter()
