@@ -21,6 +21,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from lorawatch.core.errors import BusyError, ConfigError
+from lorawatch.core.reasons import Reason
 
 log = structlog.get_logger(__name__)
 
@@ -50,9 +51,8 @@ def bind(listen: str, key: str = "http.listen") -> socket.socket:
                 port=port,
                 host=host,
             ) from None
-        raise ConfigError(
-            [(key, f"cannot listen on {listen}: {exc.strerror or exc}; choose another address")]
-        ) from None
+        why = Reason("cannot_listen", {"listen": listen, "why": exc.strerror or str(exc)})
+        raise ConfigError([(key, why)]) from None
     sock.set_inheritable(True)
     return sock
 
