@@ -207,7 +207,7 @@ class Service:
                 )
             return AmqpSource(settings.amqp, prefetch)
         if settings.mqtt.receiver == "process":
-            return ProcessSource(settings.mqtt, settings.log.level, settings.log.format)
+            return ProcessSource(settings.mqtt)
         return MqttSource(settings.mqtt)
 
     def _recover_meters(self) -> None:

@@ -9,6 +9,10 @@ Why each setting (field notes, "MQTT and Mosquitto"):
   of 20 would otherwise stall a consumer that acks per batch, and with one batch's worth the
   broker waits while each batch is written;
 - reconnect with jittered exponential backoff; subscriptions are renewed on every connect.
+
+The module is also the whole of the receiver child's program (:mod:`receiver_child`), so it
+imports paho and the standard library only: the settings come as a plain :class:`Link`, not
+the pydantic section, and the log is the caller's (structlog's unless given).
 """
 
 from __future__ import annotations
@@ -21,21 +25,81 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 import paho.mqtt.client as mqtt
-import structlog
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from lorawatch.core.errors import SourceError
-from lorawatch.gateway_bridge.settings import MqttConfig
 from lorawatch.gateway_bridge.source import Message
 
-log = structlog.get_logger(__name__)
+if TYPE_CHECKING:
+    from lorawatch.gateway_bridge.settings import MqttConfig
+
+
+class Log(Protocol):
+    """What :class:`MqttSource` logs through: structlog's logger, or the receiver child's,
+    which hands each event to its parent."""
+
+    def info(self, event: str, **fields: Any) -> Any: ...
+    def warning(self, event: str, **fields: Any) -> Any: ...
+    def error(self, event: str, **fields: Any) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """The ``[mqtt]`` settings the client uses, as plain values: what the receiver child
+    needs, without pydantic (~7 MB in a process that holds nothing else)."""
+
+    url: str
+    host: str
+    port: int
+    tls: bool
+    client_id: str
+    protocol: str
+    username: str
+    password: str = field(repr=False)
+    qos: int
+    session_expiry_s: int
+    receive_maximum: int
+    keepalive_s: int
+    reconnect_min_s: float
+    reconnect_max_s: float
+    topics: tuple[str, ...]
+    shared_group: str
+    ca_file: Path | None
+    cert_file: Path | None
+    key_file: Path | None
+
+    @classmethod
+    def of(cls, cfg: MqttConfig) -> Link:
+        return cls(
+            url=cfg.url,
+            host=cfg.host,
+            port=cfg.port,
+            tls=cfg.tls,
+            client_id=cfg.client_id,
+            protocol=cfg.protocol,
+            username=cfg.username,
+            password=cfg.secret(),
+            qos=cfg.qos,
+            session_expiry_s=cfg.session_expiry_s,
+            receive_maximum=cfg.receive_maximum,
+            keepalive_s=cfg.keepalive_s,
+            reconnect_min_s=cfg.reconnect_min_s,
+            reconnect_max_s=cfg.reconnect_max_s,
+            topics=tuple(cfg.topics),
+            shared_group=cfg.shared_group,
+            ca_file=cfg.ca_file,
+            cert_file=cfg.cert_file,
+            key_file=cfg.key_file,
+        )
 
 
 _REFUSAL_FIX = {
@@ -150,10 +214,21 @@ class _Client(mqtt.Client):
 
 
 class MqttSource:
-    def __init__(self, cfg: MqttConfig, sink: Callable[[Row], None] | None = None) -> None:
+    def __init__(
+        self,
+        cfg: MqttConfig | Link,
+        sink: Callable[[Row], None] | None = None,
+        log: Log | None = None,
+    ) -> None:
         """``sink`` takes each message as a :data:`Row` instead of the internal queue, for a
         caller that forwards messages elsewhere (then :meth:`get_batch` returns nothing)."""
-        self.cfg = cfg
+        self.cfg = cfg if isinstance(cfg, Link) else Link.of(cfg)
+        if log is None:
+            # Here, not at the top: the receiver child logs through its parent, without structlog.
+            import structlog
+
+            log = structlog.get_logger(__name__)
+        self.log: Log = log
         self._sink = sink
         self.v5 = cfg.protocol == "5"
         self._queue: queue.Queue[Message] = queue.Queue()
@@ -180,7 +255,7 @@ class MqttSource:
             manual_ack=True,
         )
         if cfg.username:
-            client.username_pw_set(cfg.username, cfg.secret() or None)
+            client.username_pw_set(cfg.username, cfg.password or None)
         if cfg.tls:
             client.tls_set(
                 ca_certs=str(cfg.ca_file) if cfg.ca_file else None,
@@ -233,7 +308,7 @@ class MqttSource:
             self._first_attempt = False
         why = (exc.strerror if isinstance(exc, OSError) else None) or str(exc) or "unknown"
         self._error(f"cannot reach the broker {self.cfg.host}:{self.cfg.port}: {why}")
-        log.warning(
+        self.log.warning(
             "mqtt connection failed; retrying",
             broker=self.cfg.host,
             port=self.cfg.port,
@@ -248,7 +323,7 @@ class MqttSource:
         if reason.is_failure:
             self.failures += 1
             self._error(f"broker refused the connection: {reason} (reason code {reason.value})")
-            log.error(
+            self.log.error(
                 "mqtt connect refused; retrying",
                 broker=self.cfg.host,
                 port=self.cfg.port,
@@ -265,7 +340,7 @@ class MqttSource:
         self.connects += 1
         client.subscribe(self._topics())
         self._connected.set()
-        log.info(
+        self.log.info(
             "mqtt connected",
             broker=self.cfg.host,
             port=self.cfg.port,
@@ -279,14 +354,14 @@ class MqttSource:
         was_connected = self._connected.is_set()
         self._connected.clear()
         if self._stopping:
-            log.info("mqtt disconnected")
+            self.log.info("mqtt disconnected")
             return
         if was_connected:
             self._error(f"disconnected: {reason}")
             self._min_delay = self._jittered(self.cfg.reconnect_min_s)
             client.reconnect_delay_set(self._min_delay, int(self.cfg.reconnect_max_s))
             self._delay = None
-        log.warning(
+        self.log.warning(
             "mqtt disconnected; retrying",
             reason=str(reason),
             retry_in_s=self._next_delay(),
@@ -298,10 +373,12 @@ class MqttSource:
         refused = [str(r) for r in reasons if r.is_failure]
         if refused:
             self.last_error = f"broker refused the subscription: {', '.join(refused)}"
-            log.error("mqtt subscription refused", reasons=refused, topics=self.cfg.topics)
+            self.log.error(
+                "mqtt subscription refused", reasons=refused, topics=list(self.cfg.topics)
+            )
             return
         self._subscribed.set()
-        log.info("mqtt subscribed", topics=[t for t, _ in self._topics()])
+        self.log.info("mqtt subscribed", topics=[t for t, _ in self._topics()])
 
     def wait_subscribed(self, timeout: float) -> bool:
         return self._subscribed.wait(timeout)
