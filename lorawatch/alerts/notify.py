@@ -27,7 +27,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-import httpx
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
@@ -119,9 +118,15 @@ class WebhookNotifier:
         self.name = config.name
         self.url = config.secret_url()
         self.key = config.secret.get_secret_value().encode()
+        # Here, not at the top: httpx loads only when a webhook is configured.
+        import httpx
+
         self.client = httpx.Client(timeout=config.timeout_s)
 
     def send(self, deliveries: list[Delivery]) -> None:
+        # Loaded by __init__ already (see there).
+        import httpx
+
         for d in deliveries:
             body = json.dumps(d.to_json()).encode()
             headers = {

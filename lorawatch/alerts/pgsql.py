@@ -24,9 +24,10 @@ import re
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import psycopg
+if TYPE_CHECKING:
+    import psycopg
 
 _MAX2 = re.compile(r"\bMAX\(([a-z_]+), \?\)")
 _RETURNING = ("INSERT INTO alerts ", "INSERT INTO alerts(", "INSERT INTO alert_events ")
@@ -80,6 +81,9 @@ class _Connection:
         self._conn = conn
 
     def execute(self, sql: str, args: Sequence[object] = ()) -> _Cursor:
+        # Here, not at the top: psycopg (~9 MB) loads only with the PostgreSQL state.
+        import psycopg
+
         statement = translate(sql)
         if not statement.endswith("RETURNING id"):
             return _Cursor(self._conn.execute(statement.encode(), args), None)

@@ -41,13 +41,16 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from lorawatch.analytics.clock import WEEK_H, ScheduleClock
+
+__all__ = ["Fit", "ScheduleClock", "design", "fit", "solve"]
+
 Array = npt.NDArray[np.float64]
 
 BALANCE_C = 18.0
 """Degree-hours below this outdoor temperature scale the schedule terms."""
 COAST_H = 3.0
 RECOVERY_H = 4.0
-WEEK_H = 168.0
 SHORT_CLOSURE_H = 48.0
 """A night or a one-day closure is the ordinary rhythm, in the time-of-week terms; only the
 part of a closure beyond two days counts for the recovery."""
@@ -237,41 +240,3 @@ def fit(rows: Array, kwh: Array) -> Fit | None:
         mean_kwh=mean,
         rho=rho if math.isfinite(rho) else 0.0,
     )
-
-
-@dataclass(slots=True)
-class ScheduleClock:
-    """Hours since closing, since opening, and the length of the last closure, hour by hour.
-
-    Fed the hours in time order (a missed hour counts as what it was, not as a new period),
-    so the alert rules and the offline fits derive the same schedule terms.
-    """
-
-    last_occupied: float = -math.inf
-    """Start of the last occupied hour seen."""
-    open_start: float = -math.inf
-    closure_h: float = 0.0
-
-    def step(self, hour: float, occupied: bool) -> tuple[float, float, float]:
-        """(hours since closing, closure length before this opening, hours since opening)."""
-        if occupied:
-            gap = (hour - self.last_occupied) / 3600 - 1
-            if gap > 0 or not math.isfinite(self.open_start):
-                self.open_start = hour
-                self.closure_h = min(gap, WEEK_H) if math.isfinite(gap) else WEEK_H
-            self.last_occupied = hour
-            return 0.0, self.closure_h, (hour - self.open_start) / 3600
-        since = (hour - self.last_occupied) / 3600 - 1 if math.isfinite(self.last_occupied) else 99
-        return min(since, 99.0), self.closure_h, 99.0
-
-    def to_json(self) -> list[float]:
-        return [
-            self.last_occupied if math.isfinite(self.last_occupied) else -1.0,
-            self.open_start if math.isfinite(self.open_start) else -1.0,
-            self.closure_h,
-        ]
-
-    @classmethod
-    def from_json(cls, data: list[float]) -> ScheduleClock:
-        a, b, c = (float(x) for x in data)
-        return cls(a if a >= 0 else -math.inf, b if b >= 0 else -math.inf, c)

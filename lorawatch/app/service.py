@@ -16,11 +16,9 @@ import structlog
 from lorawatch import inventory as inventory_mod
 from lorawatch.alerts.config import AlertsConfig
 from lorawatch.alerts.engine import AlertEngine
-from lorawatch.alerts.evaluator import BuildingEvaluator, Election
 from lorawatch.alerts.pgsql import PgAlertsDb
 from lorawatch.alerts.store import Database
 from lorawatch.app.config import Settings
-from lorawatch.app.derived import DerivedJob
 from lorawatch.core.errors import StoreError
 from lorawatch.core.memory import Trimmer
 from lorawatch.core.metrics import Metrics
@@ -36,11 +34,13 @@ from lorawatch.pipeline.commands import CommandQueue, SqlCommands
 from lorawatch.pipeline.ingest import Ingestor
 from lorawatch.pipeline.meters import MeterEngine, MeterKey
 from lorawatch.pipeline.store import History, Store
-from lorawatch.stores.influx import InfluxStore
 from lorawatch.stores.retention import RetentionJob
 from lorawatch.stores.sqlite import SqliteStore
 
 if TYPE_CHECKING:
+    from lorawatch.alerts.evaluator import BuildingEvaluator
+    from lorawatch.app.derived import DerivedJob
+    from lorawatch.stores.influx import InfluxStore
     from lorawatch.stores.postgres import PostgresStore
     from lorawatch.web.server import WebServer
 
@@ -95,7 +95,12 @@ class Service:
         self.inventory = inventory or inventory_mod.load(settings.inventory.path)
         outputs = settings.store.outputs
         self.sqlite = SqliteStore(settings.store.sqlite.path, readings="sqlite" in outputs)
-        self.influx = InfluxStore(settings.store.influxdb) if "influxdb" in outputs else None
+        self.influx: InfluxStore | None = None
+        if "influxdb" in outputs:
+            # lazy: httpx and the InfluxDB client load only when InfluxDB is an output
+            from lorawatch.stores.influx import InfluxStore
+
+            self.influx = InfluxStore(settings.store.influxdb)
         self.state: PostgresStore | None = None
         """The state shared with other workers (``[state] backend = "postgresql"``): it
         takes the SQLite store's place for identities, dead letters, meters and commands."""
@@ -144,6 +149,9 @@ class Service:
                 influx=self.influx,
             )
             if alerts_config.evaluator == "elected" and self.state is not None:
+                # lazy: psycopg loads only when the PostgreSQL state is configured
+                from lorawatch.alerts.evaluator import BuildingEvaluator, Election
+
                 election = Election(
                     self.state.dsn, alerts_config.evaluator_retry_s, name=self.state.worker
                 )
@@ -185,6 +193,9 @@ class Service:
         self.derived: DerivedJob | None = None
         """Writes the typical days and the expected hours for Grafana (InfluxDB only)."""
         if self.influx is not None:
+            # lazy: numpy and the derived series load only with InfluxDB (Grafana reads them)
+            from lorawatch.app.derived import DerivedJob
+
             reads: Store = self.sqlite if self.sqlite.keeps_readings else self.influx
             self.derived = DerivedJob(reads, self.influx, self.inventory, lambda: self.clock())
 

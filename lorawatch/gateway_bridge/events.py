@@ -17,15 +17,15 @@ import contextlib
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import msgspec
 import orjson
-from google.protobuf import json_format
-from google.protobuf.message import DecodeError as ProtobufDecodeError
-from google.protobuf.message import Message
 
 from lorawatch.core.errors import RejectedMessage
+
+if TYPE_CHECKING:
+    from google.protobuf.message import Message
 
 Format = Literal["auto", "v4-json", "v4-protobuf", "v3"]
 EUI = re.compile(r"^[0-9a-f]{16}$")
@@ -391,6 +391,10 @@ _NO_DEVICE_INFO = _DeviceInfoJson()
 
 
 def _parse_protobuf(topic: Topic, payload: bytes, received: datetime) -> Event:
+    # lazy: protobuf loads only for a protobuf event (the JSON integration needs none)
+    from google.protobuf import json_format
+    from google.protobuf.message import DecodeError as ProtobufDecodeError
+
     message = _protobuf_message(topic.event)
     if message is None:
         raise RejectedMessage("unknown_event", f"no protobuf message for event {topic.event!r}")

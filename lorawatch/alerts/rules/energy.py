@@ -44,17 +44,18 @@ import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from lorawatch.alerts.config import EnergyRules, Severity
 from lorawatch.alerts.model import Evidence, Finding
 from lorawatch.alerts.rules.base import HOUR, Domain, Hourly, dt, ts
-from lorawatch.analytics import baseline as towt
+from lorawatch.analytics.clock import ScheduleClock
 from lorawatch.core.readings import OUTDOOR
 from lorawatch.inventory.occupancy import Schedule
 from lorawatch.pipeline.records import Batch, Place
+
+if TYPE_CHECKING:
+    from lorawatch.analytics import baseline as towt
 
 ZERO = timedelta(0)
 REFERENCE_DAYS = 14
@@ -94,7 +95,7 @@ class _Building:
     rows: list[list[float | None]] = field(default_factory=list)
     """Judged hours for the model: [hour, kWh, °C or None, *schedule terms, prediction or
     None, 1 if over]: the rolling window the model is refitted on."""
-    clock: towt.ScheduleClock = field(default_factory=towt.ScheduleClock)
+    clock: ScheduleClock = field(default_factory=ScheduleClock)
     m_over: list[list[float]] = field(default_factory=list)
     """Run of hours over the model: [[hour, kWh, expected, upper, °C, unoccupied]]."""
     m_closed: list[list[float]] = field(default_factory=list)
@@ -164,9 +165,7 @@ class Energy(Domain):
             state["closed_over"],
             state["days"],
             state.get("rows", []),
-            towt.ScheduleClock.from_json(state["clock"])
-            if "clock" in state
-            else towt.ScheduleClock(),
+            ScheduleClock.from_json(state["clock"]) if "clock" in state else ScheduleClock(),
             state.get("m_over", []),
             state.get("m_closed", []),
             state.get("drift", [0.0, 0.0, 0.0, 0.0, 0.0]),
@@ -287,6 +286,9 @@ class Energy(Domain):
         prediction: float | None = None
         over = False
         if fit is not None and temp is not None:
+            # Loaded by _model already, which made the fit.
+            import numpy as np
+
             b.over = []
             row = np.array([features], dtype=np.float64)
             prediction = float(fit.predict(row)[0])
@@ -372,6 +374,12 @@ class Energy(Domain):
             b.fit = None
             b.fallback, b.have_days = "history", days
             return None
+        # Here, not at the top: numpy (~11 MB) loads once a building has a model's history.
+        import numpy as np
+
+        # The model's module, numpy's only user here.
+        from lorawatch.analytics import baseline as towt
+
         data = np.array([r[2:10] for r in rows], dtype=np.float64)
         kwh = np.array([r[1] for r in rows], dtype=np.float64)
         b.fit = towt.fit(data, kwh)
