@@ -26,17 +26,21 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-import numpy as np
 from pydantic_core import PydanticCustomError
 
-from lorawatch.analytics import baseline as towt
+from lorawatch.analytics.clock import ScheduleClock
 from lorawatch.core.readings import OUTDOOR
 from lorawatch.inventory import Inventory
 from lorawatch.inventory.occupancy import Schedule
 from lorawatch.pipeline.store import Delta, Store
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from lorawatch.analytics import baseline as towt
 
 HOUR_S = 3600
 CV_MAX_PCT = 30.0
@@ -110,7 +114,14 @@ def features(
     hours: Sequence[int], temps: Sequence[float], schedule: Schedule | None, zone: ZoneInfo
 ) -> np.ndarray[Any, np.dtype[np.float64]]:
     """Feature rows (see :mod:`lorawatch.analytics.baseline`) of consecutive UTC hours."""
-    clock = towt.ScheduleClock()
+    # Here, not at the top: the web's pages import this module, numpy (~10 MB) loads only
+    # once a figure is asked for.
+    import numpy as np
+
+    # The model's module, numpy's other user here.
+    from lorawatch.analytics import baseline as towt
+
+    clock = ScheduleClock()
     occupied = (
         [
             schedule.occupied_seconds(_dt(h), _dt(h + HOUR_S)) > 0 if schedule is not None else True
@@ -183,6 +194,11 @@ def verify(
     reporting: tuple[datetime, datetime],
 ) -> Savings:
     """Avoided energy in the reporting period against a model of the baseline period."""
+    # Here, not at the top: see features.
+    import numpy as np
+
+    # The model's module, numpy's other user here.
+    from lorawatch.analytics import baseline as towt
 
     def period(
         bounds: tuple[datetime, datetime], name: str

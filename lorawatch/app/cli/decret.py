@@ -12,7 +12,6 @@ import typer
 from rich.console import Console
 
 from lorawatch import inventory as inventory_mod
-from lorawatch.analytics import decret
 from lorawatch.app import config
 from lorawatch.app.cli import say
 from lorawatch.app.cli.reports import reading_store
@@ -36,6 +35,9 @@ def decret_tertiaire(
 ) -> None:
     """Final energy by type, DJU (base 18 °C), climate-adjusted consumption, intensity and
     change against the reference year, per building (docs/decret-tertiaire.md)."""
+    # lazy: the analytics (numpy) load only for this command, not for `lorawatch run`
+    from lorawatch.analytics import decret
+
     try:
         settings = config.load(config_file)
         say.deployment(settings)

@@ -26,7 +26,6 @@ from rich.markup import escape
 
 from lorawatch import inventory as inventory_mod
 from lorawatch.alerts.api import AlertsApi
-from lorawatch.analytics import exports, reports, savings
 from lorawatch.app import config
 from lorawatch.app.cli import say
 from lorawatch.app.config import Settings
@@ -35,7 +34,6 @@ from lorawatch.core.errors import ConfigError, InventoryError, LorawatchError
 from lorawatch.core.i18n import LANGS, Lang
 from lorawatch.inventory import Inventory
 from lorawatch.pipeline.store import Store
-from lorawatch.stores.influx import InfluxStore
 from lorawatch.stores.sqlite import SqliteStore
 
 out = Console(soft_wrap=True)
@@ -76,6 +74,9 @@ def _load(config_file: Path) -> tuple[Settings, Inventory]:
 def _consumption_store(settings: Settings, sqlite: SqliteStore) -> Iterator[Store]:
     """The store holding the consumption deltas: InfluxDB when configured, else ``sqlite``."""
     if "influxdb" in settings.store.outputs:
+        # lazy: httpx loads only to read an InfluxDB store (not for `lorawatch run`)
+        from lorawatch.stores.influx import InfluxStore
+
         with tempfile.TemporaryDirectory(prefix="lorawatch-read-") as spool:
             cfg = settings.store.influxdb.model_copy(update={"spool_dir": Path(spool)})
             influx = InfluxStore(cfg, readings=False)
@@ -139,6 +140,9 @@ def export_command(
     hours with data. Building aggregates only: a grouping finer than a building, or a
     residential building, is refused (exit 2); devices without a building are never exported.
     """
+    # lazy: the analytics load only for this command (`lorawatch run` never needs them)
+    from lorawatch.analytics import exports
+
     first, last = _day(from_, "--from"), _day(to, "--to")
     if last < first:
         raise _refuse("reports.backwards")
@@ -214,6 +218,9 @@ def report_command(
     the share outside occupancy, the night baseload, kWh/m², the month's energy against a
     weather-aware baseline model (weather-adjusted), and the month's alerts.
     """
+    # lazy: the analytics (numpy, jinja2) load only for this command, not for `lorawatch run`
+    from lorawatch.analytics import reports, savings
+
     try:
         first = reports.parse_month(month)
     except ValueError as exc:

@@ -12,7 +12,6 @@ import typer
 from rich.console import Console
 
 from lorawatch import inventory as inventory_mod
-from lorawatch.analytics import savings as savings_mod
 from lorawatch.app import config
 from lorawatch.app.cli import say
 from lorawatch.app.cli.reports import reading_store
@@ -40,6 +39,9 @@ def savings(
     """Energy avoided in the reporting period against a weather-aware model of the baseline
     period, with CV(RMSE), NMBE and the 90 % fractional savings uncertainty (ASHRAE G14);
     refused when the model does not meet Guideline 14."""
+    # lazy: the analytics (numpy) load only for this command, not for `lorawatch run`
+    from lorawatch.analytics import savings as savings_mod
+
     try:
         settings = config.load(config_file)
         say.deployment(settings)

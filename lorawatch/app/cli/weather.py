@@ -13,7 +13,6 @@ from lorawatch.app import config
 from lorawatch.app.cli import say
 from lorawatch.core.errors import LorawatchError
 from lorawatch.pipeline import weather
-from lorawatch.stores.influx import InfluxStore
 from lorawatch.stores.sqlite import SqliteStore
 
 weather_app = typer.Typer(help="Outdoor temperature of the communes.", no_args_is_help=True)
@@ -38,6 +37,9 @@ def import_file(
     ] = 3,
 ) -> None:
     """Store a station's hourly temperatures as the commune's ``outdoor_temperature_c``."""
+    # lazy: httpx loads only for this command, not for `lorawatch run`
+    from lorawatch.stores.influx import InfluxStore
+
     try:
         settings = config.load(config_file)
         say.deployment(settings)
