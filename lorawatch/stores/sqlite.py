@@ -316,8 +316,10 @@ class _Series:
         self.top = -1
 
 
-CACHE_KIB = 16_384
-"""SQLite's page cache of the connection that writes the batches, in KiB."""
+CACHE_KIB = 8_192
+"""SQLite's page cache of the connection that writes the batches, in KiB: draining 150,000
+uplinks of 200 meters, 8 MB cost no more CPU per uplink than 16 MB (96-100 µs against
+102-105) and held 8 MB less; 4 MB cost ~8 % more (bench/memory.py)."""
 READ_CACHE_KIB = 2_000
 """SQLite's page cache of the other connections, in KiB (SQLite's default)."""
 
@@ -408,8 +410,8 @@ class SqliteStore:
             # default cache each commit re-reads most of it. 64 MB (and a checkpoint every
             # 10,000 WAL pages) made a year of 200 meters ingest ~1.5x faster than the
             # defaults (bench/store.py) but, on every connection, made the service's memory
-            # grow with the backlog it drained; 16 MB on this one alone stays within a few
-            # % of 64 MB's CPU per uplink in a backfill (bench/backfill.py, bench/memory.py).
+            # grow with the backlog it drained; a few MB on this one alone stay within a few
+            # % of 64 MB's CPU per uplink (CACHE_KIB; bench/backfill.py, bench/memory.py).
             with self._connection() as db:
                 db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
             self._local.batches = True
