@@ -317,9 +317,9 @@ class _Series:
 
 
 CACHE_KIB = 8_192
-"""SQLite's page cache of the connection that writes the batches, in KiB: draining 150,000
-uplinks of 200 meters, 8 MB cost no more CPU per uplink than 16 MB (96-100 µs against
-102-105) and held 8 MB less; 4 MB cost ~8 % more (bench/memory.py)."""
+"""SQLite's page cache of the connection that writes the batches, in KiB. 150,000 uplinks of
+200 meters through the pipeline in process (as ``python -m bench.memory``), two runs each:
+8 MB took 96-100 µs of CPU per uplink, 16 MB 102-105 µs and 8 MB more memory, 4 MB 108-113."""
 READ_CACHE_KIB = 2_000
 """SQLite's page cache of the other connections, in KiB (SQLite's default)."""
 
