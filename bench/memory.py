@@ -4,8 +4,8 @@ Two measures. ``--drain N`` is the one users see: N uplinks queued by a private 
 for the service's persistent session, then drained by the service as it runs in production
 (its MQTT client in the receiver child process, SQLite output, alerts on), its own process
 started for it; every ``--every`` uplinks the resident memory of each of its processes is
-read, and at the end their peaks (VmHWM, the sum over the service, the receiver child and
-multiprocessing's resource tracker). Written to bench/results/memory_drain.json; bounded
+read, and at the end their peaks (VmHWM, the sum over the service and each child it started:
+the MQTT receiver). Written to bench/results/memory_drain.json; bounded
 means the RSS at the last checkpoints equals the one at the first ones. Without ``--drain``:
 
 The ingest bench's 200 EM300-DI meters (one uplink every 15 simulated minutes each) go

@@ -111,9 +111,7 @@ class BridgeProcess:
         assert self.proc is not None
         children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
         (pid,) = [
-            int(c)
-            for c in children
-            if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()  # not the resource tracker
+            int(c) for c in children if b"receiver_child" in Path(f"/proc/{c}/cmdline").read_bytes()
         ]
         return pid
 
