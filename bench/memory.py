@@ -40,11 +40,9 @@ from pathlib import Path
 from typing import Any
 
 from bench import report
-from bench.ingest import DEVICES, backlog, inventory, pulse_sum, queue_for
 from lorawatch.app import config
 from lorawatch.core import logs
 from lorawatch.gateway_bridge.source import Message, NullSource
-from tests.servers import Mosquitto
 
 CHUNK = 10_000
 QUEUE_CHUNK = 50_000
@@ -85,6 +83,10 @@ def main() -> None:
     if args.role:
         print(json.dumps(drain_service(args.port, args.drain, args.every, Path(args.workdir))))
         return
+    # Here, not at the top: the service's process (--role) holds lorawatch only, not the
+    # bench's broker and AMQP helpers (pika, httpx: ~4 MB that no lorawatch process holds).
+    from bench.ingest import DEVICES, backlog, inventory
+
     ctx = report.context()
     if args.drain:
         drain(args, ctx)
@@ -183,7 +185,7 @@ def drain_service(port: int, n: int, every: int, workdir: Path) -> dict[str, Any
     settings = config.load(
         None,
         {
-            "inventory": {"path": str(inventory(workdir / "inventory.toml"))},
+            "inventory": {"path": str(workdir / "inventory.toml")},  # written by drain()
             "mqtt": {"url": f"mqtt://127.0.0.1:{port}", "client_id": CLIENT_ID},
             "store": {"sqlite": {"path": str(workdir / "lw.sqlite")}},
         },
@@ -249,6 +251,10 @@ def drain_service(port: int, n: int, every: int, workdir: Path) -> dict[str, Any
 
 
 def drain(args: argparse.Namespace, ctx: dict[str, Any]) -> None:
+    # Here, not at the top: see main.
+    from bench.ingest import DEVICES, backlog, inventory, pulse_sum, queue_for
+    from tests.servers import Mosquitto
+
     n = args.drain
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -267,6 +273,7 @@ def drain(args: argparse.Namespace, ctx: dict[str, Any]) -> None:
             print(f"queued {n:,} uplinks in {time.perf_counter() - queued:.0f} s", flush=True)
             workdir = root / "service"
             workdir.mkdir()
+            inventory(workdir / "inventory.toml")
             cmd = [sys.executable, "-m", "bench.memory", "--role", "service", "--drain", str(n)]
             cmd += ["--every", str(args.every), "--port", str(broker.port)]
             cmd += ["--workdir", str(workdir)]

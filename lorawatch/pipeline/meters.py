@@ -160,10 +160,9 @@ class _Entry:
         """The state after this reading (:func:`_state_after`); None for the one nearly every
         reading leaves, ``(its time, its value, its time, None, None)``, which is not kept: a
         tuple per reading of every window was ~5 MB of the service's memory for 200 meters."""
+        # The delta emitted for this reading (ending at its time): start (None: none), value,
+        # gap; not a Delta per reading (~3 MB for 200 meters), what a replay compares with.
         self.d_start: datetime | None = None
-        """The delta emitted for this reading, as its start (None: no delta), value and gap
-        flag; it ends at the reading's time. Not a :class:`Delta` per reading (~3 MB for 200
-        meters): what a replay compares its new delta with."""
         self.d_value = 0.0
         self.d_gap = False
         self.event: QualityEvent | None = None
@@ -176,16 +175,9 @@ def _state_after(time: datetime, entry: _Entry) -> _State:
 
 
 def _keep_state(time: datetime, entry: _Entry, state: _State) -> None:
-    """Store ``state`` in ``entry``: None when :func:`_state_after` rebuilds it from the very
-    same objects."""
-    plain = (
-        state.prev is time
-        and state.base_time is time
-        and state.base is entry.value
-        and state.pend is None
-        and state.pend_time is None
-    )
-    entry.state = None if plain else state
+    """Store ``state`` in ``entry``: None when :func:`_state_after` rebuilds the same objects."""
+    plain = state.prev is time and state.base_time is time and state.base is entry.value
+    entry.state = None if plain and state.pend is None and state.pend_time is None else state
 
 
 class _Meter:
@@ -585,14 +577,10 @@ class MeterEngine:
     # ------------------------------------------------------------------ internals
 
     def _modulus(self, modulus: float) -> float:
-        """One float object per register size, not one per reading in every window (a
-        decoder computes it for each reading: ~1 MB for 200 meters)."""
-        found = self._moduli.get(modulus)
-        if found is not None:
-            return found
+        """One float per register size, not one per reading in every window (~1 MB, 200 meters)."""
         if len(self._moduli) < 64:
-            self._moduli[modulus] = modulus
-        return modulus
+            return self._moduli.setdefault(modulus, modulus)
+        return self._moduli.get(modulus, modulus)
 
     def _new_meter(self, key: MeterKey, delta_name: str) -> _Meter:
         limits = self._limits if isinstance(self._limits, MeterLimits) else self._limits(key)
