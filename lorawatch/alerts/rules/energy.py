@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import math
 import statistics
-from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -93,11 +92,9 @@ class _Building:
     """Current run of hours over the baseline: [[hour, kWh, baseline]]."""
     closed_over: list[list[float]] = field(default_factory=list)
     days: dict[str, float] = field(default_factory=dict)
-    rows: list[array[float]] = field(default_factory=list)
-    """Judged hours for the model: [hour, kWh, °C or NaN, *schedule terms, prediction or
-    NaN, 1 if over]: the rolling window the model is refitted on. Arrays of doubles, not
-    lists of floats (~185 bytes a row against ~350): eight weeks of hours of 20 buildings
-    are ~5 MB, not ~10. The saved state writes them as before (:func:`_rows_to_json`)."""
+    rows: list[list[float | None]] = field(default_factory=list)
+    """Judged hours for the model: [hour, kWh, °C or None, *schedule terms, prediction or
+    None, 1 if over]: the rolling window the model is refitted on."""
     clock: ScheduleClock = field(default_factory=ScheduleClock)
     m_over: list[list[float]] = field(default_factory=list)
     """Run of hours over the model: [[hour, kWh, expected, upper, °C, unoccupied]]."""
@@ -140,7 +137,7 @@ class Energy(Domain):
             "over": b.over,
             "closed_over": b.closed_over,
             "days": b.days,
-            "rows": _rows_to_json(b.rows),
+            "rows": b.rows,
             "clock": b.clock.to_json(),
             "m_over": b.m_over,
             "m_closed": b.m_closed,
@@ -167,7 +164,7 @@ class Energy(Domain):
             state["over"],
             state["closed_over"],
             state["days"],
-            _rows_from_json(state.get("rows", [])),
+            state.get("rows", []),
             ScheduleClock.from_json(state["clock"]) if "clock" in state else ScheduleClock(),
             state.get("m_over", []),
             state.get("m_closed", []),
@@ -230,15 +227,14 @@ class Energy(Domain):
                 del temps[old]
             first = min(hours)
             for building, b in self.buildings.items():
-                if b.place.commune != commune or not b.rows or b.rows[-1][0] < first:
+                if b.place.commune != commune or not b.rows or b.rows[-1][0] < first:  # type: ignore[operator]
                     continue
                 for row in reversed(b.rows):
-                    hour = int(row[0])
+                    hour = int(row[0])  # type: ignore[arg-type]
                     if hour < first:
                         break
-                    if math.isnan(row[2]) and hour in hours:
-                        temp = self._temperature(commune, hour)
-                        row[2] = math.nan if temp is None else temp
+                    if row[2] is None and hour in hours:
+                        row[2] = self._temperature(commune, hour)
                         self.dirty.add(building)
 
     def _temperature(self, commune: str, h: int) -> float | None:
@@ -266,7 +262,8 @@ class Energy(Domain):
         since_close, closure_h, since_open = b.clock.step(h, occupied)
         until_open = self._until_open(schedule, h) if not occupied else 0.0
         temp = self._temperature(b.place.commune, h)
-        terms = [
+        features = [
+            temp,
             1.0 if occupied else 0.0,
             float(local.weekday() * 24 + local.hour),
             float(local.hour),
@@ -275,7 +272,6 @@ class Energy(Domain):
             since_open,
             until_open,
         ]
-        features = [temp, *terms]
         fit = (
             self._model(b, cfg, local.date().isoformat(), h)
             if cfg.baseline_model == "towt"
@@ -317,19 +313,7 @@ class Energy(Domain):
         else:
             b.m_over, b.m_closed = [], []
             out += self._recent(building, b, h, at, kwh, occupied, schedule, rules, cfg, excess)
-        b.rows.append(
-            array(
-                "d",
-                [
-                    h,
-                    round(kwh, 4),
-                    math.nan if temp is None else temp,
-                    *terms,
-                    math.nan if prediction is None else prediction,
-                    1.0 if over else 0.0,
-                ],
-            )
-        )
+        b.rows.append([h, round(kwh, 4), temp, *features[1:], prediction, 1.0 if over else 0.0])
         keep = cfg.model_weeks * 168
         if len(b.rows) > keep + 48:
             del b.rows[:-keep]
@@ -384,7 +368,7 @@ class Energy(Domain):
             return b.fit
         b.fitted_day = day
         since = h - cfg.model_weeks * 7 * 86400
-        rows = [r for r in b.rows if r[0] >= since and not math.isnan(r[2]) and not r[-1]]
+        rows = [r for r in b.rows if r[0] >= since and r[2] is not None and not r[-1]]  # type: ignore[operator]
         days = len(rows) / 24
         if days < cfg.model_min_days:
             b.fit = None
@@ -758,12 +742,3 @@ class Energy(Domain):
             ),
             evidence=_last_hours(run, lambda x: f"usual {x[2]:.2f}"),
         )
-
-
-def _rows_to_json(rows: list[array[float]]) -> list[list[float | None]]:
-    """The model's rows as the saved state has them: the hour an integer, None for NaN."""
-    return [[int(r[0]), *(None if math.isnan(x) else x for x in r[1:])] for r in rows]
-
-
-def _rows_from_json(rows: list[list[float | None]]) -> list[array[float]]:
-    return [array("d", [math.nan if x is None else x for x in r]) for r in rows]
