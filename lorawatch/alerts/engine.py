@@ -219,7 +219,7 @@ class AlertEngine:
     def _save_state(self, conn: sqlite3.Connection, domains: list[Domain] | None = None) -> int:
         """Write the changed subjects' state on ``conn`` (the caller's transaction): of the
         domains the batches feed, unless ``domains`` says which."""
-        rows = []
+        states: list[tuple[str, str, Any]] = []
         put: list[tuple[str, str, int, float, str]] = []
         drop: list[tuple[str, str, int]] = []
         stamp = us(self.clock())
@@ -227,7 +227,7 @@ class AlertEngine:
             if not d.dirty:
                 continue
             for subject, state in d.take_dirty().items():
-                rows.append((d.name, subject, _json(state), stamp))
+                states.append((d.name, subject, state))
                 series = d.series(subject)
                 if series is None:
                     self._unsaved.append(_Unsaved(d, subject))
@@ -243,15 +243,20 @@ class AlertEngine:
                 stale = series.stale_chunks()
                 drop += [(d.name, subject, seq) for seq, _ in stale]
                 self._unsaved.append(_Unsaved(d, subject, changes, added, stale))
-        if rows:
-            conn.executemany("INSERT OR REPLACE INTO alert_state VALUES (?,?,?,?)", rows)
+        if states:
+            # Each state's JSON made as its row is written, not all first: an energy state
+            # with eight weeks of hours is ~250 KB, twenty of them at once a peak of 5 MB.
+            conn.executemany(
+                "INSERT OR REPLACE INTO alert_state VALUES (?,?,?,?)",
+                ((rule, subject, _json(state), stamp) for rule, subject, state in states),
+            )
         if drop:
             conn.executemany(
                 "DELETE FROM alert_series WHERE rule = ? AND subject = ? AND seq = ?", drop
             )
         if put:
             conn.executemany("INSERT INTO alert_series VALUES (?,?,?,?,?)", put)
-        return len(rows)
+        return len(states)
 
     # -- evaluation --------------------------------------------------------------------------
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -95,7 +95,7 @@ class _Connection:
             raise sqlite3.IntegrityError(str(exc).splitlines()[0]) from exc
         return _Cursor(cur, int(row[0]) if row else None)
 
-    def executemany(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
+    def executemany(self, sql: str, rows: Iterable[Sequence[object]]) -> None:
         with self._conn.cursor() as cur:
             cur.executemany(translate(sql).encode(), rows)
 
