@@ -17,12 +17,14 @@ import httpx
 import pytest
 
 from lorawatch.app.service import Service
+from lorawatch.core import catalogue
 from lorawatch.core.readings import OUTDOOR
 from lorawatch.gateway_bridge.source import NullSource
 from lorawatch.pipeline.records import Batch, Consumption, StoredReading
 from lorawatch.simulators.scenario import builtin, load
 from lorawatch.stores.sqlite import SqliteStore
 from tests.alert_kit import EUI, PARIS, place
+from tests.language_support import leaked
 from tests.test_savings import RETROFIT, series
 from tests.web_support import VIEWER_TOKEN, principals, serve, settings
 
@@ -144,3 +146,20 @@ def test_the_schema_documents_the_route_and_its_error_keys(client: httpx.Client)
     described = operation["responses"]["422"]["description"]
     for key in ("savings.period", "savings.coverage", "savings.too_short", "savings.guideline_14"):
         assert key in described
+
+
+@pytest.mark.parametrize("lang", ["fr", "en"])
+def test_a_refusal_says_why_in_the_requests_language(client: httpx.Client, lang: str) -> None:
+    cases = [
+        ("ateliers", PERIODS, "invalid.savings_guideline_14"),
+        ("mairie", PERIODS | {"reporting": "2027-01-04..2027-02-28"}, "invalid.savings_coverage"),
+    ]
+    for building, params, key in cases:
+        response = client.get(URL.format(building), params=params | {"lang": lang}, headers=VIEWER)
+        msg = refusal(response)["msg"]
+        template = catalogue.text(lang, key)
+        assert msg.startswith(template.split("{")[0]), (lang, msg)
+    bad = client.get(
+        URL.format("mairie"), params=PERIODS | {"baseline": "nope", "lang": lang}, headers=VIEWER
+    )
+    assert leaked([refusal(bad)["msg"]], lang) == []

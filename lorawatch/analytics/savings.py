@@ -32,6 +32,8 @@ from zoneinfo import ZoneInfo
 from pydantic_core import PydanticCustomError
 
 from lorawatch.analytics.clock import ScheduleClock
+from lorawatch.core import catalogue
+from lorawatch.core.formats import Lang
 from lorawatch.core.readings import OUTDOOR
 from lorawatch.inventory import Inventory
 from lorawatch.inventory.occupancy import Schedule
@@ -70,6 +72,24 @@ class SavingsRefused(Exception):
         super().__init__(message)
         self.reason = reason
         self.figures: dict[str, Any] = figures or {}
+
+    def said(self, lang: Lang) -> str:
+        """Why, in ``lang``: the catalogue's ``invalid.savings_<reason>`` with the figures
+        (the message itself is English, for logs and programs)."""
+        f = self.figures
+        values: dict[str, object] = {}
+        if self.reason == "coverage":
+            period = catalogue.text(lang, f"invalid.savings_period_{f.get('period')}")
+            values = {k: f.get(k) for k in ("hours", "hours_in_period", "hours_needed")}
+            values["period"] = period
+        elif self.reason == "too_short":
+            values = {"hours": f.get("hours")}
+        elif self.reason == "guideline_14":
+            values = {
+                k: "–" if f.get(k) is None else f"{f[k]:.1f}"
+                for k in ("cv_rmse_pct", "nmbe_pct", "cv_rmse_max_pct", "nmbe_max_pct")
+            }
+        return catalogue.text(lang, f"invalid.savings_{self.reason}", **values)
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse
 from lorawatch.alerts import texts as alert_texts
 from lorawatch.analytics import savings as savings_mod
 from lorawatch.core import catalogue, timeutil
+from lorawatch.core.reasons import Reason
 from lorawatch.core.timeutil import from_us
 from lorawatch.pipeline.store import Interval
 from lorawatch.web.alerts import (
@@ -221,7 +222,7 @@ def _refusal(field: str, key: str, message: str, figures: dict[str, Any]) -> JSO
     response_model=SavingsOut,
 )
 def building_savings(
-    ctx: Ctx, _: Viewer, building: Name, baseline: Period, reporting: Period
+    request: Request, ctx: Ctx, _: Viewer, building: Name, baseline: Period, reporting: Period
 ) -> SavingsOut | JSONResponse:
     """A time-of-week-and-temperature model of the building's hourly energy is fitted on the
     baseline period, then fed the reporting period's outdoor temperatures and calendar: what
@@ -232,12 +233,14 @@ def building_savings(
     try:
         base, rep = savings_mod.parse_periods(baseline, reporting, zone)
     except savings_mod.PeriodError as exc:
-        return _refusal(exc.field, "savings.period", str(exc), {})
+        why = Reason.of(exc.error).text(request_language(request))
+        return _refusal(exc.field, "savings.period", why, {})
     try:
         found = ctx.figures.savings(building, base, rep)
     except savings_mod.SavingsRefused as exc:
         field = "reporting" if exc.figures.get("period") == "reporting" else "baseline"
-        return _refusal(field, f"savings.{exc.reason}", str(exc), exc.figures)
+        why = exc.said(request_language(request))
+        return _refusal(field, f"savings.{exc.reason}", why, exc.figures)
     low, high = found.avoided_kwh_90
     return SavingsOut(
         building=building,

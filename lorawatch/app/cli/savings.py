@@ -69,7 +69,8 @@ def savings(
                 json.dumps({"building": building, "refused": str(exc), "reason": exc.reason}) + "\n"
             )
         else:
-            err.print(say.t("savings.refused", why=exc), highlight=False, markup=False)
+            why = exc.said(say.language())
+            err.print(say.t("savings.refused", why=why), highlight=False, markup=False)
         raise typer.Exit(1) from None
     except LorawatchError as exc:
         say.print_failure(err, exc)
