@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -124,3 +125,36 @@ def test_calendar_data_has_a_source_and_covers_three_school_years() -> None:
     assert "fr-public-holidays" in calendars()
     with pytest.raises(KeyError, match="known"):
         calendar("nope")
+
+
+def test_holidays_come_from_the_library_asked_in_a_child_or_in_process(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The dates are the ``holidays`` library's, whether a child interpreter answers (the
+    service does not keep the library in memory) or, where none can run, the process itself."""
+    import holidays
+
+    from lorawatch.inventory import occupancy
+
+    expected = {
+        "public": frozenset(holidays.country_holidays("FR", years=2031)),
+        "alsace": frozenset(holidays.country_holidays("FR", subdiv="57", years=2031)),
+        "school": frozenset(
+            holidays.country_holidays("FR", subdiv="Zone A", years=2031, categories=holidays.SCHOOL)
+        ),
+    }
+
+    def asked() -> dict[str, frozenset[date]]:
+        occupancy.public_holidays.cache_clear()
+        occupancy.projected_school_holidays.cache_clear()
+        occupancy._HOLIDAY_YEARS.clear()
+        return {
+            "public": occupancy.public_holidays(2031),
+            "alsace": occupancy.public_holidays(2031, "57"),
+            "school": occupancy.projected_school_holidays("Zone A", 2031),
+        }
+
+    assert asked() == expected
+    assert len(expected["alsace"]) == len(expected["public"]) + 2
+    monkeypatch.setattr(occupancy.sys, "executable", str(tmp_path / "no-python"))
+    assert asked() == expected

@@ -27,6 +27,9 @@ times, and a DST day is 23 or 25 hours long) and returned as aware UTC datetimes
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -36,7 +39,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Protocol
 from zoneinfo import ZoneInfo
 
-import holidays
 import structlog
 from pydantic_core import PydanticCustomError
 
@@ -175,16 +177,63 @@ def public_holidays(year: int, subdivision: str | None = None) -> frozenset[date
     """French public holidays (jours fériés) of ``year``, from the ``holidays`` library:
     the eleven of metropolitan France (Whit Monday included: most town halls close), plus
     Good Friday and St Stephen's Day with ``subdivision`` "57" (Alsace-Moselle)."""
-    return frozenset(holidays.country_holidays("FR", subdiv=subdivision, years=year).keys())
+    return _holidays(subdivision, year, school=False)
 
 
 @cache
 def projected_school_holidays(zone: str, year: int) -> frozenset[date]:
     """School holidays of ``zone`` ("Zone B") in ``year`` projected by the ``holidays``
     library's rules: the fallback past an official calendar's end, an estimate."""
-    return frozenset(
-        holidays.country_holidays("FR", subdiv=zone, years=year, categories=holidays.SCHOOL).keys()
-    )
+    return _holidays(zone, year, school=True)
+
+
+_ASK_HOLIDAYS: Final = """
+import json, sys
+import holidays
+subdivision, first, last, school = json.loads(sys.argv[1])
+kwargs = {"categories": holidays.SCHOOL} if school else {}
+days = holidays.country_holidays("FR", subdiv=subdivision, years=range(first, last + 1), **kwargs)
+print(json.dumps(sorted(d.isoformat() for d in days)))
+"""
+"""The ``holidays`` library asked in a child interpreter: with its 300 modules of every
+country's calendars, it holds ~13 MB for good in the process that imports it, which the
+service (at ~150 MB in all) does not spend on a few dates a year."""
+
+
+def _holidays(subdivision: str | None, year: int, *, school: bool) -> frozenset[date]:
+    """The days of ``year`` (years around it are asked at once and kept: a service asks
+    for this year and the next few at most)."""
+    key = (subdivision, school)
+    known = _HOLIDAY_YEARS.setdefault(key, {})
+    if year not in known:
+        first, last = year - 1, year + 2
+        ask = json.dumps([subdivision, first, last, school])
+        try:
+            found = subprocess.run(
+                [sys.executable, "-c", _ASK_HOLIDAYS, ask],
+                capture_output=True,
+                check=True,
+                text=True,
+                timeout=60,
+            ).stdout
+            days = [date.fromisoformat(d) for d in json.loads(found)]
+        except (OSError, subprocess.SubprocessError, ValueError):
+            # lazy: only where no child interpreter can run (the library's own answer)
+            import holidays
+
+            years = range(first, last + 1)
+            categories = holidays.SCHOOL if school else holidays.PUBLIC
+            days = list(
+                holidays.country_holidays(
+                    "FR", subdiv=subdivision, years=years, categories=categories
+                )
+            )
+        for y in range(first, last + 1):
+            known[y] = frozenset(d for d in days if d.year == y)
+    return known[year]
+
+
+_HOLIDAY_YEARS: dict[tuple[str | None, bool], dict[int, frozenset[date]]] = {}
 
 
 def parse_calendars(raw: Mapping[str, Any], origin: str) -> dict[str, Calendar]:
