@@ -34,7 +34,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic_core import PydanticCustomError
 
-from lorawatch.core.reasons import Items, Several
+from lorawatch.core.reasons import Items, Reason, Several
 
 HEADERS = {
     "description": "description",
@@ -146,7 +146,8 @@ class Imported:
     covers: tuple[date, date]
     projection: str
     closed: list[tuple[str, date, date]]
-    notes: list[str] = field(default_factory=list)
+    notes: list[Reason] = field(default_factory=list)
+    """What the operator should know of the import (said in any language; ``str``: English)."""
 
     def table(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -221,7 +222,7 @@ def school_calendar(
     if problems:
         raise PydanticCustomError("several", "{problems}", {"problems": Several(problems)})
     closed: list[tuple[str, date, date]] = []
-    notes: list[str] = []
+    notes: list[Reason] = []
     for (year, description), counts in ranges.items():
         (a, last), _ = counts.most_common(1)[0]
         label = f"{description} {year}".strip()
@@ -230,8 +231,10 @@ def school_calendar(
             if (x, y) != (a, last):
                 where = ", ".join(sorted(places[(year, description, x, y)]))
                 notes.append(
-                    f"{label}: {where} closed {x}..{y}, not {a}..{last}; import with "
-                    "--academy for those"
+                    Reason(
+                        "calendar_differs",
+                        {"label": label, "where": where, "x": x, "y": y, "a": a, "last": last},
+                    )
                 )
     if not closed:
         raise PydanticCustomError(
@@ -243,9 +246,7 @@ def school_calendar(
     open_ended = [s for s in starts_only if s > end]
     if open_ended:
         end = min(open_ended) - timedelta(days=1)
-        notes.append(
-            f"the holiday starting {min(open_ended)} has no end yet: coverage stops on {end}"
-        )
+        notes.append(Reason("calendar_open_ended", {"start": min(open_ended), "end": end}))
     zones = Counter(r.get("zones", "") for r in chosen)
     main_zone = zones.most_common(1)[0][0]
     projection = next((z for z in PROJECTABLE if fold(z) == fold(main_zone)), "")

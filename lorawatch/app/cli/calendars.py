@@ -97,7 +97,8 @@ def calendars_import(
         say.error(err, "calendars.cannot_import", file=file, why=say.reason(exc))
         raise typer.Exit(1) from None
     for note in imported.notes:
-        err.print(f"[yellow]{say.t('note')}:[/yellow] {escape(note)}", highlight=False)
+        said = note.text(say.language())
+        err.print(f"[yellow]{say.t('note')}:[/yellow] {escape(said)}", highlight=False)
     first_day, last_day = imported.covers
     out.print(
         say.t(
