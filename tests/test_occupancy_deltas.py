@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from lorawatch.core.metrics import Metrics
 from lorawatch.gateway_bridge.source import NullSource
@@ -108,7 +109,6 @@ def test_a_building_without_opening_hours_gets_no_unoccupied_part() -> None:
                         "opening_hours": {"mon": ["8:00-9:00"]},
                     },
                     {"id": "unknown", "commune": "c", "name": "U"},
-                    {"id": "broken", "commune": "c", "name": "B", "opening_hours": {"mon": ["8h"]}},
                 ],
             }
         )
@@ -116,8 +116,23 @@ def test_a_building_without_opening_hours_gets_no_unoccupied_part() -> None:
     schedules = BuildingSchedules(inventory)
     night = (at(2026, 5, 11, 3, 0), at(2026, 5, 11, 3, 15), 1.0)
     assert schedules.unoccupied("open", *night) == 1.0
-    for building in ("unknown", "broken", "", "not-in-the-inventory"):
+    for building in ("unknown", "", "not-in-the-inventory"):
         assert schedules.unoccupied(building, *night) is None
+
+
+def test_broken_opening_hours_are_refused_when_the_inventory_loads() -> None:
+    """Not guessed later as "no schedule": the key and the bad value are named at once."""
+    broken = {"id": "broken", "commune": "c", "name": "B", "opening_hours": {"mon": ["8h"]}}
+    with pytest.raises(ValidationError) as info:
+        InventoryFile.model_validate(
+            {
+                "communes": [{"id": "c", "name": "C", "latitude": 48, "longitude": -1.6}],
+                "buildings": [broken],
+            }
+        )
+    (error,) = info.value.errors()
+    assert error["loc"] == ("buildings", 0, "opening_hours", "mon", 0)
+    assert error["input"] == "8h"
 
 
 def test_ingestion_stores_the_unoccupied_part_of_each_delta() -> None:
