@@ -443,3 +443,19 @@ def test_a_receive_window_of_one_batch_is_warned_about(
     assert bool(found) is warned
     if warned:
         assert "mqtt.receive_maximum = 4000" in found[0]["event"]
+
+
+def test_a_bridge_without_stores_still_acks_in_order(tmp_path: Path) -> None:
+    batches = [[up(1000 + 10 * i, 15 * i)] for i in range(3)]
+    source = QueueSource(batches)
+    service = make_service(tmp_path, source)
+    service.bridge.stores = []
+    stop = threading.Event()
+    runner = threading.Thread(target=service.bridge.run, args=(stop,))
+    runner.start()
+    try:
+        wait_until(lambda: len(source.acked) == len(batches), 30, "every batch acked")
+    finally:
+        stop.set()
+        runner.join(10)
+    assert source.acked == [m.mid for b in batches for m in b]

@@ -135,6 +135,7 @@ class Bridge:
         """
         self._stop = stop
         stages = [[s] for s in self.stores] if self.partitions is None else [self.stores]
+        stages = stages or [[]]  # no store (a dry run): batches are still acked in order
         inflight: deque[tuple[Future[bool], Prepared]] = deque()
         with contextlib.ExitStack() as stack:
             writers = [
