@@ -28,6 +28,10 @@ pytestmark = [pytest.mark.servers, pytest.mark.fault]
 DEVICES, PER_DEVICE = 6, 240
 HELD = (60, 61, 90)
 """Uplinks held back until after the kill: by then each meter stored later ones."""
+TAIL = 200
+"""The stream from this fCnt on is published after the kill: the kill is mid-stream (the
+broker holds the rest for the persistent session) however fast the bridge drains what came
+before it."""
 STATUSES = 6
 """Status reports per device, one every 20 uplinks, each with its own battery level."""
 
@@ -69,16 +73,18 @@ def test_sigkill_in_each_store_configuration(
     bridge = BridgeProcess(tmp_path, mosquitto, DEVICES, client, influx, outputs)
     publisher = fleet.Publisher(mosquitto.port, client + "-publisher")
     items: list[tuple[str, bytes]] = []
+    tail: list[tuple[str, bytes]] = []
     letters: list[tuple[str, bytes]] = []
     for topic, payload in fleet.messages(DEVICES, PER_DEVICE):
         d, n = int(topic.split("/")[3][-6:], 16), json.loads(payload)["fCnt"]
+        stream = items if n < TAIL else tail
         if n not in HELD:
-            items.append((topic, payload))
+            stream.append((topic, payload))
         if n % 20 == 0 and n // 20 < STATUSES:
-            items.append(status(d, n // 20))
+            stream.append(status(d, n // 20))
         if n % 15 == 7:
             letters.append(bad(d, n))
-            items.append(letters[-1])
+            stream.append(letters[-1])
     try:
         bridge.start()
         sender = publisher.publish_in_background(items)
@@ -89,7 +95,7 @@ def test_sigkill_in_each_store_configuration(
         queued += [status(d, k, timedelta(minutes=10)) for k in range(3) for d in range(DEVICES)]
         queued += letters[:20]
         queued += [(fleet.topic(d), fleet.event(d, n)) for n in HELD for d in range(DEVICES)]
-        publisher.wait(publisher.publish(iter(queued)))
+        publisher.wait(publisher.publish(iter(queued + tail)))
         bridge.start()
         sender.join(300)
         assert not sender.is_alive()
