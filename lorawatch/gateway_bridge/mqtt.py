@@ -122,6 +122,8 @@ _U16 = struct.Struct("!H")
 _ACK_COMMAND = {1: 0x40, 2: 0x70}
 """The fixed header byte of the acknowledgement a manual ack sends: PUBACK for QoS 1,
 PUBCOMP for QoS 2 (paho has answered the PUBREL's PUBREC already)."""
+FLUSH_S = 2.0
+"""How long a stopping source waits for paho to write its last acks (a dead link: not long)."""
 
 
 class _Client(mqtt.Client):
@@ -450,6 +452,12 @@ class MqttSource:
 
     def stop(self) -> None:
         self._stopping = True
+        # The acks queued last must reach the broker first: once disconnect() is called,
+        # paho's network thread ends its loop without writing what it had not written yet,
+        # and the broker would deliver those messages again (stored already: duplicates).
+        deadline = time.monotonic() + FLUSH_S
+        while self._client.want_write() and time.monotonic() < deadline:
+            time.sleep(0.005)
         try:
             self._client.disconnect()
         finally:
