@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from bench.wide import WIDE_DDL
 from lorawatch.core.timeutil import from_us
 from lorawatch.pipeline.records import Batch, Consumption, Place, StoredReading
 from lorawatch.stores import sqlite as sqlite_mod
@@ -23,25 +24,9 @@ MAIRIE = Place("saint-sulpice", "mairie", "compteur-mairie", "electricity")
 ECOLE = Place("saint-sulpice", "ecole", "compteur-ecole", "electricity")
 SALLE = Place("saint-sulpice", "salle", "capteur-salle", "ambient")
 
-OLD_DDL = """
-CREATE TABLE readings (
-    dev_eui TEXT NOT NULL, name TEXT NOT NULL, channel TEXT NOT NULL, time_us INTEGER NOT NULL,
-    value REAL NOT NULL, commune TEXT NOT NULL, building TEXT NOT NULL, device TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    PRIMARY KEY (dev_eui, name, channel, time_us)
-) WITHOUT ROWID;
-CREATE TABLE consumption (
-    dev_eui TEXT NOT NULL, name TEXT NOT NULL, channel TEXT NOT NULL, end_us INTEGER NOT NULL,
-    start_us INTEGER NOT NULL, value REAL NOT NULL, gap INTEGER NOT NULL,
-    commune TEXT NOT NULL, building TEXT NOT NULL, device TEXT NOT NULL, kind TEXT NOT NULL,
-    PRIMARY KEY (dev_eui, name, channel, end_us)
-) WITHOUT ROWID;
-CREATE INDEX consumption_by_time ON consumption (name, end_us);
-CREATE TABLE consumption_quarters (
-    name TEXT NOT NULL, quarter INTEGER NOT NULL, building TEXT NOT NULL, commune TEXT NOT NULL,
-    value REAL NOT NULL,
-    PRIMARY KEY (name, quarter, building, commune)
-) WITHOUT ROWID;
+OLD_DDL = (
+    WIDE_DDL.replace("PRAGMA user_version = 2;\n", "")
+    + """
 CREATE TABLE uplinks (
     dev_eui TEXT NOT NULL, time_us INTEGER NOT NULL, f_cnt INTEGER NOT NULL, f_port INTEGER NOT NULL,
     payload BLOB NOT NULL, dedup_id TEXT NOT NULL, received_us INTEGER NOT NULL,
@@ -65,7 +50,9 @@ CREATE TABLE meter_state (
     key TEXT PRIMARY KEY, state TEXT NOT NULL
 );
 """
-"""The store's tables at schema version 2, the last with one wide row per reading."""
+)
+"""The store's tables at schema version 2, the last with one wide row per reading (its
+readings part is the bench's baseline layout, :data:`bench.wide.WIDE_DDL`)."""
 
 READINGS = "SELECT * FROM readings ORDER BY dev_eui, name, channel, time_us"
 CONSUMPTION = "SELECT * FROM consumption ORDER BY dev_eui, name, channel, end_us"
