@@ -26,16 +26,17 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from lorawatch.analytics import aggregates, savings
-from lorawatch.analytics import baseline as towt
 from lorawatch.core import timeutil
 from lorawatch.core.readings import OUTDOOR
 from lorawatch.inventory import Inventory
 from lorawatch.inventory.occupancy import Schedule
 from lorawatch.pipeline.store import Store
+
+if TYPE_CHECKING:
+    from lorawatch.analytics import baseline as towt
 
 TYPICAL = "typical_day"
 EXPECTED = "expected"
@@ -175,6 +176,13 @@ class ExpectedDays:
         hourly consumption draws it, so the expected hours line up with the measured ones."""
         if not energy:
             return []
+        # Here, not at the top: the service starts this job, numpy (~8 MB) loads only once a
+        # building has consumption to model.
+        import numpy as np
+
+        # The model's module, numpy's other user here.
+        from lorawatch.analytics import baseline as towt
+
         zone = timeutil.zone(tz)
         today = timeutil.period_start(now, "day", tz)
         kept = self.fits.get(building)
