@@ -10,14 +10,17 @@ buildings go through in seconds this way.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from lorawatch.alerts.config import AlertsConfig
 from lorawatch.alerts.engine import AlertEngine
+from lorawatch.alerts.rules.energy import Energy
 from lorawatch.analytics import baseline as towt
 from lorawatch.core.readings import OUTDOOR
 from lorawatch.pipeline.records import Batch, Consumption, StoredReading
@@ -40,6 +43,7 @@ def feed(
     cfg: AlertsConfig | None = None,
     drifts: tuple[tuple[str, datetime, float, float], ...] = (),
     seed: int = 1,
+    engine: AlertEngine | None = None,
 ) -> AlertEngine:
     """Every building's electricity and the outdoor temperature, an hour per batch.
 
@@ -47,7 +51,10 @@ def feed(
     linearly from the onset to ``1 + size`` over the ramp, and stays there.
     """
     sim = Simulation(SCENE, seed)
-    engine = AlertEngine(SqliteStore(tmp_path / "alerts.sqlite"), SCENE.inventory, cfg or config())
+    if engine is None:
+        engine = AlertEngine(
+            SqliteStore(tmp_path / "alerts.sqlite"), SCENE.inventory, cfg or config()
+        )
     meters = {b: f"{b}-elec" for b in BUILDINGS}
     probe = "meteo-ateliers"
     t = start
@@ -139,6 +146,80 @@ def test_a_slow_drift_and_a_step_are_caught_within_days(tmp_path: Path) -> None:
     assert [a for a in found if a[0] != "energy.drift"] == [
         a for a in found if a[1] == "salle-polyvalente" and a[0] == "energy.unoccupied"
     ]
+
+
+def energy_of(engine: AlertEngine) -> Energy:
+    [energy] = [d for d in engine.domains if isinstance(d, Energy)]
+    return energy
+
+
+def judged(engine: AlertEngine) -> dict[str, Any]:
+    """Each building's judged hours and references, as the rules read them."""
+    out: dict[str, Any] = {}
+    for name, b in energy_of(engine).buildings.items():
+        model = [r for r in b.rows if r[0] >= b.rows[-1][0] - 8 * 7 * 86400]  # type: ignore[operator]
+        recent = max(x[0] for v in b.unoccupied.values() for x in v) - 14 * 86400
+        out[name] = (
+            model,
+            {k: v[-12:] for k, v in b.history.items()},
+            {k: [x for x in v if x[0] >= recent] for k, v in b.unoccupied.items()},
+        )
+    return out
+
+
+def test_weeks_of_judged_hours_are_written_as_they_come_and_survive_a_restart(
+    tmp_path: Path,
+) -> None:
+    """A batch writes the hours it judged, not the building's weeks of them: its state stays
+    small however long the history, and a restart rebuilds the hours from the chunks, so
+    the rules go on as if it had not happened."""
+    start, middle, end = local(2025, 11, 3), local(2025, 12, 15), local(2025, 12, 29)
+    engine = feed(tmp_path / "a", start, middle)
+    sizes = engine.db.fetch("SELECT subject, length(state) FROM alert_state WHERE rule = 'energy'")
+    buildings = energy_of(engine).buildings
+    assert len(buildings) >= 5 and all(len(b.rows) > 5 * 7 * 24 for b in buildings.values())
+    # Six weeks of rows in the state were ~100 KB per building, written with every batch.
+    assert max(size for subject, size in sizes if subject in buildings) < 8_000, sizes
+    [[chunks]] = engine.db.fetch(
+        "SELECT count(*) FROM alert_series WHERE rule = 'energy' AND subject LIKE 'log|%'"
+    )
+    assert chunks >= len(buildings) * 6 * 7 * 24 * 0.9  # about one per building and hour
+
+    restarted = AlertEngine(
+        SqliteStore(tmp_path / "a" / "alerts.sqlite"), SCENE.inventory, config()
+    )
+    assert judged(restarted) == judged(engine)
+    feed(tmp_path / "a", middle, end, engine=restarted)
+    straight = feed(tmp_path / "b", start, end)
+    assert judged(restarted) == judged(straight)
+    assert energy_alerts(restarted) == energy_alerts(straight)
+
+
+def test_a_state_saved_before_the_log_is_read_and_moved_to_it(tmp_path: Path) -> None:
+    engine = feed(tmp_path, local(2025, 11, 3), local(2025, 11, 24))
+    energy = energy_of(engine)
+    old = {}
+    for name, b in energy.buildings.items():
+        state = energy.dump(name)
+        del state["log_pruned"]
+        old[name] = {**state, "rows": b.rows, "history": b.history, "unoccupied": b.unoccupied}
+    with engine.db.transaction() as conn:
+        conn.execute("DELETE FROM alert_series WHERE subject LIKE 'log|%'")
+        conn.execute("DELETE FROM alert_state WHERE subject LIKE 'log|%'")
+        conn.executemany(
+            "UPDATE alert_state SET state = ? WHERE rule = 'energy' AND subject = ?",
+            [(json.dumps(state), name) for name, state in old.items()],
+        )
+    before = judged(engine)
+    upgraded = AlertEngine(SqliteStore(tmp_path / "alerts.sqlite"), SCENE.inventory, config())
+    assert judged(upgraded) == before
+    upgraded.flush_state()
+    again = AlertEngine(SqliteStore(tmp_path / "alerts.sqlite"), SCENE.inventory, config())
+    assert judged(again) == before
+    [[state_rows]] = again.db.fetch(
+        "SELECT count(*) FROM alert_state WHERE rule = 'energy' AND state LIKE '%\"rows\"%'"
+    )
+    assert state_rows == 0
 
 
 def test_the_model_fits_and_reports_g14_statistics() -> None:

@@ -38,7 +38,7 @@ from lorawatch.alerts.notify import Metrics, Notifier, Outbox
 from lorawatch.alerts.pgsql import PgAlertsDb
 from lorawatch.alerts.places import Places
 from lorawatch.alerts.routing import Router
-from lorawatch.alerts.rules.base import Domain, Entry, Services
+from lorawatch.alerts.rules.base import Domain, Services
 from lorawatch.alerts.rules.energy import Energy
 from lorawatch.alerts.rules.fleet import Fleet
 from lorawatch.alerts.rules.lighting import Lighting
@@ -69,7 +69,7 @@ class _Unsaved:
 
     domain: Domain
     subject: str
-    changes: dict[str, Entry] = field(default_factory=dict)
+    changes: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     added: tuple[int, float] | None = None
     stale: list[tuple[int, float]] = field(default_factory=list)
 
@@ -175,10 +175,13 @@ class AlertEngine:
                 continue
             try:
                 domain.load(subject, json.loads(state))
-                domain.dirty.discard(subject)
+                if subject not in domain.resave:
+                    domain.dirty.discard(subject)
                 loaded += 1
             except (KeyError, TypeError, ValueError) as exc:
                 log.warning("alert state dropped", domain=rule, subject=subject, error=str(exc))
+        for domain in by_name.values():
+            domain.resave.clear()
         series: dict[tuple[str, str], list[tuple[int, float, list[list[Any]]]]] = {}
         for rule, subject, seq, latest, deltas in self.db.fetch(
             "SELECT rule, subject, seq, latest, deltas FROM alert_series ORDER BY seq"
@@ -188,9 +191,9 @@ class AlertEngine:
                 series.setdefault((rule, subject), []).append((seq, latest, json.loads(deltas)))
         for (rule, subject), chunks in series.items():
             domain = wanted(rule, subject)
-            hourly = None if domain is None else domain.series(subject)
-            if hourly is not None:
-                hourly.restore(chunks)
+            chunked = None if domain is None else domain.series(subject)
+            if chunked is not None:
+                chunked.restore(chunks)
         if loaded:
             log.info("alert rule state recovered", subjects=loaded, open=len(self.lifecycle.open))
         return loaded

@@ -11,9 +11,11 @@
   transaction as the event, so an alert is never notified twice nor lost across a restart.
 - ``alert_state``: the rules' working state (baselines, hourly series), the subjects a batch
   changed saved in the batch's own transaction.
-- ``alert_series``: the consumption deltas behind those hourly series, in chunks (one per
-  subject and batch: the deltas it added or corrected, JSON), so a batch writes what it added,
-  not the whole series; a chunk whose every delta is past the series' horizon is deleted.
+- ``alert_series``: what a subject keeps for weeks, in chunks (one per subject and batch:
+  what it added or corrected, JSON), so a batch writes what it added, not the whole history:
+  the consumption deltas behind the hourly series, and each building's judged hours and
+  reference values for the energy rules (subject ``log|<building>``); a chunk whose every
+  entry is past the subject's horizon is deleted.
 
 Times are microseconds since the epoch (UTC), as in the rest of the store.
 """

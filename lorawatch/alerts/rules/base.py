@@ -68,6 +68,8 @@ class Domain:
         self.s = services
         self.places = services.places
         self.dirty: set[str] = set()
+        self.resave: set[str] = set()
+        """Subjects whose :meth:`load` read an older layout: saved again at the next save."""
 
     def batch(self, batch: Batch) -> list[Finding]:
         return []
@@ -95,8 +97,8 @@ class Domain:
     def load(self, subject: str, state: Any) -> None:
         raise NotImplementedError
 
-    def series(self, subject: str) -> Hourly | None:
-        """The subject's hourly series whose deltas are saved as rows (not in its dump)."""
+    def series(self, subject: str) -> Chunked | None:
+        """What the subject saves as chunks, apart from its dump (an hourly series' deltas)."""
         return None
 
     def take_dirty(self) -> dict[str, Any]:
@@ -156,7 +158,68 @@ def runs_from_json(data: Any) -> dict[str, Run]:
     return {str(name): Run.from_json(v) for name, v in (data or {}).items()}
 
 
-class Hourly:
+class Chunked:
+    """What is saved apart from a subject's state, as chunks of what changed (``alert_series``).
+
+    A batch writes the entries it added or replaced as one chunk, not the whole history, so
+    what it writes does not grow with the weeks kept. An entry is a tuple whose second item
+    is its time (epoch seconds): a chunk is deleted once every entry in it is older than
+    ``pruned``. Restoring replays the chunks in sequence order, a later copy of an entry
+    replacing an earlier one.
+    """
+
+    def __init__(self) -> None:
+        self.changed: dict[str, tuple[Any, ...]] = {}
+        """Entries added or replaced since :meth:`take_changes` (the next chunk)."""
+        self.chunks: list[tuple[int, float]] = []
+        """(sequence, latest time) of the saved chunks: one whose every entry was pruned goes."""
+        self.pruned = float("-inf")
+
+    def take_changes(self) -> dict[str, tuple[Any, ...]]:
+        """The entries added or replaced since the last call (the next chunk)."""
+        out, self.changed = self.changed, {}
+        return out
+
+    def stale_chunks(self) -> list[tuple[int, float]]:
+        """Take the saved chunks whose every entry is pruned (to delete)."""
+        stale = [c for c in self.chunks if c[1] <= self.pruned]
+        if stale:
+            self.chunks = [c for c in self.chunks if c[1] > self.pruned]
+        return stale
+
+    def restore(self, chunks: Iterable[tuple[int, float, list[list[Any]]]]) -> None:
+        raise NotImplementedError
+
+
+class Log(Chunked):
+    """Records of a subject kept for weeks (an energy model's judged hours), saved as chunks.
+
+    The owner keeps the records in its own shape and :meth:`put` each one it adds or changes;
+    the log holds only what the next chunk writes. :meth:`restore` hands the owner the
+    surviving entries (key -> entry) to rebuild from.
+    """
+
+    def __init__(self, on_restore: Callable[[dict[str, tuple[Any, ...]]], None]) -> None:
+        super().__init__()
+        self._on_restore = on_restore
+
+    def put(self, key: str, entry: tuple[Any, ...]) -> None:
+        self.changed[key] = entry
+
+    def prune(self, before: float) -> None:
+        self.pruned = max(self.pruned, before)
+
+    def restore(self, chunks: Iterable[tuple[int, float, list[list[Any]]]]) -> None:
+        found: dict[str, tuple[Any, ...]] = {}
+        for seq, latest, entries in chunks:
+            self.chunks.append((seq, latest))
+            for key, *entry in entries:
+                if entry[1] > self.pruned:
+                    found[str(key)] = tuple(entry)
+        self._on_restore(found)
+
+
+class Hourly(Chunked):
     """A quantity per UTC hour from consumption deltas (litres, kWh), idempotent.
 
     Each delta (start, end] is spread over the hours it overlaps, in proportion to time. A
@@ -167,20 +230,15 @@ class Hourly:
     """
 
     def __init__(self) -> None:
+        super().__init__()
         self.values: dict[int, float] = {}
         self.covered: dict[int, float] = {}
         self.seen: dict[str, Entry] = {}
         self.ends: dict[str, float] = {}
         """Latest delta end per meter: an hour is complete once every active meter passed it."""
         self.by_end: list[tuple[float, str]] = []
-        """(end, key) of ``seen``, sorted, so a window scans only its own deltas."""
-        self.pruned = float("-inf")
-        self.changed: dict[str, Entry] = {}
-        """``seen`` entries added or replaced since :meth:`take_changes`. ``seen`` is saved
-        apart from :meth:`to_json`, as chunks of these changes (``alert_series``), so a batch
-        writes what it added, not the whole series."""
-        self.chunks: list[tuple[int, float]] = []
-        """(sequence, latest end) of the saved chunks: one whose every delta was pruned goes."""
+        """(end, key) of ``seen``, sorted, so a window scans only its own deltas. ``seen``
+        is saved apart from :meth:`to_json`, as chunks of its changes."""
 
     def add(self, meter: str, start: float, end: float, value: float, gap: bool) -> bool:
         key = f"{meter}|{end:.6f}"
@@ -265,18 +323,6 @@ class Hourly:
             "ends": self.ends,
             "pruned": None if self.pruned == float("-inf") else self.pruned,
         }
-
-    def take_changes(self) -> dict[str, Entry]:
-        """The ``seen`` entries added or replaced since the last call (the next chunk)."""
-        out, self.changed = self.changed, {}
-        return out
-
-    def stale_chunks(self) -> list[tuple[int, float]]:
-        """Take the saved chunks whose every delta is pruned (to delete)."""
-        stale = [c for c in self.chunks if c[1] <= self.pruned]
-        if stale:
-            self.chunks = [c for c in self.chunks if c[1] > self.pruned]
-        return stale
 
     def restore(self, chunks: Iterable[tuple[int, float, list[list[Any]]]]) -> None:
         """Put back ``seen`` from its saved chunks, in sequence order (a later copy of a delta

@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Any
 
 from lorawatch.alerts.config import EnergyRules, Severity
 from lorawatch.alerts.model import Evidence, Finding
-from lorawatch.alerts.rules.base import HOUR, Domain, Hourly, dt, ts
+from lorawatch.alerts.rules.base import HOUR, Chunked, Domain, Hourly, Log, dt, ts
 from lorawatch.analytics.clock import ScheduleClock
 from lorawatch.core.readings import OUTDOOR
 from lorawatch.inventory.occupancy import Schedule
@@ -65,6 +65,13 @@ RUN_MAX = 168
 """Hours of a run kept (a week): enough to say since when, bounded for the state."""
 WEATHER = "weather|"
 """Subject prefix of a commune's recent outdoor temperatures in the saved state."""
+LOG = "log|"
+"""Subject prefix of a building's judged hours, saved as chunks of a :class:`Log`."""
+HISTORY_KEPT = 12
+"""Values kept per time-of-week key (the most ``baseline_weeks`` may ask for)."""
+LOG_MIN_S = 16 * 7 * 86400
+"""How far back the log keeps entries, at least: the references' twelve weeks, with room
+for weeks a fault kept out."""
 TEMP_KEEP_S = 7 * 86400
 DRIFT_DAYS = 28
 """Daily residuals kept for their standard deviation."""
@@ -110,6 +117,18 @@ class _Building:
     """Why the weather-blind rules judge this building: "history" (not enough days with a
     temperature yet, said in their alerts), "hour" (none this hour), "fit", or ""."""
     have_days: float = 0.0
+    log: Log | None = None
+    """The judged hours (rows, references) as written since the last save: weeks of them,
+    written as they come, not with every batch's state (:class:`Chunked`)."""
+
+    def put_row(self, row: list[float | None]) -> None:
+        if self.log is not None:
+            self.log.put(f"r{int(row[0] or 0)}", ("r", *row))
+
+    def put_reference(self, kind: str, key: str, h: int, kwh: float) -> None:
+        """A value learnt: ``h`` the time-of-week history's key, ``u`` the unoccupied one's."""
+        if self.log is not None:
+            self.log.put(f"{kind}{h}", (kind, h, kwh, key))
 
 
 class Energy(Domain):
@@ -123,6 +142,8 @@ class Energy(Domain):
         """Commune -> hour -> {reading time: °C}: keyed by time, so a redelivery is idempotent."""
 
     def dump(self, subject: str) -> Any:
+        if subject.startswith(LOG):
+            return 0  # the log's entries are its chunks; its bound is in the building's state
         if subject.startswith(WEATHER):
             temps = self.temps.get(subject[len(WEATHER) :], {})
             return [[h, [[t, v] for t, v in by.items()]] for h, by in temps.items()]
@@ -132,12 +153,10 @@ class Energy(Domain):
             "place": [p.commune, p.building, p.device, p.kind],
             "hours": b.hours.to_json(),
             "evaluated": b.evaluated,
-            "history": b.history,
-            "unoccupied": b.unoccupied,
+            "log_pruned": None if b.log is None or b.log.pruned == float("-inf") else b.log.pruned,
             "over": b.over,
             "closed_over": b.closed_over,
             "days": b.days,
-            "rows": b.rows,
             "clock": b.clock.to_json(),
             "m_over": b.m_over,
             "m_closed": b.m_closed,
@@ -145,9 +164,42 @@ class Energy(Domain):
             "residuals": b.residuals,
         }
 
-    def series(self, subject: str) -> Hourly | None:
-        b = None if subject.startswith(WEATHER) else self.buildings.get(subject)
+    def series(self, subject: str) -> Chunked | None:
+        if subject.startswith(WEATHER):
+            return None
+        if subject.startswith(LOG):
+            b = self.buildings.get(subject[len(LOG) :])
+            return None if b is None else b.log
+        b = self.buildings.get(subject)
         return None if b is None else b.hours
+
+    def _new(self, building: str, place: Place) -> _Building:
+        b = self.buildings[building] = _Building(place)
+        b.log = Log(lambda entries: self._restore(b, entries))
+        return b
+
+    def _restore(self, b: _Building, entries: dict[str, tuple[Any, ...]]) -> None:
+        """Rebuild the judged hours and the references from the log's entries, trimmed as
+        they were kept."""
+        rows: list[list[float | None]] = []
+        history: dict[str, list[list[float]]] = {}
+        unoccupied: dict[str, list[list[float]]] = {}
+        for kind, *rest in sorted(entries.values(), key=lambda e: e[1]):
+            if kind == "r":
+                rows.append(list(rest))
+            elif kind in ("h", "u"):
+                h, kwh, key = rest
+                (history if kind == "h" else unoccupied).setdefault(str(key), []).append([h, kwh])
+        keep = self.places.rules(b.place).set.energy.model_weeks * 168
+        b.rows = rows[-keep:]
+        b.history = {k: v[-HISTORY_KEPT:] for k, v in history.items()}
+        newest = max((v[-1][0] for v in unoccupied.values()), default=0.0)
+        since = newest - REFERENCE_DAYS * 86400
+        b.unoccupied = {k: [x for x in v if x[0] >= since] for k, v in unoccupied.items()}
+
+    def _log_horizon(self, b: _Building) -> float:
+        weeks = self.places.rules(b.place).set.energy.model_weeks
+        return max(float(LOG_MIN_S), (weeks * 168 + 48) * HOUR)
 
     def load(self, subject: str, state: Any) -> None:
         if subject.startswith(WEATHER):
@@ -155,22 +207,35 @@ class Energy(Domain):
                 int(h): {float(t): float(v) for t, v in by} for h, by in state
             }
             return
-        self.buildings[subject] = _Building(
-            Place(*state["place"]),
-            Hourly.from_json(state["hours"]),
-            int(state["evaluated"]),
-            state["history"],
-            state["unoccupied"],
-            state["over"],
-            state["closed_over"],
-            state["days"],
-            state.get("rows", []),
-            ScheduleClock.from_json(state["clock"]) if "clock" in state else ScheduleClock(),
-            state.get("m_over", []),
-            state.get("m_closed", []),
-            state.get("drift", [0.0, 0.0, 0.0, 0.0, 0.0]),
-            state.get("residuals", []),
-        )
+        if subject.startswith(LOG):
+            return
+        b = self._new(subject, Place(*state["place"]))
+        b.hours = Hourly.from_json(state["hours"])
+        b.evaluated = int(state["evaluated"])
+        b.over, b.closed_over, b.days = state["over"], state["closed_over"], state["days"]
+        if "clock" in state:
+            b.clock = ScheduleClock.from_json(state["clock"])
+        b.m_over, b.m_closed = state.get("m_over", []), state.get("m_closed", [])
+        b.drift = state.get("drift", [0.0, 0.0, 0.0, 0.0, 0.0])
+        b.residuals = state.get("residuals", [])
+        pruned = state.get("log_pruned")
+        if pruned is not None and b.log is not None:
+            b.log.pruned = float(pruned)
+        if "history" in state:
+            # Saved before the log: the hours and references were in the state; they go to
+            # the log at the next save.
+            b.rows, b.history, b.unoccupied = state.get("rows", []), state["history"], {}
+            for row in b.rows:
+                b.put_row(row)
+            for key, values in b.history.items():
+                for h, kwh in values:
+                    b.put_reference("h", key, int(h), kwh)
+            for hod, values in state["unoccupied"].items():
+                b.unoccupied[hod] = values
+                for h, kwh in values:
+                    b.put_reference("u", hod, int(h), kwh)
+            self.dirty.update((subject, LOG + subject))
+            self.resave.add(subject)
 
     def batch(self, batch: Batch) -> list[Finding]:
         touched: set[str] = set()
@@ -185,7 +250,7 @@ class Energy(Domain):
             b = self.buildings.get(c.place.building)
             if b is None:
                 place = Place(c.place.commune, c.place.building, "", "electricity")
-                b = self.buildings[c.place.building] = _Building(place)
+                b = self._new(c.place.building, place)
             if b.hours.add(f"{c.dev_eui}|{c.channel}", ts(c.start), ts(c.end), c.value, c.gap):
                 touched.add(c.place.building)
         out: list[Finding] = []
@@ -235,7 +300,9 @@ class Energy(Domain):
                         break
                     if row[2] is None and hour in hours:
                         row[2] = self._temperature(commune, hour)
+                        b.put_row(row)
                         self.dirty.add(building)
+                        self.dirty.add(LOG + building)
 
     def _temperature(self, commune: str, h: int) -> float | None:
         """Mean outdoor temperature of the hour, else of the nearest hour within two."""
@@ -313,7 +380,12 @@ class Energy(Domain):
         else:
             b.m_over, b.m_closed = [], []
             out += self._recent(building, b, h, at, kwh, occupied, schedule, rules, cfg, excess)
-        b.rows.append([h, round(kwh, 4), temp, *features[1:], prediction, 1.0 if over else 0.0])
+        judged = [h, round(kwh, 4), temp, *features[1:], prediction, 1.0 if over else 0.0]
+        b.rows.append(judged)
+        b.put_row(judged)
+        self.dirty.add(LOG + building)
+        if b.log is not None:
+            b.log.prune(h - self._log_horizon(b))
         keep = cfg.model_weeks * 168
         if len(b.rows) > keep + 48:
             del b.rows[:-keep]
@@ -453,13 +525,16 @@ class Energy(Domain):
         ready for an hour without a temperature."""
         if over:
             return
-        past = b.history.setdefault(f"{local.weekday()}-{local.hour}-{int(occupied)}", [])
+        key = f"{local.weekday()}-{local.hour}-{int(occupied)}"
+        past = b.history.setdefault(key, [])
         past.append([h, kwh])
-        del past[:-12]
+        b.put_reference("h", key, h, kwh)
+        del past[:-HISTORY_KEPT]
         if not occupied:
             hod = str(local.hour)
             recent = [x for x in b.unoccupied.get(hod, []) if x[0] >= h - REFERENCE_DAYS * 86400]
             recent.append([h, kwh])
+            b.put_reference("u", hod, h, kwh)
             b.unoccupied[hod] = recent
 
     def _model_finding(
@@ -630,6 +705,7 @@ class Energy(Domain):
                     out += self.clear("energy.baseline", building, at, b.place)
         if not (over and alerted):
             past.append([h, kwh])
+            b.put_reference("h", key, h, kwh)
             del past[: -cfg.baseline_weeks]
 
         # Consumption while the building is closed.
@@ -688,6 +764,7 @@ class Energy(Domain):
                 out += self.clear("energy.unoccupied", building, at, b.place)
             if not self.s.is_open("energy.unoccupied", building):
                 past.append([h, kwh])
+                b.put_reference("u", hour_of_day, h, kwh)
         return out
 
     def _unoccupied(
