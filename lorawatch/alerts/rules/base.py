@@ -263,6 +263,12 @@ class Hourly(Chunked):
             self.values[hour] = self.values.get(hour, 0.0) + sign * value
             return
         hour = int(start // HOUR) * HOUR
+        if end <= hour + HOUR:
+            # Within one hour (a meter's usual delta): the loop's one step, the same sums.
+            self.values[hour] = self.values.get(hour, 0.0) + sign * value * span / span
+            if not gap:
+                self.covered[hour] = self.covered.get(hour, 0.0) + sign * span
+            return
         while hour < end:
             overlap = min(end, hour + HOUR) - max(start, hour)
             if overlap > 0:

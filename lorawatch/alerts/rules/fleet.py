@@ -131,29 +131,45 @@ class Fleet(Domain):
                 d.join_t = max(d.join_t, ts(e.time))
             elif e.kind == "log":
                 out += self._log_event(e.dev_eui, d, e.time, e.code, e.detail)
+        # Once per uplink of the fleet: the lookups are hoisted, and the hour of reception
+        # is worked out once per reception time (a batch's uplinks share a few).
+        is_open, tracked = self.s.is_open, self.s.tracked
+        received: datetime | None = None
+        hour = 0
+        seen = False
         for u in sorted(batch.uplinks, key=lambda u: u.time):
-            d = self._device(u.dev_eui, u.place if u.place.kind else None)
+            dev_eui = u.dev_eui
+            d = self._device(dev_eui, u.place if u.place.kind else None)
             if d is None:
                 continue
-            t = ts(u.time)
-            self.newest = max(self.newest, t)
-            self.dirty.add(FLEET)
+            seen = True
+            t = u.time.timestamp()
+            if t > self.newest:
+                self.newest = t
             if t > d.last_seen + 1.0:
                 if d.last_seen:
                     d.gaps.append(t - d.last_seen)
                     del d.gaps[:-GAPS_KEPT]
                 d.last_seen = t
-                if self.s.is_open("fleet.silent", u.dev_eui):
-                    out += self.clear("fleet.silent", u.dev_eui, u.time, d.place, ZERO)
-            hour = int(ts(u.received) // HOUR) * HOUR
-            d.hours.setdefault(hour, [0, 0])[0] += 1
-            if len(d.hours) > HOURS_KEPT:
-                window = self.places.rules(d.place, u.dev_eui).set.fleet.decode_window_h
-                d.hours = {h: v for h, v in d.hours.items() if h > hour - window * HOUR}
-            if self.s.tracked("fleet.decode_errors", u.dev_eui):
-                decode_touched.add(u.dev_eui)  # only errors raise the rate; this may clear it
+                if is_open("fleet.silent", dev_eui):
+                    out += self.clear("fleet.silent", dev_eui, u.time, d.place, ZERO)
+            if u.received is not received:
+                received = u.received
+                hour = int(received.timestamp() // HOUR) * HOUR
+            counts = d.hours.get(hour)
+            if counts is None:
+                counts = d.hours[hour] = [0, 0]
+                if len(d.hours) > HOURS_KEPT:
+                    window = self.places.rules(d.place, dev_eui).set.fleet.decode_window_h
+                    d.hours = {h: v for h, v in d.hours.items() if h > hour - window * HOUR}
+                    counts = d.hours[hour]
+            counts[0] += 1
+            if tracked("fleet.decode_errors", dev_eui):
+                decode_touched.add(dev_eui)  # only errors raise the rate; this may clear it
             if u.f_cnt is not None:
-                out += self._fcnt(u.dev_eui, d, u.time, u.f_cnt)
+                out += self._fcnt(dev_eui, d, u.time, u.f_cnt, t)
+        if seen:
+            self.dirty.add(FLEET)
         for letter in batch.dead_letters:
             if letter.reason != "decode_error" or not letter.dev_eui:
                 continue
@@ -228,7 +244,9 @@ class Fleet(Domain):
             if name == "battery_pct"
             else (cfg.battery_low_v, 0.05, "V")
         )
-        run = d.low.setdefault(name, Run())
+        run = d.low.get(name)
+        if run is None:
+            run = d.low[name] = Run()
         run.see(ts(t), value < low)
         if value < low:
             if not run.held(cfg.battery_confirm_readings, cfg.battery_confirm_min):
@@ -307,9 +325,9 @@ class Fleet(Domain):
             return self.clear("fleet.decode_errors", dev_eui, at, d.place)
         return []
 
-    def _fcnt(self, dev_eui: str, d: _Device, t: datetime, f_cnt: int) -> list[Finding]:
+    def _fcnt(self, dev_eui: str, d: _Device, t: datetime, f_cnt: int, now: float) -> list[Finding]:
+        """``now`` is ``t`` in epoch seconds."""
         previous, when = d.fcnt, d.fcnt_t
-        now = ts(t)
         if now < when:
             return []  # a late frame: its counter says nothing about a reset
         d.fcnt, d.fcnt_t = f_cnt, now
