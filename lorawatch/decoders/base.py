@@ -200,6 +200,8 @@ def readings_of(
     except Exception as exc:  # noqa: BLE001 - same promise as decode_uplink
         result.errors.append(f"normalise failed: {type(exc).__name__}: {exc}")
         return []
+    if produced.__class__ is Plausible and not result.normalized:
+        return produced  # checked by plausible() already
     if result.normalized:
         extra, problems = normalized_readings(result.normalized, time)
         result.warnings.extend(problems)
@@ -215,6 +217,10 @@ def readings_of(
     return kept
 
 
+class Plausible(list[Reading]):
+    """Readings :func:`plausible` kept: :func:`readings_of` need not check them again."""
+
+
 def plausible(*readings: Reading) -> list[Reading]:
     """The readings that keep to the vocabulary (their ``problem()`` is None).
 
@@ -222,7 +228,7 @@ def plausible(*readings: Reading) -> list[Reading]:
     the physical range): they drop those readings themselves, because such a value is not news
     and :func:`readings_of` would warn about each; the raw value stays in the vendor data.
     """
-    return [r for r in readings if r.problem() is None]
+    return Plausible(r for r in readings if r.problem() is None)
 
 
 class Unusable(Decoder):
