@@ -83,7 +83,7 @@ class Receiver:
 def run(n: int, batch_interval_ms: int, gap_s: float) -> tuple[list[float], dict[str, Any]]:
     """Latencies of ``n`` leak uplinks, and what was applied and used (batch interval, RSS)."""
     work = Path(tempfile.mkdtemp(prefix="alert-latency-"))
-    broker = Mosquitto(work / "mosquitto")
+    broker = Mosquitto(work / "mosquitto", report.BROKER_OPTIONS)
     broker.start()
     receiver = Receiver()
     inv = inventory(work / "inventory.toml", n)

@@ -276,7 +276,8 @@ def main() -> None:
     enqueue_cpu: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        broker, influx = Mosquitto(root / "mosquitto"), InfluxDB(root / "influxdb")
+        broker = Mosquitto(root / "mosquitto", report.BROKER_OPTIONS)
+        influx = InfluxDB(root / "influxdb")
         rabbit = RabbitMQ(root / "rabbitmq") if workers else None
         broker.start()
         influx.start()
@@ -378,7 +379,7 @@ def main() -> None:
         "lorawatch": rounds[0]["lorawatch"]["settings"],
         "handwritten": rounds[0]["handwritten"]["settings"],
         "bare": {"ack": "manual, after parsing"},
-        "broker": "Mosquitto (private), QoS 1, persistent sessions, MQTT 5",
+        "broker": "Mosquitto (private), QoS 1, persistent sessions, MQTT 5, autosave every 1800 s",
         "amqp": {
             "workers": workers,
             "partitions": args.partitions,

@@ -258,7 +258,7 @@ def drain(args: argparse.Namespace, ctx: dict[str, Any]) -> None:
     n = args.drain
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        broker = Mosquitto(root / "mosquitto")
+        broker = Mosquitto(root / "mosquitto", report.BROKER_OPTIONS)
         broker.start()
         try:
             queued = time.perf_counter()
@@ -310,7 +310,7 @@ def drain(args: argparse.Namespace, ctx: dict[str, Any]) -> None:
             "uplinks": n,
             "devices": DEVICES,
             "every": args.every,
-            "broker": "Mosquitto (private), QoS 1, persistent session, MQTT 5",
+            "broker": "Mosquitto (private), QoS 1, persistent session, MQTT 5, autosave every 1800 s",
             **result["settings"],
         },
         {**result, "expected_pulse_sum": expected, "ok": ok, "mb_per_100k_uplinks": per_100k},
