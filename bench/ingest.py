@@ -44,15 +44,21 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from bench import ingest_amqp, report
-from lorawatch.simulators import chirpstack
-from tests.servers import InfluxDB, Mosquitto, RabbitMQ, wait_until
+from bench import report
+
+if TYPE_CHECKING:
+    from lorawatch.simulators import chirpstack
+    from tests.servers import InfluxDB, Mosquitto
+
+# The role processes (--role bare, --role lorawatch) import this module: what only the
+# parent needs (the simulator, the test servers and their HTTP client, pika) is imported
+# where it is used, so a role's peak RSS is its system's, not the bench's.
 
 ROLES = ("bare", "handwritten", "lorawatch")
 DEVICES = 200
@@ -61,6 +67,8 @@ PROFILE = "Milesight EM300-DI (EU868)"
 
 
 def device(d: int) -> chirpstack.SimDevice:
+    from lorawatch.simulators import chirpstack  # the parent's (see the imports)
+
     return chirpstack.SimDevice(
         f"24e1241300{d:06x}",
         f"meter-{d}",
@@ -87,6 +95,8 @@ def pulse_sum(n: int, first: int = 0) -> int:
 
 def backlog(n: int, first: int = 0) -> list[tuple[str, bytes]]:
     """Uplinks ``first`` to ``first + n`` of the meters' stream (each round gets new ones)."""
+    from lorawatch.simulators import chirpstack  # the parent's (see the imports)
+
     rng = random.Random(7 + first)
     devices = [device(d) for d in range(DEVICES)]
     out = []
@@ -156,7 +166,7 @@ def bare(port: int, n: int) -> dict[str, Any]:
     cpu = time.process_time()
     c.connect("127.0.0.1", port, clean_start=False, properties=_session_props())
     c.loop_start()
-    wait_until(lambda: done["n"] >= n, 600, "bare drain")
+    _until(lambda: done["n"] >= n, 600, "bare drain")
     cpu = time.process_time() - cpu
     c.disconnect()
     c.loop_stop()
@@ -208,7 +218,7 @@ def pipeline(port: int, influx_url: str, n: int, workdir: Path) -> dict[str, Any
     service.start(http=False)
     # The bridge's own count, not the Prometheus registry: collecting every metric family
     # 50 times a second would cost the pipeline a tenth of its CPU.
-    wait_until(lambda: service.bridge.acked >= n, 900, "pipeline drain")
+    _until(lambda: service.bridge.acked >= n, 900, "pipeline drain")
     seconds = time.perf_counter() - started
     cpu = time.process_time() - cpu
     receiver_cpu = float(str(service.source.health().get("cpu_s", 0.0)))
@@ -225,6 +235,15 @@ def pipeline(port: int, influx_url: str, n: int, workdir: Path) -> dict[str, Any
         "peak_rss_mb": rss,
         "settings": applied,
     }
+
+
+def _until(done: Any, timeout: float, what: str) -> None:
+    """Poll ``done`` (the roles' wait: tests.servers is the parent's)."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what}: not done after {timeout} s")
+        time.sleep(0.02)
 
 
 def rate(r: dict[str, Any]) -> float:
@@ -269,6 +288,9 @@ def main() -> None:
             result = pipeline(args.port, args.influx, args.messages, Path(args.workdir))
         print(json.dumps(result))
         return
+    from bench import ingest_amqp  # the parent's (see the imports)
+    from tests.servers import InfluxDB, Mosquitto, RabbitMQ
+
     ctx = report.context()
     workers = [int(w) for w in args.workers.split(",") if w.strip()]
     rounds: list[dict[str, dict[str, Any]]] = []
@@ -574,6 +596,8 @@ def drain(
     role: str, args: argparse.Namespace, broker: Mosquitto, influx: InfluxDB, workdir: Path
 ) -> dict[str, Any]:
     """Run one system in its own process and return its figures."""
+    from bench import ingest_amqp  # the parent's (see the imports)
+
     workdir.mkdir(exist_ok=True)
     common = ["--messages", str(args.messages), "--port", str(broker.port)]
     if role == "handwritten":
