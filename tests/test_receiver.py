@@ -208,3 +208,34 @@ def test_a_backlog_comes_in_at_most_receive_maximum_unacked(mosquitto: Mosquitto
         assert [int(m.payload) for m in got] == list(range(400))
     finally:
         source.stop()
+
+
+def test_acks_reach_the_broker_while_the_socket_stays_full(mosquitto: Mosquitto) -> None:
+    """A slow consumer of a deep backlog: the socket never runs dry (the broker sends past
+    Receive Maximum once acks came back), yet the acks must go out as they come. Written
+    only once the socket is empty, none went out for longer than the keep-alive allows, the
+    broker dropped the connection and sent the unacknowledged messages again, and again."""
+    cid = "receiver-full"
+    cfg = config(mosquitto, cid).model_copy(update={"receive_maximum": 2000, "keepalive_s": 5})
+    source = ProcessSource(cfg)
+    source.start()
+    try:
+        assert source.wait_subscribed(15)
+        source.stop()
+        n = 24_000
+        publish(mosquitto, f"{cid}/up", [b"%06d" % i + b"x" * 1000 for i in range(n)])
+        source = ProcessSource(cfg)
+        source.start()
+        got: list[Message] = []
+        started = time.monotonic()
+        while len(got) < n and time.monotonic() - started < 60:
+            window = source.get_batch(1000, 0.1)
+            time.sleep(0.5)  # the consumer's work: the broker keeps sending meanwhile
+            source.ack(window)
+            got += window
+        seconds = time.monotonic() - started
+        assert seconds > 2 * cfg.keepalive_s, f"drained in {seconds:.1f} s: too fast to tell"
+        assert [int(m.payload[:6]) for m in got] == list(range(n)), "copies or gaps"
+        assert source.health()["connects"] == 1, "the broker dropped the connection"
+    finally:
+        source.stop()
