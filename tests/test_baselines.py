@@ -161,7 +161,7 @@ def judged(engine: AlertEngine) -> dict[str, Any]:
         recent = max(x[0] for v in b.unoccupied.values() for x in v) - 14 * 86400
         out[name] = (
             model,
-            {k: v[-12:] for k, v in b.history.items()},
+            {k: v.pairs()[-12:] for k, v in b.history.items()},
             {k: [x for x in v if x[0] >= recent] for k, v in b.unoccupied.items()},
         )
     return out
@@ -202,7 +202,12 @@ def test_a_state_saved_before_the_log_is_read_and_moved_to_it(tmp_path: Path) ->
     for name, b in energy.buildings.items():
         state = energy.dump(name)
         del state["log_pruned"]
-        old[name] = {**state, "rows": b.rows, "history": b.history, "unoccupied": b.unoccupied}
+        old[name] = {
+            **state,
+            "rows": list(b.rows),
+            "history": {k: v.pairs() for k, v in b.history.items()},
+            "unoccupied": b.unoccupied,
+        }
     with engine.db.transaction() as conn:
         conn.execute("DELETE FROM alert_series WHERE subject LIKE 'log|%'")
         conn.execute("DELETE FROM alert_state WHERE subject LIKE 'log|%'")

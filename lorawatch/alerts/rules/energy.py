@@ -41,7 +41,8 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Callable, Sequence
+from array import array
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -78,6 +79,78 @@ DRIFT_DAYS = 28
 MIN_DRIFT_DAYS = 7
 
 
+WIDTH = 12
+"""Values of a judged hour: hour, kWh, °C, the seven schedule terms, prediction, over."""
+
+
+class _Rows:
+    """A building's judged hours, flat in one array of doubles (None as NaN): 96 bytes an
+    hour, against ~330 as lists of Python floats; a building keeps weeks of them."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, rows: Sequence[Sequence[float | None]] = ()) -> None:
+        self.data = array("d")
+        for row in rows:
+            self.append(row)
+
+    def __len__(self) -> int:
+        return len(self.data) // WIDTH
+
+    def __iter__(self) -> Iterator[list[float | None]]:
+        return (self[i] for i in range(len(self)))
+
+    def __getitem__(self, i: int) -> list[float | None]:
+        i = i % len(self) if i < 0 else i
+        return [None if v != v else v for v in self.data[i * WIDTH : (i + 1) * WIDTH]]
+
+    def append(self, row: Sequence[float | None]) -> None:
+        self.data.extend(math.nan if v is None else float(v) for v in row)
+
+    def hour(self, i: int) -> float:
+        return self.data[(i % len(self)) * WIDTH]
+
+    def set(self, i: int, column: int, value: float | None) -> None:
+        self.data[i * WIDTH + column] = math.nan if value is None else value
+
+    def keep_last(self, n: int) -> None:
+        extra = len(self) - n
+        if extra > 0:
+            del self.data[: extra * WIDTH]
+
+
+class _Values:
+    """Reference values of one key, (hour, kWh) pairs flat in an array of doubles, oldest
+    first: a building has 336 time-of-week keys of up to twelve values each."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, pairs: Sequence[Sequence[float]] = ()) -> None:
+        self.data = array("d")
+        for h, kwh in pairs:
+            self.data.extend((h, kwh))
+
+    def __len__(self) -> int:
+        return len(self.data) // 2
+
+    def append(self, h: float, kwh: float) -> None:
+        self.data.extend((h, kwh))
+
+    def last(self, n: int) -> list[float]:
+        """The last ``n`` values (kWh)."""
+        start = max(len(self.data) - 2 * n, 0) + 1
+        return list(self.data[start::2]) if n > 0 else []
+
+    def keep_last(self, n: int) -> None:
+        extra = len(self) - n
+        if extra > 0:
+            del self.data[: 2 * extra]
+
+    def pairs(self) -> list[list[float]]:
+        d = self.data
+        return [[d[i], d[i + 1]] for i in range(0, len(d), 2)]
+
+
 def _last_hours(run: Sequence[Any], note: Callable[[Any], str]) -> list[Evidence]:
     """The last 24 hours of a run as evidence rows (hour start, kWh), each with its note."""
     return [
@@ -91,15 +164,15 @@ class _Building:
     place: Place
     hours: Hourly = field(default_factory=Hourly)
     evaluated: int = 0
-    history: dict[str, list[list[float]]] = field(default_factory=dict)
-    """Time-of-week key -> [[hour, kWh], ...] most recent last."""
+    history: dict[str, _Values] = field(default_factory=dict)
+    """Time-of-week key -> (hour, kWh) values, most recent last."""
     unoccupied: dict[str, list[list[float]]] = field(default_factory=dict)
     """Local hour of the day -> [[hour, kWh]] of normal unoccupied hours, last 14 days."""
     over: list[list[float]] = field(default_factory=list)
     """Current run of hours over the baseline: [[hour, kWh, baseline]]."""
     closed_over: list[list[float]] = field(default_factory=list)
     days: dict[str, float] = field(default_factory=dict)
-    rows: list[list[float | None]] = field(default_factory=list)
+    rows: _Rows = field(default_factory=_Rows)
     """Judged hours for the model: [hour, kWh, °C or None, *schedule terms, prediction or
     None, 1 if over]: the rolling window the model is refitted on."""
     clock: ScheduleClock = field(default_factory=ScheduleClock)
@@ -181,18 +254,23 @@ class Energy(Domain):
     def _restore(self, b: _Building, entries: dict[str, tuple[Any, ...]]) -> None:
         """Rebuild the judged hours and the references from the log's entries, trimmed as
         they were kept."""
-        rows: list[list[float | None]] = []
-        history: dict[str, list[list[float]]] = {}
+        rows = _Rows()
+        history: dict[str, _Values] = {}
         unoccupied: dict[str, list[list[float]]] = {}
         for kind, *rest in sorted(entries.values(), key=lambda e: e[1]):
             if kind == "r":
-                rows.append(list(rest))
-            elif kind in ("h", "u"):
+                rows.append(rest)
+            elif kind == "h":
                 h, kwh, key = rest
-                (history if kind == "h" else unoccupied).setdefault(str(key), []).append([h, kwh])
+                history.setdefault(str(key), _Values()).append(h, kwh)
+            elif kind == "u":
+                h, kwh, key = rest
+                unoccupied.setdefault(str(key), []).append([h, kwh])
         keep = self.places.rules(b.place).set.energy.model_weeks * 168
-        b.rows = rows[-keep:]
-        b.history = {k: v[-HISTORY_KEPT:] for k, v in history.items()}
+        rows.keep_last(keep)
+        for values in history.values():
+            values.keep_last(HISTORY_KEPT)
+        b.rows, b.history = rows, history
         newest = max((v[-1][0] for v in unoccupied.values()), default=0.0)
         since = newest - REFERENCE_DAYS * 86400
         b.unoccupied = {k: [x for x in v if x[0] >= since] for k, v in unoccupied.items()}
@@ -224,10 +302,12 @@ class Energy(Domain):
         if "history" in state:
             # Saved before the log: the hours and references were in the state; they go to
             # the log at the next save.
-            b.rows, b.history, b.unoccupied = state.get("rows", []), state["history"], {}
+            b.rows = _Rows(state.get("rows", []))
+            b.history, b.unoccupied = {}, {}
             for row in b.rows:
                 b.put_row(row)
-            for key, values in b.history.items():
+            for key, values in state["history"].items():
+                b.history[key] = _Values(values)
                 for h, kwh in values:
                     b.put_reference("h", key, int(h), kwh)
             for hod, values in state["unoccupied"].items():
@@ -292,15 +372,16 @@ class Energy(Domain):
                 del temps[old]
             first = min(hours)
             for building, b in self.buildings.items():
-                if b.place.commune != commune or not b.rows or b.rows[-1][0] < first:  # type: ignore[operator]
+                rows = b.rows
+                if b.place.commune != commune or not len(rows) or rows.hour(-1) < first:
                     continue
-                for row in reversed(b.rows):
-                    hour = int(row[0])  # type: ignore[arg-type]
+                for i in range(len(rows) - 1, -1, -1):
+                    hour = int(rows.hour(i))
                     if hour < first:
                         break
-                    if row[2] is None and hour in hours:
-                        row[2] = self._temperature(commune, hour)
-                        b.put_row(row)
+                    if hour in hours and math.isnan(rows.data[i * WIDTH + 2]):
+                        rows.set(i, 2, self._temperature(commune, hour))
+                        b.put_row(rows[i])
                         self.dirty.add(building)
                         self.dirty.add(LOG + building)
 
@@ -388,7 +469,7 @@ class Energy(Domain):
             b.log.prune(h - self._log_horizon(b))
         keep = cfg.model_weeks * 168
         if len(b.rows) > keep + 48:
-            del b.rows[:-keep]
+            b.rows.keep_last(keep)
         if rules.on("energy.drift"):
             out += self._drift(building, b, h, local, kwh, prediction, over, cfg)
 
@@ -440,8 +521,13 @@ class Energy(Domain):
             return b.fit
         b.fitted_day = day
         since = h - cfg.model_weeks * 7 * 86400
-        rows = [r for r in b.rows if r[0] >= since and r[2] is not None and not r[-1]]  # type: ignore[operator]
-        days = len(rows) / 24
+        d = b.rows.data
+        usable = [
+            i
+            for i in range(0, len(d), WIDTH)
+            if d[i] >= since and d[i + 2] == d[i + 2] and not d[i + WIDTH - 1]
+        ]
+        days = len(usable) / 24
         if days < cfg.model_min_days:
             b.fit = None
             b.fallback, b.have_days = "history", days
@@ -452,8 +538,8 @@ class Energy(Domain):
         # The model's module, numpy's only user here.
         from lorawatch.analytics import baseline as towt
 
-        data = np.array([r[2:10] for r in rows], dtype=np.float64)
-        kwh = np.array([r[1] for r in rows], dtype=np.float64)
+        table = np.array(d, dtype=np.float64).reshape(-1, WIDTH)[[i // WIDTH for i in usable]]
+        data, kwh = table[:, 2:10], table[:, 1]
         b.fit = towt.fit(data, kwh)
         b.fallback = "" if b.fit is not None else "fit"
         return b.fit
@@ -526,10 +612,12 @@ class Energy(Domain):
         if over:
             return
         key = f"{local.weekday()}-{local.hour}-{int(occupied)}"
-        past = b.history.setdefault(key, [])
-        past.append([h, kwh])
+        past = b.history.get(key)
+        if past is None:
+            past = b.history[key] = _Values()
+        past.append(h, kwh)
         b.put_reference("h", key, h, kwh)
-        del past[:-HISTORY_KEPT]
+        past.keep_last(HISTORY_KEPT)
         if not occupied:
             hod = str(local.hour)
             recent = [x for x in b.unoccupied.get(hod, []) if x[0] >= h - REFERENCE_DAYS * 86400]
@@ -687,10 +775,12 @@ class Energy(Domain):
 
         # Time-of-week baseline.
         key = f"{local.weekday()}-{local.hour}-{int(occupied)}"
-        past = b.history.setdefault(key, [])
+        past = b.history.get(key)
+        if past is None:
+            past = b.history[key] = _Values()
         over = False
         if len(past) >= cfg.baseline_min_weeks and rules.on("energy.baseline"):
-            base = max(v for _, v in past[-cfg.baseline_weeks :])
+            base = max(past.last(cfg.baseline_weeks))
             limit = base * (1 + cfg.baseline_margin_pct / 100) + excess
             over = kwh > limit
             if over:
@@ -704,9 +794,9 @@ class Energy(Domain):
                 if kwh <= half:
                     out += self.clear("energy.baseline", building, at, b.place)
         if not (over and alerted):
-            past.append([h, kwh])
+            past.append(h, kwh)
             b.put_reference("h", key, h, kwh)
-            del past[: -cfg.baseline_weeks]
+            past.keep_last(cfg.baseline_weeks)
 
         # Consumption while the building is closed.
         if schedule is not None and not occupied and rules.on("energy.unoccupied"):
