@@ -35,14 +35,17 @@ Two ways to know what a building usually draws in an hour:
 - ``energy.daily_budget``: the local day's total passed the building's budget (if it has one).
 
 Hours that are over are not learnt, so a fault that lasts does not become the norm.
+
+One module on purpose (about 840 lines): the four rules judge the same hour of the same
+building, from one state (its hours, model, references and runs) saved as one subject; split
+by rule, each would pass that state and the hour's features to the others.
 """
 
 from __future__ import annotations
 
 import math
 import statistics
-from array import array
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -50,6 +53,7 @@ from typing import TYPE_CHECKING, Any
 from lorawatch.alerts.config import EnergyRules, Severity
 from lorawatch.alerts.model import Evidence, Finding
 from lorawatch.alerts.rules.base import HOUR, Chunked, Domain, Hourly, Log, dt, ts
+from lorawatch.alerts.rules.tables import WIDTH, Rows, Values
 from lorawatch.analytics.clock import ScheduleClock
 from lorawatch.core.readings import OUTDOOR
 from lorawatch.inventory.occupancy import Schedule
@@ -79,78 +83,6 @@ DRIFT_DAYS = 28
 MIN_DRIFT_DAYS = 7
 
 
-WIDTH = 12
-"""Values of a judged hour: hour, kWh, °C, the seven schedule terms, prediction, over."""
-
-
-class _Rows:
-    """A building's judged hours, flat in one array of doubles (None as NaN): 96 bytes an
-    hour, against ~330 as lists of Python floats; a building keeps weeks of them."""
-
-    __slots__ = ("data",)
-
-    def __init__(self, rows: Sequence[Sequence[float | None]] = ()) -> None:
-        self.data = array("d")
-        for row in rows:
-            self.append(row)
-
-    def __len__(self) -> int:
-        return len(self.data) // WIDTH
-
-    def __iter__(self) -> Iterator[list[float | None]]:
-        return (self[i] for i in range(len(self)))
-
-    def __getitem__(self, i: int) -> list[float | None]:
-        i = i % len(self) if i < 0 else i
-        return [None if v != v else v for v in self.data[i * WIDTH : (i + 1) * WIDTH]]
-
-    def append(self, row: Sequence[float | None]) -> None:
-        self.data.extend(math.nan if v is None else float(v) for v in row)
-
-    def hour(self, i: int) -> float:
-        return self.data[(i % len(self)) * WIDTH]
-
-    def set(self, i: int, column: int, value: float | None) -> None:
-        self.data[i * WIDTH + column] = math.nan if value is None else value
-
-    def keep_last(self, n: int) -> None:
-        extra = len(self) - n
-        if extra > 0:
-            del self.data[: extra * WIDTH]
-
-
-class _Values:
-    """Reference values of one key, (hour, kWh) pairs flat in an array of doubles, oldest
-    first: a building has 336 time-of-week keys of up to twelve values each."""
-
-    __slots__ = ("data",)
-
-    def __init__(self, pairs: Sequence[Sequence[float]] = ()) -> None:
-        self.data = array("d")
-        for h, kwh in pairs:
-            self.data.extend((h, kwh))
-
-    def __len__(self) -> int:
-        return len(self.data) // 2
-
-    def append(self, h: float, kwh: float) -> None:
-        self.data.extend((h, kwh))
-
-    def last(self, n: int) -> list[float]:
-        """The last ``n`` values (kWh)."""
-        start = max(len(self.data) - 2 * n, 0) + 1
-        return list(self.data[start::2]) if n > 0 else []
-
-    def keep_last(self, n: int) -> None:
-        extra = len(self) - n
-        if extra > 0:
-            del self.data[: 2 * extra]
-
-    def pairs(self) -> list[list[float]]:
-        d = self.data
-        return [[d[i], d[i + 1]] for i in range(0, len(d), 2)]
-
-
 def _last_hours(run: Sequence[Any], note: Callable[[Any], str]) -> list[Evidence]:
     """The last 24 hours of a run as evidence rows (hour start, kWh), each with its note."""
     return [
@@ -164,7 +96,7 @@ class _Building:
     place: Place
     hours: Hourly = field(default_factory=Hourly)
     evaluated: int = 0
-    history: dict[str, _Values] = field(default_factory=dict)
+    history: dict[str, Values] = field(default_factory=dict)
     """Time-of-week key -> (hour, kWh) values, most recent last."""
     unoccupied: dict[str, list[list[float]]] = field(default_factory=dict)
     """Local hour of the day -> [[hour, kWh]] of normal unoccupied hours, last 14 days."""
@@ -172,7 +104,7 @@ class _Building:
     """Current run of hours over the baseline: [[hour, kWh, baseline]]."""
     closed_over: list[list[float]] = field(default_factory=list)
     days: dict[str, float] = field(default_factory=dict)
-    rows: _Rows = field(default_factory=_Rows)
+    rows: Rows = field(default_factory=Rows)
     """Judged hours for the model: [hour, kWh, °C or None, *schedule terms, prediction or
     None, 1 if over]: the rolling window the model is refitted on."""
     clock: ScheduleClock = field(default_factory=ScheduleClock)
@@ -254,15 +186,15 @@ class Energy(Domain):
     def _restore(self, b: _Building, entries: dict[str, tuple[Any, ...]]) -> None:
         """Rebuild the judged hours and the references from the log's entries, trimmed as
         they were kept."""
-        rows = _Rows()
-        history: dict[str, _Values] = {}
+        rows = Rows()
+        history: dict[str, Values] = {}
         unoccupied: dict[str, list[list[float]]] = {}
         for kind, *rest in sorted(entries.values(), key=lambda e: e[1]):
             if kind == "r":
                 rows.append(rest)
             elif kind == "h":
                 h, kwh, key = rest
-                history.setdefault(str(key), _Values()).append(h, kwh)
+                history.setdefault(str(key), Values()).append(h, kwh)
             elif kind == "u":
                 h, kwh, key = rest
                 unoccupied.setdefault(str(key), []).append([h, kwh])
@@ -302,12 +234,12 @@ class Energy(Domain):
         if "history" in state:
             # Saved before the log: the hours and references were in the state; they go to
             # the log at the next save.
-            b.rows = _Rows(state.get("rows", []))
+            b.rows = Rows(state.get("rows", []))
             b.history, b.unoccupied = {}, {}
             for row in b.rows:
                 b.put_row(row)
             for key, values in state["history"].items():
-                b.history[key] = _Values(values)
+                b.history[key] = Values(values)
                 for h, kwh in values:
                     b.put_reference("h", key, int(h), kwh)
             for hod, values in state["unoccupied"].items():
@@ -614,7 +546,7 @@ class Energy(Domain):
         key = f"{local.weekday()}-{local.hour}-{int(occupied)}"
         past = b.history.get(key)
         if past is None:
-            past = b.history[key] = _Values()
+            past = b.history[key] = Values()
         past.append(h, kwh)
         b.put_reference("h", key, h, kwh)
         past.keep_last(HISTORY_KEPT)
@@ -777,7 +709,7 @@ class Energy(Domain):
         key = f"{local.weekday()}-{local.hour}-{int(occupied)}"
         past = b.history.get(key)
         if past is None:
-            past = b.history[key] = _Values()
+            past = b.history[key] = Values()
         over = False
         if len(past) >= cfg.baseline_min_weeks and rules.on("energy.baseline"):
             base = max(past.last(cfg.baseline_weeks))
