@@ -35,7 +35,7 @@ from lorawatch.app.cli.main import app
 from lorawatch.gateway_bridge import amqp
 from lorawatch.gateway_bridge.settings import AmqpConfig
 from tests import fleet
-from tests.servers import InfluxDB, RabbitMQ, free_port, wait_until
+from tests.servers import InfluxDB, RabbitMQ, wait_until
 
 pytestmark = pytest.mark.servers
 
@@ -175,7 +175,9 @@ def worker(
         "LORAWATCH__STATE__DSN": dsn,
         "LORAWATCH__STATE__WORKER": name,
         "LORAWATCH__STATE__HEARTBEAT_S": "0.5",
-        "LORAWATCH__HTTP__LISTEN": f"127.0.0.1:{free_port()}",
+        # Any free port, chosen by the worker as it binds: a port picked here first may be
+        # taken by then (another worker's outgoing connection took one once).
+        "LORAWATCH__HTTP__LISTEN": "127.0.0.1:0",
         "LORAWATCH__ALERTS__ENABLED": "false",
         "LORAWATCH__LOG__FORMAT": "json",
     }
