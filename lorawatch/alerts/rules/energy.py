@@ -94,6 +94,9 @@ def _last_hours(run: Sequence[Any], note: Callable[[Any], str]) -> list[Evidence
 @dataclass(slots=True)
 class _Building:
     place: Place
+    log: Log
+    """The judged hours (rows, references) as written since the last save: weeks of them,
+    written as they come, not with every batch's state (:class:`Chunked`)."""
     hours: Hourly = field(default_factory=Hourly)
     evaluated: int = 0
     history: dict[str, Values] = field(default_factory=dict)
@@ -122,18 +125,13 @@ class _Building:
     """Why the weather-blind rules judge this building: "history" (not enough days with a
     temperature yet, said in their alerts), "hour" (none this hour), "fit", or ""."""
     have_days: float = 0.0
-    log: Log | None = None
-    """The judged hours (rows, references) as written since the last save: weeks of them,
-    written as they come, not with every batch's state (:class:`Chunked`)."""
 
     def put_row(self, row: list[float | None]) -> None:
-        if self.log is not None:
-            self.log.put(f"r{int(row[0] or 0)}", ("r", *row))
+        self.log.put(f"r{int(row[0] or 0)}", ("r", *row))
 
     def put_reference(self, kind: str, key: str, h: int, kwh: float) -> None:
         """A value learnt: ``h`` the time-of-week history's key, ``u`` the unoccupied one's."""
-        if self.log is not None:
-            self.log.put(f"{kind}{h}", (kind, h, kwh, key))
+        self.log.put(f"{kind}{h}", (kind, h, kwh, key))
 
 
 class Energy(Domain):
@@ -158,7 +156,7 @@ class Energy(Domain):
             "place": [p.commune, p.building, p.device, p.kind],
             "hours": b.hours.to_json(),
             "evaluated": b.evaluated,
-            "log_pruned": None if b.log is None or b.log.pruned == float("-inf") else b.log.pruned,
+            "log_pruned": None if b.log.pruned == float("-inf") else b.log.pruned,
             "over": b.over,
             "closed_over": b.closed_over,
             "days": b.days,
@@ -179,8 +177,8 @@ class Energy(Domain):
         return None if b is None else b.hours
 
     def _new(self, building: str, place: Place) -> _Building:
-        b = self.buildings[building] = _Building(place)
-        b.log = Log(lambda entries: self._restore(b, entries))
+        log = Log(lambda entries: self._restore(self.buildings[building], entries))
+        b = self.buildings[building] = _Building(place, log)
         return b
 
     def _restore(self, b: _Building, entries: dict[str, tuple[Any, ...]]) -> None:
@@ -229,7 +227,7 @@ class Energy(Domain):
         b.drift = state.get("drift", [0.0, 0.0, 0.0, 0.0, 0.0])
         b.residuals = state.get("residuals", [])
         pruned = state.get("log_pruned")
-        if pruned is not None and b.log is not None:
+        if pruned is not None:
             b.log.pruned = float(pruned)
         if "history" in state:
             # Saved before the log: the hours and references were in the state; they go to
@@ -397,8 +395,7 @@ class Energy(Domain):
         b.rows.append(judged)
         b.put_row(judged)
         self.dirty.add(LOG + building)
-        if b.log is not None:
-            b.log.prune(h - self._log_horizon(b))
+        b.log.prune(h - self._log_horizon(b))
         keep = cfg.model_weeks * 168
         if len(b.rows) > keep + 48:
             b.rows.keep_last(keep)
