@@ -319,8 +319,10 @@ class RabbitMQ(Server):
             except RuntimeError as exc:
                 # Its port was free when chosen, but the node binds it only after booting for
                 # tens of seconds, and meanwhile an outgoing connection may be given it (the
-                # readiness poll's own included): boot again on fresh ports.
-                if "eaddrinuse" not in str(exc) or attempt == 2:
+                # readiness poll's own included; its distribution port alike): boot again on
+                # fresh ports.
+                taken = "eaddrinuse" in str(exc) or "dist_port_already_used" in str(exc)
+                if not taken or attempt == 2:
                     raise
                 self.port, self.dist_port = free_port(), free_port()
                 self.node = f"lwtest{os.getpid()}p{self.port}@localhost"
