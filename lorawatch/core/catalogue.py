@@ -17,8 +17,6 @@ from functools import cache
 from pathlib import Path
 from typing import Final
 
-from babel.messages.pofile import read_po
-
 from lorawatch.core.formats import LANGS, Lang
 
 LOCALE: Final = Path(__file__).resolve().parent.parent / "locale"
@@ -32,6 +30,10 @@ def po_path(lang: Lang) -> Path:
 @cache
 def messages(lang: Lang) -> dict[str, str]:
     """Every id of ``lang``'s catalogue with its text (empty texts left out)."""
+    # Imported on first use: Babel and its locale data are ~3 MB that a service which
+    # never words a message (an ingest-only worker) need not hold.
+    from babel.messages.pofile import read_po
+
     with po_path(lang).open("rb") as f:
         catalog = read_po(f, locale=lang, domain=DOMAIN)
     return {str(m.id): str(m.string) for m in catalog if m.id and m.string}

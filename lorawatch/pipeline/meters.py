@@ -34,7 +34,7 @@ and a late one costs a bisect plus the steps until the state converges again.
 from __future__ import annotations
 
 import math
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -214,8 +214,10 @@ class _Meter:
         self.floor: datetime | None = None
         self.commands: list[tuple[datetime, CommandKind, float]] = []
         self.cmd_keys: list[tuple[datetime, int]] = []
-        self.chunks: list[tuple[int, datetime]] = []
-        """(sequence, latest time) of the saved chunks of this meter's window readings."""
+        self.chunks: list[tuple[datetime, int]] = []
+        """(latest time, sequence) of the saved chunks of this meter's window readings, in
+        that order: the chunks that left the window are a prefix (the window slides each
+        batch, and a scan of a week of chunks per meter and batch cost ~2 µs per uplink)."""
         self.added: list[tuple[datetime, float, float | None]] = []
         """Readings put in the window since the last save (the next chunk)."""
 
@@ -492,13 +494,17 @@ class MeterEngine:
                 added, m.added = m.added, []
                 self._seq += 1
                 latest = max(a[0] for a in added)
-                m.chunks.append((self._seq, latest))
+                chunk = (latest, self._seq)
+                if m.chunks and chunk < m.chunks[-1]:
+                    insort(m.chunks, chunk)  # a late reading's chunk
+                else:
+                    m.chunks.append(chunk)
                 # orjson writes the datetimes as ISO 8601 (their own offset), read back exactly.
                 chunks.append((name, self._seq, _us(latest), orjson.dumps(added).decode()))
-            if m.chunks and (start is None or m.chunks[0][1] < start):
-                gone = [c for c in m.chunks if start is None or c[1] < start]
-                drop += [(name, seq) for seq, _ in gone]
-                m.chunks = [c for c in m.chunks if c not in gone]
+            if m.chunks and (start is None or m.chunks[0][0] < start):
+                cut = len(m.chunks) if start is None else bisect_left(m.chunks, (start,))
+                drop += [(name, seq) for _, seq in m.chunks[:cut]]
+                del m.chunks[:cut]
             item = {
                 "v": STATE_VERSION,
                 "key": list(key),
@@ -531,12 +537,12 @@ class MeterEngine:
         for text in states:
             try:
                 item = orjson.loads(text)
-                chunks: list[tuple[int, datetime]] = []
+                chunks: list[tuple[datetime, int]] = []
                 if isinstance(item, dict) and item.get("v") == STATE_VERSION:
                     start = _parse(item["start"])
                     readings: dict[datetime, tuple[float, float | None]] = {}
                     for seq, latest, data in windows.get(state_key(MeterKey(*item["key"])), []):
-                        chunks.append((seq, _from_us(latest)))
+                        chunks.append((_from_us(latest), seq))
                         self._seq = max(self._seq, seq)
                         for at, value, modulus in orjson.loads(data):
                             t = datetime.fromisoformat(at)
@@ -547,7 +553,7 @@ class MeterEngine:
                 raise ValueError(f"corrupt meter state {text[:80]!r}: {exc}") from exc
             self._load(item)
             if chunks:
-                self._meters[MeterKey(*item["key"])].chunks = chunks
+                self._meters[MeterKey(*item["key"])].chunks = sorted(chunks)
         return len(states)
 
     def _load(self, item: dict[str, Any]) -> None:
