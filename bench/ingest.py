@@ -9,7 +9,8 @@ process, three systems drain their queue into a private InfluxDB 1.x:
   an integrator writes by hand (the comparison people make first);
 - ``lorawatch``: the service with InfluxDB as its only readings output (SQLite still holds
   dead letters, meter state and alert state), bridge, decoders, meters, de-duplication,
-  alerts, acks after the write, its MQTT client in a receiver child process as in production.
+  alerts, acks after the write, its MQTT client in a receiver child process as in production,
+  its pages, /metrics and /healthz served and its command line loaded, as ``lorawatch run``.
 
 Then the AMQP path (docs/scaling.md): the same uplinks published by ChirpStack's AMQP
 integration's routing keys to ``amq.topic`` of a private RabbitMQ, hashed over P quorum queues
@@ -183,11 +184,13 @@ def pipeline(port: int, influx_url: str, n: int, workdir: Path) -> dict[str, Any
     from lorawatch.app.service import Service
     from lorawatch.core import logs
 
+    report.load_as_run()
     logs.setup("warning")
     settings = config.load(
         None,
         {
             "inventory": {"path": str(inventory(workdir / "inventory.toml"))},
+            "http": report.DEPLOYED_HTTP,
             "mqtt": {
                 "url": f"mqtt://127.0.0.1:{port}",
                 "client_id": "bench-lorawatch",
@@ -212,10 +215,11 @@ def pipeline(port: int, influx_url: str, n: int, workdir: Path) -> dict[str, Any
         "receiver": settings.mqtt.receiver,
         "receive_maximum": settings.mqtt.receive_maximum,
         "alerts": service.alerts is not None,
+        "http": "served, as lorawatch run",
     }
     started = time.perf_counter()
     cpu = time.process_time()
-    service.start(http=False)
+    service.start()
     # The bridge's own count, not the Prometheus registry: collecting every metric family
     # 50 times a second would cost the pipeline a tenth of its CPU.
     _until(lambda: service.bridge.acked >= n, 900, "pipeline drain")
@@ -489,7 +493,8 @@ def readme_rows(
     return [
         {
             "benchmark": f"`ingest`: {what}; lorawatch with outputs = {lw['outputs']}, batches of"
-            f" {lw['batch_size']} / {lw['batch_interval_ms_applied']} ms, receiver {lw['receiver']}",
+            f" {lw['batch_size']} / {lw['batch_interval_ms_applied']} ms, receiver {lw['receiver']},"
+            f" HTTP {lw.get('http', 'off')}",
             "figure": f"lorawatch {figures('lorawatch')} (receiver child"
             f" {spread(receiver)} µs/msg of it; CPU and RSS of all its processes)",
             "baseline": f"bare paho client parsing JSON: {figures('bare')}",

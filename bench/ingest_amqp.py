@@ -165,12 +165,14 @@ def worker(args: argparse.Namespace) -> None:
     from lorawatch.app.service import Service
     from lorawatch.core import logs
 
+    report.load_as_run()
     logs.setup("warning")
     workdir = Path(args.workdir)
     settings = config.load(
         None,
         {
             "inventory": {"path": str(inventory(workdir / "inventory.toml"))},
+            "http": report.DEPLOYED_HTTP,
             "bridge": {"source": "amqp"},
             "amqp": {"url": f"amqp://127.0.0.1:{args.port}/%2F", "partitions": args.partitions},
             "store": {
@@ -189,7 +191,7 @@ def worker(args: argparse.Namespace) -> None:
     if sys.stdin.readline().strip() != "go":
         return
     cpu = time.process_time()
-    service.start(http=False)
+    service.start()
     sys.stdin.readline()
     cpu = time.process_time() - cpu
     health = service.source.health()

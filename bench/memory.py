@@ -2,7 +2,8 @@
 
 Two measures. ``--drain N`` is the one users see: N uplinks queued by a private Mosquitto
 for the service's persistent session, then drained by the service as it runs in production
-(its MQTT client in the receiver child process, SQLite output, alerts on), its own process
+(its MQTT client in the receiver child process, SQLite output, alerts on, its pages served and
+its command line loaded as ``lorawatch run``), its own process
 started for it; every ``--every`` uplinks the resident memory of each of its processes is
 read, and at the end their peaks (VmHWM, the sum over the service and each child it started:
 the MQTT receiver). Written to bench/results/memory_drain.json; bounded
@@ -181,11 +182,13 @@ def drain_service(port: int, n: int, every: int, workdir: Path) -> dict[str, Any
     # Function-local: the bench's parent process only queues, it never runs the service.
     from lorawatch.app.service import Service
 
+    report.load_as_run()
     logs.setup("warning")
     settings = config.load(
         None,
         {
             "inventory": {"path": str(workdir / "inventory.toml")},  # written by drain()
+            "http": report.DEPLOYED_HTTP,
             "mqtt": {"url": f"mqtt://127.0.0.1:{port}", "client_id": CLIENT_ID},
             "store": {"sqlite": {"path": str(workdir / "lw.sqlite")}},
         },
@@ -198,9 +201,10 @@ def drain_service(port: int, n: int, every: int, workdir: Path) -> dict[str, Any
         "receive_maximum": settings.mqtt.receive_maximum,
         "alerts": service.alerts is not None,
         "dedup_window_s": settings.bridge.dedup_window_s,
+        "http": "served, as lorawatch run",
     }
     started = time.perf_counter()
-    service.start(http=False)
+    service.start()
     checkpoints = []
     me = os.getpid()
     for target in [*range(every, n, every), n]:

@@ -68,6 +68,7 @@ class WebServer:
             log_config=None,
             access_log=False,
             lifespan="off",
+            ws="none",  # no WebSocket route: uvicorn would load the websockets package (~3 MB)
             server_header=False,
             date_header=True,
             timeout_graceful_shutdown=3,
