@@ -279,6 +279,13 @@ def main() -> None:
     parser.add_argument(
         "--partitions", type=int, default=6, help="AMQP partition queues (P; 6 divides by 1-3)"
     )
+    parser.add_argument(
+        "--peer",
+        action="append",
+        default=[],
+        metavar="NAME=COMMAND",
+        help="also drain with this command, a bridge of your own (bench/peers.py says how)",
+    )
     parser.add_argument("--role", choices=["bare", "lorawatch"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--influx", help=argparse.SUPPRESS)
@@ -292,9 +299,14 @@ def main() -> None:
             result = pipeline(args.port, args.influx, args.messages, Path(args.workdir))
         print(json.dumps(result))
         return
-    from bench import ingest_amqp  # the parent's (see the imports)
+    from bench import ingest_amqp, peers  # the parent's (see the imports)
     from tests.servers import InfluxDB, Mosquitto, RabbitMQ
 
+    try:
+        others = [peers.Peer.parse(text) for text in args.peer]
+    except ValueError as exc:
+        parser.error(str(exc))
+    systems = (*ROLES, *(p.name for p in others))
     ctx = report.context()
     workers = [int(w) for w in args.workers.split(",") if w.strip()]
     rounds: list[dict[str, dict[str, Any]]] = []
@@ -310,6 +322,13 @@ def main() -> None:
         try:
             influx.create_database("bench")
             influx.create_database("handwritten")
+            boots: dict[str, float] = {}
+            for peer in others:
+                influx.create_database(peer.database)
+                boots[peer.name] = peers.boot_cpu(peer, broker, influx, root / f"{peer.name}-start")
+                print(
+                    f"{peer.name}: its start alone takes {boots[peer.name]:.2f} CPU s", flush=True
+                )
             if rabbit is not None:
                 rabbit.start()
                 topology = ingest_amqp.topology(rabbit, args.partitions)
@@ -318,16 +337,29 @@ def main() -> None:
             for r in range(args.rounds):
                 print(
                     f"round {r + 1}/{args.rounds}: queuing {args.messages:,} v4 uplinks for"
-                    f" {len(ROLES)} persistent sessions...",
+                    f" {len(systems)} persistent sessions...",
                     flush=True,
                 )
                 items = backlog(args.messages, r * args.messages)
-                queue_for(broker, [f"bench-{role}" for role in ROLES], items)
+                queue_for(broker, [f"bench-{system}" for system in systems], items)
                 # Rotate who goes first, so a drift of the machine's speed cancels out.
-                order = ROLES[r % len(ROLES) :] + ROLES[: r % len(ROLES)]
-                rounds.append(
-                    {role: drain(role, args, broker, influx, root / f"r{r}") for role in order}
-                )
+                order = systems[r % len(systems) :] + systems[: r % len(systems)]
+                results: dict[str, dict[str, Any]] = {}
+                for system in order:
+                    theirs = next((p for p in others if p.name == system), None)
+                    if theirs is None:
+                        results[system] = drain(system, args, broker, influx, root / f"r{r}")
+                    else:
+                        results[system] = peers.drain(
+                            theirs,
+                            broker,
+                            influx,
+                            root / f"r{r}" / theirs.name,
+                            args.messages,
+                            (r + 1) * args.messages,
+                            boots[theirs.name],
+                        )
+                rounds.append(results)
                 show(r + 1, rounds[-1])
                 if rabbit is not None:
                     for n in workers[r % len(workers) :] + workers[: r % len(workers)]:
@@ -350,6 +382,8 @@ def main() -> None:
                 "lorawatch": stored_points(influx, "bench", "reading"),
                 "handwritten": stored_points(influx, "handwritten", "em300di"),
             }
+            for peer in others:
+                stored[peer.name] = stored_points(influx, peer.database, peers.MEASUREMENT)
             for n in workers:
                 stored[f"amqp{n}"] = stored_points(influx, f"amqp{n}", "reading")
         finally:
@@ -398,6 +432,12 @@ def main() -> None:
         f" CPU per message lorawatch/bare {summary['cpu_vs_bare']:.2f},"
         f" lorawatch/handwritten {summary['cpu_vs_handwritten']:.2f} (target <= 1.3)"
     )
+    for peer in others:
+        print(
+            f"median over {len(rounds)} round(s): drain lorawatch/{peer.name}"
+            f" {summary[f'drain_vs_{peer.name}']:.2f}, CPU per message lorawatch/{peer.name}"
+            f" {summary[f'cpu_vs_{peer.name}']:.2f}"
+        )
     settings = {
         "messages_per_round": args.messages,
         "rounds": args.rounds,
@@ -405,6 +445,7 @@ def main() -> None:
         "lorawatch": rounds[0]["lorawatch"]["settings"],
         "handwritten": rounds[0]["handwritten"]["settings"],
         "bare": {"ack": "manual, after parsing"},
+        "peers": {p.name: rounds[0][p.name]["settings"] for p in others},
         "broker": "Mosquitto (private), QoS 1, persistent sessions, MQTT 5, autosave every 1800 s",
         "amqp": {
             "workers": workers,
@@ -420,7 +461,7 @@ def main() -> None:
         ctx,
         settings,
         {"rounds": rounds, "summary": summary, "checks": checks},
-        readme_rows(rounds, summary, args.messages, checks)
+        readme_rows(rounds, summary, args.messages, checks, [p.name for p in others])
         + amqp_rows(rounds, summary, workers, args.partitions),
     )
     if not all(c["ok"] for c in checks.values()):
@@ -437,7 +478,7 @@ def stored_points(influx: InfluxDB, database: str, measurement: str) -> dict[str
 
 def show(n: int, results: dict[str, dict[str, Any]]) -> None:
     bare_rate = rate(results["bare"])
-    for role in ROLES:
+    for role in results:
         r = results[role]
         extra = (
             f" (service {r['service_cpu_s'] / r['messages'] * 1e6:.0f} + receiver"
@@ -456,14 +497,15 @@ def summarise(rounds: list[dict[str, dict[str, Any]]]) -> dict[str, Any]:
     def med(f: Any) -> float:
         return float(statistics.median(f(r) for r in rounds))
 
-    return {
-        "drain_vs_bare": med(lambda r: rate(r["lorawatch"]) / rate(r["bare"])),
-        "drain_vs_handwritten": med(lambda r: rate(r["lorawatch"]) / rate(r["handwritten"])),
-        "cpu_vs_bare": med(lambda r: us_per_msg(r["lorawatch"]) / us_per_msg(r["bare"])),
-        "cpu_vs_handwritten": med(
-            lambda r: us_per_msg(r["lorawatch"]) / us_per_msg(r["handwritten"])
-        ),
-    }
+    out: dict[str, Any] = {}
+    for other in rounds[0]:
+        if other == "lorawatch" or other.startswith("amqp"):
+            continue
+        out[f"drain_vs_{other}"] = med(lambda r, o=other: rate(r["lorawatch"]) / rate(r[o]))
+        out[f"cpu_vs_{other}"] = med(
+            lambda r, o=other: us_per_msg(r["lorawatch"]) / us_per_msg(r[o])
+        )
+    return out
 
 
 def readme_rows(
@@ -471,6 +513,7 @@ def readme_rows(
     summary: dict[str, Any],
     messages: int,
     checks: dict[str, Any],
+    peers: list[str],
 ) -> list[dict[str, str]]:
     def col(role: str, f: Any) -> list[float]:
         return [float(f(r[role])) for r in rounds]
@@ -511,6 +554,17 @@ def readme_rows(
             "ratio": f"drain {summary['drain_vs_handwritten']:.2f} (target ≥ 1.0), CPU/msg"
             f" {summary['cpu_vs_handwritten']:.2f} (target ≤ 1.3) (medians)",
         },
+    ] + [
+        {
+            "benchmark": f"`ingest`, peer `{peer}`: {what}",
+            "figure": f"lorawatch {figures('lorawatch')}",
+            "baseline": f"`{rounds[0][peer]['settings']['command']}` (bench/peers.py; timed from"
+            f" its {rounds[0][peer]['settings']['timed_from']}, CPU less its start's"
+            f" {rounds[0][peer]['settings']['start_cpu_s']:.2f} s): {figures(peer)}",
+            "ratio": f"drain {summary[f'drain_vs_{peer}']:.2f}, CPU/msg"
+            f" {summary[f'cpu_vs_{peer}']:.2f} (medians)",
+        }
+        for peer in peers
     ]
 
 
