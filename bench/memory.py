@@ -321,8 +321,9 @@ def drain(args: argparse.Namespace, ctx: dict[str, Any]) -> None:
         [
             {
                 "benchmark": f"`memory --drain`: {n:,} queued v4 uplinks ({DEVICES} meters) drained"
-                " by the service as in production (receiver child, SQLite output, alerts on);"
-                " peak RSS of all its processes (sum of each one's VmHWM)",
+                " by the service as in production (receiver child, SQLite output, alerts on,"
+                f" HTTP {result['settings'].get('http', 'off')}); peak RSS of all its processes"
+                " (sum of each one's VmHWM)",
                 "figure": f"peak {peak['total']:.0f} MB; RSS "
                 + ", ".join(
                     f"{p['uplinks']:,}: {p['rss_mb']['total']:.0f} MB"
@@ -331,7 +332,7 @@ def drain(args: argparse.Namespace, ctx: dict[str, Any]) -> None:
                 ),
                 "baseline": f"the first checkpoint ({first['uplinks']:,} uplinks)",
                 "ratio": f"{per_100k:+.1f} MB per 100,000 more uplinks (bounded: 0); target"
-                " < 150 MB",
+                f" < 150 MB: {'met' if peak['total'] < 150 else 'NOT met'}",
             }
         ],
     )
