@@ -116,9 +116,12 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
-def _failed(proc: subprocess.Popen[bytes], workdir: Path, what: str) -> RuntimeError:
-    tail = (workdir / "peer.log").read_text(errors="replace")[-2000:]
-    return RuntimeError(f"peer {what}: its command ended (exit {proc.returncode}):\n{tail}")
+def _failed(proc: subprocess.Popen[bytes], workdir: Path, peer: Peer, what: str) -> RuntimeError:
+    tail = (workdir / "peer.log").read_text(errors="replace")[-2000:] or "(it printed nothing)"
+    return RuntimeError(
+        f"peer {peer.name}: its command ended during its {what} (exit {proc.returncode}),"
+        f" see {workdir / 'peer.log'}:\n{tail}"
+    )
 
 
 def boot_cpu(peer: Peer, broker: Mosquitto, influx: InfluxDB, workdir: Path) -> float:
@@ -133,7 +136,7 @@ def boot_cpu(peer: Peer, broker: Mosquitto, influx: InfluxDB, workdir: Path) -> 
         while True:
             time.sleep(0.25)
             if proc.poll() is not None:
-                raise _failed(proc, workdir, "start")
+                raise _failed(proc, workdir, peer, "start")
             now = tree_cpu_s(proc.pid)
             if now != last:
                 last, flat_since = now, time.monotonic()
@@ -168,7 +171,7 @@ def drain(
         deadline = started + DRAIN_TIMEOUT_S
         while stored_points(influx, peer.database, MEASUREMENT)["points"] < expected_total:
             if proc.poll() is not None:
-                raise _failed(proc, workdir, "drain")
+                raise _failed(proc, workdir, peer, "drain")
             if time.perf_counter() > deadline:
                 raise TimeoutError(f"peer {peer.name}: not drained after {DRAIN_TIMEOUT_S:.0f} s")
             time.sleep(POLL_S)
