@@ -215,7 +215,7 @@ def pipeline(port: int, influx_url: str, n: int, workdir: Path) -> dict[str, Any
         "receiver": settings.mqtt.receiver,
         "receive_maximum": settings.mqtt.receive_maximum,
         "alerts": service.alerts is not None,
-        "http": "served, as lorawatch run",
+        "http": report.AS_RUN,
     }
     started = time.perf_counter()
     cpu = time.process_time()
@@ -306,7 +306,8 @@ def main() -> None:
         others = [peers.Peer.parse(text) for text in args.peer]
     except ValueError as exc:
         parser.error(str(exc))
-    systems = (*ROLES, *(p.name for p in others))
+    by_name = {p.name: p for p in others}
+    systems = (*ROLES, *by_name)
     ctx = report.context()
     workers = [int(w) for w in args.workers.split(",") if w.strip()]
     rounds: list[dict[str, dict[str, Any]]] = []
@@ -346,7 +347,7 @@ def main() -> None:
                 order = systems[r % len(systems) :] + systems[: r % len(systems)]
                 results: dict[str, dict[str, Any]] = {}
                 for system in order:
-                    theirs = next((p for p in others if p.name == system), None)
+                    theirs = by_name.get(system)
                     if theirs is None:
                         results[system] = drain(system, args, broker, influx, root / f"r{r}")
                     else:

@@ -201,7 +201,7 @@ def drain_service(port: int, n: int, every: int, workdir: Path) -> dict[str, Any
         "receive_maximum": settings.mqtt.receive_maximum,
         "alerts": service.alerts is not None,
         "dedup_window_s": settings.bridge.dedup_window_s,
-        "http": "served, as lorawatch run",
+        "http": report.AS_RUN,
     }
     started = time.perf_counter()
     service.start()

@@ -99,10 +99,15 @@ def environment(
 
 def _start(command: str, env: dict[str, str], workdir: Path) -> subprocess.Popen[bytes]:
     workdir.mkdir(parents=True, exist_ok=True)
-    log = (workdir / "peer.log").open("ab")
-    return subprocess.Popen(
-        command, shell=True, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
+    with (workdir / "peer.log").open("ab") as log:  # the child has its own copy of it
+        return subprocess.Popen(
+            command,
+            shell=True,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:

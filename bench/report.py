@@ -24,6 +24,8 @@ from typing import Any
 DEPLOYED_HTTP = {"listen": "127.0.0.1:0"}
 """A service role's ``[http]``: the pages, /metrics and /healthz served as ``lorawatch run``
 serves them (on a free port), so its memory and CPU are the deployed command's."""
+AS_RUN = "served, as lorawatch run"
+"""What a role with :data:`DEPLOYED_HTTP` and :func:`load_as_run` records as its ``http``."""
 
 
 def load_as_run() -> None:
