@@ -33,10 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
-
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
+from typing import TYPE_CHECKING, Any
 
 from lorawatch.decoders.base import DecodeResult
 
@@ -44,11 +41,20 @@ MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$"
 F_PORTS = range(1, 224)  # application ports; 0 carries MAC commands, 224 is the test port
 
 
+if TYPE_CHECKING:
+    from ruamel.yaml import YAML
+
+
 class RepositoryError(ValueError):
     """A repository file or id that cannot be used; the message names the file and the fix."""
 
 
-def _yaml() -> YAML:
+def yaml_loader() -> YAML:
+    """A YAML 1.2 safe loader (``on``/``off`` and ``00012074`` stay strings)."""
+    # Imported at first use: the JS codec sandbox imports this module in every service, and
+    # ruamel.yaml (~3 MB resident) is needed only by a configured repository or a codec YAML.
+    from ruamel.yaml import YAML
+
     yaml = YAML(typ="safe", pure=True)
     yaml.version = (1, 2)
     return yaml
@@ -64,8 +70,12 @@ def read_yaml(path: Path) -> Any:
         raise RepositoryError(f"{path}: cannot read: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
         raise RepositoryError(f"{path}: is not UTF-8 text") from None
+    yaml = yaml_loader()
+    # Loaded with the YAML class by yaml_loader() (see there): only a lookup here.
+    from ruamel.yaml.error import YAMLError
+
     try:
-        return _yaml().load(text)
+        return yaml.load(text)
     except YAMLError as exc:
         raise RepositoryError(f"{path}: not valid YAML: {exc}".splitlines()[0]) from None
     except Exception as exc:  # noqa: BLE001 - the pure loader raises odd types on odd input

@@ -27,12 +27,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
-
 from lorawatch.core.errors import InventoryError
 from lorawatch.decoders import registry
 from lorawatch.decoders.base import Decoder, Uplink, readings_of
-from lorawatch.decoders.repository import RepositoryError, f_port_of, payload_of, read_yaml
+from lorawatch.decoders.repository import (
+    RepositoryError,
+    f_port_of,
+    payload_of,
+    read_yaml,
+    yaml_loader,
+)
 from lorawatch.decoders.repository import same as _same
 
 DEFAULT_RECV_TIME = datetime(2026, 1, 14, 9, 26, 53, tzinfo=UTC)
@@ -59,12 +63,6 @@ class Outcome:
     @property
     def ok(self) -> bool:
         return not self.problems
-
-
-def _yaml() -> YAML:
-    yaml = YAML(typ="safe", pure=True)
-    yaml.version = (1, 2)
-    return yaml
 
 
 def load(path: Path) -> list[Example]:
@@ -115,7 +113,7 @@ def plugin_files() -> list[Path]:
     for folder in sorted(folders):
         for path in sorted(folder.glob("*.yaml")):
             try:
-                doc = _yaml().load(path.read_text(encoding="utf-8"))
+                doc = yaml_loader().load(path.read_text(encoding="utf-8"))
             except Exception:  # noqa: BLE001, S112 - not a vectors file; nothing to run
                 continue
             if isinstance(doc, dict) and str(doc.get("decoder", "")) in plugin_names:

@@ -34,15 +34,17 @@ and a late one costs a bisect plus the steps until the state converges again.
 from __future__ import annotations
 
 import math
+from array import array
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Final, Literal, NamedTuple
 
 import orjson
 
 from lorawatch.core.readings import DELTA_OF, Reading
+from lorawatch.core.timeutil import from_us, us
 
 __all__ = [
     "CommandKind",
@@ -148,42 +150,33 @@ class _State(NamedTuple):
 _FRESH: Final = _State(None, None, None, None, None)
 
 
-class _Entry:
-    """One reading in a meter's window with what was computed for it."""
-
-    __slots__ = ("d_gap", "d_start", "d_value", "event", "modulus", "state", "value")
-
-    def __init__(self, value: float, modulus: float | None) -> None:
-        self.value = value
-        self.modulus = modulus
-        self.state: _State | None = _FRESH
-        """The state after this reading (:func:`_state_after`); None for the one nearly every
-        reading leaves, ``(its time, its value, its time, None, None)``, which is not kept: a
-        tuple per reading of every window was ~5 MB of the service's memory for 200 meters."""
-        # The delta emitted for this reading (ending at its time): start (None: none), value,
-        # gap; not a Delta per reading (~3 MB for 200 meters), what a replay compares with.
-        self.d_start: datetime | None = None
-        self.d_value = 0.0
-        self.d_gap = False
-        self.event: QualityEvent | None = None
+def _state_after(meter: _Meter, i: int) -> _State:
+    """The state after the window's reading ``i``."""
+    state = meter.states[i]
+    if state is None:
+        time = meter.times[i]
+        return _State(time, meter.values[i], time, None, None)
+    return state
 
 
-def _state_after(time: datetime, entry: _Entry) -> _State:
-    """The state after the reading ``entry`` at ``time`` (its ``times`` item)."""
-    state = entry.state
-    return _State(time, entry.value, time, None, None) if state is None else state
-
-
-def _keep_state(time: datetime, entry: _Entry, state: _State) -> None:
-    """Store ``state`` in ``entry``: None when :func:`_state_after` rebuilds the same objects."""
-    plain = state.prev is time and state.base_time is time and state.base is entry.value
-    entry.state = None if plain and state.pend is None and state.pend_time is None else state
+def _keep_state(meter: _Meter, i: int, state: _State) -> None:
+    """Store ``state`` for reading ``i``: None when :func:`_state_after` rebuilds an equal one."""
+    time = meter.times[i]
+    plain = state.prev is time and state.base_time is time and state.base == meter.values[i]
+    meter.states[i] = None if plain and state.pend is None and state.pend_time is None else state
 
 
 class _Meter:
-    """The window of one meter: ``times[head:]`` sorted, ``entries`` parallel to it.
+    """The window of one meter: ``times[head:]`` sorted, the other columns parallel to it.
 
-    Evicted entries stay below ``head`` until a compaction, so eviction is O(1) amortised
+    A reading in the window is a column item each, not an object: its value and the delta
+    emitted for it (start, None: none; value; gap), what a replay compares with, the state
+    after it, and its quality event. The state is None for the one nearly every reading
+    leaves, ``(its time, its value, its time, None, None)``, which :func:`_state_after`
+    rebuilds. Numbers sit in arrays (8 bytes, not a float object of 24 and its pointer):
+    ~100 bytes a reading, against ~200 as an object per reading (11 MB for 200 meters).
+
+    Evicted readings stay below ``head`` until a compaction, so eviction is O(1) amortised
     instead of a list shift per reading. ``base`` is the state after the last evicted (or
     seeded-before) reading and ``floor`` its time: nothing at or before it can be computed.
     """
@@ -194,13 +187,19 @@ class _Meter:
         "chunks",
         "cmd_keys",
         "commands",
+        "d_gap",
+        "d_start",
+        "d_value",
         "delta_name",
-        "entries",
+        "events",
         "floor",
         "head",
         "key",
         "limits",
+        "moduli",
+        "states",
         "times",
+        "values",
     )
 
     def __init__(self, key: MeterKey, delta_name: str, limits: MeterLimits) -> None:
@@ -208,7 +207,13 @@ class _Meter:
         self.delta_name = delta_name
         self.limits = limits
         self.times: list[datetime] = []
-        self.entries: list[_Entry] = []
+        self.values = array("d")
+        self.moduli: list[float | None] = []
+        self.states: list[_State | None] = []
+        self.d_start: list[datetime | None] = []
+        self.d_value = array("d")
+        self.d_gap = bytearray()
+        self.events: list[QualityEvent | None] = []
         self.head = 0
         self.base: _State = _FRESH
         self.floor: datetime | None = None
@@ -218,6 +223,25 @@ class _Meter:
         """(latest, seq) of its saved window chunks, sorted: those out of the window lead."""
         self.added: list[tuple[datetime, float, float | None]] = []
         """Readings put in the window since the last save (the next chunk)."""
+
+    def put(self, i: int, time: datetime, value: float, modulus: float | None) -> None:
+        """Insert a reading at ``i`` (``len(times)``: append) with the fresh state, which no
+        step produces, so a replay through it never stops early."""
+        self.times.insert(i, time)
+        self.values.insert(i, value)
+        self.moduli.insert(i, modulus)
+        self.states.insert(i, _FRESH)
+        self.d_start.insert(i, None)
+        self.d_value.insert(i, 0.0)
+        self.d_gap.insert(i, 0)
+        self.events.insert(i, None)
+
+    def compact(self) -> None:
+        """Drop the evicted readings (those below ``head``)."""
+        head, self.head = self.head, 0
+        for name in ("times", "values", "moduli", "states", "d_start", "d_value", "d_gap"):
+            del getattr(self, name)[:head]
+        del self.events[:head]
 
 
 def _classify(
@@ -329,31 +353,29 @@ class MeterEngine:
         meter.added.append((time, value, modulus))
         times = meter.times
         if meter.head == len(times) or time > times[-1]:  # in order: the hot path
-            times.append(time)
-            meter.entries.append(_Entry(value, modulus))
+            meter.put(len(times), time, value, modulus)
             out = self._recompute(meter, len(times) - 1)
             self._evict(meter)
             return out
         i = bisect_left(times, time, meter.head)
         if times[i] == time:
-            entry = meter.entries[i]
-            if entry.value == value and entry.modulus == modulus:
+            old = meter.values[i]
+            if old == value and meter.moduli[i] == modulus:
                 meter.added.pop()  # nothing changed
                 return [], []
             note = QualityEvent(
-                key, "duplicate", time, f"value at this time replaced: {entry.value} -> {value}"
+                key, "duplicate", time, f"value at this time replaced: {old} -> {value}"
             )
             # The state it left was the old value's: kept whole before the value changes.
-            entry.state = _state_after(time, entry)
-            entry.value, entry.modulus = value, modulus
+            meter.states[i] = _state_after(meter, i)
+            meter.values[i], meter.moduli[i] = value, modulus
             deltas, events = self._recompute(meter, i)
             return deltas, [note, *events]
         late = self._too_late(meter, time)
         if late is not None:
             meter.added.pop()  # not merged
             return [], [QualityEvent(key, "too_late", time, late)]
-        times.insert(i, time)
-        meter.entries.insert(i, _Entry(value, modulus))
+        meter.put(i, time, value, modulus)
         out = self._recompute(meter, i)
         self._evict(meter)
         return out
@@ -398,14 +420,9 @@ class MeterEngine:
         elif meter.head < len(meter.times):
             return False
         value = float(last_index)
-        entry = _Entry(value, None)
-        _keep_state(
-            last_reading_time,
-            entry,
-            _State(last_reading_time, value, last_reading_time, None, None),
-        )
-        meter.times.append(last_reading_time)
-        meter.entries.append(entry)
+        i = len(meter.times)
+        meter.put(i, last_reading_time, value, None)
+        _keep_state(meter, i, _State(last_reading_time, value, last_reading_time, None, None))
         meter.floor = last_reading_time
         self._prune_commands(meter)
         self._dirty[key] = meter
@@ -434,10 +451,7 @@ class MeterEngine:
                         m.base.pend,
                         _iso(m.base.pend_time),
                     ],
-                    "readings": [
-                        [m.times[i].isoformat(), m.entries[i].value, m.entries[i].modulus]
-                        for i in live
-                    ],
+                    "readings": [[m.times[i].isoformat(), m.values[i], m.moduli[i]] for i in live],
                     "commands": [[at.isoformat(), kind, amount] for at, kind, amount in m.commands],
                 }
             )
@@ -494,7 +508,7 @@ class MeterEngine:
                 latest = max(a[0] for a in added)
                 insort(m.chunks, (latest, self._seq))  # a bisection, not a scan per batch
                 # orjson writes the datetimes as ISO 8601 (their own offset), read back exactly.
-                chunks.append((name, self._seq, _us(latest), orjson.dumps(added).decode()))
+                chunks.append((name, self._seq, us(latest), orjson.dumps(added).decode()))
             if m.chunks and (start is None or m.chunks[0][0] < start):
                 cut = len(m.chunks) if start is None else bisect_left(m.chunks, (start,))
                 drop += [(name, seq) for _, seq in m.chunks[:cut]]
@@ -536,7 +550,7 @@ class MeterEngine:
                     start = _parse(item["start"])
                     readings: dict[datetime, tuple[float, float | None]] = {}
                     for seq, latest, data in windows.get(state_key(MeterKey(*item["key"])), []):
-                        chunks.append((_from_us(latest), seq))
+                        chunks.append((from_us(latest), seq))
                         self._seq = max(self._seq, seq)
                         for at, value, modulus in orjson.loads(data):
                             t = datetime.fromisoformat(at)
@@ -567,8 +581,7 @@ class MeterEngine:
                 meter.cmd_keys.append((when, _COMMAND_RANK[kind]))
             for at, value, modulus in item["readings"]:
                 when = at if isinstance(at, datetime) else datetime.fromisoformat(at)
-                meter.times.append(when)
-                meter.entries.append(_Entry(float(value), _num(modulus)))
+                meter.put(len(meter.times), when, float(value), _num(modulus))
             if meter.times:
                 self._recompute(meter, 0)
         except (KeyError, TypeError, ValueError) as exc:
@@ -598,12 +611,12 @@ class MeterEngine:
 
     def _evict(self, meter: _Meter) -> None:
         """Keep the window bounded; the newest reading always stays as the baseline."""
-        times, entries = meter.times, meter.entries
+        times = meter.times
         head = meter.head
         cutoff = times[-1] - self._max_age
         size = len(times)
         while size - head > 1 and (size - head > self._window or times[head] < cutoff):
-            meter.base, meter.floor = _state_after(times[head], entries[head]), times[head]
+            meter.base, meter.floor = _state_after(meter, head), times[head]
             head += 1
         if head == meter.head:
             return
@@ -612,9 +625,7 @@ class MeterEngine:
         # Compact once the evicted are an eighth of the window: a copy of the window's
         # pointers every 32 readings, against windows held twice over (~100 KB a meter).
         if head > 32 and 8 * head > size:
-            del times[:head]
-            del entries[:head]
-            meter.head = 0
+            meter.compact()
 
     @staticmethod
     def _prune_commands(meter: _Meter) -> None:
@@ -663,31 +674,28 @@ class MeterEngine:
         """
         deltas: list[Delta] = []
         events: list[QualityEvent] = []
-        times, entries = meter.times, meter.entries
+        times, values, moduli = meter.times, meter.values, meter.moduli
+        d_start, d_value, d_gap, emitted = meter.d_start, meter.d_value, meter.d_gap, meter.events
         lo: datetime | None
         if start > meter.head:
-            state, lo = _state_after(times[start - 1], entries[start - 1]), times[start - 1]
+            state, lo = _state_after(meter, start - 1), times[start - 1]
         else:
             state, lo = meter.base, meter.floor
         for j in range(start, len(times)):
-            time, entry = times[j], entries[j]
+            time = times[j]
             if meter.commands:
                 state = self._commands_between(meter, state, lo, time)
-            new_state, delta, event = self._step(meter, state, time, entry.value, entry.modulus)
+            new_state, delta, event = self._step(meter, state, time, values[j], moduli[j])
             if delta is None:
-                entry.d_start = None
-            elif (
-                delta.start != entry.d_start
-                or delta.value != entry.d_value
-                or delta.gap != entry.d_gap
-            ):
+                d_start[j] = None
+            elif delta.start != d_start[j] or delta.value != d_value[j] or delta.gap != d_gap[j]:
                 deltas.append(delta)
-                entry.d_start, entry.d_value, entry.d_gap = delta.start, delta.value, delta.gap
-            if event is not None and event != entry.event:
+                d_start[j], d_value[j], d_gap[j] = delta.start, delta.value, delta.gap
+            if event is not None and event != emitted[j]:
                 events.append(event)
-            entry.event = event
-            old_state = _state_after(time, entry)
-            _keep_state(time, entry, new_state)
+            emitted[j] = event
+            old_state = _state_after(meter, j)
+            _keep_state(meter, j, new_state)
             if new_state == old_state:
                 break
             state, lo = new_state, time
@@ -772,19 +780,6 @@ def _jump(
 def state_key(key: MeterKey) -> str:
     """The ``meter_state`` row of a meter."""
     return "\t".join(key)
-
-
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _us(time: datetime) -> int:
-    """Microseconds since the epoch, exactly (the key of ``meter_window``)."""
-    d = time - _EPOCH
-    return (d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds
-
-
-def _from_us(value: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=value)
 
 
 def _iso(time: datetime | None) -> str | None:

@@ -26,7 +26,6 @@ from typing import Any
 
 import typer
 import typer.main
-import typer.rich_utils
 from rich.console import Console
 from rich.markup import escape
 
@@ -84,6 +83,10 @@ class _Context(Context):
         if option is not None and text is not None:
             option.help = text
 
+    def get_help(self) -> str:
+        _help_screen_words()
+        return super().get_help()
+
 
 def help_keys(command: Command, path: tuple[str, ...] = ()) -> dict[str, Command | Any]:
     """Every help id of the tree under ``command`` with what carries it (command or option)."""
@@ -111,7 +114,18 @@ def localised(app: typer.Typer) -> Command:
         each.context_class = _Context
         if getattr(each, "commands", None):
             each.subcommand_metavar = say.t("usage.subcommand_metavar")  # type: ignore[attr-defined]
-    ru = typer.rich_utils
+    return command
+
+
+def _help_screen_words() -> None:
+    """Typer's help-screen words in the operator's language, set just before a help screen.
+
+    Typer loads its rich help renderer only to draw a help screen, and so does this.
+    """
+    # Local: rich's markdown, markdown-it and pygments come with it (~2.5 MB resident), which
+    # ``lorawatch run`` never needs.
+    import typer.rich_utils as ru
+
     ru.ARGUMENTS_PANEL_TITLE = say.t("usage.panel_arguments")
     ru.OPTIONS_PANEL_TITLE = say.t("usage.panel_options")
     ru.COMMANDS_PANEL_TITLE = say.t("usage.panel_commands")
@@ -121,7 +135,6 @@ def localised(app: typer.Typer) -> Command:
     ru.REQUIRED_LONG_STRING = f"[{say.t('usage.required')}]"
     ru.DEPRECATED_STRING = f"({say.t('usage.deprecated')}) "
     ru.ABORTED_TEXT = say.t("usage.aborted")
-    return command
 
 
 def _walk(command: Command) -> list[Command]:
