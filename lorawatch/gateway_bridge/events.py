@@ -161,10 +161,17 @@ def _b64(text: object, what: str) -> bytes:
         raise RejectedMessage("invalid_base64", f"{what} is not valid base64") from None
 
 
+_NUMBER_OR_TEXT = (int, float, str)
+_NUMBER = (int, float)
+"""As tuples: ``int | float`` in a call builds a new union object each time."""
+
+
 def _int(value: object, what: str) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
+    if value.__class__ is int and 0 <= value < 2**32:
+        return value
+    if isinstance(value, bool) or not isinstance(value, _NUMBER_OR_TEXT):
         raise RejectedMessage("wrong_shape", f"{what} must be a number")
     try:
         number = int(value)
@@ -176,7 +183,9 @@ def _int(value: object, what: str) -> int | None:
 
 
 def _float(value: object) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    if value.__class__ is float:
+        return value
+    return float(value) if isinstance(value, _NUMBER) and not isinstance(value, bool) else None
 
 
 def _dict(value: object, what: str) -> dict[str, Any]:

@@ -83,7 +83,7 @@ class Fleet(Domain):
             "fcnt": d.fcnt,
             "fcnt_t": d.fcnt_t,
             "join_t": d.join_t,
-            "hours": {str(h): v for h, v in d.hours.items()},
+            "hours": d.hours,  # its hours become JSON keys (engine._json), as str(h) would
             "battery": d.battery,
             "low": runs_to_json(d.low),
         }
@@ -120,6 +120,14 @@ class Fleet(Domain):
         self.dirty.add(dev_eui)
         return d
 
+    def _device_rules(self, dev_eui: str, place: Place) -> tuple[_Device, bool, bool] | None:
+        """The device, whether its silence alert is open, whether its rules judge resets."""
+        d = self._device(dev_eui, place if place.kind else None)
+        if d is None:
+            return None
+        fcnt = self.places.rules(d.place, dev_eui).on("fleet.fcnt_reset")
+        return d, self.s.is_open("fleet.silent", dev_eui), fcnt
+
     def batch(self, batch: Batch) -> list[Finding]:
         out: list[Finding] = []
         decode_touched: set[str] = set()
@@ -131,18 +139,24 @@ class Fleet(Domain):
                 d.join_t = max(d.join_t, ts(e.time))
             elif e.kind == "log":
                 out += self._log_event(e.dev_eui, d, e.time, e.code, e.detail)
-        # Once per uplink of the fleet: the lookups are hoisted, and the hour of reception
-        # is worked out once per reception time (a batch's uplinks share a few).
-        is_open, tracked = self.s.is_open, self.s.tracked
+        # Once per uplink of the fleet: what depends on the device only (its state, its
+        # rules, its open alerts, which the batch does not change) is looked up once per
+        # device, and the hour of reception once per reception time (a batch shares a few).
+        tracked = self.s.tracked
         received: datetime | None = None
         hour = 0
-        seen = False
+        devices: dict[str, tuple[_Device, bool, bool] | None] = {}
         for u in sorted(batch.uplinks, key=lambda u: u.time):
             dev_eui = u.dev_eui
-            d = self._device(dev_eui, u.place if u.place.kind else None)
-            if d is None:
+            if dev_eui in devices:
+                known = devices[dev_eui]
+            else:
+                known = devices[dev_eui] = self._device_rules(dev_eui, u.place)
+                if known is not None and tracked("fleet.decode_errors", dev_eui):
+                    decode_touched.add(dev_eui)  # only errors raise the rate; this may clear it
+            if known is None:
                 continue
-            seen = True
+            d, silent, fcnt_rule = known
             t = u.time.timestamp()
             if t > self.newest:
                 self.newest = t
@@ -151,7 +165,7 @@ class Fleet(Domain):
                     d.gaps.append(t - d.last_seen)
                     del d.gaps[:-GAPS_KEPT]
                 d.last_seen = t
-                if is_open("fleet.silent", dev_eui):
+                if silent:
                     out += self.clear("fleet.silent", dev_eui, u.time, d.place, ZERO)
             if u.received is not received:
                 received = u.received
@@ -164,11 +178,9 @@ class Fleet(Domain):
                     d.hours = {h: v for h, v in d.hours.items() if h > hour - window * HOUR}
                     counts = d.hours[hour]
             counts[0] += 1
-            if tracked("fleet.decode_errors", dev_eui):
-                decode_touched.add(dev_eui)  # only errors raise the rate; this may clear it
             if u.f_cnt is not None:
-                out += self._fcnt(dev_eui, d, u.time, u.f_cnt, t)
-        if seen:
+                out += self._fcnt(dev_eui, d, u.time, u.f_cnt, t, fcnt_rule)
+        if any(devices.values()):
             self.dirty.add(FLEET)
         for letter in batch.dead_letters:
             if letter.reason != "decode_error" or not letter.dev_eui:
@@ -325,13 +337,15 @@ class Fleet(Domain):
             return self.clear("fleet.decode_errors", dev_eui, at, d.place)
         return []
 
-    def _fcnt(self, dev_eui: str, d: _Device, t: datetime, f_cnt: int, now: float) -> list[Finding]:
-        """``now`` is ``t`` in epoch seconds."""
+    def _fcnt(
+        self, dev_eui: str, d: _Device, t: datetime, f_cnt: int, now: float, on: bool
+    ) -> list[Finding]:
+        """``now`` is ``t`` in epoch seconds; ``on``: the device's rules judge resets."""
         previous, when = d.fcnt, d.fcnt_t
         if now < when:
             return []  # a late frame: its counter says nothing about a reset
         d.fcnt, d.fcnt_t = f_cnt, now
-        if previous is None or not self.places.rules(d.place, dev_eui).on("fleet.fcnt_reset"):
+        if previous is None or not on:
             return []
         if f_cnt + 1 < previous and now - d.join_t > JOIN_GRACE_S:
             return [
