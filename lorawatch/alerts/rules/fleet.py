@@ -24,6 +24,7 @@ from typing import Any
 
 from lorawatch.alerts.config import Severity
 from lorawatch.alerts.model import Evidence, Finding
+from lorawatch.alerts.places import Rules
 from lorawatch.alerts.rules.base import (
     HOUR,
     Domain,
@@ -194,10 +195,18 @@ class Fleet(Domain):
         for dev_eui in decode_touched:
             out += self._decode_rate(dev_eui, self.devices[dev_eui], batch)
         battery = [r for r in batch.readings if r.name in ("battery_pct", "battery_v")]
+        judged: dict[str, tuple[_Device, Rules] | None] = {}
         for r in sorted(battery, key=lambda r: r.time):
-            d = self._device(r.dev_eui, r.place if r.place.kind else None)
-            if d is not None:
-                out += self._battery(r.dev_eui, d, r.time, r.name, float(r.value))
+            dev_eui = r.dev_eui
+            if dev_eui in judged:
+                found = judged[dev_eui]
+            else:
+                d = self._device(dev_eui, r.place if r.place.kind else None)
+                found = judged[dev_eui] = (
+                    None if d is None else (d, self.places.rules(d.place, dev_eui))
+                )
+            if found is not None:
+                out += self._battery(dev_eui, *found, r.time, r.name, float(r.value))
         return out
 
     def tick(self, now: datetime) -> list[Finding]:
@@ -244,10 +253,10 @@ class Fleet(Domain):
         return out
 
     def _battery(
-        self, dev_eui: str, d: _Device, t: datetime, name: str, value: float
+        self, dev_eui: str, d: _Device, rules: Rules, t: datetime, name: str, value: float
     ) -> list[Finding]:
+        """``rules``: the device's (looked up once per batch)."""
         d.battery[name] = value
-        rules = self.places.rules(d.place, dev_eui)
         if not rules.on("fleet.battery"):
             return []
         cfg = rules.set.fleet
