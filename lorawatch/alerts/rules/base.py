@@ -32,9 +32,6 @@ from lorawatch.pipeline.records import Batch, Place
 HOUR = 3600
 Scope = Literal["device", "building"]
 
-Entry = tuple[float, float, float, bool]
-"""A delta in an hourly series: start, end (epoch seconds), value, gap."""
-
 
 def ts(t: datetime) -> float:
     return t.timestamp()
@@ -233,11 +230,24 @@ class _Deltas:
         self.values = array("d")
         self.gaps = bytearray()
 
-    def insert(self, i: int, start: float, end: float, value: float, gap: bool) -> None:
-        self.ends.insert(i, end)
+    def put(
+        self, start: float, end: float, value: float, gap: bool
+    ) -> tuple[float, float, bool] | None:
+        """Add the delta ending at ``end``, or replace it: return the one replaced (start,
+        value, gap), None if it is new. Deltas mostly come in order: an append."""
+        ends = self.ends
+        i = len(ends)
+        if i and end <= ends[-1]:
+            i = bisect_left(ends, end)
+            if i < len(ends) and ends[i] == end:
+                old = (self.starts[i], self.values[i], bool(self.gaps[i]))
+                self.starts[i], self.values[i], self.gaps[i] = start, value, gap
+                return old
+        ends.insert(i, end)
         self.starts.insert(i, start)
         self.values.insert(i, value)
         self.gaps.insert(i, gap)
+        return None
 
     def cut(self, n: int) -> None:
         """Forget the ``n`` oldest."""
@@ -273,19 +283,11 @@ class Hourly(Chunked):
         d = self.deltas.get(meter)
         if d is None:
             d = self.deltas[meter] = _Deltas()
-        ends = d.ends
-        i = len(ends)
-        if i and end <= ends[-1]:
-            i = bisect_left(ends, end)
-            if i < len(ends) and ends[i] == end:
-                old = (d.starts[i], end, d.values[i], bool(d.gaps[i]))
-                if old == (start, end, value, gap):
-                    return False
-                self._spread(*old, sign=-1.0)
-                d.starts[i], d.values[i], d.gaps[i] = start, value, gap
-                i = -1
-        if i >= 0:
-            d.insert(i, start, end, value, gap)
+        old = d.put(start, end, value, gap)
+        if old is not None:
+            if old == (start, value, gap):
+                return False
+            self._spread(old[0], end, old[1], old[2], sign=-1.0)
         self._spread(start, end, value, gap, sign=1.0)
         self.changed[_key(meter, end)] = (start, end, value, gap)
         self.ends[meter] = max(self.ends.get(meter, end), end)
@@ -298,12 +300,7 @@ class Hourly(Chunked):
             d = self.deltas.get(meter)
             if d is None:
                 d = self.deltas[meter] = _Deltas()
-            ends = d.ends
-            i = bisect_left(ends, end)
-            if i < len(ends) and ends[i] == end:
-                d.starts[i], d.values[i], d.gaps[i] = start, value, gap
-            else:
-                d.insert(i, start, end, value, gap)
+            d.put(start, end, value, gap)
 
     def _spread(self, start: float, end: float, value: float, gap: bool, sign: float) -> None:
         span = end - start
