@@ -166,6 +166,10 @@ def _keep_state(meter: _Meter, i: int, state: _State) -> None:
     meter.states[i] = None if plain and state.pend is None and state.pend_time is None else state
 
 
+_COLUMNS: Final = ("times", "values", "moduli", "states", "d_start", "d_value", "d_gap", "events")
+"""The window's columns, one item per reading (:class:`_Meter`)."""
+
+
 class _Meter:
     """The window of one meter: ``times[head:]`` sorted, the other columns parallel to it.
 
@@ -239,9 +243,8 @@ class _Meter:
     def compact(self) -> None:
         """Drop the evicted readings (those below ``head``)."""
         head, self.head = self.head, 0
-        for name in ("times", "values", "moduli", "states", "d_start", "d_value", "d_gap"):
+        for name in _COLUMNS:
             del getattr(self, name)[:head]
-        del self.events[:head]
 
 
 def _classify(
