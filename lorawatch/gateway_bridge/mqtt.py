@@ -151,6 +151,7 @@ class _Client(mqtt.Client):
         self._rsock: object = None
         self.on_publish_fast: Callable[[str, bytes, int, bool], None] | None = None
         """(topic, payload, mid, retain) of each QoS 1 message, instead of ``on_message``."""
+        self._pong = threading.Event()
 
     def _sock_recv(self, bufsize: int) -> bytes:
         buf, pos = self._rbuf, self._rpos
@@ -218,6 +219,21 @@ class _Client(mqtt.Client):
             return super()._handle_publish()  # paho's reading, paho's errors
         fast(topic, bytes(packet[pos:]), mid, bool(header & 0x01))
         return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def _handle_pingresp(self) -> MQTTErrorCode:
+        rc = super()._handle_pingresp()
+        self._pong.set()
+        return rc
+
+    def read_by_broker(self, timeout: float) -> bool:
+        """Whether the broker has read every packet written so far (the acks), within
+        ``timeout``: it reads a connection in order, so its answer to a ping sent now says
+        so. Written is not enough: a new connection of the same session (a restarted
+        receiver) takes the session over, and the old one's unread acks are dropped."""
+        self._pong.clear()
+        if self._send_pingreq() != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            return False
+        return self._pong.wait(timeout)
 
     def ack_many(self, acks: list[tuple[int, int]]) -> None:
         """Acknowledge (mid, qos) in order, in one write."""
@@ -470,6 +486,8 @@ class MqttSource:
         deadline = time.monotonic() + FLUSH_S
         while self._client.want_write() and time.monotonic() < deadline:
             time.sleep(0.005)
+        if self._connected.is_set():
+            self._client.read_by_broker(max(0.0, deadline - time.monotonic()))
         try:
             self._client.disconnect()
         finally:
