@@ -17,6 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lorawatch.core.readings import CANONICAL, Reading, keep_valid
 from lorawatch.decoders import Uplink, get, names, readings_of
 from lorawatch.decoders.devices.cayenne_lpp import TYPES
 from lorawatch.decoders.milesight import COMMON, MILESIGHT_FPORT, MilesightDecoder
@@ -190,3 +191,27 @@ def test_em300_di_keeps_to_the_vocabulary() -> None:
     result = decoder.decode_uplink(Uplink(bytes.fromhex("017565"), MILESIGHT_FPORT, T))
     assert result.ok
     assert all(r.problem() is None for r in decoder.normalise(result.data, {}, T))
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([*CANONICAL, "no_such_reading"]),
+            st.one_of(
+                st.floats(allow_nan=True, allow_infinity=True),
+                st.integers(-(10**12), 10**12),
+                st.booleans(),
+                st.text(max_size=3),
+            ),
+            st.booleans(),
+        ),
+        max_size=12,
+    )
+)
+def test_keep_valid_keeps_what_problem_accepts(cases: list[tuple[str, Any, bool]]) -> None:
+    """The one-look check of the hot path keeps exactly the readings ``problem()`` accepts."""
+    readings = [Reading(n, v, T if zoned else T.replace(tzinfo=None)) for n, v, zoned in cases]
+    kept: list[Reading] = []
+    keep_valid(readings, kept)
+    assert kept == [r for r in readings if r.problem() is None]

@@ -188,8 +188,14 @@ def _has(node: dict | list, key: object) -> bool:  # type: ignore[type-arg]
 
 def _typed_shape(body: dict) -> bool:  # type: ignore[type-arg]
     info, rx = body.get("deviceInfo"), body.get("rxInfo")
-    return (info is None or isinstance(info, dict)) and (
-        rx is None or (isinstance(rx, list) and all(isinstance(r, dict) for r in rx))
+    tags = info.get("tags") if isinstance(info, dict) else None
+    return (
+        (info is None or isinstance(info, dict))
+        and (rx is None or (isinstance(rx, list) and all(isinstance(r, dict) for r in rx)))
+        and (
+            tags is None
+            or (isinstance(tags, dict) and all(isinstance(v, str) for v in tags.values()))
+        )
     )
 
 

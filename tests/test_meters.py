@@ -499,3 +499,36 @@ def test_commands_and_restarts_commute_with_arrival_order(
     rnd.shuffle(shuffled)
     restart = data.draw(st.integers(0, len(shuffled)))
     assert run(shuffled, restart) == in_order
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    histories(),
+    st.randoms(use_true_random=False),
+    st.sampled_from([None, 100.0]),
+    st.sampled_from([None, 2000.0]),
+    st.integers(0, 3),
+)
+def test_the_append_fast_path_changes_nothing(
+    readings: list[Reading],
+    rnd: random.Random,
+    rate: float | None,
+    modulus: float | None,
+    late: int,
+) -> None:
+    """Step by step, the engine's answers and final state are those of the general replay
+    (``_append`` off), with wraps, late readings, a command and a small window in the mix."""
+    readings = [Reading(r.name, r.value, r.time, modulus=modulus) for r in readings]
+    for _ in range(late):  # a few arrive late
+        i = rnd.randrange(len(readings))
+        readings.append(readings.pop(i))
+    limits = MeterLimits(max_per_hour=rate)
+    fast, slow = MeterEngine(limits, window=8), MeterEngine(limits, window=8)
+    slow._append = lambda *_: None  # type: ignore[method-assign]
+    command = rnd.randrange(len(readings))
+    for i, r in enumerate(readings):
+        if i == command:
+            assert fast.calibrate(KEY, r.time, 5.0) == slow.calibrate(KEY, r.time, 5.0)
+        assert fast.update(DEV, r) == slow.update(DEV, r)
+    assert fast.snapshot() == slow.snapshot()
+    assert fast.take_state() == slow.take_state()

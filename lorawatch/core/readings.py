@@ -7,6 +7,7 @@ never reused with another unit; extend :data:`CANONICAL` when a device needs mor
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -122,3 +123,22 @@ class Reading:
 _BOUNDS: Final[dict[str, tuple[float, float, bool]]] = {
     name: (spec.low, spec.high, spec.kind is Kind.FLAG) for name, spec in CANONICAL.items()
 }
+
+
+def keep_valid(readings: Iterable[Reading], kept: list[Reading]) -> None:
+    """Append to ``kept`` the readings whose :meth:`Reading.problem` is None.
+
+    Every decoded reading goes through here: a number inside its name's range with a zoned
+    time, nearly all of them, is told valid in one look, the rest by ``problem()``."""
+    bounds_of = _BOUNDS.get
+    for r in readings:
+        bounds = bounds_of(r.name)
+        value = r.value
+        if (
+            bounds is not None
+            and (value.__class__ is float or value.__class__ is int)
+            and bounds[0] <= value <= bounds[1]
+            and not bounds[2]
+            and r.time.tzinfo is not None
+        ) or r.problem() is None:
+            kept.append(r)

@@ -22,7 +22,7 @@ from typing import Any, ClassVar, Literal
 from pydantic_core import PydanticCustomError
 
 from lorawatch.core.errors import DecodeError
-from lorawatch.core.readings import Reading
+from lorawatch.core.readings import Reading, keep_valid
 from lorawatch.core.reasons import Items, OneOf, Reason
 from lorawatch.decoders.normalized import readings as normalized_readings
 
@@ -228,7 +228,9 @@ def plausible(*readings: Reading) -> list[Reading]:
     the physical range): they drop those readings themselves, because such a value is not news
     and :func:`readings_of` would warn about each; the raw value stays in the vendor data.
     """
-    return Plausible(r for r in readings if r.problem() is None)
+    kept = Plausible()
+    keep_valid(readings, kept)
+    return kept
 
 
 class Unusable(Decoder):

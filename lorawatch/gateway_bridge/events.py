@@ -330,7 +330,8 @@ class _DeviceInfoJson(msgspec.Struct):
     applicationId: Any = msgspec.UNSET
     deviceName: Any = ""
     deviceProfileName: Any = ""
-    tags: Any = None
+    tags: dict[str, str] | None = None
+    """Texts, as ChirpStack writes them: other values go the usual way (made texts there)."""
 
 
 class _UpJson(msgspec.Struct):
@@ -369,7 +370,7 @@ def _up_v4_json(topic: Topic, payload: bytes, received: datetime) -> UplinkEvent
     dev_eui = _eui(info.devEui, topic, "deviceInfo.devEui")
     time = _time(up.time)
     application = info.applicationId
-    tags = _str_dict(info.tags, "deviceInfo.tags")  # checked in _from_v4's order
+    tags = {} if info.tags is None else info.tags
     obj = up.object
     if obj is not None and not isinstance(obj, dict):
         raise RejectedMessage("wrong_shape", "object must be a JSON object")

@@ -21,7 +21,7 @@ from lorawatch.decoders import mapping as object_mapping
 from lorawatch.decoders.base import Uplink, readings_of
 from lorawatch.decoders.normalized import PROBLEM_PREFIXES as NORMALIZED_PROBLEM
 from lorawatch.gateway_bridge.dedup import identity
-from lorawatch.gateway_bridge.events import Event, UplinkEvent
+from lorawatch.gateway_bridge.events import Event, Rx, UplinkEvent
 from lorawatch.gateway_bridge.source import Message
 from lorawatch.inventory import Inventory, ResolvedDevice
 from lorawatch.inventory.occupancy import BuildingSchedules
@@ -49,6 +49,11 @@ DEFAULT_LIMITS = {
 
 def place_of(device: ResolvedDevice) -> Place:
     return Place(device.commune, device.building, device.name, device.kind)
+
+
+def _strength(rx: Rx) -> float:
+    """What picks the best reception of an uplink: its RSSI (none: the weakest)."""
+    return rx.rssi if rx.rssi is not None else -999.0
 
 
 class Ingestor:
@@ -128,7 +133,8 @@ class Ingestor:
             event.dev_eui, event.device_profile, event.tags, event.device_name
         )
         place = self._place(device) if device else Place(device=event.device_name)
-        best = max(event.rx, key=lambda r: r.rssi if r.rssi is not None else -999.0, default=None)
+        rx = event.rx
+        best = rx[0] if len(rx) == 1 else max(rx, key=_strength, default=None)
         batch.uplinks.append(
             RawUplink(
                 event.dev_eui,
@@ -156,7 +162,8 @@ class Ingestor:
                 )
             notes: list[str] = []
             readings = self._readings(device, event, notes)
-            self._mapping_notes(device, event, notes, place, batch)
+            if notes:
+                self._mapping_notes(device, event, notes, place, batch)
         except RejectedMessage as exc:
             batch.dead_letters.append(
                 DeadLetter(
@@ -170,16 +177,24 @@ class Ingestor:
             )
             return 0
         outdoor = device.outdoor
+        dev_eui = event.dev_eui
+        store = batch.readings.append
         for r in readings:
-            name = OUTDOOR if outdoor and r.name == "temperature_c" else r.name
-            batch.readings.append(
-                StoredReading(event.dev_eui, name, r.channel, r.time, r.value, place)
+            name = r.name
+            store(
+                StoredReading(
+                    dev_eui,
+                    OUTDOOR if outdoor and name == "temperature_c" else name,
+                    r.channel,
+                    r.time,
+                    r.value,
+                    place,
+                )
             )
-            if r.name not in DELTA_OF or not meters:
-                continue
-            deltas, events = self.meters.update(event.dev_eui, r)
-            if deltas or events:
-                self._add(event.dev_eui, deltas, events, place, batch)
+            if meters and name in DELTA_OF:
+                deltas, events = self.meters.update(dev_eui, r)
+                if deltas or events:
+                    self._add(dev_eui, deltas, events, place, batch)
         return len(readings)
 
     def _add(
