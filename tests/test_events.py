@@ -187,16 +187,35 @@ def _has(node: dict | list, key: object) -> bool:  # type: ignore[type-arg]
 
 
 def _typed_shape(body: dict) -> bool:  # type: ignore[type-arg]
+    """Whether the typed reading takes the event: the values ChirpStack writes."""
+
+    def text(node: dict, key: str) -> bool:  # type: ignore[type-arg]
+        return key not in node or isinstance(node[key], str)
+
+    def u32(key: str) -> bool:
+        v = body.get(key)
+        return v is None or (type(v) is int and 0 <= v < 2**32)
+
+    def number(node: dict, key: str) -> bool:  # type: ignore[type-arg]
+        return node.get(key) is None or type(node[key]) in (int, float)
+
     info, rx = body.get("deviceInfo"), body.get("rxInfo")
-    tags = info.get("tags") if isinstance(info, dict) else None
-    return (
-        (info is None or isinstance(info, dict))
-        and (rx is None or (isinstance(rx, list) and all(isinstance(r, dict) for r in rx)))
-        and (
-            tags is None
-            or (isinstance(tags, dict) and all(isinstance(v, str) for v in tags.values()))
-        )
-    )
+    if info is not None:
+        if not isinstance(info, dict):
+            return False
+        tags = info.get("tags")
+        if not (text(info, "deviceName") and text(info, "deviceProfileName")):
+            return False
+        if tags is not None and not (
+            isinstance(tags, dict) and all(isinstance(v, str) for v in tags.values())
+        ):
+            return False
+    if rx is not None:
+        if not isinstance(rx, list) or not all(isinstance(r, dict) for r in rx):
+            return False
+        if not all(text(r, "gatewayId") and number(r, "rssi") and number(r, "snr") for r in rx):
+            return False
+    return text(body, "deduplicationId") and u32("fCnt") and u32("fPort") and u32("dr")
 
 
 def test_the_typed_reading_is_the_one_used_for_v4_json_uplinks() -> None:

@@ -27,11 +27,14 @@ PULSE_PARAMETERS: dict[str, Param] = {
 }
 
 
+_MODULI = {16: float(2**16), 32: float(2**32)}
+
+
 def pulse_readings(
     pulses: int, params: Params, time: datetime, *, width_bits: int = 32, channel: str = ""
 ) -> list[Reading]:
     """The raw pulse count plus, when the inventory says what a pulse is worth, the index."""
-    modulus = float(2**width_bits)
+    modulus = _MODULI.get(width_bits) or float(2**width_bits)
     out = [Reading("pulse_count", pulses, time, channel, modulus)]
     offset = float(params.get("index_offset", 0.0))
     per_kwh = params.get("pulses_per_kwh")

@@ -17,7 +17,7 @@ import contextlib
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 import msgspec
 import orjson
@@ -31,11 +31,13 @@ Format = Literal["auto", "v4-json", "v4-protobuf", "v3"]
 EUI = re.compile(r"^[0-9a-f]{16}$")
 
 
-@dataclass(slots=True)
-class Rx:
-    gateway_id: str
-    rssi: float | None
-    snr: float | None
+class Rx(msgspec.Struct, rename={"gateway_id": "gatewayId"}):
+    """One gateway's reception of an uplink (a v4 JSON ``rxInfo`` item is read straight
+    into it)."""
+
+    gateway_id: str = ""
+    rssi: float | None = None
+    snr: float | None = None
 
 
 @dataclass(slots=True)
@@ -318,20 +320,19 @@ def _protobuf_message(event: str) -> Message | None:
     return cls() if cls else None
 
 
-# The fields keep ChirpStack's JSON names: msgspec matches them as they are.
-class _RxJson(msgspec.Struct):
-    gatewayId: Any = ""
-    rssi: Any = None
-    snr: Any = None
+_U32 = Annotated[int, msgspec.Meta(ge=0, lt=2**32)]
 
 
+# The fields keep ChirpStack's JSON names: msgspec matches them as they are. Typed fields
+# take the values ChirpStack writes; any other value (a number as text, a null name) fails
+# the typed reading, and the event is read the usual way, which says what is wrong or
+# converts it.
 class _DeviceInfoJson(msgspec.Struct):
     devEui: Any = None
     applicationId: Any = msgspec.UNSET
-    deviceName: Any = ""
-    deviceProfileName: Any = ""
+    deviceName: str = ""
+    deviceProfileName: str = ""
     tags: dict[str, str] | None = None
-    """Texts, as ChirpStack writes them: other values go the usual way (made texts there)."""
 
 
 class _UpJson(msgspec.Struct):
@@ -341,13 +342,13 @@ class _UpJson(msgspec.Struct):
 
     deviceInfo: _DeviceInfoJson | None = None
     time: Any = None
-    deduplicationId: Any = ""
-    fCnt: Any = None
-    fPort: Any = None
+    deduplicationId: str = ""
+    fCnt: _U32 | None = None
+    fPort: _U32 | None = None
     data: Any = None
     object: Any = None
-    rxInfo: list[_RxJson] | None = None
-    dr: Any = None
+    rxInfo: list[Rx] | None = None
+    dr: _U32 | None = None
     devEUI: Any = msgspec.UNSET
     applicationID: Any = msgspec.UNSET
 
@@ -379,21 +380,19 @@ def _up_v4_json(topic: Topic, payload: bytes, received: datetime) -> UplinkEvent
         dev_eui,
         time or received,
         topic.application_id if application is msgspec.UNSET else str(application),
-        str(info.deviceName),
-        str(info.deviceProfileName),
+        info.deviceName,
+        info.deviceProfileName,
         tags,
         {},
         "v4-json",
         time is None,
-        str(up.deduplicationId),
-        _int(up.fCnt, "fCnt"),
-        _int(up.fPort, "fPort") or 0,
+        up.deduplicationId,
+        up.fCnt,
+        up.fPort or 0,
         _b64(up.data, "data"),
         obj,
-        tuple(Rx(str(r.gatewayId), _float(r.rssi), _float(r.snr)) for r in up.rxInfo[:32])
-        if up.rxInfo
-        else (),
-        _int(up.dr, "dr"),
+        tuple(up.rxInfo[:32]) if up.rxInfo else (),
+        up.dr,
     )
 
 
