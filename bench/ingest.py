@@ -213,7 +213,7 @@ def pipeline(port: int, influx_url: str, n: int, workdir: Path) -> dict[str, Any
         "batch_interval_ms_applied": round(service.bridge.batch_interval_s * 1000),
         "batch_interval_ms_configured": settings.store.batch_interval_ms,
         "receiver": settings.mqtt.receiver,
-        "receive_maximum": settings.mqtt.receive_maximum,
+        "receive_maximum": getattr(service.source, "cfg", settings.mqtt).receive_maximum,
         "alerts": service.alerts is not None,
         "http": report.AS_RUN,
     }

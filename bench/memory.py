@@ -198,7 +198,7 @@ def drain_service(port: int, n: int, every: int, workdir: Path) -> dict[str, Any
         "outputs": list(settings.store.outputs),
         "batch_size": service.bridge.batch_size,
         "receiver": settings.mqtt.receiver,
-        "receive_maximum": settings.mqtt.receive_maximum,
+        "receive_maximum": getattr(service.source, "cfg", settings.mqtt).receive_maximum,
         "alerts": service.alerts is not None,
         "dedup_window_s": settings.bridge.dedup_window_s,
         "http": report.AS_RUN,

@@ -466,7 +466,7 @@ def test_the_amqp_source_is_selected_and_its_prefetch_sized_from_the_batch() -> 
                 "amqp": amqp_section,
             },
         )
-        return Service._source(settings)
+        return Service._source(settings, 4 * 700)
 
     sized = source()
     assert isinstance(sized, AmqpSource) and sized.prefetch == 1400  # two batches

@@ -19,6 +19,7 @@ from lorawatch.app import config
 from lorawatch.app.cli.main import app
 from lorawatch.app.service import Service
 from lorawatch.core.errors import InventoryError, StoreUnavailable
+from lorawatch.gateway_bridge.receiver import ProcessSource
 from lorawatch.gateway_bridge.source import Message, NullSource
 from lorawatch.pipeline.records import Batch
 from tests.conftest import DATA, REFERENCE
@@ -423,26 +424,46 @@ def test_chirpstack_codec_errors_surface_in_health(tmp_path: Path) -> None:
     )
 
 
-@pytest.mark.parametrize(("window", "warned"), [(2000, True), (4000, False)])
-def test_a_receive_window_of_one_batch_is_warned_about(
-    tmp_path: Path, window: int, warned: bool
+@pytest.mark.parametrize(
+    ("outputs", "window", "applied", "warned"),
+    [
+        (["sqlite"], 0, 4000, False),
+        (["sqlite"], 3000, 3000, True),
+        (["sqlite"], 4000, 4000, False),
+        (["influxdb"], 0, 6000, False),
+        (["influxdb"], 4000, 4000, True),
+    ],
+)
+def test_the_receive_window_holds_what_the_pipeline_holds(
+    tmp_path: Path, outputs: list[str], window: int, applied: int, warned: bool
 ) -> None:
-    """Acks follow the write: a window of one batch leaves the broker idle during each write."""
+    """Acks follow the last write: the broker's window must hold a batch being prepared and
+    one in each store's writer, or the stages wait for acks. 0 sizes it so; a smaller window
+    set by hand is warned about, with the number to set."""
     settings = config.load(
         None,
         {
             "inventory": {"path": str(DATA / "inventory.toml")},
-            "store": {"batch_size": 2000, "sqlite": {"path": str(tmp_path / "lw.sqlite")}},
+            "store": {
+                "outputs": outputs,
+                "batch_size": 2000,
+                "sqlite": {"path": str(tmp_path / "lw.sqlite")},
+                "influxdb": {"url": "http://127.0.0.1:9", "spool_dir": str(tmp_path / "spool")},
+            },
             "mqtt": {"receive_maximum": window},
         },
     )
     with structlog.testing.capture_logs() as logs:
         service = Service(settings)
-    service.sqlite.close()
+    for store in service.stores:
+        store.close()
+    assert isinstance(service.source, ProcessSource)
+    assert service.source.cfg.receive_maximum == applied
     found = [e for e in logs if "receive_maximum" in e["event"]]
     assert bool(found) is warned
     if warned:
-        assert "mqtt.receive_maximum = 4000" in found[0]["event"]
+        full = 2000 * (len(service.stores) + 1)
+        assert f"mqtt.receive_maximum = {full} or 0" in found[0]["event"]
 
 
 def test_a_bridge_without_stores_still_acks_in_order(tmp_path: Path) -> None:

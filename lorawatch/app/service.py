@@ -29,7 +29,7 @@ from lorawatch.gateway_bridge.receiver import ProcessSource
 from lorawatch.gateway_bridge.source import MessageSource
 from lorawatch.inventory import Inventory
 from lorawatch.inventory.occupancy import calendar_warnings
-from lorawatch.pipeline.bridge import Bridge
+from lorawatch.pipeline.bridge import Bridge, window
 from lorawatch.pipeline.commands import CommandQueue, SqlCommands
 from lorawatch.pipeline.ingest import Ingestor
 from lorawatch.pipeline.meters import MeterEngine, MeterKey
@@ -113,18 +113,20 @@ class Service:
         # The state last: it also holds the dead letters, written once the readings are safe.
         self.stores: list[Store] = [s for s in (self.influx, durable) if s is not None]
         self.metrics = Metrics()
-        self.source = source or self._source(settings)
-        window, batch = settings.mqtt.receive_maximum, settings.store.batch_size
+        # With a shared state one thread writes every store (Bridge.run): one stage.
+        full = window(settings.store.batch_size, len(self.stores) if self.state is None else 1)
+        self.source = source or self._source(settings, full)
+        configured = settings.mqtt.receive_maximum
         mqtt_v5 = settings.bridge.source == "mqtt" and settings.mqtt.protocol == "5"
-        if source is None and mqtt_v5 and window < 2 * batch:
-            # Acks follow the write: with a window of one batch, the broker sends nothing
-            # while a batch is written, and ingestion runs at half speed or less.
+        if source is None and mqtt_v5 and 0 < configured < full:
+            # Acks follow the last write: with a smaller window the broker sends nothing
+            # while the batches in hand are written, and the stages take turns waiting.
             log.warning(
-                "mqtt.receive_maximum is below twice store.batch_size: set "
-                f"mqtt.receive_maximum = {min(2 * batch, 65535)} (or lower store.batch_size) so "
-                "the next batch arrives while one is written",
-                receive_maximum=window,
-                batch_size=batch,
+                "mqtt.receive_maximum is below what the pipeline holds: set "
+                f"mqtt.receive_maximum = {full} or 0 (sized from store.batch_size), or lower "
+                "store.batch_size, so the next batch arrives while the others are written",
+                receive_maximum=configured,
+                batch_size=settings.store.batch_size,
             )
         commands: CommandQueue = self.state or SqlCommands(self.sqlite)
         self.ingestor = Ingestor(
@@ -200,7 +202,11 @@ class Service:
             self.derived = DerivedJob(reads, self.influx, self.inventory, lambda: self.clock())
 
     @staticmethod
-    def _source(settings: Settings) -> MessageSource:
+    def _source(settings: Settings, full: int) -> MessageSource:
+        """The configured source; ``full``: the messages the pipeline holds unacknowledged
+        (:func:`~lorawatch.pipeline.bridge.window`), what a Receive Maximum of 0 is sized to.
+        An AMQP prefetch of 0 stays two batches per partition queue: a worker consumes from
+        several queues, and each holds its own."""
         if settings.bridge.source == "amqp":
             # Imported here: pika loads only when the AMQP source is configured.
             from lorawatch.gateway_bridge.amqp import AmqpSource
@@ -217,9 +223,12 @@ class Service:
                     batch_size=batch,
                 )
             return AmqpSource(settings.amqp, prefetch)
-        if settings.mqtt.receiver == "process":
-            return ProcessSource(settings.mqtt)
-        return MqttSource(settings.mqtt)
+        mqtt = settings.mqtt
+        if not mqtt.receive_maximum:
+            mqtt = mqtt.model_copy(update={"receive_maximum": full})
+        if mqtt.receiver == "process":
+            return ProcessSource(mqtt)
+        return MqttSource(mqtt)
 
     def _recover_meters(self) -> None:
         """Continue each meter from the state stored with the last batch, whatever the outputs.

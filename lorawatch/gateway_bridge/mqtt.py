@@ -52,6 +52,11 @@ class Log(Protocol):
     def error(self, event: str, **fields: Any) -> Any: ...
 
 
+UNSIZED_WINDOW = 2000
+"""The Receive Maximum of a source built from a config whose window was left at 0 without
+the service to size it (``mqtt.receive_maximum``): two batches of the default size."""
+
+
 @dataclass(frozen=True, slots=True)
 class Link:
     """The ``[mqtt]`` settings the client uses, as plain values: what the receiver child
@@ -90,7 +95,7 @@ class Link:
             password=cfg.secret(),
             qos=cfg.qos,
             session_expiry_s=cfg.session_expiry_s,
-            receive_maximum=cfg.receive_maximum,
+            receive_maximum=cfg.receive_maximum or UNSIZED_WINDOW,
             keepalive_s=cfg.keepalive_s,
             reconnect_min_s=cfg.reconnect_min_s,
             reconnect_max_s=cfg.reconnect_max_s,

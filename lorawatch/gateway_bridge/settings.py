@@ -97,12 +97,13 @@ class MqttConfig(Section):
         description="How long the broker keeps the session and its queue while lorawatch is down.",
     )
     receive_maximum: int = Field(
-        2000,
-        ge=1,
+        0,
+        ge=0,
         le=65535,
         description="MQTT 5 Receive Maximum: unacknowledged messages the broker may send at once. "
-        "Keep it at least twice store.batch_size: acks follow the write, so the next batch "
-        "only arrives meanwhile if the window holds two.",
+        "0 sizes it from the pipeline: (write stages + 1) x store.batch_size, a batch being "
+        "prepared and one in each store's writer (3000 with InfluxDB and the state file, 2000 "
+        "with SQLite alone). Acks follow the last write: a smaller window leaves stages waiting.",
     )
     receiver: Literal["process", "thread"] = Field(
         "process",

@@ -55,6 +55,16 @@ class Requeuing(Protocol):
     def requeue(self, messages: list[Message]) -> None: ...
 
 
+def window(batch_size: int, stages: int) -> int:
+    """Messages the bridge holds unacknowledged when its pipeline is full: a batch being
+    prepared and one in each writing stage (:meth:`Bridge.run`); acks follow the last stage,
+    and the next batch arrives while the one before it is prepared. A smaller broker window
+    (MQTT Receive Maximum) leaves a stage idle waiting for acks: 2,000 instead of 3,000 with
+    InfluxDB and the state file drained ~8% slower on the ingest bench (two runs each), and
+    4,000 no faster than 3,000 but 3 MB larger (65,535: MQTT's largest)."""
+    return min((stages + 1) * batch_size, 65_535)
+
+
 RECORDED_EVENTS = frozenset({"status", "join", "log", "ack", "txack", "location", "integration"})
 
 
@@ -149,6 +159,11 @@ class Bridge:
                 wait = 0.005 if inflight else self.batch_interval_s
                 messages = [] if stopping else self.source.get_batch(self.batch_size, wait)
                 prepared = self.prepare(messages) if messages else None
+                for message in messages:
+                    # The source's messages are the loop's own: what the ack needs stays (its
+                    # ids), the payload, now in records and dead letters, is let go, so the
+                    # batches in flight hold no second copy of it.
+                    message.payload = b""
                 while inflight and (
                     prepared is None or len(inflight) >= len(stages) or inflight[0][0].done()
                 ):
