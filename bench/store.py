@@ -48,7 +48,8 @@ from lorawatch.pipeline.records import Batch, Consumption, Place, StoredReading
 from lorawatch.pipeline.store import Bucket, Store
 from lorawatch.stores.influx import InfluxStore
 from lorawatch.stores.settings import InfluxConfig
-from lorawatch.stores.sqlite import QUARTER_US, SqliteStore
+from lorawatch.stores.sqlite import SqliteStore
+from lorawatch.stores.sqlite_schema import QUARTER_US
 from tests.servers import InfluxDB
 
 TZ = "Europe/Paris"

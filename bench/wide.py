@@ -22,7 +22,7 @@ from lorawatch.core import timeutil
 from lorawatch.core.timeutil import us
 from lorawatch.pipeline.records import Batch, Consumption, StoredReading
 from lorawatch.pipeline.store import Bucket, Interval
-from lorawatch.stores.sqlite import QUARTER_US
+from lorawatch.stores.sqlite_schema import QUARTER_US
 
 WIDE_DDL = """
 CREATE TABLE readings (

@@ -18,7 +18,8 @@ from lorawatch.gateway_bridge.dedup import Deduplicator, identity
 from lorawatch.gateway_bridge.events import UplinkEvent
 from lorawatch.gateway_bridge.source import Message, NullSource
 from lorawatch.pipeline.meters import MeterEngine, MeterKey
-from lorawatch.stores.sqlite import SCHEMA_VERSION, SqliteStore
+from lorawatch.stores.sqlite import SqliteStore
+from lorawatch.stores.sqlite_schema import SCHEMA_VERSION
 from tests.conftest import DATA
 from tests.servers import InfluxDB
 from tests.test_bridge import EUI, T0, count, up

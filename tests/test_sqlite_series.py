@@ -14,9 +14,10 @@ import pytest
 from bench.wide import WIDE_DDL
 from lorawatch.core.timeutil import from_us
 from lorawatch.pipeline.records import Batch, Consumption, Place, StoredReading
-from lorawatch.stores import sqlite as sqlite_mod
+from lorawatch.stores import sqlite_schema
 from lorawatch.stores.retention import purge
-from lorawatch.stores.sqlite import SCHEMA_VERSION, SqliteStore
+from lorawatch.stores.sqlite import SqliteStore
+from lorawatch.stores.sqlite_schema import SCHEMA_VERSION
 
 T0 = datetime(2026, 1, 5, 23, tzinfo=UTC)
 Q = timedelta(minutes=15)
@@ -230,13 +231,13 @@ def test_a_failed_move_leaves_the_old_file_as_it_was(
             "consumption_quarters": got["quarters"],
         },
     )
-    real = sqlite_mod._to_series
+    real = sqlite_schema.to_series
 
     def dies_at_the_end(db: sqlite3.Connection, version: int) -> bool:
         real(db, version)
         raise sqlite3.OperationalError("disk I/O error")
 
-    monkeypatch.setattr(sqlite_mod, "_to_series", dies_at_the_end)
+    monkeypatch.setattr(sqlite_schema, "to_series", dies_at_the_end)
     with pytest.raises(Exception, match="disk I/O error"):
         SqliteStore(path)
     db = sqlite3.connect(path)
@@ -245,7 +246,7 @@ def test_a_failed_move_leaves_the_old_file_as_it_was(
     assert db.execute("SELECT COUNT(*) FROM series").fetchone() == (0,)
     db.close()
     assert kinds(path)["readings"] == "table"
-    monkeypatch.setattr(sqlite_mod, "_to_series", real)
+    monkeypatch.setattr(sqlite_schema, "to_series", real)
     store = SqliteStore(path)
     assert store.fetch(READINGS) == got["readings"]
     store.close()

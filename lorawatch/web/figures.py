@@ -34,7 +34,7 @@ from lorawatch.core.timeutil import from_us, us
 from lorawatch.inventory import Building
 from lorawatch.inventory.occupancy import Schedule
 from lorawatch.pipeline.store import Interval, Store
-from lorawatch.stores.sqlite import QUARTER_US
+from lorawatch.stores.sqlite_schema import QUARTER_US
 from lorawatch.web.models import (
     UNITS,
     BuildingSummary,
@@ -712,15 +712,9 @@ class Figures:
 
     def _device_list(self, now: datetime) -> list[DeviceOut]:
         out = []
-        fetch, readings = state_fetch(self.service), self.service.sqlite.fetch
+        state, readings = self.service.state or self.service.sqlite, self.service.sqlite.fetch
         for d in self.inventory.devices.values():
-            times = [
-                int(t)
-                for (t,) in fetch(
-                    "SELECT time_us FROM uplinks WHERE dev_eui = ? ORDER BY time_us DESC LIMIT 5",
-                    (d.dev_eui,),
-                )
-            ]
+            times = state.uplink_times(d.dev_eui)
             last_seen = from_us(times[0]) if times else None
             gaps = sorted(a - b for a, b in itertools.pairwise(times))
             interval_s = gaps[len(gaps) // 2] / 1e6 if gaps else None

@@ -500,6 +500,14 @@ class PostgresStore:
         rows = self._patiently("SELECT last_f_cnt FROM devices WHERE dev_eui = %s", (dev_eui,))
         return int(rows[0][0]) if rows else None
 
+    def uplink_times(self, dev_eui: str, n: int = 5) -> list[int]:
+        """Event times (µs) of the device's ``n`` latest stored uplinks, newest first."""
+        rows = self._patiently(
+            "SELECT time_us FROM uplinks WHERE dev_eui = %s ORDER BY time_us DESC LIMIT %s",
+            (dev_eui, n),
+        )
+        return [int(t) for (t,) in rows]
+
     # -- meter commands (pipeline.commands.CommandQueue) ------------------------------------
 
     def pending_commands(self) -> list[MeterCommand]:
