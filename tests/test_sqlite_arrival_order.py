@@ -123,6 +123,11 @@ def test_a_rolled_back_batch_leaves_devices_as_they_were(tmp_path: Path) -> None
         store.write(Batch(uplinks=[frame(DEVICES[0], 15, 2)]))
     assert store.last_f_cnt(DEVICES[0]) == 1
     assert store.uplink_times(DEVICES[0]) == [us(T0)]
+    store.hooks.clear()
+    store.write(Batch(uplinks=[frame(DEVICES[0], 30, 3)]))
+    assert store.uplink_times(DEVICES[0]) == [us(T0 + timedelta(minutes=30)), us(T0)], (
+        "the next batch does not build on what was rolled back"
+    )
     store.close()
 
 

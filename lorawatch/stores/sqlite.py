@@ -57,32 +57,46 @@ class WriteHook(Protocol):
         """The transaction did not commit: forget what ``in_transaction`` believed written."""
 
 
-def _remember_devices(db: sqlite3.Connection, rows: list[tuple[Any, ...]], stored: int) -> None:
-    """Fold the batch's stored uplinks into ``devices``: each one's last frame counter (the
-    de-duplicator's fast path) and its :data:`RECENT` latest times.
+class _Devices:
+    """``devices`` as this store last wrote it, so that a batch reads no row of it back.
 
-    ``rows`` are the uplink rows the batch inserted with ``OR IGNORE``, ``stored`` how many
-    went in: when a copy was ignored, only the rows that are the stored ones count.
+    Each batch folds its stored uplinks into each device's row: its last frame counter (the
+    de-duplicator's fast path) and its :data:`RECENT` latest frames. Read from the file once
+    per device, then kept; forgotten when a transaction rolls back.
     """
-    if stored < len(rows):
-        rows = [
-            r
-            for r in rows
-            if db.execute(
-                "SELECT time_us, dev_eui, f_cnt FROM uplinks WHERE uid = ?", (r[11],)
-            ).fetchone()
-            == (r[1], r[0], r[2])
-        ]
-    by_device: dict[str, list[tuple[int, int]]] = defaultdict(list)
-    for r in rows:
-        by_device[r[0]].append((r[1], r[2]))
-    updates = []
-    for dev_eui, new in by_device.items():
-        row = db.execute("SELECT recent FROM devices WHERE dev_eui = ?", (dev_eui,)).fetchone()
-        known = set(new) if row is None else {*new, *frames(row[0])}
-        recent = sorted(known, reverse=True)[:RECENT]
-        updates.append((dev_eui, *recent[0], " ".join(f"{t}/{f}" for t, f in recent)))
-    db.executemany("INSERT OR REPLACE INTO devices VALUES (?,?,?,?)", updates)
+
+    def __init__(self) -> None:
+        self.recent: dict[str, list[tuple[int, int]]] = {}
+
+    def remember(self, db: sqlite3.Connection, rows: list[tuple[Any, ...]], stored: int) -> None:
+        """``rows`` are the uplink rows the batch inserted with ``OR IGNORE``, ``stored`` how
+        many went in: when a copy was ignored, only the rows that are the stored ones count."""
+        if stored < len(rows):
+            rows = [
+                r
+                for r in rows
+                if db.execute(
+                    "SELECT time_us, dev_eui, f_cnt FROM uplinks WHERE uid = ?", (r[11],)
+                ).fetchone()
+                == (r[1], r[0], r[2])
+            ]
+        by_device: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        for r in rows:
+            by_device[r[0]].append((r[1], r[2]))
+        updates = []
+        for dev_eui, new in by_device.items():
+            old = self.recent.get(dev_eui)
+            if old is None:
+                row = db.execute(
+                    "SELECT recent FROM devices WHERE dev_eui = ?", (dev_eui,)
+                ).fetchone()
+                old = [] if row is None else frames(row[0])
+            recent = self.recent[dev_eui] = sorted({*new, *old}, reverse=True)[:RECENT]
+            updates.append((dev_eui, *recent[0], " ".join(f"{t}/{f}" for t, f in recent)))
+        db.executemany("INSERT OR REPLACE INTO devices VALUES (?,?,?,?)", updates)
+
+    def forget(self) -> None:
+        self.recent.clear()
 
 
 def _rowid(cursor: sqlite3.Cursor) -> int:
@@ -180,6 +194,7 @@ class SqliteStore:
         self.hooks: list[WriteHook] = []
         """Called inside :meth:`write`'s transaction, in order (the alert engine)."""
         self._series = _Series()
+        self._devices = _Devices()
         with self._connection() as db:
             db.executescript(SCHEMA)
         self._migrate()
@@ -230,6 +245,7 @@ class SqliteStore:
             except BaseException:
                 db.execute("ROLLBACK")
                 self._series.forget()
+                self._devices.forget()
                 raise
             db.execute("COMMIT")
 
@@ -283,7 +299,7 @@ class SqliteStore:
             rows,
         ).rowcount
         if rows:
-            _remember_devices(db, rows, stored)
+            self._devices.remember(db, rows, stored)
         if self.keeps_readings and (batch.readings or batch.consumption):
             self._write_series(db, batch)
         self._dead_letters(db, batch.dead_letters)
