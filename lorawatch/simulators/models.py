@@ -32,13 +32,14 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import accumulate
 from typing import Any, ClassVar, Final
 from zoneinfo import ZoneInfo
 
 from lorawatch.decoders.bins import fill_pct
 from lorawatch.inventory import Building, Commune, Device
 from lorawatch.inventory.occupancy import WEEKDAYS, Schedule, parse_hours
-from lorawatch.inventory.sun import sun_times
+from lorawatch.inventory.sun import SunTimes, sun_times
 from lorawatch.simulators.scenario import Anomaly
 from lorawatch.simulators.weather import YEAR_S, Weather
 
@@ -50,7 +51,12 @@ State = dict[str, float | bool]
 
 def unit(*parts: object) -> float:
     """A uniform number in [0, 1) fixed by ``parts``: per-frame decisions without a stream."""
-    digest = hashlib.blake2b("/".join(map(str, parts)).encode(), digest_size=8).digest()
+    return unit_of("/".join(map(str, parts)))
+
+
+def unit_of(key: str) -> float:
+    """:func:`unit` of parts already joined by "/": hot paths keep a device's prefix joined."""
+    digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little") / 2.0**64
 
 
@@ -68,13 +74,22 @@ class Context:
     epoch_ts: float
     weather: Weather
     shared: dict[object, object] = field(default_factory=dict)
+    _last_date: tuple[float, date] = field(
+        default=(math.nan, date.min), init=False, repr=False, compare=False
+    )
+    """The last :meth:`local_date` asked: a frame's models ask it of one instant many times."""
 
     @property
     def epoch_day(self) -> date:
         return self.local_date(self.epoch_ts)
 
     def local_date(self, ts: float) -> date:
-        return datetime.fromtimestamp(ts, self.zone).date()
+        last_ts, last_day = self._last_date
+        if ts == last_ts:
+            return last_day
+        day = datetime.fromtimestamp(ts, self.zone).date()
+        self._last_date = (ts, day)
+        return day
 
     def day_start(self, day: date) -> float:
         return datetime.combine(day, time(0)).replace(tzinfo=self.zone).timestamp()
@@ -88,6 +103,23 @@ class Context:
             found = self.shared[key] = [
                 self.weather.at(start + (i + 0.5) * SLOT_S) for i in range(n)
             ]
+        return found
+
+    def daily_mean(self, day: date) -> float:
+        """The weather's mean over local ``day``, computed once for all the buildings."""
+        key = ("daily_mean", day)
+        found = self.shared.get(key)
+        if not isinstance(found, float):
+            found = self.shared[key] = self.weather.daily_mean(day, self.zone)
+        return found
+
+    def sun(self, day: date, latitude: float, longitude: float) -> SunTimes:
+        """Sunrise and sunset at a place, computed once per day for the buildings and lamps
+        of a commune."""
+        key = ("sun", day, latitude, longitude)
+        found = self.shared.get(key)
+        if not isinstance(found, SunTimes):
+            found = self.shared[key] = sun_times(day, latitude, longitude)
         return found
 
     def local_clock(self, day: date, hhmm: int) -> float:
@@ -323,10 +355,13 @@ class BuildingLoad:
         self.longitude = commune.longitude if commune else -1.7
         self.heating_on = [a for a in anomalies if a.type == "heating_left_on"]
         self.flushes = [a for a in anomalies if a.type == "stuck_flush"]
+        self._forced = [(a.onset_ts, a.end_ts, a.size["setpoint_c"]) for a in self.heating_on]
+        self._flushes = [(a.onset_ts, a.end_ts, a.size["flow_l_h"]) for a in self.flushes]
         self._days: dict[date, _Day] = {}
         self._prefix_kwh: list[float] = [0.0]
         self._prefix_l: list[float] = [0.0]
         self._at_epoch: tuple[float, float] | None = None
+        self._last_slot: tuple[float, tuple[date, _Day, int, float] | None] = (math.nan, None)
 
     # -- one day ---------------------------------------------------------------------------------
 
@@ -334,17 +369,16 @@ class BuildingLoad:
         ctx, p = self.ctx, self.p
         start, end = (b.timestamp() for b in self.schedule.day_bounds(day))
         n = round((end - start) / SLOT_S)
+        today = [(a.timestamp(), b.timestamp()) for a, b in self.schedule.intervals(day)]
         occ = [0.0] * n
-        for a, b in self.schedule.intervals(day):
-            _spread(occ, start, a.timestamp(), b.timestamp())
+        for a, b in today:
+            _spread(occ, start, a, b)
         # Comfort is wanted from ``preheat_h`` before each opening, including tomorrow's first.
         preheat = float(p["preheat_h"]) * 3600
         wanted = [0.0] * n
-        for a, b in (
-            *self.schedule.intervals(day),
-            *self.schedule.intervals(day + timedelta(days=1)),
-        ):
-            _spread(wanted, start, a.timestamp() - preheat, b.timestamp())
+        tomorrow = self.schedule.intervals(day + timedelta(days=1))
+        for a, b in (*today, *((a.timestamp(), b.timestamp()) for a, b in tomorrow)):
+            _spread(wanted, start, a - preheat, b)
         kitchen = [0.0] * n
         if self.kitchen and any(occ):
             _spread(
@@ -353,10 +387,10 @@ class BuildingLoad:
                 ctx.local_clock(day, self.kitchen[0]),
                 ctx.local_clock(day, self.kitchen[1]),
             )
-        sun = sun_times(day, self.latitude, self.longitude)
+        sun = ctx.sun(day, self.latitude, self.longitude)
         rise = sun.sunrise.timestamp() if sun.sunrise else end
         set_ = sun.sunset.timestamp() if sun.sunset else start
-        in_season = ctx.weather.daily_mean(day, ctx.zone) < float(p["heating_limit_c"])
+        in_season = ctx.daily_mean(day) < float(p["heating_limit_c"])
         rng = stream(ctx.seed, "building", self.id, day.isoformat())
         draw = rng.random
         noise = float(p["noise"])
@@ -369,6 +403,12 @@ class BuildingLoad:
         water_h, kitchen_water_h = float(p["water_l_per_h"]), float(p["kitchen_water_l_per_h"])
         night_water = float(p["night_water_l_per_h"]) * per_slot
         heating_kind = str(p["heating"])
+        electric, heat_pump = heating_kind == "electric", heating_kind == "heat_pump"
+        ua = self.ua
+        # Faults outside the day's slots change none of them (they would add exact zeros).
+        slots_end = start + n * SLOT_S
+        forced = [f for f in self._forced if f[0] < slots_end and f[1] > start]
+        flushes = [f for f in self._flushes if f[0] < slots_end and f[1] > start]
         outside_c = ctx.outside(start, n)
         power, water, indoor = [0.0] * n, [0.0] * n, [0.0] * n
         for i in range(n):
@@ -379,38 +419,41 @@ class BuildingLoad:
             # Uniform noise of unit variance: cheaper than Gaussian draws, as good for a meter.
             w = baseload * (1 + 0.07 * (draw() - 0.5))
             if o > 0:
-                w += o * occupied_w * max(0.2, 1 + noise * 3.46 * (draw() - 0.5))
+                busy = 1 + noise * 3.46 * (draw() - 0.5)
+                w += o * occupied_w * (busy if busy > 0.2 else 0.2)
                 w += o * (lighting_w * (1.0 if mid < rise or mid >= set_ else 0.35) + hot_water_w)
             w += kitchen[i] * kitchen_w
             target = comfort if wanted[i] > 0 else setback
             heating = in_season
-            for forced in self.heating_on:
-                if forced.active(mid):
-                    target, heating = forced.size["setpoint_c"], True
-            demand = (
-                self.ua * max(0.0, target - outside - (2.0 if o > 0 else 0.5)) if heating else 0.0
-            )
-            if heating_kind == "electric":
+            for onset, until, setpoint in forced:
+                if onset <= mid < until:
+                    target, heating = setpoint, True
+            demand = 0.0
+            if heating:
+                gap = target - outside - (2.0 if o > 0 else 0.5)
+                demand = ua * (gap if gap > 0.0 else 0.0)
+            if electric:
                 w += demand
-            elif heating_kind == "heat_pump":
-                w += demand / min(4.0, max(1.8, 2.6 + 0.06 * outside))
+            elif heat_pump:
+                cop = 2.6 + 0.06 * outside
+                w += demand / (4.0 if cop >= 4.0 else cop if cop > 1.8 else 1.8)
             elif demand > 0:
                 w += aux_w
-            power[i] = max(0.0, w)
+            power[i] = w if w > 0.0 else 0.0
             if heating:
-                indoor[i] = max(target, 0.35 * outside + 12.0) - 0.4 + 0.5 * (draw() - 0.5)
+                floor = 0.35 * outside + 12.0
+                indoor[i] = (floor if floor > target else target) - 0.4 + 0.5 * (draw() - 0.5)
             else:
                 indoor[i] = 0.45 * outside + 11.5 + 1.5 * o + 0.5 * (draw() - 0.5)
             litres = night_water + kitchen[i] * kitchen_water_h * per_slot
             if o > 0:
                 litres += o * water_h * per_slot * (0.5 + draw())
-            for flush in self.flushes:
-                litres += flush.size["flow_l_h"] * flush.overlap_s(t0, t0 + SLOT_S) / 3600
+            for onset, until, flow in flushes:
+                overlap = min(t0 + SLOT_S, until) - max(t0, onset)
+                litres += flow * (overlap if overlap > 0.0 else 0.0) / 3600
             water[i] = litres
-        energy_cum, water_cum = [0.0] * n, [0.0] * n
-        for i in range(1, n):
-            energy_cum[i] = energy_cum[i - 1] + power[i - 1] * SLOT_S / 3.6e6
-            water_cum[i] = water_cum[i - 1] + water[i - 1]
+        energy_cum = list(accumulate((w * SLOT_S / 3.6e6 for w in power[:-1]), initial=0.0))
+        water_cum = list(accumulate(water[:-1], initial=0.0))
         return _Day(start, power, energy_cum, water, water_cum, indoor, occ)
 
     def day(self, day: date) -> _Day:
@@ -434,10 +477,17 @@ class BuildingLoad:
         return self._prefix_kwh[index], self._prefix_l[index]
 
     def _slot(self, ts: float) -> tuple[date, _Day, int, float]:
+        """(local day, its slots, slot index, seconds into it) of ``ts``; a meter's state asks
+        it several times of the same instant."""
+        last_ts, last = self._last_slot
+        if ts == last_ts and last is not None:
+            return last
         day = self.ctx.local_date(ts)
         d = self.day(day)
         i = min(len(d.power_w) - 1, max(0, int((ts - d.start) // SLOT_S)))
-        return day, d, i, ts - (d.start + i * SLOT_S)
+        found = day, d, i, ts - (d.start + i * SLOT_S)
+        self._last_slot = (ts, found)
+        return found
 
     # -- what meters read ----------------------------------------------------------------------
 
@@ -601,14 +651,25 @@ class BinModel(DeviceModel):
             "full_distance_mm": float(full),
         }
         self.full_events = [a for a in anomalies if a.type == "bin_full"]
+        # Each frame looks back to the last collection and sums the days since: memoised.
+        self._collections: dict[date, float | None] = {}
+        self._deposits: dict[date, tuple[float, float, float]] = {}
 
     def collected_at(self, day: date) -> float | None:
         """When the truck empties the bin on local ``day``, or None."""
-        if day.weekday() not in self.collection or day.isocalendar().week % self.every_weeks:
-            return None
-        a, b = self.collect_at
-        minute = a + (b - a) * unit(self.ctx.seed, self.dev_eui, "collect", day.isoformat())
-        return self.ctx.local_clock(day, round(minute))
+        try:
+            return self._collections[day]
+        except KeyError:
+            pass
+        when = None
+        if day.weekday() in self.collection and not day.isocalendar().week % self.every_weeks:
+            a, b = self.collect_at
+            minute = a + (b - a) * unit(self.ctx.seed, self.dev_eui, "collect", day.isoformat())
+            when = self.ctx.local_clock(day, round(minute))
+        if len(self._collections) > 512:
+            self._collections.clear()
+        self._collections[day] = when
+        return when
 
     def deposited(self, day: date) -> float:
         """Fill gained over the whole local ``day`` (%)."""
@@ -618,17 +679,30 @@ class BinModel(DeviceModel):
             self.rate * _WEEKDAY_FACTOR[day.weekday()] * seasonal * math.exp(rng.gauss(0.0, 0.25))
         )
 
+    def _deposit_window(self, day: date) -> tuple[float, float, float]:
+        """(08:00, 20:00, fill deposited in between) of local ``day``."""
+        found = self._deposits.get(day)
+        if found is None:
+            if len(self._deposits) > 512:
+                self._deposits.clear()
+            found = self._deposits[day] = (
+                self.ctx.local_clock(day, 8 * 60),
+                self.ctx.local_clock(day, 20 * 60),
+                self.deposited(day),
+            )
+        return found
+
     def _deposited_between(self, a: float, b: float) -> float:
         """Fill gained in [a, b): deposits spread over 08:00-20:00 local time."""
         total = 0.0
         day = self.ctx.local_date(a)
         while True:
-            open_, close = self.ctx.local_clock(day, 8 * 60), self.ctx.local_clock(day, 20 * 60)
+            open_, close, deposited = self._deposit_window(day)
             if open_ >= b:
                 break
             overlap = min(b, close) - max(a, open_)
             if overlap > 0:
-                total += self.deposited(day) * overlap / (close - open_)
+                total += deposited * overlap / (close - open_)
             day += timedelta(days=1)
         return total
 
@@ -691,6 +765,7 @@ class LightingCalendar:
         self.dim_to = parse_hours(f"00:00-{dim_to}")[1] % (24 * 60)
         self._days: dict[date, _LightDay] = {}
         self._prefix: list[tuple[float, float, int]] = [(0.0, 0.0, 0)]
+        self._before_epoch: tuple[float, float, int] | None = None
 
     @classmethod
     def shared(
@@ -755,11 +830,19 @@ class LightingCalendar:
             self._prefix.append((full + d.full_s, dim + d.dim_s, n + len(d.events)))
         return self._prefix[index]
 
+    def _epoch_day_part(self) -> tuple[float, float, int]:
+        """(full-power s, dimmed s, events) of the epoch's own day before the epoch instant."""
+        if self._before_epoch is None:
+            epoch_ts = self.ctx.epoch_ts
+            events = sum(1 for t, _ in self.day(self.ctx.epoch_day).events if t < epoch_ts)
+            self._before_epoch = (*self._partial(epoch_ts), events)
+        return self._before_epoch
+
     def cumulative(self, ts: float) -> tuple[float, float]:
         """(full-power seconds, dimmed seconds) lit from the epoch to ``ts``."""
         if ts <= self.ctx.epoch_ts:
             return 0.0, 0.0
-        first = self._partial(self.ctx.epoch_ts)
+        first = self._epoch_day_part()
         day = self.ctx.local_date(ts)
         full, dim, _ = self._before(day)
         part = self._partial(ts)
@@ -773,10 +856,9 @@ class LightingCalendar:
 
     def events_before(self, ts: float) -> int:
         day = self.ctx.local_date(ts)
-        first_day = self.ctx.epoch_day
         base = self._before(day)[2]
         count = base + sum(1 for t, _ in self.day(day).events if t < ts)
-        return count - sum(1 for t, _ in self.day(first_day).events if t < self.ctx.epoch_ts)
+        return count - self._epoch_day_part()[2]
 
     def lit(self, ts: float) -> tuple[bool, bool]:
         """(relay closed, dimmed) at ``ts``."""
@@ -812,6 +894,7 @@ class StreetlightModel(DeviceModel):
         )
         self.dim_pct = float(self.sim.get("dim_pct", 50))
         self.delay = 5 + 55 * unit(ctx.seed, self.dev_eui, "notify")
+        self.voltage_phase = unit(ctx.seed, self.dev_eui, "v") * 6
         self.failures = [a for a in anomalies if a.type == "lamp_out"]
 
     def _energy_norm(self, ts: float) -> tuple[float, float]:
@@ -844,7 +927,7 @@ class StreetlightModel(DeviceModel):
             "lamp_failure": failed,
             "dim_pct": level,
             "power_w": power,
-            "voltage_v": 230 + 4 * math.sin(ts / 7200 + unit(self.ctx.seed, self.dev_eui, "v") * 6),
+            "voltage_v": 230 + 4 * math.sin(ts / 7200 + self.voltage_phase),
             "energy_kwh": kwh,
             "lamp_hours": hours,
         }

@@ -41,6 +41,7 @@ from lorawatch.simulators.models import (
     WaterMeter,
     stream,
     unit,
+    unit_of,
 )
 from lorawatch.simulators.scenario import Anomaly, Scenario
 from lorawatch.simulators.weather import Weather
@@ -100,6 +101,11 @@ class SimUplink:
         return Message(self.topic, self.payload, self.time)
 
 
+_Rounding = tuple[dict[str, tuple[float, float]], dict[str, tuple[int, float]]]
+"""Of one device: (meter name: (counts per unit, index offset)), (reading: (inverse of its
+resolution or 0, resolution)), worked out once rather than for every frame."""
+
+
 @dataclass(slots=True)
 class _Device:
     dev_eui: str
@@ -112,6 +118,11 @@ class _Device:
     phase_ms: int
     interval_ms: int
     kinds: tuple[str, ...]
+    key: str
+    """``seed/dev_eui/``: the start of every per-frame :func:`unit` and :func:`stream` key."""
+    topic: str
+    encoder: encoders.Encoder
+    rounding: _Rounding
 
 
 class Simulation:
@@ -155,26 +166,31 @@ class Simulation:
                 "building": resolved.building,
                 "kind": resolved.kind,
             }
+            sim_device = SimDevice(
+                dev_eui=entry.dev_eui,
+                name=resolved.name,
+                profile=entry.decoder,
+                tags={k: v for k, v in tags.items() if v},
+                application_name=_APPLICATIONS.get(entry.kind, "capteurs"),
+                tenant_name=commune.name if commune else scenario.name,
+                distance_m=100 + 2400 * unit(seed, entry.dev_eui, "distance"),
+            )
             self.devices[entry.dev_eui] = _Device(
                 dev_eui=entry.dev_eui,
                 model=model,
                 decoder=entry.decoder,
                 params=resolved.params,
                 readings=frozenset(registry.get(entry.decoder).readings),
-                sim_device=SimDevice(
-                    dev_eui=entry.dev_eui,
-                    name=resolved.name,
-                    profile=entry.decoder,
-                    tags={k: v for k, v in tags.items() if v},
-                    application_name=_APPLICATIONS.get(entry.kind, "capteurs"),
-                    tenant_name=commune.name if commune else scenario.name,
-                    distance_m=100 + 2400 * unit(seed, entry.dev_eui, "distance"),
-                ),
+                sim_device=sim_device,
                 dev_addr=f"{int(unit(seed, entry.dev_eui, 'devaddr') * 2**25) | 0x26000000:08x}",
                 phase_ms=JITTER_MS
                 + round(unit(seed, entry.dev_eui, "phase") * (interval_ms - 2 * JITTER_MS)),
                 interval_ms=interval_ms,
                 kinds=kinds,
+                key=f"{seed}/{entry.dev_eui}/",
+                topic=topic(sim_device, "up", fmt),
+                encoder=encoders.get(entry.decoder),
+                rounding=_rounding(entry.decoder, resolved.params),
             )
         if problems:
             raise InventoryError(problems, str(scenario.path))
@@ -215,7 +231,7 @@ class Simulation:
     # -- the schedule ----------------------------------------------------------------------------
 
     def _report_ms(self, d: _Device, k: int) -> int:
-        jitter = round((unit(self.seed, d.dev_eui, "jitter", k) - 0.5) * 2 * JITTER_MS)
+        jitter = round((unit_of(f"{d.key}jitter/{k}") - 0.5) * 2 * JITTER_MS)
         return self.epoch_ms + d.phase_ms + k * d.interval_ms + jitter
 
     def _reports_before(self, d: _Device, t_ms: int) -> int:
@@ -243,22 +259,21 @@ class Simulation:
                     frames.append((t, self._reports_before(d, t) + model.events_before(ts), kind))
             day += timedelta(days=1)
         silent = model.silent_from * 1000
+        loss_rate, duplicate_rate = self.scenario.loss_rate, self.scenario.duplicate_rate
+        key = d.key
         out: list[tuple[int, bool, int, str, int]] = []
         for t, f_cnt, kind in frames:
             if t < self.epoch_ms or t >= silent:
                 continue
-            if unit(self.seed, d.dev_eui, "lost", f_cnt) < self.scenario.loss_rate:
+            if unit_of(f"{key}lost/{f_cnt}") < loss_rate:
                 continue
             if lo <= t < hi:
                 out.append((t, False, f_cnt, kind, t))
-            if unit(self.seed, d.dev_eui, "dup", f_cnt) < self.scenario.duplicate_rate:
+            if unit_of(f"{key}dup/{f_cnt}") < duplicate_rate:
                 later = (
                     t
                     + 300
-                    + round(
-                        unit(self.seed, d.dev_eui, "dup-delay", f_cnt)
-                        * (MAX_DUPLICATE_DELAY_MS - 300)
-                    )
+                    + round(unit_of(f"{key}dup-delay/{f_cnt}") * (MAX_DUPLICATE_DELAY_MS - 300))
                 )
                 if lo <= later < hi:
                     out.append((later, True, f_cnt, kind, t))
@@ -278,17 +293,17 @@ class Simulation:
         self, d: _Device, when: int, duplicate: bool, f_cnt: int, kind: str, frame_ms: int
     ) -> SimUplink:
         ts = frame_ms / 1000
-        state = on_air(d.decoder, d.params, d.model.state(ts), d.readings)
-        frame = encoders.get(d.decoder)({**state, "timestamp": math.floor(ts)}, d.params, kind)
+        state = _on_air(d.model.state(ts), d.readings, d.rounding)
+        frame = d.encoder({**state, "timestamp": math.floor(ts)}, d.params, kind)
         frame_time = _time(frame_ms)
-        rng = stream(self.seed, d.dev_eui, "frame", f_cnt)
+        rng = stream(f"{d.key}frame/{f_cnt}")
         event = uplink_event(
             d.sim_device, frame.f_port, frame.payload, f_cnt % 2**32, frame_time, rng
         )
         event["devAddr"] = d.dev_addr
         return SimUplink(
-            time=_time(when),
-            topic=topic(d.sim_device, "up", self.fmt),
+            time=_time(when) if duplicate else frame_time,
+            topic=d.topic,
             payload=encode(event, self.fmt),
             dev_eui=d.dev_eui,
             state=state,
@@ -313,22 +328,31 @@ class Simulation:
 def on_air(decoder: str, params: Params, state: State, readings: frozenset[str]) -> State:
     """The state as the device sends it: only what its frames carry, at the device's
     resolution, and meter indexes in whole pulses on top of the meter's index offset."""
-    out: State = {}
+    return _on_air(state, readings, _rounding(decoder, params))
+
+
+def _rounding(decoder: str, params: Params) -> _Rounding:
+    meters = {name: _meter_constant(name, params) for name in ("energy_kwh", "volume_m3")}
     resolution = {**_RESOLUTION, **_BY_DECODER.get(decoder, {})}
+    steps = {name: (round(1 / step) if step < 1 else 0, step) for name, step in resolution.items()}
+    return meters, steps
+
+
+def _on_air(state: State, readings: frozenset[str], rounding: _Rounding) -> State:
+    meters, steps = rounding
+    out: State = {}
     for name, value in state.items():
         if name not in readings:
             continue
         if isinstance(value, bool):
             out[name] = value
-        elif name in ("energy_kwh", "volume_m3"):
-            per_unit, offset = _meter_constant(name, params)
+        elif name in meters:
+            per_unit, offset = meters[name]
             out[name] = math.floor((value - offset) * per_unit + 1e-9) / per_unit + offset
-        elif name in resolution:
-            inverse = round(1 / resolution[name]) if resolution[name] < 1 else 0
+        elif name in steps:
+            inverse, step = steps[name]
             out[name] = (
-                round(value * inverse) / inverse
-                if inverse
-                else float(round(value / resolution[name]) * resolution[name])
+                round(value * inverse) / inverse if inverse else float(round(value / step) * step)
             )
         else:
             out[name] = value
