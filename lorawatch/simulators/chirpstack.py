@@ -59,12 +59,18 @@ def _uuid4(bits: int) -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
+@functools.lru_cache(maxsize=4096)
+def _link(distance_m: float) -> tuple[tuple[str, ...], float]:
+    """(gateways in reach, path loss in dB) of a device, the same for each of its frames."""
+    count = 1 + (distance_m < 1500) + (distance_m < 600)
+    return GATEWAYS[:count], -60 - 20 * max(0.0, (distance_m / 100)) ** 0.5
+
+
 def _rx(device: SimDevice, ns_time: str, rng: random.Random) -> list[dict[str, Any]]:
-    count = 1 + (device.distance_m < 1500) + (device.distance_m < 600)
+    gateways, path_loss = _link(device.distance_m)
     out = []
-    path_loss = -60 - 20 * max(0.0, (device.distance_m / 100)) ** 0.5
     gauss, randrange = rng.gauss, rng.randrange
-    for gw in GATEWAYS[:count]:
+    for gw in gateways:
         rssi = path_loss + gauss(0, 3)
         out.append(
             {

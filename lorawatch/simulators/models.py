@@ -78,10 +78,10 @@ class Context:
         default=(math.nan, date.min), init=False, repr=False, compare=False
     )
     """The last :meth:`local_date` asked: a frame's models ask it of one instant many times."""
+    epoch_day: date = field(init=False, repr=False, compare=False)
 
-    @property
-    def epoch_day(self) -> date:
-        return self.local_date(self.epoch_ts)
+    def __post_init__(self) -> None:
+        self.epoch_day = self.local_date(self.epoch_ts)
 
     def local_date(self, ts: float) -> date:
         last_ts, last_day = self._last_date
@@ -850,8 +850,8 @@ class LightingCalendar:
 
     def _partial(self, ts: float) -> tuple[float, float]:
         d = self.day(self.ctx.local_date(ts))
-        on = sum(max(0.0, min(b, ts) - a) for a, b in d.on)
-        dim = sum(max(0.0, min(b, ts) - a) for a, b in d.dimmed)
+        on = sum([max(0.0, min(b, ts) - a) for a, b in d.on])
+        dim = sum([max(0.0, min(b, ts) - a) for a, b in d.dimmed])
         return on - dim, dim
 
     def events_before(self, ts: float) -> int:

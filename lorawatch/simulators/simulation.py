@@ -19,6 +19,7 @@ import math
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 from typing import Final
 
 from lorawatch.core.errors import InventoryError
@@ -322,7 +323,7 @@ class Simulation:
         start_ms, end_ms = _ms_ceil(start), _ms_ceil(end)
         chosen = self.devices.values() if dev_euis is None else [self.devices[e] for e in dev_euis]
         streams = [self._device_uplinks(d, start_ms, end_ms) for d in chosen]
-        yield from heapq.merge(*streams, key=lambda u: (u.time, u.dev_eui, u.duplicate))
+        yield from heapq.merge(*streams, key=attrgetter("time", "dev_eui", "duplicate"))
 
 
 def on_air(decoder: str, params: Params, state: State, readings: frozenset[str]) -> State:

@@ -19,6 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 YEAR_S = 365.2425 * 86400.0
+_TWO_PI = 2 * math.pi
 # 2000-01-15 00:00 UTC, the coldest time of year in the seasonal term.
 _COLDEST = datetime(2000, 1, 15, tzinfo=UTC).timestamp()
 # Periods (days) and amplitudes (K) of the passing weather systems.
@@ -84,15 +85,15 @@ class Weather:
 
     def at(self, ts: float) -> float:
         """Temperature at Unix time ``ts``: coldest near dawn, warmest mid-afternoon."""
-        season = 2 * math.pi * (ts - _COLDEST) / YEAR_S
+        cos_season = math.cos(_TWO_PI * (ts - _COLDEST) / YEAR_S)
         # Wider daily swing in summer (long sunny days) than in a cloudy winter.
-        daily = self.daily_amplitude_c * (1 - 0.25 * math.cos(season))
+        daily = self.daily_amplitude_c * (1 - 0.25 * cos_season)
         solar_hour = (ts / 3600.0) % 24.0  # UTC is within an hour of solar time in Brittany
-        value = self.mean_c - self.seasonal_amplitude_c * math.cos(season)
-        value += daily * math.cos(2 * math.pi * (solar_hour - 14.5) / 24.0)
-        days = ts / 86400.0
+        value = self.mean_c - self.seasonal_amplitude_c * cos_season
+        value += daily * math.cos(_TWO_PI * (solar_hour - 14.5) / 24.0)
+        turns = _TWO_PI * (ts / 86400.0)
         for (period, amplitude), phase in zip(_SYNOPTIC, self.phases, strict=True):
-            value += amplitude * math.sin(2 * math.pi * days / period + phase)
+            value += amplitude * math.sin(turns / period + phase)
         for snap in self.cold_snaps:
             value += snap.at(ts)
         return value
