@@ -542,14 +542,15 @@ class BuildingLoad:
 
 def _spread(slots: list[float], start: float, a: float, b: float) -> None:
     """Add to each quarter-hour slot the fraction of it that [a, b) covers."""
-    n = len(slots)
-    first = max(0, int((a - start) // SLOT_S))
-    last = min(n - 1, int((b - start) // SLOT_S))
+    n, slot_s = len(slots), SLOT_S
+    first = max(0, int((a - start) // slot_s))
+    last = min(n - 1, int((b - start) // slot_s))
     for i in range(first, last + 1):
-        s0 = start + i * SLOT_S
-        overlap = min(b, s0 + SLOT_S) - max(a, s0)
+        s0 = start + i * slot_s
+        s1 = s0 + slot_s
+        overlap = (b if b < s1 else s1) - (s0 if s0 > a else a)
         if overlap > 0:
-            slots[i] += overlap / SLOT_S
+            slots[i] += overlap / slot_s
 
 
 def _meter_start(device: Device) -> float:
