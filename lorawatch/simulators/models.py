@@ -165,8 +165,12 @@ class Battery:
         return min(100.0, max(0.0, level))
 
     def volts(self, ts: float) -> float:
-        """A lithium-thionyl chloride cell: about 3.65 V new, 3.0 V when exhausted."""
-        return 3.0 + 0.65 * self.pct(ts) / 100
+        return _cell_volts(self.pct(ts))
+
+
+def _cell_volts(pct: float) -> float:
+    """A lithium-thionyl chloride cell: about 3.65 V new, 3.0 V when exhausted."""
+    return 3.0 + 0.65 * pct / 100
 
 
 class DeviceModel:
@@ -196,7 +200,8 @@ class DeviceModel:
         raise NotImplementedError
 
     def common(self, ts: float) -> State:
-        return {"battery_pct": self.battery.pct(ts), "battery_v": self.battery.volts(ts)}
+        pct = self.battery.pct(ts)
+        return {"battery_pct": pct, "battery_v": _cell_volts(pct)}
 
     def events(self, day: date) -> list[tuple[float, str]]:
         """Frames sent on a change of state during local ``day``: (Unix time, kind)."""
