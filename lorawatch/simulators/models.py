@@ -789,7 +789,7 @@ class LightingCalendar:
             return found
         start = self.ctx.day_start(day)
         end = self.ctx.day_start(day + timedelta(days=1))
-        sun = sun_times(day, self.latitude, self.longitude)
+        sun = self.ctx.sun(day, self.latitude, self.longitude)
         rise = sun.sunrise.timestamp() if sun.sunrise else (end if not sun.polar_day else start)
         set_ = sun.sunset.timestamp() if sun.sunset else (end if sun.polar_day else start)
         on = (
