@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from lorawatch.alerts import store as alert_tables
 from lorawatch.core.timeutil import us
 from lorawatch.gateway_bridge.dedup import frame_identity
 from lorawatch.pipeline.records import Batch, RawUplink
@@ -174,3 +175,32 @@ def test_a_version_4_file_is_put_in_arrival_order_in_place(tmp_path: Path) -> No
     again = SqliteStore(path)
     assert again.fetch("SELECT COUNT(*) FROM uplinks") == [(len(rows),)], "moved once"
     again.close()
+
+
+def test_alert_chunks_keyed_by_subject_are_moved_to_sequence_order(tmp_path: Path) -> None:
+    path = tmp_path / "alerts.sqlite"
+    db = sqlite3.connect(path)
+    db.execute(
+        "CREATE TABLE alert_series (rule TEXT NOT NULL, subject TEXT NOT NULL,"
+        " seq INTEGER NOT NULL, latest REAL NOT NULL, deltas TEXT NOT NULL,"
+        " PRIMARY KEY (rule, subject, seq)) WITHOUT ROWID"
+    )
+    rows = [("water", f"m{k % 3}", k, float(k), f"[{k}]") for k in range(1, 10)]
+    db.executemany("INSERT INTO alert_series VALUES (?,?,?,?,?)", rows)
+    db.commit()
+    db.close()
+    store = SqliteStore(path)
+    alert_tables.create(store)
+    assert store.fetch("SELECT * FROM alert_series") == rows, "read back in sequence order"
+    assert [
+        r[1]
+        for r in sorted(store.fetch("PRAGMA table_info(alert_series)"), key=lambda r: r[5])
+        if r[5]
+    ] == [
+        "seq",
+        "rule",
+        "subject",
+    ]
+    alert_tables.create(store)  # opened again: nothing to move
+    assert store.fetch("SELECT COUNT(*) FROM alert_series") == [(len(rows),)]
+    store.close()

@@ -31,6 +31,7 @@ from typing import Any, Protocol
 from lorawatch.alerts.config import Severity
 from lorawatch.alerts.model import Alert, AlertState
 from lorawatch.core.timeutil import from_us
+from lorawatch.stores.sqlite_schema import rekey
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS alerts (
@@ -71,9 +72,12 @@ CREATE TABLE IF NOT EXISTS alert_state (
 CREATE TABLE IF NOT EXISTS alert_series (
     rule TEXT NOT NULL, subject TEXT NOT NULL, seq INTEGER NOT NULL, latest REAL NOT NULL,
     deltas TEXT NOT NULL,
-    PRIMARY KEY (rule, subject, seq)
+    PRIMARY KEY (seq, rule, subject)
 ) WITHOUT ROWID;
 """
+"""``alert_series`` is keyed by sequence first: each batch appends its chunks (one per subject
+it changed) instead of rewriting a page per subject, and the engine reads them back in that
+order. A file whose chunks are keyed by subject first is moved once (:func:`create`)."""
 
 ALERT_COLUMNS = (
     "id, rule, kind, subject, severity, state, commune, building, device, title, message, "
@@ -100,6 +104,7 @@ def create(db: Database) -> None:
         for statement in SCHEMA.split(";"):
             if statement.strip():
                 conn.execute(statement)
+        rekey(conn, SCHEMA, "alert_series", ["seq", "rule", "subject"])
         columns = {row[1] for row in conn.execute("PRAGMA table_info(alert_events)")}
         if "at_us" not in columns:  # a file from before at_us: its events read time_us
             conn.execute("ALTER TABLE alert_events ADD COLUMN at_us INTEGER")

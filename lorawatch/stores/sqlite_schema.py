@@ -234,12 +234,13 @@ def _key_columns(db: sqlite3.Connection, table: str) -> list[str]:
     return sorted(pk, key=pk.__getitem__)
 
 
-def _rebuilt(db: sqlite3.Connection, table: str, key: list[str]) -> bool:
-    """Copy ``table`` into the layout :data:`SCHEMA` gives it now (another primary key), in
-    key order, and drop the old one; False if it has that layout already."""
+def rekey(db: sqlite3.Connection, schema: str, table: str, key: list[str]) -> bool:
+    """Copy ``table`` into the layout ``schema`` (a script of ``CREATE TABLE IF NOT EXISTS``)
+    gives it now, another primary key, in key order, and drop the old one; False if it has
+    that layout already. Indexes on the old table go with it: the caller makes them again."""
     if _key_columns(db, table) == key:
         return False
-    ddl = next(part for part in SCHEMA.split(";") if f"EXISTS {table} (" in part)
+    ddl = next(part for part in schema.split(";") if f"EXISTS {table} (" in part)
     db.execute(ddl.replace(f"EXISTS {table} (", f"EXISTS {table}_new ("))
     columns = ", ".join(row[1] for row in db.execute(f"PRAGMA table_info({table})"))
     db.execute(
@@ -259,7 +260,7 @@ def to_arrival_order(db: sqlite3.Connection) -> bool:
     chunks in sequence order.
     """
     if _key_columns(db, "uplinks") == ["time_us", "dev_eui", "f_cnt"]:
-        return _rebuilt(db, "meter_window", ["seq", "key"])
+        return rekey(db, SCHEMA, "meter_window", ["seq", "key"])
     log.info("putting raw uplinks in time order, once")
     latest: dict[str, list[tuple[int, int]]] = defaultdict(list)
     for dev_eui, time_us, f_cnt in db.execute(
@@ -275,9 +276,9 @@ def to_arrival_order(db: sqlite3.Connection) -> bool:
             for dev, frames in latest.items()
         ],
     )
-    _rebuilt(db, "uplinks", ["time_us", "dev_eui", "f_cnt"])
+    rekey(db, SCHEMA, "uplinks", ["time_us", "dev_eui", "f_cnt"])
     db.execute("CREATE UNIQUE INDEX IF NOT EXISTS uplinks_uid ON uplinks (uid)")
-    _rebuilt(db, "meter_window", ["seq", "key"])
+    rekey(db, SCHEMA, "meter_window", ["seq", "key"])
     return True
 
 
