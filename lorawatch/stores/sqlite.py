@@ -178,6 +178,12 @@ CACHE_KIB = 8_192
 """SQLite's page cache of the connection that writes the batches, in KiB. 150,000 uplinks of
 200 meters through the pipeline in process (as ``python -m bench.memory``), two runs each:
 8 MB took 96-100 µs of CPU per uplink, 16 MB 102-105 µs and 8 MB more memory, 4 MB 108-113."""
+STATE_CACHE_KIB = 4_096
+"""The same cache when the file holds no readings (``store.outputs`` without ``sqlite``): its
+batches append (schema 5) and 4 MB does as well as 8. 100,000 uplinks of the ingest bench's
+backlog through the state-file write that ``python -m bench.stages`` times, three runs each:
+19-21 µs of CPU per uplink with either, 4 MB less memory; with the readings in the file,
+4 MB doubled its writes and system time, so that case keeps :data:`CACHE_KIB`."""
 READ_CACHE_KIB = 2_000
 """SQLite's page cache of the other connections, in KiB (SQLite's default)."""
 
@@ -259,7 +265,8 @@ class SqliteStore:
             # grow with the backlog it drained; a few MB on this one alone stay within a few
             # % of 64 MB's CPU per uplink (CACHE_KIB; bench/backfill.py, bench/memory.py).
             with self._connection() as db:
-                db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+                kib = CACHE_KIB if self.keeps_readings else STATE_CACHE_KIB
+                db.execute(f"PRAGMA cache_size=-{kib}")
             self._local.batches = True
         try:
             with self.transaction() as db:
