@@ -204,3 +204,20 @@ def test_alert_chunks_keyed_by_subject_are_moved_to_sequence_order(tmp_path: Pat
     alert_tables.create(store)  # opened again: nothing to move
     assert store.fetch("SELECT COUNT(*) FROM alert_series") == [(len(rows),)]
     store.close()
+
+
+def test_a_damaged_devices_row_is_written_again_not_fatal(tmp_path: Path) -> None:
+    path = tmp_path / "lw.sqlite"
+    store = SqliteStore(path)
+    store.write(Batch(uplinks=[frame(DEVICES[0], 0, 1)]))
+    store.close()
+    db = sqlite3.connect(path)
+    db.execute("UPDATE devices SET recent = 'garbage ' || recent")
+    db.commit()
+    db.close()
+    store = SqliteStore(path)
+    assert store.uplink_times(DEVICES[0]) == [us(T0)], "the readable items still answer"
+    store.write(Batch(uplinks=[frame(DEVICES[0], 15, 2)]))
+    assert remembered(store) == by_device(store)
+    assert "garbage" not in store.fetch("SELECT recent FROM devices")[0][0]
+    store.close()

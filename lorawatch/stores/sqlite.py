@@ -91,6 +91,8 @@ class _Devices:
                     "SELECT recent FROM devices WHERE dev_eui = ?", (dev_eui,)
                 ).fetchone()
                 old = [] if row is None else frames(row[0])
+                if row is not None and len(old) < len(row[0].split()):
+                    log.warning("devices row partly unreadable, written again", dev_eui=dev_eui)
             recent = self.recent[dev_eui] = sorted({*new, *old}, reverse=True)[:RECENT]
             updates.append((dev_eui, *recent[0], " ".join(f"{t}/{f}" for t, f in recent)))
         db.executemany("INSERT OR REPLACE INTO devices VALUES (?,?,?,?)", updates)

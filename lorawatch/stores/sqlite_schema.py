@@ -283,8 +283,15 @@ def to_arrival_order(db: sqlite3.Connection) -> bool:
 
 
 def frames(recent: str) -> list[tuple[int, int]]:
-    """``devices.recent``: (time µs, frame counter) of the latest frames, newest first."""
-    return [(int(t), int(f)) for t, _, f in (item.partition("/") for item in recent.split())]
+    """``devices.recent``: (time µs, frame counter) of the latest frames, newest first. An item
+    that does not read (a row edited by hand) is left out: the next batch writes the row
+    again from what it holds, rather than every batch failing on it."""
+    out = []
+    for item in recent.split():
+        t, _, f = item.partition("/")
+        if t.lstrip("-").isdigit() and f.lstrip("-").isdigit():
+            out.append((int(t), int(f)))
+    return out
 
 
 def migrate(db: sqlite3.Connection) -> bool:
