@@ -60,7 +60,7 @@ READINGS_PART = {
     "consumption_quarters",
 }
 """The tables and indexes that hold readings, deltas and their rollup (either layout)."""
-RAW_PART = {"uplinks", "uplinks_uid"}
+RAW_PART = {"uplinks", "uplinks_frame", "uplinks_uid"}
 """Raw frames: kept ``store.raw_retention_days``, whatever the number of readings."""
 
 

@@ -153,7 +153,7 @@ def test_a_version_4_file_is_put_in_arrival_order_in_place(tmp_path: Path) -> No
 
     store = SqliteStore(path)
     assert store.fetch("PRAGMA user_version") == [(SCHEMA_VERSION,)]
-    assert ("uplinks_uid", 1) in [(r[1], r[2]) for r in store.fetch("PRAGMA index_list(uplinks)")]
+    assert ("uplinks_frame", 1) in [(r[1], r[2]) for r in store.fetch("PRAGMA index_list(uplinks)")]
     assert [r[1] for r in store.fetch("PRAGMA table_info(uplinks)") if r[5]] == [
         "dev_eui",
         "time_us",
@@ -220,4 +220,41 @@ def test_a_damaged_devices_row_is_written_again_not_fatal(tmp_path: Path) -> Non
     store.write(Batch(uplinks=[frame(DEVICES[0], 15, 2)]))
     assert remembered(store) == by_device(store)
     assert "garbage" not in store.fetch("SELECT recent FROM devices")[0][0]
+    store.close()
+
+
+def test_a_version_5_file_keys_its_identities_under_their_frame(tmp_path: Path) -> None:
+    """Version 6 replaces the index of the identities alone by one under (devEui, fCnt): the
+    same rows, still unique, and the de-duplicator's look-up is a search of it, not a scan."""
+    path = tmp_path / "v5.sqlite"
+    store = SqliteStore(path)
+    store.write(Batch(uplinks=[frame(dev, 15 * k, k) for dev in DEVICES for k in range(10)]))
+    store.close()
+    db = sqlite3.connect(path)
+    db.execute("DROP INDEX uplinks_frame")
+    db.execute("CREATE UNIQUE INDEX uplinks_uid ON uplinks (uid)")
+    db.execute("PRAGMA user_version = 5")
+    db.commit()
+    db.close()
+
+    store = SqliteStore(path)
+    assert store.fetch("PRAGMA user_version") == [(SCHEMA_VERSION,)]
+    indexes = {r[1]: r[2] for r in store.fetch("PRAGMA index_list(uplinks)")}
+    assert indexes.get("uplinks_frame") == 1 and "uplinks_uid" not in indexes
+    dev_eui, f_cnt, uid, time_us = store.fetch(
+        "SELECT dev_eui, f_cnt, uid, time_us FROM uplinks WHERE f_cnt = 4 LIMIT 1"
+    )[0]
+    assert store.uplink_time(dev_eui, f_cnt, uid) == time_us
+    assert store.uplink_time(dev_eui, f_cnt + 1, uid) is None
+    plan = " ".join(
+        str(r[3])
+        for r in store.fetch(
+            "EXPLAIN QUERY PLAN SELECT time_us FROM uplinks"
+            " WHERE dev_eui = ? AND f_cnt = ? AND uid = ?",
+            (dev_eui, f_cnt, uid),
+        )
+    )
+    assert "USING COVERING INDEX uplinks_frame" in plan or "USING INDEX uplinks_frame" in plan
+    store.write(Batch(uplinks=[frame(DEVICES[1], 60 + 3, 4)]))  # frame 4 again, a copy
+    assert store.fetch("SELECT COUNT(*) FROM uplinks") == [(30,)], "a copy stays out"
     store.close()

@@ -125,8 +125,10 @@ def test_a_batch_written_twice_is_stored_once(pg_dsn: str) -> None:
     )
     assert counts == [(3, 1, 1)]
     assert store.last_f_cnt("a1") == 2 and store.last_f_cnt("zz") is None
-    uid = store.fetch("SELECT uid, time_us FROM uplinks WHERE f_cnt = 7")[0]
-    assert store.uplink_time(uid[0]) == uid[1]
+    dev_eui, uid, time_us = store.fetch(
+        "SELECT dev_eui, uid, time_us FROM uplinks WHERE f_cnt = 7"
+    )[0]
+    assert store.uplink_time(dev_eui, 7, uid) == time_us
     store.close()
 
 

@@ -130,8 +130,10 @@ def event_us(event: Event) -> int:
 class Persisted(Protocol):
     """The identities already stored (the SQLite store)."""
 
-    def uplink_time(self, uid: int) -> int | None:
-        """Event time (µs since the epoch) of the stored uplink with this identity, or None."""
+    def uplink_time(self, dev_eui: str, f_cnt: int, uid: int) -> int | None:
+        """Event time (µs since the epoch) of the stored uplink with this identity, or None.
+        ``dev_eui`` and ``f_cnt`` (-1: none) are the frame's, which its identity was made of:
+        a store may key its identities under them, so that each batch appends to them."""
 
     def last_f_cnt(self, dev_eui: str) -> int | None:
         """The frame counter of the device's latest stored uplink, or None."""
@@ -191,9 +193,10 @@ class Deduplicator:
         or None when it is new (then the identity is the first free generation)."""
         if t is None:
             t = event_us(event)
+        frame = (event.dev_eui, -1 if event.f_cnt is None else event.f_cnt)
         for generation in range(MAX_GENERATIONS):
             uid = identity(event, message, generation)
-            known = self._known(uid)
+            known = self._known(uid, frame)
             if known is None:
                 return uid, None
             if abs(t - known) <= self.horizon_us:
@@ -207,14 +210,16 @@ class Deduplicator:
         width = max(self.horizon_us, 1)
         bucket = t // width
         for b in (bucket, bucket - 1, bucket + 1):
-            known = self._known(event_identity(event, b), events=True)
+            known = self._known(event_identity(event, b))
             if known is not None and abs(t - known) <= self.horizon_us:
                 return None
         uid = event_identity(event, bucket)
         self._pending[uid] = t
         return uid
 
-    def _known(self, uid: int, events: bool = False) -> int | None:
+    def _known(self, uid: int, frame: tuple[str, int] | None = None) -> int | None:
+        """Event time of the identity if pending, seen or stored; ``frame`` (devEui, fCnt) for
+        an uplink's, None for another event's."""
         found = self._pending.get(uid)
         if found is not None:
             return found
@@ -224,9 +229,9 @@ class Deduplicator:
         if self.persisted is None:
             return None
         self.lookups += 1
-        if events:
+        if frame is None:
             return self.persisted.event_time(uid)
-        return self.persisted.uplink_time(uid)
+        return self.persisted.uplink_time(*frame, uid)
 
     def commit(self, uids: list[int]) -> None:
         """Remember the identities of a durable batch; forget those past the window."""

@@ -76,9 +76,10 @@ class _Devices:
                 r
                 for r in rows
                 if db.execute(
-                    "SELECT time_us, dev_eui, f_cnt FROM uplinks WHERE uid = ?", (r[11],)
+                    "SELECT time_us FROM uplinks WHERE dev_eui = ? AND f_cnt = ? AND uid = ?",
+                    (r[0], r[2], r[11]),
                 ).fetchone()
-                == (r[1], r[0], r[2])
+                == (r[1],)
             ]
         by_device: dict[str, list[tuple[int, int]]] = defaultdict(list)
         for r in rows:
@@ -554,11 +555,14 @@ class SqliteStore:
             for dev, channel, t, value, commune, building, device, kind in rows
         ]
 
-    def uplink_time(self, uid: int) -> int | None:
+    def uplink_time(self, dev_eui: str, f_cnt: int, uid: int) -> int | None:
         """Event time (µs) of the stored uplink with this identity (the de-duplicator's
         authority, :class:`lorawatch.gateway_bridge.dedup.Persisted`)."""
         with self._connection() as db:
-            row = db.execute("SELECT time_us FROM uplinks WHERE uid = ?", (uid,)).fetchone()
+            row = db.execute(
+                "SELECT time_us FROM uplinks WHERE dev_eui = ? AND f_cnt = ? AND uid = ?",
+                (dev_eui, f_cnt, uid),
+            ).fetchone()
         return None if row is None else int(row[0])
 
     def event_time(self, uid: int) -> int | None:

@@ -101,13 +101,21 @@ same answers; writes go to the tables through :class:`SqliteStore`."""
 
 QUARTER_US = 900 * 1_000_000
 HOUR_US = 3600 * 1_000_000
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """``PRAGMA user_version``: 1 added ``consumption_quarters`` (rebuilt from ``consumption``);
 2 added the identities (``uplinks.uid``, ``dead_letters.key``, each under a unique index);
 3 the identity of ChirpStack's other events (``device_events.uid``, unique when set);
 4 moved readings, deltas and the rollup to the series layout (:func:`to_series`);
 5 put uplinks in time order and window chunks in sequence order, with ``devices``
-(:func:`to_arrival_order`)."""
+(:func:`to_arrival_order`); 6 keyed the uplinks' identities under their frame
+(:data:`FRAME_INDEX`)."""
+FRAME_INDEX = "CREATE UNIQUE INDEX IF NOT EXISTS uplinks_frame ON uplinks (dev_eui, f_cnt, uid)"
+"""The uplinks' unique identities, under the device and frame counter they were made of. Under
+the identity alone (``uplinks_uid``, versions 2-5) each batch wrote into pages spread over the
+whole index, more of them the longer the file: at the end of a 300,000-uplink backlog 7.7 KB
+written and 10.9 KB read per uplink, against 3.7 and 0.9 under the frame. A device's frame
+counter grows, so each batch appends at one place per device. The same rows are unique: an
+identity is made of its devEui and fCnt."""
 RECENT = 5
 """Latest uplinks of each device kept in ``devices.recent`` as ``time_us/f_cnt`` items,
 newest first (the device list tells a silent device by its usual interval between them)."""
@@ -154,7 +162,7 @@ def add_identities(db: sqlite3.Connection, horizon_us: int = 86_400 * 1_000_000)
     db.executemany(
         "UPDATE uplinks SET uid = ? WHERE dev_eui = ? AND time_us = ? AND f_cnt = ?", updates
     )
-    db.execute("CREATE UNIQUE INDEX IF NOT EXISTS uplinks_uid ON uplinks (uid)")
+    db.execute(FRAME_INDEX)
     keys: set[int] = set()
     letters: list[tuple[int, int]] = []
     doubled: list[tuple[int]] = []
@@ -277,7 +285,7 @@ def to_arrival_order(db: sqlite3.Connection) -> bool:
         ],
     )
     rekey(db, SCHEMA, "uplinks", ["time_us", "dev_eui", "f_cnt"])
-    db.execute("CREATE UNIQUE INDEX IF NOT EXISTS uplinks_uid ON uplinks (uid)")
+    db.execute(FRAME_INDEX)
     rekey(db, SCHEMA, "meter_window", ["seq", "key"])
     return True
 
@@ -310,6 +318,9 @@ def migrate(db: sqlite3.Connection) -> bool:
     moved = version < 4 and to_series(db, version)
     if version < 5:
         moved = to_arrival_order(db) or moved
+    if version < 6:
+        db.execute("DROP INDEX IF EXISTS uplinks_uid")
+        db.execute(FRAME_INDEX)
     for view in VIEWS:
         db.execute(view)
     if version < SCHEMA_VERSION:
