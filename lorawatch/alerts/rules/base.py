@@ -290,7 +290,9 @@ class Hourly(Chunked):
             self._spread(old[0], end, old[1], old[2], sign=-1.0)
         self._spread(start, end, value, gap, sign=1.0)
         self.changed[_key(meter, end)] = (start, end, value, gap)
-        self.ends[meter] = max(self.ends.get(meter, end), end)
+        ends = self.ends
+        if end > ends.get(meter, float("-inf")):
+            ends[meter] = end
         return True
 
     def _put(self, found: dict[tuple[str, float], tuple[float, float, bool]]) -> None:

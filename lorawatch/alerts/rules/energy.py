@@ -261,7 +261,8 @@ class Energy(Domain):
             if b is None:
                 place = Place(c.place.commune, c.place.building, "", "electricity")
                 b = self._new(c.place.building, place)
-            if b.hours.add(f"{c.dev_eui}|{c.channel}", ts(c.start), ts(c.end), c.value, c.gap):
+            start, end = c.start.timestamp(), c.end.timestamp()
+            if b.hours.add(f"{c.dev_eui}|{c.channel}", start, end, c.value, c.gap):
                 touched.add(c.place.building)
         out: list[Finding] = []
         for building in touched:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
 from lorawatch.alerts.config import Severity
@@ -44,6 +45,7 @@ FLEET = "_fleet"
 FLEET_SLACK_S = 300.0
 """How far past the fleet's newest uplink the silence clock may run."""
 FCNT_HOLD = timedelta(hours=24)
+_TIME = attrgetter("time")
 JOIN_GRACE_S = 3600.0
 HOURS_KEPT = 48
 """Hourly uplink counts kept before the ones out of the decode-error window are dropped."""
@@ -121,13 +123,20 @@ class Fleet(Domain):
         self.dirty.add(dev_eui)
         return d
 
-    def _device_rules(self, dev_eui: str, place: Place) -> tuple[_Device, bool, bool] | None:
-        """The device, whether its silence alert is open, whether its rules judge resets."""
+    def _device_rules(self, dev_eui: str, place: Place) -> tuple[_Device, bool, bool, bool] | None:
+        """The device, whether its silence alert is open, whether its rules judge resets,
+        whether a reset alert follows it (the findings are applied after the batch, so what
+        the alerts follow holds for the whole batch)."""
         d = self._device(dev_eui, place if place.kind else None)
         if d is None:
             return None
         fcnt = self.places.rules(d.place, dev_eui).on("fleet.fcnt_reset")
-        return d, self.s.is_open("fleet.silent", dev_eui), fcnt
+        return (
+            d,
+            self.s.is_open("fleet.silent", dev_eui),
+            fcnt,
+            self.s.tracked("fleet.fcnt_reset", dev_eui),
+        )
 
     def batch(self, batch: Batch) -> list[Finding]:
         out: list[Finding] = []
@@ -146,8 +155,8 @@ class Fleet(Domain):
         tracked = self.s.tracked
         received: datetime | None = None
         hour = 0
-        devices: dict[str, tuple[_Device, bool, bool] | None] = {}
-        for u in sorted(batch.uplinks, key=lambda u: u.time):
+        devices: dict[str, tuple[_Device, bool, bool, bool] | None] = {}
+        for u in sorted(batch.uplinks, key=_TIME):
             dev_eui = u.dev_eui
             if dev_eui in devices:
                 known = devices[dev_eui]
@@ -157,7 +166,7 @@ class Fleet(Domain):
                     decode_touched.add(dev_eui)  # only errors raise the rate; this may clear it
             if known is None:
                 continue
-            d, silent, fcnt_rule = known
+            d, silent, fcnt_rule, fcnt_followed = known
             t = u.time.timestamp()
             if t > self.newest:
                 self.newest = t
@@ -179,8 +188,14 @@ class Fleet(Domain):
                     d.hours = {h: v for h, v in d.hours.items() if h > hour - window * HOUR}
                     counts = d.hours[hour]
             counts[0] += 1
-            if u.f_cnt is not None:
-                out += self._fcnt(dev_eui, d, u.time, u.f_cnt, t, fcnt_rule)
+            f_cnt = u.f_cnt
+            if f_cnt is None:
+                continue
+            previous = d.fcnt
+            if previous is not None and f_cnt > previous and t >= d.fcnt_t and not fcnt_followed:
+                d.fcnt, d.fcnt_t = f_cnt, t  # the usual frame: what _fcnt does, finding nothing
+            else:
+                out += self._fcnt(dev_eui, d, u.time, f_cnt, t, fcnt_rule)
         if any(devices.values()):
             self.dirty.add(FLEET)
         for letter in batch.dead_letters:
@@ -195,15 +210,21 @@ class Fleet(Domain):
         for dev_eui in decode_touched:
             out += self._decode_rate(dev_eui, self.devices[dev_eui], batch)
         battery = [r for r in batch.readings if r.name in ("battery_pct", "battery_v")]
-        judged: dict[str, tuple[_Device, Rules] | None] = {}
-        for r in sorted(battery, key=lambda r: r.time):
+        judged: dict[str, tuple[_Device, Rules, bool] | None] = {}
+        for r in sorted(battery, key=_TIME):
             dev_eui = r.dev_eui
             if dev_eui in judged:
                 found = judged[dev_eui]
             else:
                 d = self._device(dev_eui, r.place if r.place.kind else None)
                 found = judged[dev_eui] = (
-                    None if d is None else (d, self.places.rules(d.place, dev_eui))
+                    None
+                    if d is None
+                    else (
+                        d,
+                        self.places.rules(d.place, dev_eui),
+                        self.s.tracked("fleet.battery", dev_eui),
+                    )
                 )
             if found is not None:
                 out += self._battery(dev_eui, *found, r.time, r.name, float(r.value))
@@ -253,9 +274,17 @@ class Fleet(Domain):
         return out
 
     def _battery(
-        self, dev_eui: str, d: _Device, rules: Rules, t: datetime, name: str, value: float
+        self,
+        dev_eui: str,
+        d: _Device,
+        rules: Rules,
+        followed: bool,
+        t: datetime,
+        name: str,
+        value: float,
     ) -> list[Finding]:
-        """``rules``: the device's (looked up once per batch)."""
+        """``rules``: the device's; ``followed``: whether a battery alert follows it (both
+        looked up once per batch)."""
         d.battery[name] = value
         if not rules.on("fleet.battery"):
             return []
@@ -294,7 +323,7 @@ class Fleet(Domain):
                     ),
                 )
             ]
-        if value >= low + margin:
+        if followed and value >= low + margin:
             return self.clear("fleet.battery", dev_eui, t, d.place)
         return []
 
