@@ -281,3 +281,23 @@ def test_identity_ignores_what_a_retransmission_changes() -> None:
     assert identity(a) != identity(a, generation=1)
     c = UplinkEvent("up", EUI, T0, dedup_id="one", f_cnt=7, f_port=85, payload=b"\x01\x03")
     assert identity(a) != identity(c)
+
+
+def test_a_frame_without_fcnt_redelivered_after_a_restart_is_stored_once(tmp_path: Path) -> None:
+    """No frame counter (a v4.0 event leaves out a zero, a proxy may drop it): the identity is
+    made of the deduplicationId, stored under fCnt -1, and a restart still finds it there."""
+
+    def no_fcnt(message: Message) -> Message:
+        event = json.loads(message.payload)
+        del event["fCnt"]
+        return Message(message.topic, json.dumps(event).encode(), message.received, 7, 1)
+
+    frames = [no_fcnt(up(1000 + 100 * i, 15 * i)) for i in range(3)]
+    svc = service(tmp_path)
+    svc.bridge.process(frames[:2])
+    svc = restarted(svc, tmp_path)
+    svc.bridge.process(frames)  # the broker redelivers what was not acked, then the new one
+    assert count(svc, "SELECT COUNT(*) FROM uplinks") == 3
+    assert count(svc, "SELECT COUNT(*) FROM uplinks WHERE f_cnt = -1") == 3
+    assert svc.metrics.registry.get_sample_value("lorawatch_duplicates_total") == 2
+    assert svc.bridge.dedup.lookups >= 2, "the copies were found in the file, not in memory"
