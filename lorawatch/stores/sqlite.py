@@ -94,7 +94,13 @@ class _Devices:
                 old = [] if row is None else frames(row[0])
                 if row is not None and len(old) < len(row[0].split()):
                     log.warning("devices row partly unreadable, written again", dev_eui=dev_eui)
-            recent = self.recent[dev_eui] = sorted({*new, *old}, reverse=True)[:RECENT]
+            if len(new) > 1:
+                new = sorted(set(new), reverse=True)
+            if old and new[-1] <= old[0]:  # a late or repeated frame: merged in its place
+                recent = sorted({*new, *old}, reverse=True)[:RECENT]
+            else:  # newer than every frame kept, as frames mostly come
+                recent = (new + old)[:RECENT]
+            self.recent[dev_eui] = recent
             updates.append((dev_eui, *recent[0], " ".join(f"{t}/{f}" for t, f in recent)))
         db.executemany("INSERT OR REPLACE INTO devices VALUES (?,?,?,?)", updates)
 
