@@ -99,3 +99,23 @@ def test_a_state_saved_before_the_chunks_keeps_its_deltas() -> None:
     assert list(series.take_changes()) == [f"m||{end:.6f}"]  # written as a chunk next
     assert series.add("m|", T0, end, 3.0, False)
     assert series.values[int(T0)] == pytest.approx(3.0)
+
+
+def test_saved_chunks_go_once_pruning_passes_their_latest_entry_late_ones_included() -> None:
+    """A batch looks through the saved chunks only once the pruning passed the oldest of them:
+    the chunks found stale are the same as a look through every chunk at every batch finds."""
+    series = Hourly()
+    for chunk in [(1, T0 + 10), (2, T0 + 20), (3, T0 + 5)]:
+        series.add_chunk(chunk)
+    assert series.stale_chunks() == []
+    series.prune(T0 + 15)
+    assert series.stale_chunks() == [(1, T0 + 10), (3, T0 + 5)]
+    assert series.chunks == [(2, T0 + 20)]
+    assert series.stale_chunks() == []
+    series.add_chunk((4, T0 + 12))  # a late delta's chunk, older than the pruning already
+    assert series.stale_chunks() == [(4, T0 + 12)]
+    series.set_chunks([(2, T0 + 20), (5, T0 + 1)])  # a rolled-back save puts chunks back
+    assert series.stale_chunks() == [(5, T0 + 1)]
+    series.prune(T0 + 30)
+    assert series.stale_chunks() == [(2, T0 + 20)]
+    assert series.chunks == []

@@ -240,7 +240,7 @@ class AlertEngine:
                 if changes:
                     self._seq += 1
                     added = (self._seq, max(e[1] for e in changes.values()))
-                    series.chunks.append(added)
+                    series.add_chunk(added)
                     chunk = _json([[k, *e] for k, e in changes.items()])
                     put.append((d.name, subject, *added, chunk))
                 stale = series.stale_chunks()
@@ -295,7 +295,7 @@ class AlertEngine:
             series.changed = {**u.changes, **series.changed}
             if u.added in series.chunks:
                 series.chunks.remove(u.added)
-            series.chunks = sorted(series.chunks + u.stale)
+            series.set_chunks(sorted(series.chunks + u.stale))
         del self._unsaved[since:]
 
     def _evaluate(

@@ -170,19 +170,34 @@ class Chunked:
         self.changed: dict[str, tuple[Any, ...]] = {}
         """Entries added or replaced since :meth:`take_changes` (the next chunk)."""
         self.chunks: list[tuple[int, float]] = []
-        """(sequence, latest time) of the saved chunks: one whose every entry was pruned goes."""
+        """(sequence, latest time) of the saved chunks: one whose every entry was pruned goes.
+        Added by :meth:`add_chunk`, replaced by :meth:`set_chunks`."""
         self.pruned = float("-inf")
+        self._oldest = float("inf")
+        """No saved chunk's latest time is below this: a batch finds none to delete without
+        looking through the chunks of weeks (each batch that changes a subject adds one)."""
 
     def take_changes(self) -> dict[str, tuple[Any, ...]]:
         """The entries added or replaced since the last call (the next chunk)."""
         out, self.changed = self.changed, {}
         return out
 
+    def add_chunk(self, chunk: tuple[int, float]) -> None:
+        self.chunks.append(chunk)
+        if chunk[1] < self._oldest:
+            self._oldest = chunk[1]
+
+    def set_chunks(self, chunks: list[tuple[int, float]]) -> None:
+        self.chunks = chunks
+        self._oldest = min((c[1] for c in chunks), default=float("inf"))
+
     def stale_chunks(self) -> list[tuple[int, float]]:
-        """Take the saved chunks whose every entry is pruned (to delete)."""
+        """Take the saved chunks whose every entry is pruned (to delete): a look through them
+        only once the pruning passed the oldest, about once an hour of data."""
+        if self._oldest > self.pruned:
+            return []
         stale = [c for c in self.chunks if c[1] <= self.pruned]
-        if stale:
-            self.chunks = [c for c in self.chunks if c[1] > self.pruned]
+        self.set_chunks([c for c in self.chunks if c[1] > self.pruned])
         return stale
 
     def restore(self, chunks: Iterable[tuple[int, float, list[list[Any]]]]) -> None:
@@ -210,7 +225,7 @@ class Log(Chunked):
     def restore(self, chunks: Iterable[tuple[int, float, list[list[Any]]]]) -> None:
         found: dict[str, tuple[Any, ...]] = {}
         for seq, latest, entries in chunks:
-            self.chunks.append((seq, latest))
+            self.add_chunk((seq, latest))
             for key, *entry in entries:
                 if entry[1] > self.pruned:
                     found[str(key)] = tuple(entry)
@@ -390,7 +405,7 @@ class Hourly(Chunked):
         delta replaces an earlier one; what was pruned is left out), after :meth:`from_json`."""
         found: dict[tuple[str, float], tuple[float, float, bool]] = {}
         for seq, latest, entries in chunks:
-            self.chunks.append((seq, latest))
+            self.add_chunk((seq, latest))
             for k, a, b, v, g in entries:
                 if b > self.pruned:
                     found[(str(k).rpartition("|")[0], float(b))] = (float(a), float(v), bool(g))
