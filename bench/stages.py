@@ -7,7 +7,13 @@ cost). No broker and no InfluxDB server: the receiver child's cost is in ``bench
 and the HTTP post is the server's time. What profiling chooses from, and where a change
 shows up: the stages add up to the service's own CPU per message in ``bench.ingest``.
 
-    python -m bench.stages [--messages 20000]
+Then the service's whole loop (prepare, line protocol and body, state file, finish) on fresh
+files, once in batches of 1,000 (a drain) and once in batches of ``--live-batch`` (20: a
+town's 80 uplinks a second gathered for 250 ms), where what a batch costs whatever its size
+(the transaction, the rules' per-subject saves) falls on a few uplinks; each half of the
+uplinks timed apart, so that a cost growing with the state kept shows.
+
+    python -m bench.stages [--messages 20000] [--live-batch 20]
 """
 
 from __future__ import annotations
@@ -49,6 +55,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--messages", type=int, default=20_000)
+    parser.add_argument(
+        "--live-batch", type=int, default=20, help="batch size of the live-rate loop"
+    )
     report.add_json_out(parser, "stages")
     args = parser.parse_args()
     ctx = report.context()
@@ -131,6 +140,10 @@ def main() -> None:
         )
         for store in [*service.stores, *state.stores]:
             store.close()
+        loops = {
+            size: whole_loop(root / f"loop{size}", messages, size)
+            for size in (size, args.live_batch)
+        }
     per_msg = {k: v / n * 1e6 for k, v in spent.items()}
     per_msg["of which dedup + decode + meters (prepare - parse)"] = (
         per_msg["prepare: parse + dedup + decode + meters"]
@@ -152,15 +165,32 @@ def main() -> None:
     bare = per_msg["bare: orjson.loads"]
     layout = per_msg[SERIES] / per_msg[WIDE]
     print(f"readings part, series layout / wide rows: {layout:.2f} (CPU)")
+    drain, live = loops[size], loops[args.live_batch]
+    for b, (first, second) in loops.items():
+        print(
+            f"{f'whole loop, batches of {b:,}: first half / second half':<64}"
+            f" {first:7.1f} / {second:.1f} µs/msg"
+        )
+    live_ratio = (live[0] + live[1]) / (drain[0] + drain[1])
+    growth = live[1] / live[0]
     report.write(
         args.json_out,
         "stages",
         ctx,
-        {"messages": n, "batch_size": size, "clock": "thread CPU time", "alerts": True},
+        {
+            "messages": n,
+            "batch_size": size,
+            "live_batch_size": args.live_batch,
+            "clock": "thread CPU time",
+            "alerts": True,
+        },
         {
             "us_per_message": per_msg,
             "service_influx_us": service_influx,
             "sqlite_series_over_wide_cpu": layout,
+            "whole_loop_us_per_message_halves": {str(b): list(v) for b, v in loops.items()},
+            "live_over_drain_cpu": live_ratio,
+            "live_second_over_first_half": growth,
         },
         [
             {
@@ -175,9 +205,57 @@ def main() -> None:
                 "ratio": f"service stages for InfluxDB output {service_influx:.0f} µs"
                 f" ({service_influx / bare:.0f}× the bare parse); SQLite readings part, series"
                 f" layout / wide rows of schema 2: {layout:.2f} (CPU)",
-            }
+            },
+            {
+                "benchmark": f"`stages`: the service's whole loop (prepare, line protocol and"
+                f" body, state file with the alert rules, finish) on fresh files, {n:,} uplinks"
+                f" in batches of {size:,} (a drain) and of {args.live_batch} (a town's live"
+                " rate), thread CPU time, each half of the uplinks apart",
+                "figure": f"batches of {args.live_batch}: {live[0]:.0f} µs an uplink in the"
+                f" first half, {live[1]:.0f} in the second",
+                "baseline": f"batches of {size:,}: {drain[0]:.0f} and {drain[1]:.0f} µs",
+                "ratio": f"live/drain {live_ratio:.2f}; live second/first half {growth:.2f}",
+            },
         ],
     )
+
+
+def whole_loop(root: Path, messages: list[Message], size: int) -> tuple[float, float]:
+    """CPU per uplink of the service's loop in batches of ``size``, InfluxDB as its only
+    output (never called: its body is made, not sent), for each half of ``messages``."""
+    from lorawatch.app.service import Service
+
+    root.mkdir()
+    settings = config.load(
+        None,
+        {
+            "inventory": {"path": str(root.parent / "inventory.toml")},
+            "store": {
+                "outputs": ["influxdb"],
+                "sqlite": {"path": str(root / "state.sqlite")},
+                "influxdb": {"url": "http://127.0.0.1:9", "spool_dir": str(root / "spool")},
+            },
+        },
+    )
+    service = Service(settings, source=NullSource())
+    bridge = service.bridge
+    copies = [Message(m.topic, m.payload, m.received) for m in messages]
+    halves = []
+    for half in (copies[: len(copies) // 2], copies[len(copies) // 2 :]):
+        chunks = [half[i : i + size] for i in range(0, len(half), size)]
+
+        def run(chunks: list[list[Message]] = chunks) -> None:
+            for chunk in chunks:
+                prepared = bridge.prepare(chunk)
+                lines = line_protocol.encode(prepared.batch)
+                gzip.compress(("\n".join(lines) + "\n").encode(), compresslevel=1)
+                service.sqlite.write(prepared.batch)
+                bridge._finish(prepared, True)
+
+        halves.append(timed(run) / len(half) * 1e6)
+    for store in service.stores:
+        store.close()
+    return halves[0], halves[1]
 
 
 if __name__ == "__main__":
