@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
 
@@ -39,6 +40,9 @@ from lorawatch.gateway_bridge.source import Message, NullSource
 from lorawatch.pipeline import line_protocol
 from lorawatch.pipeline.records import Batch
 from lorawatch.stores.sqlite import SqliteStore
+
+if TYPE_CHECKING:
+    from lorawatch.app.service import Service
 
 SERIES = "SQLite readings+deltas+rollup, series layout"
 WIDE = "SQLite readings+deltas+rollup, schema 2 wide rows"
@@ -75,20 +79,7 @@ def main() -> None:
             },
         )
         service = Service(settings, source=NullSource())
-        # The same service with InfluxDB as its only output (never called here): its SQLite
-        # file is the state file, written in each batch's transaction with the alert rules.
-        influx_only = config.load(
-            None,
-            {
-                "inventory": {"path": str(root / "inventory.toml")},
-                "store": {
-                    "outputs": ["influxdb"],
-                    "sqlite": {"path": str(root / "state.sqlite")},
-                    "influxdb": {"url": "http://127.0.0.1:9", "spool_dir": str(root / "spool")},
-                },
-            },
-        )
-        state = Service(influx_only, source=NullSource())
+        state = influx_only(root / "inventory.toml", root)
         bridge = service.bridge
         now = datetime.now(UTC)
         messages = [Message(t, p, now) for t, p in backlog(n)]
@@ -220,16 +211,15 @@ def main() -> None:
     )
 
 
-def whole_loop(root: Path, messages: list[Message], size: int) -> tuple[float, float]:
-    """CPU per uplink of the service's loop in batches of ``size``, InfluxDB as its only
-    output (never called: its body is made, not sent), for each half of ``messages``."""
+def influx_only(inventory_path: Path, root: Path) -> Service:
+    """The service with InfluxDB as its only output (never called here): its SQLite file, in
+    ``root``, is the state file, written in each batch's transaction with the alert rules."""
     from lorawatch.app.service import Service
 
-    root.mkdir()
     settings = config.load(
         None,
         {
-            "inventory": {"path": str(root.parent / "inventory.toml")},
+            "inventory": {"path": str(inventory_path)},
             "store": {
                 "outputs": ["influxdb"],
                 "sqlite": {"path": str(root / "state.sqlite")},
@@ -237,7 +227,14 @@ def whole_loop(root: Path, messages: list[Message], size: int) -> tuple[float, f
             },
         },
     )
-    service = Service(settings, source=NullSource())
+    return Service(settings, source=NullSource())
+
+
+def whole_loop(root: Path, messages: list[Message], size: int) -> tuple[float, float]:
+    """CPU per uplink of the service's loop in batches of ``size``, InfluxDB as its only
+    output (never called: its body is made, not sent), for each half of ``messages``."""
+    root.mkdir()
+    service = influx_only(root.parent / "inventory.toml", root)
     bridge = service.bridge
     copies = [Message(m.topic, m.payload, m.received) for m in messages]
     halves = []
