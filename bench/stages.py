@@ -64,6 +64,8 @@ def main() -> None:
     )
     report.add_json_out(parser, "stages")
     args = parser.parse_args()
+    if not 0 < args.live_batch < 1000:
+        parser.error("--live-batch must be between 1 and 999 (the drain's batches are 1,000)")
     ctx = report.context()
     logs.setup("warning")
     from lorawatch.app.service import Service
@@ -131,10 +133,7 @@ def main() -> None:
         )
         for store in [*service.stores, *state.stores]:
             store.close()
-        loops = {
-            size: whole_loop(root / f"loop{size}", messages, size)
-            for size in (size, args.live_batch)
-        }
+        loops = {b: whole_loop(root / f"loop{b}", messages, b) for b in (size, args.live_batch)}
     per_msg = {k: v / n * 1e6 for k, v in spent.items()}
     per_msg["of which dedup + decode + meters (prepare - parse)"] = (
         per_msg["prepare: parse + dedup + decode + meters"]
