@@ -427,19 +427,19 @@ def test_chirpstack_codec_errors_surface_in_health(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("outputs", "window", "applied", "warned"),
     [
-        (["sqlite"], 0, 4000, False),
-        (["sqlite"], 3000, 3000, True),
-        (["sqlite"], 4000, 4000, False),
-        (["influxdb"], 0, 6000, False),
-        (["influxdb"], 4000, 4000, True),
+        (["sqlite"], 0, 6000, False),
+        (["sqlite"], 4000, 4000, True),
+        (["sqlite"], 6000, 6000, False),
+        (["influxdb"], 0, 8000, False),
+        (["influxdb"], 6000, 6000, True),
     ],
 )
 def test_the_receive_window_holds_what_the_pipeline_holds(
     tmp_path: Path, outputs: list[str], window: int, applied: int, warned: bool
 ) -> None:
-    """Acks follow the last write: the broker's window must hold a batch being prepared and
-    one in each store's writer, or the stages wait for acks. 0 sizes it so; a smaller window
-    set by hand is warned about, with the number to set."""
+    """Acks follow the last write: the broker's window must hold a batch being prepared, one
+    in each store's writer and the next one on its way, or the stages wait for acks. 0 sizes
+    it so; a smaller window set by hand is warned about, with the number to set."""
     settings = config.load(
         None,
         {
@@ -462,7 +462,7 @@ def test_the_receive_window_holds_what_the_pipeline_holds(
     found = [e for e in logs if "receive_maximum" in e["event"]]
     assert bool(found) is warned
     if warned:
-        full = 2000 * (len(service.stores) + 1)
+        full = 2000 * (len(service.stores) + 2)
         assert f"mqtt.receive_maximum = {full} or 0" in found[0]["event"]
 
 

@@ -101,9 +101,10 @@ class MqttConfig(Section):
         ge=0,
         le=65535,
         description="MQTT 5 Receive Maximum: unacknowledged messages the broker may send at once. "
-        "0 sizes it from the pipeline: (write stages + 1) x store.batch_size, a batch being "
-        "prepared and one in each store's writer (3000 with InfluxDB and the state file, 2000 "
-        "with SQLite alone). Acks follow the last write: a smaller window leaves stages waiting.",
+        "0 sizes it from the pipeline: (write stages + 2) x store.batch_size, a batch being "
+        "prepared, one in each store's writer and one on its way (4000 with InfluxDB and the "
+        "state file, 3000 with SQLite alone). Acks follow the last write: a smaller window "
+        "leaves stages waiting.",
     )
     receiver: Literal["process", "thread"] = Field(
         "process",

@@ -187,12 +187,14 @@ CACHE_KIB = 8_192
 """SQLite's page cache of the connection that writes the batches, in KiB. 150,000 uplinks of
 200 meters through the pipeline in process (as ``python -m bench.memory``), two runs each:
 8 MB took 96-100 µs of CPU per uplink, 16 MB 102-105 µs and 8 MB more memory, 4 MB 108-113."""
-STATE_CACHE_KIB = 4_096
+STATE_CACHE_KIB = 2_048
 """The same cache when the file holds no readings (``store.outputs`` without ``sqlite``): its
-batches append (schema 5) and 4 MB does as well as 8. 100,000 uplinks of the ingest bench's
-backlog through the state-file write that ``python -m bench.stages`` times, three runs each:
-19-21 µs of CPU per uplink with either, 4 MB less memory; with the readings in the file,
-4 MB doubled its writes and system time, so that case keeps :data:`CACHE_KIB`."""
+batches append (schema 5), so a small cache does: over 200,000 uplinks of the ingest bench's
+backlog, 2 MB cost the state-file write ~2 µs of CPU per uplink more than 4 MB (most of it
+SQLite's own work and system time, outside the interpreter lock) and kept 2 MB less, which
+pays for the bridge's batch ahead (:func:`lorawatch.pipeline.bridge.window`); with the
+readings in the file, 4 MB doubled its writes and system time, so that case keeps
+:data:`CACHE_KIB`."""
 READ_CACHE_KIB = 2_000
 """SQLite's page cache of the other connections, in KiB (SQLite's default)."""
 
