@@ -62,7 +62,7 @@ def window(batch_size: int, stages: int) -> int:
     trip (broker, receiver, pipe) to arrive: without that one batch ahead, the bridge waited
     for them 0.7-1.1 s of a 7 s drain and prepared part-filled batches. With it (4,000 instead
     of 3,000 with InfluxDB and the state file) the ingest bench drained 1.2-2.6 % faster in
-    each of four runs, for ~2 MB more; a smaller window leaves a stage idle (2,000 drained
+    each of five runs, for 1-3 MB more; a smaller window leaves a stage idle (2,000 drained
     ~8 % slower), a larger one was no faster (65,535: MQTT's largest)."""
     return min((stages + 2) * batch_size, 65_535)
 
