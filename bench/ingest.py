@@ -27,6 +27,9 @@ of the same round.
 Per round and system: drain rate, CPU per message of all its processes (lorawatch: service +
 receiver child), peak RSS of all its processes (sum of each one's VmHWM), and the ratios; the
 points each wrote are counted and their pulse counters summed against the expected sum.
+InfluxDB's CPU while each system drains is reported apart: it runs on the same two cores, and
+what a system writes (points per uplink: lorawatch writes three, its reading, its consumption
+delta and its radio frame; the hand-written script one) is part of what the drain costs.
 Rounds rotate who drains first and each gets new uplinks: this machine's speed drifts by tens
 of percent from one minute to the next, and one round's ratio is at its mercy; ratios are
 reported as the median over rounds. Figures and settings go to bench/results/ingest.json.
@@ -270,6 +273,19 @@ def us_per_msg(r: dict[str, Any]) -> float:
     return float(r["cpu_s"] / r["messages"] * 1e6)
 
 
+def influx_cpu_s(influx: InfluxDB) -> float:
+    """CPU seconds the private InfluxDB has used so far."""
+    from bench import ingest_amqp  # the parent's (see the imports)
+
+    return ingest_amqp.tree_cpu_s(influx.proc.pid if influx.proc is not None else None)
+
+
+def influx_us(r: dict[str, Any]) -> float:
+    """InfluxDB's CPU per message while the system drained: the price of what it writes
+    (points per uplink, fields, request sizes), paid on the same two cores."""
+    return float(r.get("influx_cpu_s", 0.0) / r["messages"] * 1e6)
+
+
 def spread(values: list[float], fmt: str = ",.0f") -> str:
     lo, hi = min(values), max(values)
     return f"{lo:{fmt}}" if f"{lo:{fmt}}" == f"{hi:{fmt}}" else f"{lo:{fmt}}–{hi:{fmt}}"
@@ -360,6 +376,7 @@ def main() -> None:
                 results: dict[str, dict[str, Any]] = {}
                 for system in order:
                     theirs = by_name.get(system)
+                    influx_cpu = influx_cpu_s(influx)
                     if theirs is None:
                         results[system] = drain(system, args, broker, influx, root / f"r{r}")
                     else:
@@ -372,6 +389,7 @@ def main() -> None:
                             (r + 1) * args.messages,
                             boots[theirs.name],
                         )
+                    results[system]["influx_cpu_s"] = influx_cpu_s(influx) - influx_cpu
                 rounds.append(results)
                 show(r + 1, rounds[-1])
                 if rabbit is not None:
@@ -445,6 +463,10 @@ def main() -> None:
         f" CPU per message lorawatch/bare {summary['cpu_vs_bare']:.2f},"
         f" lorawatch/handwritten {summary['cpu_vs_handwritten']:.2f} (target <= 1.3)"
     )
+    print(
+        f"median over {len(rounds)} round(s): InfluxDB's CPU per message while each drained: "
+        + ", ".join(f"{k} {v:.0f} µs" for k, v in summary["influx_us_per_msg"].items())
+    )
     for peer in others:
         print(
             f"median over {len(rounds)} round(s): drain lorawatch/{peer.name}"
@@ -502,7 +524,8 @@ def show(n: int, results: dict[str, dict[str, Any]]) -> None:
         )
         print(
             f"round {n}: {role:<11} {rate(r):7,.0f} msg/s  CPU {us_per_msg(r):4.0f} µs/msg{extra}"
-            f"  peak RSS {r['peak_rss_mb']['total']:.0f} MB  drain/bare {rate(r) / bare_rate:.2f}",
+            f"  peak RSS {r['peak_rss_mb']['total']:.0f} MB  drain/bare {rate(r) / bare_rate:.2f}"
+            f"  InfluxDB's CPU {influx_us(r):.0f} µs/msg",
             flush=True,
         )
 
@@ -519,6 +542,11 @@ def summarise(rounds: list[dict[str, dict[str, Any]]]) -> dict[str, Any]:
         out[f"cpu_vs_{other}"] = med(
             lambda r, o=other: us_per_msg(r["lorawatch"]) / us_per_msg(r[o])
         )
+    out["influx_us_per_msg"] = {
+        system: med(lambda r, s=system: influx_us(r[s]))
+        for system in rounds[0]
+        if not system.startswith("amqp")
+    }
     return out
 
 
@@ -535,7 +563,8 @@ def readme_rows(
     def figures(role: str) -> str:
         return (
             f"{spread(col(role, rate))} msg/s, {spread(col(role, us_per_msg))} µs CPU/msg,"
-            f" peak RSS {spread(col(role, lambda r: r['peak_rss_mb']['total']))} MB"
+            f" peak RSS {spread(col(role, lambda r: r['peak_rss_mb']['total']))} MB;"
+            f" InfluxDB's CPU for its writes {spread(col(role, influx_us))} µs/msg"
         )
 
     lw = rounds[0]["lorawatch"]["settings"]
