@@ -29,7 +29,9 @@ receiver child), peak RSS of all its processes (sum of each one's VmHWM), and th
 points each wrote are counted and their pulse counters summed against the expected sum.
 InfluxDB's CPU while each system drains is reported apart: it runs on the same two cores, and
 what a system writes (points per uplink: lorawatch writes three, its reading, its consumption
-delta and its radio frame; the hand-written script one) is part of what the drain costs.
+delta and its radio frame; the hand-written script one) is part of what the drain costs. It
+includes InfluxDB's background work (compactions of what was written before) that overlaps the
+drain: read it over the rounds, not from one.
 Rounds rotate who drains first and each gets new uplinks: this machine's speed drifts by tens
 of percent from one minute to the next, and one round's ratio is at its mercy; ratios are
 reported as the median over rounds. Figures and settings go to bench/results/ingest.json.
