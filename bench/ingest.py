@@ -587,7 +587,7 @@ def readme_rows(
             f" ({spread(col('lorawatch', lambda r: r['settings'].get('start_cpu_s', 0.0)), '.2f')}"
             " s)",
             "figure": f"lorawatch {figures('lorawatch')} (receiver child"
-            f" {spread(receiver)} µs/msg of it; CPU and RSS of all its processes)",
+            f" {spread(receiver)} µs/msg of its CPU; CPU and RSS of all its processes)",
             "baseline": f"bare paho client parsing JSON: {figures('bare')}",
             "ratio": f"drain {summary['drain_vs_bare']:.2f}, CPU/msg {summary['cpu_vs_bare']:.2f}"
             " (medians)",
