@@ -7,6 +7,7 @@ with Retry-After). The spool and its ordering are checked the same way.
 
 from __future__ import annotations
 
+import gc
 import gzip
 import threading
 from collections.abc import Iterator
@@ -121,6 +122,33 @@ def store(tmp_path: Path, url: str, api: str, **extra: object) -> InfluxStore:
         **extra,
     }
     return InfluxStore(InfluxConfig(url=url, api=api, spool_dir=tmp_path / "spool", **settings))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("compressed", [True, False])
+def test_a_sent_body_is_let_go_at_once(tmp_path: Path, server: Contract, compressed: bool) -> None:
+    """httpx's response and request form reference cycles: a body they held would live until
+    the cyclic collector runs, rarely in the service (tune_gc); with ``gzip = false`` that was
+    47 MB more in a 100,000-uplink drain. Sent as-is when ``gzip = false``."""
+    s = store(tmp_path, server.url, "v1", gzip=compressed)
+    lines = [f"m,k=v f={i}i {i}" for i in range(20_000)]
+    first = lines[0].encode()
+
+    def sent_body(value: object) -> bool:
+        if not isinstance(value, bytes) or len(value) < 1000:
+            return False
+        return value[:2] == b"\x1f\x8b" if compressed else value.startswith(first)
+
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(3):
+            s.write_lines(lines)
+        holders = [o for o in gc.get_objects() if any(map(sent_body, gc.get_referents(o)))]
+    finally:
+        gc.enable()
+    assert holders == []
+    assert server.lines() == lines * 3
+    s.close()
 
 
 def test_v2_write_contract(tmp_path: Path, server: Contract) -> None:
