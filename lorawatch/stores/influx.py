@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import httpx
+import orjson
 import structlog
 
 from lorawatch.core import timeutil
@@ -331,17 +332,22 @@ class InfluxStore:
         """Run InfluxQL; return the series of the first statement."""
         params = {"db": self.cfg.database, "q": q, "epoch": "ns"}
         try:
-            response = self._client.get("/query", params=params, headers=self._headers)
+            # Read here, not into the response: it would keep the answer (a year of readings
+            # is megabytes) in a reference cycle until the cyclic collector runs (_post).
+            with self._client.stream("GET", "/query", params=params, headers=self._headers) as r:
+                status, content = r.status_code, b"".join(r.iter_bytes())
         except httpx.HTTPError as exc:
             raise StoreUnavailable(f"influxdb unreachable: {exc}") from exc
-        if response.status_code == 400:
-            error = response.json().get("error", "") if response.content else ""
-            raise StoreRejected(f"influxql error: {error or response.text[:300]} in {q}")
-        if response.status_code >= 300:
-            raise StoreRejected(
-                f"influxdb query answered {response.status_code}: {response.text[:300]}"
-            )
-        results = response.json().get("results", [])
+        text = content[:300].decode(errors="replace").strip()
+        if status == 400:
+            try:
+                error = str(orjson.loads(content).get("error", ""))
+            except (orjson.JSONDecodeError, AttributeError):  # not InfluxDB's JSON error
+                error = ""
+            raise StoreRejected(f"influxql error: {error or text} in {q}")
+        if status >= 300:
+            raise StoreRejected(f"influxdb query answered {status}: {text}")
+        results = orjson.loads(content).get("results", [])
         if results and "error" in results[0]:
             raise StoreRejected(f"influxql error: {results[0]['error']} in {q}")
         series: list[dict[str, Any]] = results[0].get("series", []) if results else []
