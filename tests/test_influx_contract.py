@@ -10,10 +10,11 @@ from __future__ import annotations
 import gc
 import gzip
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -34,6 +35,8 @@ from tests.conftest import DATA
 from tests.servers import InfluxDB, wait_until
 
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
+
+T = TypeVar("T")
 
 
 class Contract(ThreadingHTTPServer):
@@ -124,6 +127,20 @@ def store(tmp_path: Path, url: str, api: str, **extra: object) -> InfluxStore:
     return InfluxStore(InfluxConfig(url=url, api=api, spool_dir=tmp_path / "spool", **settings))  # type: ignore[arg-type]
 
 
+def with_collector_off(
+    action: Callable[[], T], kept: Callable[[object], bool]
+) -> tuple[T, list[object]]:
+    """``action``'s result, and the live objects then holding a value ``kept`` picks, the
+    cyclic collector off meanwhile (as good as never running, as in the service)."""
+    gc.collect()
+    gc.disable()
+    try:
+        result = action()
+        return result, [o for o in gc.get_objects() if any(map(kept, gc.get_referents(o)))]
+    finally:
+        gc.enable()
+
+
 @pytest.mark.parametrize("compressed", [True, False])
 def test_a_sent_body_is_let_go_at_once(tmp_path: Path, server: Contract, compressed: bool) -> None:
     """httpx's response and request form reference cycles: a body they held would live until
@@ -138,14 +155,7 @@ def test_a_sent_body_is_let_go_at_once(tmp_path: Path, server: Contract, compres
             return False
         return value[:2] == b"\x1f\x8b" if compressed else value.startswith(first)
 
-    gc.collect()
-    gc.disable()
-    try:
-        for _ in range(3):
-            s.write_lines(lines)
-        holders = [o for o in gc.get_objects() if any(map(sent_body, gc.get_referents(o)))]
-    finally:
-        gc.enable()
+    _, holders = with_collector_off(lambda: [s.write_lines(lines) for _ in range(3)], sent_body)
     assert holders == []
     assert server.lines() == lines * 3
     s.close()
@@ -162,13 +172,7 @@ def test_a_query_answer_is_let_go_at_once(
     def answer(value: object) -> bool:
         return isinstance(value, bytes) and value.startswith(b'{"results"')
 
-    gc.collect()
-    gc.disable()
-    try:
-        series = s.query("SELECT f FROM m")
-        holders = [o for o in gc.get_objects() if any(map(answer, gc.get_referents(o)))]
-    finally:
-        gc.enable()
+    series, holders = with_collector_off(lambda: s.query("SELECT f FROM m"), answer)
     assert holders == []
     assert len(series[0]["values"]) == 5_000
     with pytest.raises(StoreRejected, match=r"influxql error: .*SELEC f"):
