@@ -96,6 +96,34 @@ def test_require_tls_refuses_plaintext(tmp_path: Path) -> None:
     assert "mqtts://" in info.value.problems[0][1]
 
 
+@pytest.mark.parametrize(
+    ("text", "env", "expected"),
+    [("", None, "auto"), ("gzip = false", None, False), ("", "true", True), ("", "Auto", "auto")],
+)
+def test_influxdb_gzip_is_true_false_or_auto(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    text: str,
+    env: str | None,
+    expected: object,
+) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(f'[inventory]\npath = "i.toml"\n[store.influxdb]\n{text}\n')
+    if env is not None:
+        monkeypatch.setenv("LORAWATCH__STORE__INFLUXDB__GZIP", env)
+    assert config.load(path).store.influxdb.gzip == expected
+
+
+def test_a_wrong_gzip_names_the_three_choices_once(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[inventory]\npath = "i.toml"\n[store.influxdb]\ngzip = "maybe"\n')
+    with pytest.raises(ConfigError) as info:
+        config.load(path)
+    assert info.value.problems == [
+        ("store.influxdb.gzip", "true, false or auto is expected (got 'maybe')")
+    ]
+
+
 def test_not_toml_is_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "c.toml"
     path.write_text("[mqtt\n")

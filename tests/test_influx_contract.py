@@ -76,6 +76,7 @@ class Handler(BaseHTTPRequestHandler):
                     "path": url.path,
                     "query": parse_qs(url.query),
                     "auth": self.headers.get("Authorization"),
+                    "encoding": self.headers.get("Content-Encoding"),
                     "body": body.decode(),
                     "status": status,
                 }
@@ -158,6 +159,43 @@ def test_a_sent_body_is_let_go_at_once(tmp_path: Path, server: Contract, compres
     _, holders = with_collector_off(lambda: [s.write_lines(lines) for _ in range(3)], sent_body)
     assert holders == []
     assert server.lines() == lines * 3
+    s.close()
+
+
+@pytest.mark.parametrize(("setting", "encoding"), [("auto", None), (True, "gzip"), (False, None)])
+def test_bodies_go_gzip_unless_influxdb_is_on_this_machine(
+    tmp_path: Path, server: Contract, setting: object, encoding: str | None
+) -> None:
+    """``gzip = "auto"`` (the default) sends plain bodies to a loopback InfluxDB, where
+    compressing costs CPU on both sides for no bandwidth; a spooled batch (gzip on disk
+    whatever the setting) goes the same way once InfluxDB is back."""
+    s = store(tmp_path, server.url, "v1", gzip=setting)
+    s.write(batch(1))
+    server.statuses.append((503, {}, "down"))
+    s.write(batch(2))
+    assert s.wait_drained(5.0)
+    assert [r["encoding"] for r in server.requests] == [encoding] * 3
+    assert [r["status"] for r in server.requests] == [204, 503, 204]
+    assert [line.rsplit(" ", 2)[1] for line in server.lines()] == [
+        "energy_kwh=1.0",
+        "energy_kwh=2.0",
+    ]
+    s.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "compress"),
+    [
+        ("http://127.0.0.1:8086", False),
+        ("http://localhost:8086", False),
+        ("http://[::1]:8086", False),
+        ("http://10.0.0.5:8086", True),
+        ("https://influx.example.org", True),
+    ],
+)
+def test_auto_compresses_for_a_remote_influxdb(tmp_path: Path, url: str, compress: bool) -> None:
+    s = store(tmp_path, url, "v1")
+    assert s.compress is compress
     s.close()
 
 

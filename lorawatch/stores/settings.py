@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from lorawatch.core.settings import Section, read_secret
@@ -37,13 +37,29 @@ class InfluxConfig(Section):
         SecretStr(""), description="API token (v2, v3); prefer the env variable."
     )
     token_file: Path | None = Field(None, description="File holding the API token.")
-    gzip: bool = Field(True, description="Compress write bodies.")
+    gzip: bool | Literal["auto"] = Field(
+        "auto",
+        description="Compress write bodies: true, false, or auto (compress unless the URL's "
+        "host is this machine: on loopback, compressing only costs CPU on both sides).",
+    )
     timeout_s: float = Field(10.0, gt=0, description="HTTP timeout per request.")
     spool_dir: Path = Field(
         Path("var/spool"),
         description="Batches wait here, in order, while InfluxDB is unreachable; survives restarts.",
     )
     spool_max_mb: int = Field(512, ge=1, description="Spool size limit; past it ingestion pauses.")
+
+    @field_validator("gzip", mode="before")
+    @classmethod
+    def _gzip_choice(cls, value: object) -> object:
+        """One clear error for a value that is none of the three (not one per union branch);
+        a boolean from the environment comes as text."""
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("auto", "true", "false"):
+            return text == "true" if text != "auto" else "auto"
+        raise PydanticCustomError("gzip_choice", "true, false or auto is expected")
 
     def secret_password(self) -> str:
         return read_secret(self.password, self.password_file)
