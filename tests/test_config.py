@@ -114,14 +114,18 @@ def test_influxdb_gzip_is_true_false_or_auto(
     assert config.load(path).store.influxdb.gzip == expected
 
 
-def test_a_wrong_gzip_names_the_three_choices_once(tmp_path: Path) -> None:
+def test_a_wrong_gzip_names_the_three_choices_once_in_the_readers_language(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "c.toml"
     path.write_text('[inventory]\npath = "i.toml"\n[store.influxdb]\ngzip = "maybe"\n')
     with pytest.raises(ConfigError) as info:
         config.load(path)
     assert info.value.problems == [
-        ("store.influxdb.gzip", "true, false or auto is expected (got 'maybe')")
+        ("store.influxdb.gzip", "possible values: true, false or 'auto' (got 'maybe')")
     ]
+    said = runner.invoke(app, ["--lang", "fr", "config", "check", str(path)]).output
+    assert "store.influxdb.gzip: valeurs possibles : true, false ou 'auto'" in said, said
 
 
 def test_not_toml_is_a_clear_error(tmp_path: Path) -> None:

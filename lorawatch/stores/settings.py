@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from lorawatch.core.reasons import OneOf
 from lorawatch.core.settings import Section, read_secret
 
 
@@ -59,7 +60,11 @@ class InfluxConfig(Section):
         text = str(value).strip().lower()
         if text in ("auto", "true", "false"):
             return text == "true" if text != "auto" else "auto"
-        raise PydanticCustomError("gzip_choice", "true, false or auto is expected")
+        raise PydanticCustomError(
+            "literal_error",
+            "possible values: {expected}",
+            {"expected": OneOf(("true", "false", repr("auto")))},
+        )
 
     def secret_password(self) -> str:
         return read_secret(self.password, self.password_file)
