@@ -510,7 +510,9 @@ def stored_points(influx: InfluxDB, database: str, measurement: str) -> dict[str
         f'SELECT COUNT("pulse_count"), SUM("pulse_count") FROM "{measurement}"', database
     )["results"][0]
     values = result["series"][0]["values"][0] if "series" in result else [0, 0, 0]
-    return {"points": int(values[1]), "pulse_sum": int(values[2])}
+    # A count of nothing is null, not 0: the measurement can exist before a point holding
+    # pulse_count is readable (a peer's first write landing while the bench polls).
+    return {"points": int(values[1] or 0), "pulse_sum": int(values[2] or 0)}
 
 
 def show(n: int, results: dict[str, dict[str, Any]]) -> None:
