@@ -250,20 +250,19 @@ class Energy(Domain):
     def batch(self, batch: Batch) -> list[Finding]:
         touched: set[str] = set()
         self._weather(batch)
+        buildings = self.buildings
         for c in batch.consumption:
-            if (
-                c.name != "energy_delta_kwh"
-                or c.place.kind != "electricity"
-                or not c.place.building
-            ):
+            place = c.place
+            building = place.building
+            if c.name != "energy_delta_kwh" or place.kind != "electricity" or not building:
                 continue
-            b = self.buildings.get(c.place.building)
+            b = buildings.get(building)
             if b is None:
-                place = Place(c.place.commune, c.place.building, "", "electricity")
-                b = self._new(c.place.building, place)
-            start, end = c.start.timestamp(), c.end.timestamp()
-            if b.hours.add(f"{c.dev_eui}|{c.channel}", start, end, c.value, c.gap):
-                touched.add(c.place.building)
+                b = self._new(building, Place(place.commune, building, "", "electricity"))
+            if b.hours.add(
+                f"{c.dev_eui}|{c.channel}", c.start.timestamp(), c.end.timestamp(), c.value, c.gap
+            ):
+                touched.add(building)
         out: list[Finding] = []
         for building in touched:
             self.dirty.add(building)
