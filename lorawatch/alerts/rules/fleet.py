@@ -48,6 +48,8 @@ FCNT_HOLD = timedelta(hours=24)
 _TIME = attrgetter("time")
 JOIN_GRACE_S = 3600.0
 HOURS_KEPT = 48
+CLEAR_MARGIN = {"battery_pct": 5.0, "battery_v": 0.05}
+"""How far above its threshold a battery must be for its alert to clear (no flapping)."""
 """Hourly uplink counts kept before the ones out of the decode-error window are dropped."""
 
 
@@ -210,25 +212,48 @@ class Fleet(Domain):
         for dev_eui in decode_touched:
             out += self._decode_rate(dev_eui, self.devices[dev_eui], batch)
         battery = [r for r in batch.readings if r.name in ("battery_pct", "battery_v")]
-        judged: dict[str, tuple[_Device, Rules, bool] | None] = {}
+        judged: dict[str, tuple[_Device, Rules, bool, dict[str, float]] | None] = {}
         for r in sorted(battery, key=_TIME):
             dev_eui = r.dev_eui
             if dev_eui in judged:
                 found = judged[dev_eui]
             else:
                 d = self._device(dev_eui, r.place if r.place.kind else None)
-                found = judged[dev_eui] = (
-                    None
-                    if d is None
-                    else (
-                        d,
-                        self.places.rules(d.place, dev_eui),
-                        self.s.tracked("fleet.battery", dev_eui),
-                    )
-                )
-            if found is not None:
-                out += self._battery(dev_eui, *found, r.time, r.name, float(r.value))
+                found = judged[dev_eui] = None if d is None else self._battery_rules(dev_eui, d)
+            if found is None:
+                continue
+            d, rules, followed, lows = found
+            name, value = r.name, float(r.value)
+            low = lows.get(name)
+            if low is not None and value >= low:
+                # A battery above its threshold, nearly every reading: what _battery does
+                # for it (the reading kept, its low run reset, an alert followed cleared).
+                d.battery[name] = value
+                run = d.low.get(name)
+                if run is None:
+                    d.low[name] = Run()
+                elif run.count or run.since or run.latest:
+                    run.see(0.0, False)
+                if followed and value >= low + CLEAR_MARGIN[name]:
+                    out += self.clear("fleet.battery", dev_eui, r.time, d.place)
+                continue
+            out += self._battery(dev_eui, d, rules, followed, r.time, name, value)
         return out
+
+    def _battery_rules(
+        self, dev_eui: str, d: _Device
+    ) -> tuple[_Device, Rules, bool, dict[str, float]]:
+        """What a batch's battery readings of a device are judged with, looked up once: its
+        rules, whether a battery alert follows it, and its thresholds per reading name (none
+        when the rule is off for it: :meth:`_battery` then keeps the reading only)."""
+        rules = self.places.rules(d.place, dev_eui)
+        cfg = rules.set.fleet
+        lows = (
+            {"battery_pct": cfg.battery_low_pct, "battery_v": cfg.battery_low_v}
+            if rules.on("fleet.battery")
+            else {}
+        )
+        return d, rules, self.s.tracked("fleet.battery", dev_eui), lows
 
     def tick(self, now: datetime) -> list[Finding]:
         ref = min(ts(now), self.newest + FLEET_SLACK_S)
@@ -289,11 +314,10 @@ class Fleet(Domain):
         if not rules.on("fleet.battery"):
             return []
         cfg = rules.set.fleet
-        low, margin, unit = (
-            (cfg.battery_low_pct, 5.0, "%")
-            if name == "battery_pct"
-            else (cfg.battery_low_v, 0.05, "V")
+        low, unit = (
+            (cfg.battery_low_pct, "%") if name == "battery_pct" else (cfg.battery_low_v, "V")
         )
+        margin = CLEAR_MARGIN[name]
         run = d.low.get(name)
         if run is None:
             run = d.low[name] = Run()
