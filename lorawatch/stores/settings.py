@@ -59,7 +59,7 @@ class InfluxConfig(Section):
             return value
         text = str(value).strip().lower()
         if text in ("auto", "true", "false"):
-            return text == "true" if text != "auto" else "auto"
+            return "auto" if text == "auto" else text == "true"
         raise PydanticCustomError(
             "literal_error",
             "possible values: {expected}",

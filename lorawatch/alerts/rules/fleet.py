@@ -48,9 +48,9 @@ FCNT_HOLD = timedelta(hours=24)
 _TIME = attrgetter("time")
 JOIN_GRACE_S = 3600.0
 HOURS_KEPT = 48
+"""Hourly uplink counts kept before the ones out of the decode-error window are dropped."""
 CLEAR_MARGIN = {"battery_pct": 5.0, "battery_v": 0.05}
 """How far above its threshold a battery must be for its alert to clear (no flapping)."""
-"""Hourly uplink counts kept before the ones out of the decode-error window are dropped."""
 
 
 @dataclass(slots=True)
