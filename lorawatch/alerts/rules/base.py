@@ -298,28 +298,6 @@ class Hourly(Chunked):
         d = self.deltas.get(meter)
         if d is None:
             d = self.deltas[meter] = _Deltas()
-        ends = self.ends
-        latest = ends.get(meter)
-        if latest is not None and end > latest and (ends_of := d.ends) and end > ends_of[-1]:
-            # A meter's next delta (nearly every one): appended and spread in one step; what
-            # put() and _spread() do for it, without their calls.
-            ends_of.append(end)
-            d.starts.append(start)
-            d.values.append(value)
-            d.gaps.append(gap)
-            hour = int(start // HOUR) * HOUR
-            span = end - start
-            if span > 0 and end <= hour + HOUR:
-                values = self.values
-                values[hour] = values.get(hour, 0.0) + value * span / span
-                if not gap:
-                    covered = self.covered
-                    covered[hour] = covered.get(hour, 0.0) + span
-            else:
-                self._spread(start, end, value, gap, sign=1.0)
-            self.changed[_key(meter, end)] = (start, end, value, gap)
-            ends[meter] = end
-            return True
         old = d.put(start, end, value, gap)
         if old is not None:
             if old == (start, value, gap):
@@ -327,7 +305,8 @@ class Hourly(Chunked):
             self._spread(old[0], end, old[1], old[2], sign=-1.0)
         self._spread(start, end, value, gap, sign=1.0)
         self.changed[_key(meter, end)] = (start, end, value, gap)
-        if latest is None or end > latest:
+        ends = self.ends
+        if end > ends.get(meter, float("-inf")):
             ends[meter] = end
         return True
 

@@ -226,16 +226,10 @@ class Fleet(Domain):
             name, value = r.name, float(r.value)
             low = lows.get(name)
             if low is not None and value >= low:
-                # A battery above its threshold, nearly every reading: what _battery does
-                # for it (the reading kept, its low run reset, an alert followed cleared).
+                # A battery above its threshold, nearly every reading: judged without
+                # looking the rule and its threshold up again.
                 d.battery[name] = value
-                run = d.low.get(name)
-                if run is None:
-                    d.low[name] = Run()
-                elif run.count or run.since or run.latest:
-                    run.see(0.0, False)
-                if followed and value >= low + CLEAR_MARGIN[name]:
-                    out += self.clear("fleet.battery", dev_eui, r.time, d.place)
+                out += self._battery_fine(dev_eui, d, followed, r.time, name, value, low)
                 continue
             out += self._battery(dev_eui, d, rules, followed, r.time, name, value)
         return out
@@ -317,37 +311,55 @@ class Fleet(Domain):
         low, unit = (
             (cfg.battery_low_pct, "%") if name == "battery_pct" else (cfg.battery_low_v, "V")
         )
-        margin = CLEAR_MARGIN[name]
+        if value >= low:
+            return self._battery_fine(dev_eui, d, followed, t, name, value, low)
         run = d.low.get(name)
         if run is None:
             run = d.low[name] = Run()
-        run.see(ts(t), value < low)
-        if value < low:
-            if not run.held(cfg.battery_confirm_readings, cfg.battery_confirm_min):
-                return []
-            where = self.places.where(d.place, dev_eui)
-            return [
-                Finding(
-                    "fleet.battery",
-                    dev_eui,
-                    t,
-                    True,
-                    Severity.WARNING,
-                    d.place,
-                    evidence=[Evidence(t, name, value, unit, d.place.device)],
-                    **self.places.say(
-                        "fleet.battery_pct" if unit == "%" else "fleet.battery_v",
-                        where=where,
-                        at=self.places.local(d.place, t),
-                        since=self.places.local(d.place, dt(run.since)),
-                        value=float(value),
-                        threshold=float(low),
-                        readings=run.count,
-                        **{name: value},
-                    ),
-                )
-            ]
-        if followed and value >= low + margin:
+        run.see(ts(t), True)
+        if not run.held(cfg.battery_confirm_readings, cfg.battery_confirm_min):
+            return []
+        where = self.places.where(d.place, dev_eui)
+        return [
+            Finding(
+                "fleet.battery",
+                dev_eui,
+                t,
+                True,
+                Severity.WARNING,
+                d.place,
+                evidence=[Evidence(t, name, value, unit, d.place.device)],
+                **self.places.say(
+                    "fleet.battery_pct" if unit == "%" else "fleet.battery_v",
+                    where=where,
+                    at=self.places.local(d.place, t),
+                    since=self.places.local(d.place, dt(run.since)),
+                    value=float(value),
+                    threshold=float(low),
+                    readings=run.count,
+                    **{name: value},
+                ),
+            )
+        ]
+
+    def _battery_fine(
+        self,
+        dev_eui: str,
+        d: _Device,
+        followed: bool,
+        t: datetime,
+        name: str,
+        value: float,
+        low: float,
+    ) -> list[Finding]:
+        """A battery at or above its threshold ``low``: its low run is over, and an alert that
+        follows it clears once it is a margin above (no flapping)."""
+        run = d.low.get(name)
+        if run is None:
+            d.low[name] = Run()
+        elif run.count or run.since or run.latest:
+            run.see(0.0, False)
+        if followed and value >= low + CLEAR_MARGIN[name]:
             return self.clear("fleet.battery", dev_eui, t, d.place)
         return []
 
