@@ -17,6 +17,15 @@ The child is a plain interpreter running :mod:`~lorawatch.gateway_bridge.receive
 (paho and the standard library), not a multiprocessing one: spawn re-imports what the target's
 arguments need and starts a resource-tracker process besides, 60 MB in all for a child that
 holds a window of messages (bench/memory.py --drain).
+
+The child forwards raw payloads and the parent parses them, although the parent is the
+busier process: taking over the child's parse costs the parent nearly as much as parsing.
+For the ingest bench's uplinks (1.1 KB of v4 JSON, batches of 1,000), the parent spends
+7.1 µs an uplink to unpickle the raw row and parse it, 5.8 µs to unpickle the parsed fields
+and build the :class:`~lorawatch.gateway_bridge.events.UplinkEvent`, 3.4 µs with a typed
+msgpack array instead of pickle: at best 3 % of the parent's CPU per message in
+``bench.ingest``, for a second copy of the bridge's topic, format and size rules in the child
+(measured on a 2-core AMD EPYC).
 """
 
 from __future__ import annotations
