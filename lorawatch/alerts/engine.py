@@ -49,8 +49,12 @@ from lorawatch.core.timeutil import from_us, us
 from lorawatch.gateway_bridge.settings import MqttConfig
 from lorawatch.inventory import Inventory
 from lorawatch.pipeline.records import Batch
+from lorawatch.stores import sqlite_rows
 
 log = structlog.get_logger(__name__)
+
+STATE_BYTES = 1 << 20
+"""The JSON of subjects' states (or chunks) written by one statement at most."""
 
 CURSOR = ("_evaluator", "cursor")
 """(rule, subject) of the elected evaluator's position in ``alert_state``: no domain's name."""
@@ -246,19 +250,20 @@ class AlertEngine:
                 stale = series.stale_chunks()
                 drop += [(d.name, subject, seq) for seq, _ in stale]
                 self._unsaved.append(_Unsaved(d, subject, changes, added, stale))
-        if states:
-            # Each state's JSON made as its row is written, not all first: an energy state
-            # with eight weeks of hours is ~250 KB, twenty of them at once a peak of 5 MB.
-            conn.executemany(
-                "INSERT OR REPLACE INTO alert_state VALUES (?,?,?,?)",
-                ((rule, subject, _json(state), stamp) for rule, subject, state in states),
-            )
-        if drop:
-            conn.executemany(
-                "DELETE FROM alert_series WHERE rule = ? AND subject = ? AND seq = ?", drop
-            )
-        if put:
-            conn.executemany("INSERT INTO alert_series VALUES (?,?,?,?,?)", put)
+        # Each state's JSON made as its statement needs it, not all first: an energy state
+        # with eight weeks of hours is ~250 KB, twenty of them at once a peak of 5 MB.
+        sqlite_rows.insert(
+            conn,
+            "INSERT OR REPLACE INTO alert_state",
+            ((rule, subject, _json(state), stamp) for rule, subject, state in states),
+            max_bytes=STATE_BYTES,
+        )
+        sqlite_rows.delete(
+            conn,
+            "DELETE FROM alert_series WHERE (seq, rule, subject)",
+            [(seq, rule, subject) for rule, subject, seq in drop],
+        )
+        sqlite_rows.insert(conn, "INSERT INTO alert_series", put, max_bytes=STATE_BYTES)
         return len(states)
 
     # -- evaluation --------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from lorawatch.core.timeutil import us
 from lorawatch.gateway_bridge.dedup import frame_identity, letter_key
 from lorawatch.pipeline.records import Batch, Consumption, DeadLetter, Place, StoredReading
 from lorawatch.pipeline.store import Bucket, Delta, HourStats, Interval
+from lorawatch.stores import sqlite_rows
 from lorawatch.stores.sqlite_schema import (
     HOUR_US,
     QUARTER_US,
@@ -102,7 +103,7 @@ class _Devices:
                 recent = (new + old)[:RECENT]
             self.recent[dev_eui] = recent
             updates.append((dev_eui, *recent[0], " ".join(f"{t}/{f}" for t, f in recent)))
-        db.executemany("INSERT OR REPLACE INTO devices VALUES (?,?,?,?)", updates)
+        sqlite_rows.insert(db, "INSERT OR REPLACE INTO devices", updates)
 
     def forget(self) -> None:
         self.recent.clear()
@@ -311,11 +312,12 @@ class SqliteStore:
             )
             for u in batch.uplinks
         ]
-        stored = db.executemany(
+        stored = sqlite_rows.insert(
+            db,
             "INSERT OR IGNORE INTO uplinks (dev_eui, time_us, f_cnt, f_port, payload, dedup_id,"
-            " received_us, format, rssi, snr, gateways, uid) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            " received_us, format, rssi, snr, gateways, uid)",
             rows,
-        ).rowcount
+        )
         if rows:
             self._devices.remember(db, rows, stored)
         if self.keeps_readings and (batch.readings or batch.consumption):
@@ -325,34 +327,31 @@ class SqliteStore:
         # have no identity: the same (time, code) again replaces its detail.
         events = batch.events
         if events:
-            db.executemany(
-                "INSERT OR IGNORE INTO device_events (dev_eui, time_us, kind, code, detail, uid)"
-                " VALUES (?,?,?,?,?,?)",
+            sqlite_rows.insert(
+                db,
+                "INSERT OR IGNORE INTO device_events (dev_eui, time_us, kind, code, detail, uid)",
                 [
                     (e.dev_eui, us(e.time), e.kind, e.code, e.detail, e.uid)
                     for e in events
                     if e.uid is not None
                 ],
             )
-            db.executemany(
-                "INSERT OR REPLACE INTO device_events (dev_eui, time_us, kind, code, detail)"
-                " VALUES (?,?,?,?,?)",
+            sqlite_rows.insert(
+                db,
+                "INSERT OR REPLACE INTO device_events (dev_eui, time_us, kind, code, detail)",
                 [
                     (e.dev_eui, us(e.time), e.kind, e.code, e.detail)
                     for e in events
                     if e.uid is None
                 ],
             )
-        if batch.meter_state:
-            db.executemany("INSERT OR REPLACE INTO meter_state VALUES (?,?)", batch.meter_state)
-        if batch.meter_window:
-            db.executemany(
-                "INSERT OR REPLACE INTO meter_window VALUES (?,?,?,?)", batch.meter_window
-            )
-        if batch.meter_window_drop:
-            db.executemany(
-                "DELETE FROM meter_window WHERE key = ? AND seq = ?", batch.meter_window_drop
-            )
+        sqlite_rows.insert(db, "INSERT OR REPLACE INTO meter_state", batch.meter_state)
+        sqlite_rows.insert(db, "INSERT OR REPLACE INTO meter_window", batch.meter_window)
+        sqlite_rows.delete(
+            db,
+            "DELETE FROM meter_window WHERE (seq, key)",
+            [(seq, key) for key, seq in batch.meter_window_drop],
+        )
 
     def _write_series(self, db: sqlite3.Connection, batch: Batch) -> None:
         """Readings and deltas, each a row of its series (added on first sight)."""
@@ -384,16 +383,17 @@ class SqliteStore:
                     f"DELETE FROM {table} WHERE series = ? AND {column} = ?",
                     [(other, row[1]) for row in rows for other in moved.get(row[0], ())],
                 )
-        db.executemany("INSERT OR REPLACE INTO samples VALUES (?,?,?)", samples)
-        db.executemany("INSERT OR REPLACE INTO deltas VALUES (?,?,?,?,?)", deltas)
+        sqlite_rows.insert(db, "INSERT OR REPLACE INTO samples", samples)
+        sqlite_rows.insert(db, "INSERT OR REPLACE INTO deltas", deltas)
         self._roll_up(db, touched)
 
     @staticmethod
     def _dead_letters(db: sqlite3.Connection, letters: list[DeadLetter]) -> None:
         # OR IGNORE: a redelivered bad message (same topic and bytes) is one letter.
-        db.executemany(
+        sqlite_rows.insert(
+            db,
             "INSERT OR IGNORE INTO dead_letters"
-            " (received_us, topic, payload, reason, detail, dev_eui, key) VALUES (?,?,?,?,?,?,?)",
+            " (received_us, topic, payload, reason, detail, dev_eui, key)",
             [
                 (
                     us(d.received),
