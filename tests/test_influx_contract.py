@@ -268,6 +268,36 @@ def test_unavailable_spools_and_drains_in_order_honouring_retry_after(
     s.close()
 
 
+def test_with_the_spool_drained_batches_go_straight_without_listing_it(
+    tmp_path: Path, server: Contract
+) -> None:
+    """No drainer at work means an empty spool (the last one stopped on finding it so): a
+    batch is posted without a directory scan, whose system calls cost the writer the
+    interpreter lock, and still after every spooled one."""
+    server.statuses = [(503, {"Retry-After": "0"}, "overloaded")]
+    s = store(tmp_path, server.url, "v1")
+    s.write(batch(0))  # spooled, then drained
+    drainer = s._drainer
+    assert drainer is not None
+    drainer.join(20)
+    assert s._drainer is None
+    listed: list[int] = []
+    real = s._spooled
+
+    def spooled() -> list[Path]:
+        listed.append(1)
+        return real()
+
+    s._spooled = spooled  # type: ignore[method-assign]
+    for i in range(1, 4):
+        s.write(batch(i))
+    assert listed == []
+    assert [line.split()[1] for line in server.lines()] == [
+        f"energy_kwh={float(i)}" for i in range(4)
+    ]
+    s.close()
+
+
 def test_a_4xx_is_reported_with_its_fix_and_not_retried(tmp_path: Path, server: Contract) -> None:
     server.statuses = [(401, {}, '{"code":"unauthorized","message":"unauthorized access"}')]
     s = store(tmp_path, server.url, "v2", token=SecretStr("wrong"))

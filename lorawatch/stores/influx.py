@@ -300,7 +300,11 @@ class InfluxStore:
         if compressed:
             body = gzip.compress(body, compresslevel=1)
         with self._lock:
-            if not self.blocked and not self._spooled():
+            # No drainer means an empty spool: the last one stopped on finding it empty under
+            # this lock, and whatever is spooled starts one. Listing the spool instead cost
+            # each batch a directory scan, whose system calls let go of the interpreter lock
+            # (lorawatch/stores/sqlite_rows.py says what getting it back costs this thread).
+            if not self.blocked and self._drainer is None:
                 try:
                     self._post(body, compressed)
                     self.written_batches += 1
