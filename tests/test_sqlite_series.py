@@ -293,6 +293,38 @@ def test_a_device_that_changes_place_keeps_one_value_per_time(tmp_path: Path) ->
     store.close()
 
 
+def test_rows_go_in_key_order_and_the_later_of_two_copies_in_a_batch_wins(
+    tmp_path: Path,
+) -> None:
+    """The store sorts a batch's samples and deltas by their key before writing them (fewer
+    pages for each statement's journal): a stable sort, so the later copy still replaces."""
+    store = SqliteStore(tmp_path / "lw.sqlite")
+    euis = [f"00000000000000b{i}" for i in range(3)]
+    ends = [T0 + (k + 1) * Q for k in range(300)]
+    readings = [
+        StoredReading(e, "energy_kwh", "", t, float(k), MAIRIE)
+        for k, t in enumerate(ends)
+        for e in euis
+    ]
+    deltas = [
+        Consumption(e, "energy_delta_kwh", "", t - Q, t, 1.0, False, MAIRIE)
+        for t in ends
+        for e in euis
+    ]
+    readings.append(StoredReading(euis[0], "energy_kwh", "", ends[5], -1.0, MAIRIE))
+    deltas.append(
+        Consumption(euis[0], "energy_delta_kwh", "", ends[5] - Q, ends[5], 7.0, False, MAIRIE)
+    )
+    store.write(Batch(readings=readings, consumption=deltas))
+    rows = store.fetch("SELECT dev_eui, time_us, value FROM readings ORDER BY dev_eui, time_us")
+    assert len(rows) == 900
+    at = int(ends[5].timestamp() * 1_000_000)
+    assert [r[2] for r in rows if r[1] == at] == [-1.0, 5.0, 5.0]
+    month = store.consumption("energy_delta_kwh", T0, T0 + timedelta(days=30), "month", "UTC")
+    assert [(b.group, b.value) for b in month] == [("mairie", 900.0 - 1.0 + 7.0)]
+    store.close()
+
+
 def test_a_series_added_by_a_rolled_back_batch_is_not_reused(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "lw.sqlite")
     one = StoredReading("00000000000000c1", "battery_pct", "", T0, 90.0, SALLE)

@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -56,6 +57,10 @@ class WriteHook(Protocol):
 
     def rolled_back(self) -> None:
         """The transaction did not commit: forget what ``in_transaction`` believed written."""
+
+
+_SERIES_TIME = itemgetter(0, 1)
+"""A sample's or a delta's key: its series and time."""
 
 
 class _Devices:
@@ -279,6 +284,9 @@ class SqliteStore:
             with self._connection() as db:
                 kib = CACHE_KIB if self.keeps_readings else STATE_CACHE_KIB
                 db.execute(f"PRAGMA cache_size=-{kib}")
+                # The batches' statement journals in memory, not in temporary files
+                # (lorawatch/stores/sqlite_rows.py); no VACUUM runs on this connection.
+                db.execute("PRAGMA temp_store=MEMORY")
             self._local.batches = True
         try:
             with self.transaction() as db:
@@ -383,6 +391,10 @@ class SqliteStore:
                     f"DELETE FROM {table} WHERE series = ? AND {column} = ?",
                     [(other, row[1]) for row in rows for other in moved.get(row[0], ())],
                 )
+        # In key order (stable: of two copies the later still wins), so that each statement
+        # changes a few pages, which its statement journal copies (sqlite_rows says why).
+        samples.sort(key=_SERIES_TIME)
+        deltas.sort(key=_SERIES_TIME)
         sqlite_rows.insert(db, "INSERT OR REPLACE INTO samples", samples)
         sqlite_rows.insert(db, "INSERT OR REPLACE INTO deltas", deltas)
         self._roll_up(db, touched)

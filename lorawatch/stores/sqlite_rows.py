@@ -15,6 +15,16 @@ writer was busy 91-92 % of the drain before, 84-88 % after, and the bridge waite
 writers 38-41 % of it before, 35-37 % after. The work is the same: the state file's writes took
 137,300 instructions an uplink before, 137,600 after (callgrind, 5,000 uplinks).
 
+A statement of many rows that may fail half-way (a NOT NULL column under ``OR REPLACE``) keeps
+a statement journal inside the transaction: a copy of each page it changes, to undo it alone.
+SQLite keeps it in a temporary file beyond 64 KB, which made the readings' rows (a batch's
+10,000 in time order, each statement changing a page per series) cost twice the time of one
+row a statement (bench/store.py: 100,000 readings/s against 159,000). So the connection that
+writes the batches keeps its temporary data in memory (``PRAGMA temp_store=MEMORY``: 950
+devices of 11,705 a batch, in arrival order, 3.4-3.5 ms a statement as one row at a time,
+5.1-5.3 ms with the file), and the readings go in key order, so that each statement changes a
+few pages (bench/store.py: 132,000-144,000 readings/s, as many as one row a statement).
+
 A statement is compiled for a few shapes only (:data:`SHAPES` rows), the rows padded up to the
 shape with rows of NULLs that the statement leaves out, so that the connection's statement
 cache holds a few of them whatever the batches' sizes.
