@@ -75,10 +75,7 @@ def insert(
         return len(rows)
     written = 0
     for part in _parts(rows, max_bytes):
-        width = len(part[0])
-        shape = _shape(len(part))
-        values = [value for row in part for value in row]
-        values += [None] * (width * (shape - len(part)))
+        width, shape, values = _padded(part)
         written += db.execute(_insert(head, width, shape), values).rowcount
     return written
 
@@ -92,10 +89,7 @@ def delete(db: sqlite3.Connection | _ManyRows, head: str, keys: Sequence[Row]) -
             db.executemany(f"{head} = ({','.join('?' * len(keys[0]))})", keys)
         return
     for part in _parts(keys, None):
-        width = len(part[0])
-        shape = _shape(len(part))
-        values = [value for key in part for value in key]
-        values += [None] * (width * (shape - len(part)))
+        width, shape, values = _padded(part)
         db.execute(_delete(head, width, shape), values)
 
 
@@ -113,8 +107,13 @@ def _parts(rows: Iterable[Row], max_bytes: int | None) -> Iterator[list[Row]]:
         yield part
 
 
-def _shape(rows: int) -> int:
-    return next(shape for shape in SHAPES if shape >= rows)
+def _padded(part: list[Row]) -> tuple[int, int, list[Any]]:
+    """The rows' width, their statement's shape, and their values padded with NULLs to it."""
+    width = len(part[0])
+    shape = next(shape for shape in SHAPES if shape >= len(part))
+    values = [value for row in part for value in row]
+    values += [None] * (width * (shape - len(part)))
+    return width, shape, values
 
 
 def _values(width: int, shape: int) -> str:
