@@ -285,8 +285,8 @@ class Energy(Domain):
     def _weather(self, batch: Batch) -> None:
         """Outdoor temperatures per commune and hour; late ones fill the hours already judged."""
         late: dict[str, set[int]] = {}
-        for r in batch.readings:
-            if r.name != OUTDOOR or not r.place.commune or isinstance(r.value, bool):
+        for r in batch.named((OUTDOOR,)):
+            if not r.place.commune or isinstance(r.value, bool):
                 continue
             commune = r.place.commune
             t = ts(r.time)

@@ -211,7 +211,7 @@ class Fleet(Domain):
             decode_touched.add(letter.dev_eui)
         for dev_eui in decode_touched:
             out += self._decode_rate(dev_eui, self.devices[dev_eui], batch)
-        battery = [r for r in batch.readings if r.name in ("battery_pct", "battery_v")]
+        battery = batch.named(("battery_pct", "battery_v"))
         judged: dict[str, tuple[_Device, Rules, bool, dict[str, float]] | None] = {}
         for r in sorted(battery, key=_TIME):
             dev_eui = r.dev_eui

@@ -60,10 +60,9 @@ class Lighting(Domain):
     def batch(self, batch: Batch) -> list[Finding]:
         frames: dict[tuple[str, datetime], dict[str, float | bool]] = defaultdict(dict)
         places: dict[str, Place] = {}
-        for r in batch.readings:
-            if r.name in NAMES:
-                frames[(r.dev_eui, r.time)][r.name] = r.value
-                places[r.dev_eui] = r.place
+        for r in batch.named(NAMES):
+            frames[(r.dev_eui, r.time)][r.name] = r.value
+            places[r.dev_eui] = r.place
         out: list[Finding] = []
         for (dev_eui, t), frame in sorted(frames.items(), key=lambda kv: kv[0][1]):
             lamp = self.lamps.get(dev_eui)

@@ -95,7 +95,7 @@ class Waste(Domain):
 
     def batch(self, batch: Batch) -> list[Finding]:
         out: list[Finding] = []
-        wanted = [r for r in batch.readings if r.name in ("fill_pct", "tilted")]
+        wanted = batch.named(("fill_pct", "tilted"))
         for r in sorted(wanted, key=lambda r: r.time):
             b = self.bins.get(r.dev_eui)
             if b is None:

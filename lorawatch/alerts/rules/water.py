@@ -67,7 +67,7 @@ class Water(Domain):
 
     def batch(self, batch: Batch) -> list[Finding]:
         out: list[Finding] = []
-        for r in sorted((r for r in batch.readings if r.name == "leak"), key=lambda r: r.time):
+        for r in sorted(batch.named(("leak",)), key=lambda r: r.time):
             t = ts(r.time)
             if t < self.leak_seen.get(r.dev_eui, 0.0):
                 continue  # an older reading arriving late says nothing about now
