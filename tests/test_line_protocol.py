@@ -101,6 +101,8 @@ def test_readings_are_found_by_name_in_batch_order() -> None:
     assert batch.named(("leak",)) == []
     batch.readings.append(reading("leak", 1))  # added after a look: looked at again
     assert [r.name for r in batch.named(("leak",))] == ["leak"]
+    batch.readings = [reading("lamp_on", 2)] * 4  # replaced, same length: looked at again
+    assert [r.name for r in batch.named(("lamp_on",))] == ["lamp_on"] * 4
     assert Batch().named(("leak",)) == []
 
 
