@@ -18,6 +18,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
+from lorawatch.core.memory import ARENA_VARIABLE, ARENAS
 from lorawatch.gateway_bridge.receiver import ProcessSource
 from lorawatch.gateway_bridge.settings import MqttConfig
 from lorawatch.gateway_bridge.source import Message
@@ -66,6 +67,9 @@ def test_messages_in_order_and_acks_back(mosquitto: Mosquitto) -> None:
         source.ack(got)
         health = source.health()
         assert health["connected"] is True and health["receiver"] == "process"
+        assert source._process is not None
+        environ = Path(f"/proc/{source._process.pid}/environ").read_bytes().split(b"\0")
+        assert f"{ARENA_VARIABLE}={ARENAS}".encode() in environ, "its allocator's heaps capped"
     finally:
         source.stop()
     # Acked: a new session for the same client id gets nothing back.

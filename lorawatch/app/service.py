@@ -20,7 +20,7 @@ from lorawatch.alerts.pgsql import PgAlertsDb
 from lorawatch.alerts.store import Database
 from lorawatch.app.config import Settings
 from lorawatch.core.errors import StoreError
-from lorawatch.core.memory import Trimmer
+from lorawatch.core.memory import Trimmer, limit_arenas
 from lorawatch.core.metrics import Metrics
 from lorawatch.core.readings import DELTA_OF
 from lorawatch.core.timeutil import from_us
@@ -91,6 +91,7 @@ class Service:
         alerts: AlertsConfig | None = None,
     ) -> None:
         """``alerts`` replaces the ``[alerts]`` section of the settings (tests, benches)."""
+        limit_arenas()  # before any thread of the service allocates (a codec's runtime, say)
         self.settings = settings
         self.inventory = inventory or inventory_mod.load(settings.inventory.path)
         outputs = settings.store.outputs

@@ -64,13 +64,24 @@ from pathlib import Path
 from typing import Any, ClassVar, Final
 
 import orjson
-import quickjs  # type: ignore[import-untyped]  # the quickjs-ng distribution
 
 from lorawatch.core.errors import DecodeError
 from lorawatch.core.readings import CANONICAL, Kind, Reading
 from lorawatch.decoders import repository
 from lorawatch.decoders.base import Decoder, DecodeResult, Param, Params, Uplink
 from lorawatch.decoders.registry import register
+
+
+def _engine() -> Any:
+    """The QuickJS binding (the quickjs-ng distribution), imported when a codec first needs
+    it: the import starts a thread of the binding's own (for a helper lorawatch does not use)
+    and holds ~3.5 MB, which a service without a JavaScript codec need not, and a thread that
+    allocates before the service caps the allocator's heaps fixes their number
+    (:func:`lorawatch.core.memory.limit_arenas`)."""
+    import quickjs  # type: ignore[import-untyped]
+
+    return quickjs
+
 
 DEFAULT_TIME_LIMIT_MS: Final = 100.0
 DEFAULT_MEMORY_LIMIT_MB: Final = 16.0
@@ -405,6 +416,7 @@ class JSCodec(Decoder):
             raise DecodeError(f"{self._label}: is not UTF-8 text") from None
         except ValueError as exc:  # a file name no file system takes (NUL, lone surrogate)
             raise DecodeError(f"{self._label}: cannot read: {exc}") from None
+        quickjs = _engine()
         context = quickjs.Context()
         context.set_memory_limit(int(self.memory_limit_mb * 1024 * 1024))
         context.set_time_limit(self.time_limit_ms / 1000)
@@ -453,6 +465,7 @@ class JSCodec(Decoder):
                 "variables": dict(uplink.variables),
             }
         ).decode()
+        quickjs = _engine()
         try:
             answer = sandbox.runner(text)
         except quickjs.JSException as exc:
@@ -498,6 +511,7 @@ class JSCodec(Decoder):
 
     @staticmethod
     def _tainted(sandbox: _Sandbox) -> bool:
+        quickjs = _engine()
         try:
             return bool(sandbox.runner("tainted?"))
         except quickjs.JSException:

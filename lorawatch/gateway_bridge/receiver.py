@@ -42,6 +42,7 @@ from multiprocessing.connection import Connection
 
 import structlog
 
+from lorawatch.core.memory import child_environment
 from lorawatch.gateway_bridge.mqtt import Link
 from lorawatch.gateway_bridge.receiver_child import BOOT
 from lorawatch.gateway_bridge.settings import MqttConfig
@@ -86,6 +87,7 @@ class ProcessSource:
                 [sys.executable, "-c", BOOT, str(child.fileno()), *sys.path],
                 stdin=subprocess.DEVNULL,
                 pass_fds=[child.fileno()],
+                env=child_environment(),
             )
             conn = Connection(parent.detach())
         # The settings as plain values, the password read now: a restarted child reads a
