@@ -16,7 +16,7 @@ resident memory is read (after a garbage collection) and, with ``--attribute``, 
 growth since the first size is made of, by the code that allocated it (tracemalloc: slow,
 so off by default). No broker: what the receiver child holds is bounded by the MQTT receive
 window and measured by ``bench.ingest``'s peak RSS of all processes. Written to
-bench/results/memory.json; the figure that matters is the growth per 1,000 uplinks between
+bench/results/memory.json; the figure that matters is the growth per 100,000 uplinks between
 the last two sizes (0 when memory is bounded).
 
     python -m bench.memory [--sizes 20000 60000 100000] [--attribute]
@@ -140,7 +140,7 @@ def main() -> None:
             store.close()
     a, b = points[-2], points[-1]
     per_k = (b["rss_mb"] - a["rss_mb"]) / (b["uplinks"] - a["uplinks"]) * 1000
-    print(f"growth between the last two sizes: {per_k:.2f} MB per 1,000 uplinks")
+    print(f"growth between the last two sizes: {per_k * 100:+.1f} MB per 100,000 uplinks")
     for where, mb in growth.items():
         print(f"  {mb:7.1f} MB  {where}")
     event_days = sizes[-1] / DEVICES / 96
@@ -165,7 +165,8 @@ def main() -> None:
                 " pipeline in process (SQLite, alerts on), RSS after a GC at each size",
                 "figure": ", ".join(f"{p['uplinks']:,}: {p['rss_mb']:.0f} MB" for p in points),
                 "baseline": f"the first size ({points[0]['uplinks']:,} uplinks)",
-                "ratio": f"{per_k:.2f} MB per 1,000 more uplinks (bounded: 0)",
+                "ratio": f"{per_k * 100:+.1f} MB per 100,000 more uplinks between the last two"
+                " sizes (bounded: 0)",
             }
         ],
     )
