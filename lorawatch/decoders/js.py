@@ -78,6 +78,7 @@ def _engine() -> Any:
     and holds ~3.5 MB, which a service without a JavaScript codec need not, and a thread that
     allocates before the service caps the allocator's heaps fixes their number
     (:func:`lorawatch.core.memory.limit_arenas`)."""
+    # lazy: a thread and ~3.5 MB at import, for services with a JavaScript codec only
     import quickjs  # type: ignore[import-untyped]
 
     return quickjs
